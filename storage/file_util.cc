@@ -1,0 +1,130 @@
+#include "storage/file_util.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace pagestore {
+
+absl::Status ErrnoStatus(int err, std::string_view what) {
+  std::string msg = fmt::format("{}: {} ({})", what, std::strerror(err), err);
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+      return absl::ResourceExhaustedError(std::move(msg));
+    case EROFS:
+    case EACCES:
+    case EPERM:
+      return absl::FailedPreconditionError(std::move(msg));
+    case ENOENT:
+      return absl::NotFoundError(std::move(msg));
+    case EEXIST:
+      return absl::AlreadyExistsError(std::move(msg));
+    case EINVAL:
+      return absl::InvalidArgumentError(std::move(msg));
+    default:
+      return absl::UnavailableError(std::move(msg));
+  }
+}
+
+void ScopedFd::Reset() {
+  if (fd_ >= 0) {
+    ::close(fd_);  // close errors after fdatasync carry no information we can act on
+    fd_ = -1;
+  }
+}
+
+absl::Status PreadFully(int fd, void* buf, std::size_t n, off_t offset, std::string_view what) {
+  auto* p = static_cast<char*>(buf);
+  std::size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd, p + done, n - done, offset + static_cast<off_t>(done));
+    if (r > 0) {
+      done += static_cast<std::size_t>(r);
+    } else if (r == 0) {
+      std::memset(p + done, 0, n - done);
+      return absl::DataLossError(
+          fmt::format("{}: short read, file ends {} bytes into {}", what, done, n));
+    } else if (errno != EINTR) {
+      return ErrnoStatus(errno, fmt::format("{}: pread", what));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PwriteFully(int fd, const void* buf, std::size_t n, off_t offset,
+                         std::string_view what) {
+  const auto* p = static_cast<const char*>(buf);
+  std::size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pwrite(fd, p + done, n - done, offset + static_cast<off_t>(done));
+    if (r >= 0) {
+      done += static_cast<std::size_t>(r);
+    } else if (errno != EINTR) {
+      return ErrnoStatus(errno, fmt::format("{}: pwrite", what));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::uint64_t> FileSize(int fd, std::string_view what) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, fmt::format("{}: fstat", what));
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+absl::Status ReserveSpace(int fd, std::uint64_t offset, std::uint64_t len, std::string_view what) {
+  int r;
+  do {
+    r = ::fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(len));
+  } while (r != 0 && errno == EINTR);
+  if (r == 0) return absl::OkStatus();
+  if (errno != EOPNOTSUPP && errno != ENOSYS) {
+    return ErrnoStatus(errno, fmt::format("{}: fallocate {} bytes at {}", what, len, offset));
+  }
+  // No fallocate here: write zeros, which allocates just as surely.
+  std::vector<char> zeros(1 << 20);
+  for (std::uint64_t done = 0; done < len;) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), len - done));
+    if (absl::Status s = PwriteFully(fd, zeros.data(), n, static_cast<off_t>(offset + done), what);
+        !s.ok()) {
+      return s;
+    }
+    done += n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SyncParentDirectory(const std::filesystem::path& path) {
+  std::filesystem::path dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  ScopedFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, fmt::format("{}: open directory", dir.string()));
+  if (::fsync(fd.get()) != 0) {
+    return ErrnoStatus(errno, fmt::format("{}: fsync directory", dir.string()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LockFile(int fd, bool exclusive, std::string_view path) {
+  int r;
+  do {
+    r = ::flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+  } while (r != 0 && errno == EINTR);
+  if (r == 0) return absl::OkStatus();
+  if (errno == EWOULDBLOCK) {
+    return absl::FailedPreconditionError(
+        fmt::format("{}: already open by another {} (file lock held)", path,
+                    exclusive ? "process or handle" : "writer"));
+  }
+  return ErrnoStatus(errno, fmt::format("{}: flock", path));
+}
+
+}  // namespace pagestore

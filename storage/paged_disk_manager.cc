@@ -1,0 +1,218 @@
+#include "storage/paged_disk_manager.h"
+
+#include <fmt/format.h>
+
+#include <array>
+
+namespace pagestore {
+
+std::size_t ThisThreadShard() {
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t shard = next.fetch_add(1, std::memory_order_relaxed);
+  return shard;
+}
+
+PagedDiskManager::PagedDiskManager(std::string path, const DiskManagerOptions& options,
+                                   bool read_only)
+    : path_(std::move(path)),
+      read_only_(read_only),
+      verify_(options.verify_checksums),
+      fault_hook_(options.fault_hook) {}
+
+absl::Status PagedDiskManager::InitializeNewFile() {
+  MutexLock sync_lock(&sync_mu_);
+  if (absl::Status s = EnsureCapacity(kSuperblockPageCount); !s.ok()) return s;
+  // Sequence 0 into copy 0 and sequence 1 into copy 1: both valid from the start, so the first
+  // torn superblock write can always fall back.
+  Superblock sb;
+  alignas(kPageSize) std::array<std::byte, kPageSize> page;
+  for (std::uint64_t seq : {0, 1}) {
+    sb.sequence = seq;
+    EncodeSuperblock(sb, page);
+    if (absl::Status s = WriteRaw(seq, page); !s.ok()) return s;
+    writes_.Add(1);
+  }
+  if (absl::Status s = SyncData(); !s.ok()) return s;
+  MutexLock lock(&state_mu_);
+  durable_ = sb;
+  roots_ = sb.roots;
+  page_count_.store(sb.page_count, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status PagedDiskManager::LoadSuperblock(PageId file_pages) {
+  if (file_pages < kSuperblockPageCount) {
+    return absl::DataLossError(fmt::format(
+        "{}: file holds {} whole pages, too short to be a pagestore file (needs at least {})",
+        path_, file_pages, kSuperblockPageCount));
+  }
+  alignas(kPageSize) std::array<std::byte, kPageSize> copy0, copy1;
+  if (absl::Status s = ReadRaw(0, copy0); !s.ok()) return s;
+  if (absl::Status s = ReadRaw(1, copy1); !s.ok()) return s;
+  reads_.Add(2);
+  absl::StatusOr<SuperblockChoice> choice = ChooseSuperblock(copy0, copy1, path_);
+  if (!choice.ok()) return choice.status();
+  const Superblock& sb = choice->current;
+  if (sb.page_count > file_pages) {
+    return absl::DataLossError(
+        fmt::format("{}: truncated: superblock (sequence {}) says {} pages, the file holds {}",
+                    path_, sb.sequence, sb.page_count, file_pages));
+  }
+  MutexLock lock(&state_mu_);
+  durable_ = sb;
+  roots_ = sb.roots;
+  page_count_.store(sb.page_count, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status PagedDiskManager::CheckRange(PageId id, std::string_view op) const {
+  const PageId count = page_count();
+  if (id >= count) [[unlikely]] {
+    return absl::OutOfRangeError(
+        fmt::format("{}: {} page {} beyond the end of the file ({} pages)", path_, op, id, count));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PagedDiskManager::CheckWritable() const {
+  if (read_only_) [[unlikely]] {
+    return absl::FailedPreconditionError(fmt::format("{}: opened read-only", path_));
+  }
+  if (failed_.load(std::memory_order_acquire)) [[unlikely]] {
+    MutexLock lock(&state_mu_);
+    return absl::FailedPreconditionError(
+        fmt::format("{}: disk manager failed and accepts no more writes (reopen to recover); first "
+                    "error: {}",
+                    path_, failure_.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+void PagedDiskManager::EnterFailedState(const absl::Status& cause) {
+  MutexLock lock(&state_mu_);
+  if (!failed_.load(std::memory_order_relaxed)) {
+    failure_ = cause;
+    failed_.store(true, std::memory_order_release);
+  }
+}
+
+absl::Status PagedDiskManager::VerifyRead(PageId id, ConstPageSpan page) {
+  if (!verify_) return absl::OkStatus();
+  absl::Status s = VerifyPage(id, page, path_);
+  if (!s.ok()) [[unlikely]] {
+    checksum_failures_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return s;
+}
+
+absl::Status PagedDiskManager::ReadPage(PageId id, PageSpan out) {
+  if (absl::Status s = CheckRange(id, "read"); !s.ok()) return s;
+  if (absl::Status s = ReadRaw(id, out); !s.ok()) return s;
+  reads_.Add(1);
+  return VerifyRead(id, out);
+}
+
+absl::Status PagedDiskManager::WritePage(PageId id, PageSpan page) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  if (id < kFirstDataPage) [[unlikely]] {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: page {} is a superblock copy and is written only by Sync", path_, id));
+  }
+  if (absl::Status s = CheckRange(id, "write"); !s.ok()) return s;
+  SealPage(id, page);
+  if (absl::Status s = WriteRaw(id, page); !s.ok()) return s;
+  writes_.Add(1);
+  return absl::OkStatus();
+}
+
+absl::Status PagedDiskManager::WriteRawPage(PageId id, ConstPageSpan bytes) {
+  if (read_only_) return CheckWritable();
+  if (absl::Status s = CheckRange(id, "raw write"); !s.ok()) return s;
+  if (absl::Status s = WriteRaw(id, bytes); !s.ok()) return s;
+  writes_.Add(1);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PageId> PagedDiskManager::AllocatePage() {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  MutexLock lock(&alloc_mu_);
+  const PageId id = page_count_.load(std::memory_order_relaxed);
+  // Invariant 1: the space exists before anyone can address the page.
+  if (absl::Status s = EnsureCapacity(id + 1); !s.ok()) return s;
+  page_count_.store(id + 1, std::memory_order_release);
+  return id;
+}
+
+absl::Status PagedDiskManager::Sync() {
+  MutexLock sync_lock(&sync_mu_);
+  Superblock next;
+  bool superblock_changed;
+  {
+    MutexLock lock(&state_mu_);
+    next = durable_;
+    next.roots = roots_;
+    next.page_count = page_count();
+    superblock_changed = next.page_count != durable_.page_count || !(next.roots == durable_.roots);
+  }
+  if (read_only_) {
+    return superblock_changed ? CheckWritable() : absl::OkStatus();
+  }
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  // Invariant 2: data and file size first.
+  if (absl::Status s = SyncData(); !s.ok()) {
+    EnterFailedState(s);
+    return s;
+  }
+  if (!superblock_changed) return absl::OkStatus();
+  if (absl::Status s = WriteSuperblock(next); !s.ok()) {
+    EnterFailedState(s);
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PagedDiskManager::WriteSuperblock(Superblock next) {
+  {
+    MutexLock lock(&state_mu_);
+    next.sequence = durable_.sequence + 1;  // invariant 3: the other copy
+  }
+  alignas(kPageSize) std::array<std::byte, kPageSize> page;
+  EncodeSuperblock(next, page);
+  if (absl::Status s = WriteRaw(next.sequence % 2, page); !s.ok()) return s;
+  writes_.Add(1);
+  if (absl::Status s = SyncData(); !s.ok()) return s;
+  MutexLock lock(&state_mu_);
+  durable_ = next;
+  return absl::OkStatus();
+}
+
+SuperblockRoots PagedDiskManager::roots() const {
+  MutexLock lock(&state_mu_);
+  return roots_;
+}
+
+void PagedDiskManager::SetRoots(const SuperblockRoots& roots) {
+  MutexLock lock(&state_mu_);
+  roots_ = roots;
+}
+
+Superblock PagedDiskManager::durable_superblock() const {
+  MutexLock lock(&state_mu_);
+  return durable_;
+}
+
+DiskStats PagedDiskManager::stats() const {
+  DiskStats s;
+  s.reads = static_cast<std::uint64_t>(reads_.Load());
+  s.writes = static_cast<std::uint64_t>(writes_.Load());
+  s.bytes_read = s.reads * kPageSize;
+  s.bytes_written = s.writes * kPageSize;
+  s.syncs = syncs_.load(std::memory_order_relaxed);
+  s.growths = growths_.load(std::memory_order_relaxed);
+  s.remaps = remaps_.load(std::memory_order_relaxed);
+  s.hint_calls = hint_calls_.load(std::memory_order_relaxed);
+  s.checksum_failures = checksum_failures_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace pagestore

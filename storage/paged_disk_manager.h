@@ -1,0 +1,103 @@
+// PagedDiskManager: what every concrete disk manager shares — the superblock (two alternating
+// copies), page-id range checks, sealing on write and verification on read, the failed state after
+// a failed sync, the read-only mode and the statistics. A subclass supplies only raw page I/O,
+// growth and data sync.
+//
+// Invariants (numbered as referenced in the .cc):
+//  1. Pages [0, page_count()) exist in the file: growth reserves space before page_count rises.
+//  2. The durable superblock never claims more pages than the durable file holds: Sync makes the
+//     data and the file size durable first, then writes the next superblock copy, then syncs it.
+//  3. A superblock write goes to copy (sequence % 2), never over the copy open() chose.
+//  4. After any failure inside Sync, no write, allocation or sync reaches the file again.
+//
+// Thread safety: as DiskManager. Subclass hooks run concurrently for distinct pages, except
+// EnsureCapacity (under alloc_mu_) and SyncData (under sync_mu_).
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "storage/disk_manager.h"
+#include "storage/mutex.h"
+#include "storage/sharded_counter.h"
+
+namespace pagestore {
+
+class PagedDiskManager : public DiskManager {
+ public:
+  ~PagedDiskManager() override = default;
+
+  [[nodiscard]] absl::Status ReadPage(PageId id, PageSpan out) override;
+  [[nodiscard]] absl::Status WritePage(PageId id, PageSpan page) override;
+  [[nodiscard]] absl::StatusOr<PageId> AllocatePage() override;
+  [[nodiscard]] absl::Status Sync() override;
+  PageId page_count() const override { return page_count_.load(std::memory_order_acquire); }
+  SuperblockRoots roots() const override;
+  void SetRoots(const SuperblockRoots& roots) override;
+  DiskStats stats() const override;
+  const std::string& path() const override { return path_; }
+
+  // Writes `bytes` to page `id` exactly as given, without sealing, bypassing the superblock and
+  // failed-state checks except range. For fault injection (torn pages) and repair tools only.
+  [[nodiscard]] absl::Status WriteRawPage(PageId id, ConstPageSpan bytes);
+
+  bool read_only() const { return read_only_; }
+  // The superblock as last made durable (or as read at open).
+  Superblock durable_superblock() const;
+
+ protected:
+  PagedDiskManager(std::string path, const DiskManagerOptions& options, bool read_only);
+
+  // Called by a factory once raw I/O works on an empty file: writes both superblock copies and
+  // syncs. `file_pages` is how many pages the file already holds (reserved space).
+  [[nodiscard]] absl::Status InitializeNewFile();
+  // Called by a factory on an existing file of `file_pages` whole pages: picks the superblock and
+  // checks the file is not shorter than it claims.
+  [[nodiscard]] absl::Status LoadSuperblock(PageId file_pages);
+
+  // Raw I/O without checks. `id` < page_count() or a superblock copy.
+  [[nodiscard]] virtual absl::Status ReadRaw(PageId id, PageSpan out) = 0;
+  [[nodiscard]] virtual absl::Status WriteRaw(PageId id, ConstPageSpan page) = 0;
+  // Grows the file so that it holds at least `pages` pages. Under alloc_mu_.
+  [[nodiscard]] virtual absl::Status EnsureCapacity(PageId pages) = 0;
+  // Makes every completed write durable. Under sync_mu_.
+  [[nodiscard]] virtual absl::Status SyncData() = 0;
+
+  // Consults the test fault hook; returns the errno to fail with, or 0.
+  int InjectedErrno(IoCall call) const { return fault_hook_ ? fault_hook_(call) : 0; }
+  [[nodiscard]] absl::Status CheckRange(PageId id, std::string_view op) const;
+  [[nodiscard]] absl::Status CheckWritable() const;
+  [[nodiscard]] absl::Status VerifyRead(PageId id, ConstPageSpan page);
+  bool verify_checksums() const { return verify_; }
+
+  const std::string path_;
+  const bool read_only_;
+
+  ShardedCounter<> reads_;
+  ShardedCounter<> writes_;
+  std::atomic<std::uint64_t> syncs_{0};
+  std::atomic<std::uint64_t> growths_{0};
+  std::atomic<std::uint64_t> remaps_{0};
+  std::atomic<std::uint64_t> hint_calls_{0};
+  std::atomic<std::uint64_t> checksum_failures_{0};
+
+ private:
+  void EnterFailedState(const absl::Status& cause);
+  [[nodiscard]] absl::Status WriteSuperblock(Superblock next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
+
+  const bool verify_;
+  const std::function<int(IoCall)> fault_hook_;
+  std::atomic<PageId> page_count_{kSuperblockPageCount};
+
+  Mutex alloc_mu_;  // serializes growth
+  Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(state_mu_);
+  mutable Mutex state_mu_;
+  Superblock durable_ ABSL_GUARDED_BY(state_mu_);
+  SuperblockRoots roots_ ABSL_GUARDED_BY(state_mu_);
+  std::atomic<bool> failed_{false};
+  absl::Status failure_ ABSL_GUARDED_BY(state_mu_);
+};
+
+}  // namespace pagestore
