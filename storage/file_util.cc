@@ -41,7 +41,15 @@ void ScopedFd::Reset() {
   }
 }
 
-absl::Status PreadFully(int fd, void* buf, std::size_t n, off_t offset, std::string_view what) {
+namespace {
+
+std::string Where(std::string_view file, off_t offset) {
+  return fmt::format("{}: page {} (offset {})", file, offset / 4096, offset);
+}
+
+}  // namespace
+
+absl::Status PreadFully(int fd, void* buf, std::size_t n, off_t offset, std::string_view file) {
   auto* p = static_cast<char*>(buf);
   std::size_t done = 0;
   while (done < n) {
@@ -50,17 +58,17 @@ absl::Status PreadFully(int fd, void* buf, std::size_t n, off_t offset, std::str
       done += static_cast<std::size_t>(r);
     } else if (r == 0) {
       std::memset(p + done, 0, n - done);
-      return absl::DataLossError(
-          fmt::format("{}: short read, file ends {} bytes into {}", what, done, n));
+      return absl::DataLossError(fmt::format("{}: short read, the file ends {} bytes into {}",
+                                             Where(file, offset), done, n));
     } else if (errno != EINTR) {
-      return ErrnoStatus(errno, fmt::format("{}: pread", what));
+      return ErrnoStatus(errno, fmt::format("{}: pread", Where(file, offset)));
     }
   }
   return absl::OkStatus();
 }
 
 absl::Status PwriteFully(int fd, const void* buf, std::size_t n, off_t offset,
-                         std::string_view what) {
+                         std::string_view file) {
   const auto* p = static_cast<const char*>(buf);
   std::size_t done = 0;
   while (done < n) {
@@ -68,7 +76,7 @@ absl::Status PwriteFully(int fd, const void* buf, std::size_t n, off_t offset,
     if (r >= 0) {
       done += static_cast<std::size_t>(r);
     } else if (errno != EINTR) {
-      return ErrnoStatus(errno, fmt::format("{}: pwrite", what));
+      return ErrnoStatus(errno, fmt::format("{}: pwrite", Where(file, offset)));
     }
   }
   return absl::OkStatus();

@@ -48,12 +48,13 @@ class ScopedFd {
 };
 
 // Reads exactly `n` bytes at `offset`. On EOF before `n` bytes the rest of `buf` is zero-filled
-// and the result is DataLossError (the file is shorter than it should be).
+// and the result is DataLossError (the file is shorter than it should be). Errors name `file`
+// and the page at `offset`; nothing is formatted unless the call fails.
 [[nodiscard]] absl::Status PreadFully(int fd, void* buf, std::size_t n, off_t offset,
-                                      std::string_view what);
+                                      std::string_view file);
 // Writes exactly `n` bytes at `offset`, looping over EINTR and short writes.
 [[nodiscard]] absl::Status PwriteFully(int fd, const void* buf, std::size_t n, off_t offset,
-                                       std::string_view what);
+                                       std::string_view file);
 
 // Size of the file behind `fd`, in bytes.
 [[nodiscard]] absl::StatusOr<std::uint64_t> FileSize(int fd, std::string_view what);

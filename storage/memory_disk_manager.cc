@@ -112,12 +112,7 @@ absl::Status MemoryDiskManager::Advise(AccessPattern) {
 }
 
 absl::Status MemoryDiskManager::WillNeed(PageId first, PageId last) {
-  hint_calls_.fetch_add(1, std::memory_order_relaxed);
-  if (first > last) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: WillNeed range [{}, {}] is empty", path_, first, last));
-  }
-  return CheckRange(last, "prefetch");
+  return CheckPrefetchRange(first, last);
 }
 
 }  // namespace pagestore

@@ -209,9 +209,8 @@ absl::Status MmapDiskManager::WriteRaw(PageId id, ConstPageSpan page) {
     if (int err = InjectedErrno(IoCall::kWrite)) {
       return ErrnoStatus(err, fmt::format("{}: write page {}", path_, id));
     }
-    if (absl::Status s =
-            PwriteFully(fd_.get(), page.data(), kPageSize, static_cast<off_t>(id * kPageSize),
-                        fmt::format("{}: page {}", path_, id));
+    if (absl::Status s = PwriteFully(fd_.get(), page.data(), kPageSize,
+                                     static_cast<off_t>(id * kPageSize), path_);
         !s.ok()) {
       return s;
     }
@@ -219,7 +218,9 @@ absl::Status MmapDiskManager::WriteRaw(PageId id, ConstPageSpan page) {
     std::memcpy(page_address(id), page.data(), kPageSize);
   }
   // The next View verifies again: the bytes may be anything WriteRawPage was given.
-  verified_bits_[id / 64].fetch_and(~(std::uint64_t{1} << (id % 64)), std::memory_order_relaxed);
+  if (TestBit(verified_bits_.get(), id)) {
+    verified_bits_[id / 64].fetch_and(~(std::uint64_t{1} << (id % 64)), std::memory_order_relaxed);
+  }
   MarkDirty(id);
   return absl::OkStatus();
 }
@@ -300,12 +301,7 @@ absl::Status MmapDiskManager::Advise(AccessPattern pattern) {
 }
 
 absl::Status MmapDiskManager::WillNeed(PageId first, PageId last) {
-  hint_calls_.fetch_add(1, std::memory_order_relaxed);
-  if (first > last) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: WillNeed range [{}, {}] is empty", path_, first, last));
-  }
-  if (absl::Status s = CheckRange(last, "prefetch"); !s.ok()) return s;
+  if (absl::Status s = CheckPrefetchRange(first, last); !s.ok()) return s;
   const std::uint64_t sys = SystemPageSize();
   const std::uint64_t begin = first * kPageSize / sys * sys;
   const std::uint64_t end = RoundUp((last + 1) * kPageSize, sys);

@@ -74,6 +74,15 @@ absl::Status PagedDiskManager::CheckRange(PageId id, std::string_view op) const 
   return absl::OkStatus();
 }
 
+absl::Status PagedDiskManager::CheckPrefetchRange(PageId first, PageId last) {
+  hint_calls_.fetch_add(1, std::memory_order_relaxed);
+  if (first > last) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: WillNeed range [{}, {}] is empty", path_, first, last));
+  }
+  return CheckRange(last, "prefetch");
+}
+
 absl::Status PagedDiskManager::CheckWritable() const {
   if (read_only_) [[unlikely]] {
     return absl::FailedPreconditionError(fmt::format("{}: opened read-only", path_));

@@ -68,6 +68,8 @@ class PagedDiskManager : public DiskManager {
   int InjectedErrno(IoCall call) const { return fault_hook_ ? fault_hook_(call) : 0; }
   [[nodiscard]] absl::Status CheckRange(PageId id, std::string_view op) const;
   [[nodiscard]] absl::Status CheckWritable() const;
+  // Counts a WillNeed hint and checks [first, last] is a non-empty range of existing pages.
+  [[nodiscard]] absl::Status CheckPrefetchRange(PageId first, PageId last);
   [[nodiscard]] absl::Status VerifyRead(PageId id, ConstPageSpan page);
   bool verify_checksums() const { return verify_; }
 

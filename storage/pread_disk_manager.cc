@@ -82,13 +82,11 @@ absl::Status PreadDiskManager::ReadRun(PageId first, std::size_t count, std::byt
   }
   const off_t offset = static_cast<off_t>(first * kPageSize);
   if (!direct_ || IsAligned(out)) {
-    return PreadFully(fd_.get(), out, count * kPageSize, offset,
-                      fmt::format("{}: page {}", path_, first));
+    return PreadFully(fd_.get(), out, count * kPageSize, offset, path_);
   }
   std::byte* bounce = BounceBuffer();
   for (std::size_t i = 0; i < count; ++i) {
-    if (absl::Status s = PreadFully(fd_.get(), bounce, kPageSize, offset + i * kPageSize,
-                                    fmt::format("{}: page {}", path_, first + i));
+    if (absl::Status s = PreadFully(fd_.get(), bounce, kPageSize, offset + i * kPageSize, path_);
         !s.ok()) {
       return s;
     }
@@ -106,8 +104,7 @@ absl::Status PreadDiskManager::WriteRaw(PageId id, ConstPageSpan page) {
     std::memcpy(BounceBuffer(), page.data(), kPageSize);
     src = BounceBuffer();
   }
-  return PwriteFully(fd_.get(), src, kPageSize, static_cast<off_t>(id * kPageSize),
-                     fmt::format("{}: page {}", path_, id));
+  return PwriteFully(fd_.get(), src, kPageSize, static_cast<off_t>(id * kPageSize), path_);
 }
 
 absl::Status PreadDiskManager::ReadPages(std::span<const PageId> ids, std::span<std::byte> out) {
@@ -167,12 +164,7 @@ absl::Status PreadDiskManager::Advise(AccessPattern pattern) {
 }
 
 absl::Status PreadDiskManager::WillNeed(PageId first, PageId last) {
-  hint_calls_.fetch_add(1, std::memory_order_relaxed);
-  if (first > last) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: WillNeed range [{}, {}] is empty", path_, first, last));
-  }
-  if (absl::Status s = CheckRange(last, "prefetch"); !s.ok()) return s;
+  if (absl::Status s = CheckPrefetchRange(first, last); !s.ok()) return s;
   int err = InjectedErrno(IoCall::kAdvise);
   if (err == 0) {
     err = ::posix_fadvise(fd_.get(), static_cast<off_t>(first * kPageSize),
