@@ -104,7 +104,10 @@ class DiskManager {
                                                std::span<std::byte> out);
 
   // Extends the file by one page and returns its id. The page's bytes are undefined until it is
-  // written (reading it first is DataLossError). Reusing freed pages is the WAL layer's job.
+  // written: reading it first is usually DataLossError ("never written"), but after a crash the
+  // page may still hold a valid page written before the last durable superblock was superseded,
+  // so callers must write before they read (the WAL layer logs allocations for this reason).
+  // Reusing freed pages is the WAL layer's job.
   [[nodiscard]] virtual absl::StatusOr<PageId> AllocatePage() = 0;
 
   // Durable on return: every write that completed before the call, then the superblock if the
@@ -124,6 +127,7 @@ class DiskManager {
   virtual DiskStats stats() const = 0;
   virtual std::string_view name() const = 0;  // "pread", "mmap", "memory", "fault(...)"
   virtual const std::string& path() const = 0;
+  virtual bool read_only() const = 0;  // opened with OpenMode::kReadOnly
 };
 
 // Opens (or creates, per options.mode) the file at `path` with the manager options.kind names.

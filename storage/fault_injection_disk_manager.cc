@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "storage/file_util.h"
 #include "storage/paged_disk_manager.h"
@@ -43,10 +44,17 @@ std::size_t FaultInjectionDiskManager::unsynced_pages() const {
   return unsynced_.size();
 }
 
-absl::Status FaultInjectionDiskManager::Enter(std::string_view op, PageId id) {
-  if (!dead_.ok()) {
+absl::Status FaultInjectionDiskManager::Enter(std::string_view op, PageId id, bool mutating) {
+  if (power_lost_) {
     return absl::FailedPreconditionError(
-        fmt::format("{}: {} after the disk manager died: {}", path(), op, dead_.ToString()));
+        fmt::format("{}: {} after a simulated power loss; reopen the file", path(), op));
+  }
+  if (mutating && !sync_failure_.ok()) {
+    return absl::FailedPreconditionError(fmt::format("{}: {} after a failed sync; first error: {}",
+                                                     path(), op, sync_failure_.ToString()));
+  }
+  if (mutating && inner_->read_only()) {
+    return absl::FailedPreconditionError(fmt::format("{}: opened read-only", path()));
   }
   ++calls_;
   if (fail_at_ != 0 && (calls_ == fail_at_ || (fail_persistent_ && calls_ > fail_at_))) {
@@ -58,7 +66,7 @@ absl::Status FaultInjectionDiskManager::Enter(std::string_view op, PageId id) {
 
 absl::Status FaultInjectionDiskManager::ReadPage(PageId id, PageSpan out) {
   MutexLock lock(&mu_);
-  if (absl::Status s = Enter("read", id); !s.ok()) return s;
+  if (absl::Status s = Enter("read", id, false); !s.ok()) return s;
   if (auto it = unsynced_.find(id); it != unsynced_.end()) {
     std::memcpy(out.data(), it->second->data(), kPageSize);
     return absl::OkStatus();
@@ -70,7 +78,8 @@ absl::Status FaultInjectionDiskManager::ReadPages(std::span<const PageId> ids,
                                                   std::span<std::byte> out) {
   {
     MutexLock lock(&mu_);
-    if (absl::Status s = Enter("read batch", ids.empty() ? 0 : ids.front()); !s.ok()) return s;
+    if (absl::Status s = Enter("read batch", ids.empty() ? 0 : ids.front(), false); !s.ok())
+      return s;
   }
   if (out.size() < ids.size() * kPageSize) {
     return absl::InvalidArgumentError(fmt::format(
@@ -91,7 +100,7 @@ absl::Status FaultInjectionDiskManager::ReadPages(std::span<const PageId> ids,
 
 absl::Status FaultInjectionDiskManager::WritePage(PageId id, PageSpan page) {
   MutexLock lock(&mu_);
-  if (absl::Status s = Enter("write", id); !s.ok()) return s;
+  if (absl::Status s = Enter("write", id, true); !s.ok()) return s;
   if (id < kFirstDataPage) {
     return absl::InvalidArgumentError(
         fmt::format("{}: page {} is a superblock copy and is written only by Sync", path(), id));
@@ -116,24 +125,20 @@ absl::Status FaultInjectionDiskManager::WritePage(PageId id, PageSpan page) {
 
 absl::StatusOr<PageId> FaultInjectionDiskManager::AllocatePage() {
   MutexLock lock(&mu_);
-  if (absl::Status s = Enter("allocate", 0); !s.ok()) return s;
+  if (absl::Status s = Enter("allocate", 0, true); !s.ok()) return s;
   return inner_->AllocatePage();
 }
 
 absl::Status FaultInjectionDiskManager::Sync() {
   MutexLock lock(&mu_);
-  if (absl::Status s = Enter("sync", 0); !s.ok()) {
-    if (dead_.ok() && !absl::IsFailedPrecondition(s)) dead_ = s;  // a failed sync is final
-    return s;
+  absl::Status s = Enter("sync", 0, true);
+  if (absl::IsFailedPrecondition(s)) return s;
+  for (auto it = unsynced_.begin(); s.ok() && it != unsynced_.end(); ++it) {
+    s = inner_->WritePage(it->first, *it->second);
   }
-  for (auto& [id, page] : unsynced_) {
-    if (absl::Status s = inner_->WritePage(id, *page); !s.ok()) {
-      dead_ = s;
-      return s;
-    }
-  }
-  if (absl::Status s = inner_->Sync(); !s.ok()) {
-    dead_ = s;
+  if (s.ok()) s = inner_->Sync();
+  if (!s.ok()) {
+    sync_failure_ = s;  // final, as for the real managers
     return s;
   }
   unsynced_.clear();
@@ -141,38 +146,46 @@ absl::Status FaultInjectionDiskManager::Sync() {
   return absl::OkStatus();
 }
 
-absl::Status FaultInjectionDiskManager::SimulatePowerLoss() {
+absl::Status FaultInjectionDiskManager::SimulatePowerLoss(double keep_probability,
+                                                          std::uint64_t seed) {
   MutexLock lock(&mu_);
-  if (!torn_.empty()) {
-    auto* raw = dynamic_cast<PagedDiskManager*>(inner_.get());
+  if (power_lost_) return absl::OkStatus();
+  power_lost_ = true;
+  auto* raw = dynamic_cast<PagedDiskManager*>(inner_.get());
+  std::mt19937_64 rng(seed);
+  std::bernoulli_distribution keep(keep_probability);
+  for (auto& [id, page] : unsynced_) {
+    auto torn = torn_.find(id);
+    if (torn == torn_.end()) {
+      if (keep(rng)) {
+        if (absl::Status s = inner_->WritePage(id, *page); !s.ok()) return s;
+      }
+      continue;
+    }
     if (raw == nullptr) {
       return absl::UnimplementedError(
           fmt::format("{}: torn writes need a PagedDiskManager underneath", path()));
     }
-    for (const auto& [id, sectors] : torn_) {
-      Page durable{};
-      // A page never synced has no durable bytes: it tears over zeros.
-      if (!inner_->ReadPage(id, durable).ok()) durable.fill(std::byte{0});
-      std::memcpy(durable.data(), unsynced_.at(id)->data(),
-                  static_cast<std::size_t>(sectors) * 512);
-      if (absl::Status s = raw->WriteRawPage(id, durable); !s.ok()) return s;
-    }
+    // The tear lands over whatever bytes the disk holds, valid or not.
+    Page durable;
+    if (absl::Status s = raw->ReadRawPage(id, durable); !s.ok()) return s;
+    std::memcpy(durable.data(), page->data(), static_cast<std::size_t>(torn->second) * 512);
+    if (absl::Status s = raw->WriteRawPage(id, durable); !s.ok()) return s;
   }
   unsynced_.clear();
   torn_.clear();
-  dead_ = absl::UnavailableError("power lost (simulated)");
   return absl::OkStatus();
 }
 
 absl::Status FaultInjectionDiskManager::Advise(AccessPattern pattern) {
   MutexLock lock(&mu_);
-  if (absl::Status s = Enter("advise", 0); !s.ok()) return s;
+  if (absl::Status s = Enter("advise", 0, false); !s.ok()) return s;
   return inner_->Advise(pattern);
 }
 
 absl::Status FaultInjectionDiskManager::WillNeed(PageId first, PageId last) {
   MutexLock lock(&mu_);
-  if (absl::Status s = Enter("prefetch", first); !s.ok()) return s;
+  if (absl::Status s = Enter("prefetch", first, false); !s.ok()) return s;
   return inner_->WillNeed(first, last);
 }
 

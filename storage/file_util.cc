@@ -7,8 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
-#include <vector>
+#include <memory>
 
 namespace pagestore {
 
@@ -97,11 +98,15 @@ absl::Status ReserveSpace(int fd, std::uint64_t offset, std::uint64_t len, std::
   if (errno != EOPNOTSUPP && errno != ENOSYS) {
     return ErrnoStatus(errno, fmt::format("{}: fallocate {} bytes at {}", what, len, offset));
   }
-  // No fallocate here: write zeros, which allocates just as surely.
-  std::vector<char> zeros(1 << 20);
+  // No fallocate here: write zeros, which allocates just as surely. Page-aligned, for O_DIRECT.
+  constexpr std::size_t kChunk = 1 << 20;
+  std::unique_ptr<char, decltype(&std::free)> zeros(
+      static_cast<char*>(std::aligned_alloc(4096, kChunk)), &std::free);
+  if (zeros == nullptr) return absl::ResourceExhaustedError("out of memory for zero fill");
+  std::memset(zeros.get(), 0, kChunk);
   for (std::uint64_t done = 0; done < len;) {
-    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), len - done));
-    if (absl::Status s = PwriteFully(fd, zeros.data(), n, static_cast<off_t>(offset + done), what);
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, len - done));
+    if (absl::Status s = PwriteFully(fd, zeros.get(), n, static_cast<off_t>(offset + done), what);
         !s.ok()) {
       return s;
     }
@@ -133,6 +138,70 @@ absl::Status LockFile(int fd, bool exclusive, std::string_view path) {
                     exclusive ? "process or handle" : "writer"));
   }
   return ErrnoStatus(errno, fmt::format("{}: flock", path));
+}
+
+absl::StatusOr<PageFile> PageFile::Open(const std::filesystem::path& path, Mode mode,
+                                        int extra_flags) {
+  const std::string name = path.string();
+  const bool read_only = mode == Mode::kReadOnly;
+  const int flags = O_CLOEXEC | (read_only ? O_RDONLY : O_RDWR) | extra_flags;
+  PageFile f;
+  f.path_ = path;
+  if (mode != Mode::kCreate) {
+    f.fd_ = ScopedFd(::open(path.c_str(), flags));
+    if (!f.fd_.valid() && (errno != ENOENT || mode != Mode::kOpenOrCreate)) {
+      return ErrnoStatus(errno, fmt::format("{}: open", name));
+    }
+  } else if (::access(path.c_str(), F_OK) == 0) {
+    return absl::AlreadyExistsError(fmt::format("{}: already exists", name));
+  }
+  if (f.fd_.valid()) {
+    if (absl::Status s = LockFile(f.fd_.get(), !read_only, name); !s.ok()) return s;
+    absl::StatusOr<std::uint64_t> size = FileSize(f.fd_.get(), name);
+    if (!size.ok()) return size.status();
+    f.is_new_ = *size == 0 && mode == Mode::kOpenOrCreate;  // empty: nothing to lose
+    return f;
+  }
+  // A new file, under a name nobody else opens until Publish().
+  f.temp_ = path;
+  f.temp_ += fmt::format(".creating.{}.{}", ::getpid(), static_cast<unsigned>(std::rand()));
+  f.fd_ = ScopedFd(::open(f.temp_.c_str(), flags | O_CREAT | O_EXCL, 0644));
+  if (!f.fd_.valid()) {
+    absl::Status s = ErrnoStatus(errno, fmt::format("{}: create", f.temp_.string()));
+    f.temp_.clear();
+    return s;
+  }
+  if (absl::Status s = LockFile(f.fd_.get(), true, name); !s.ok()) return s;
+  f.is_new_ = true;
+  return f;
+}
+
+absl::Status PageFile::Publish() {
+  if (!is_new_ || published_) return absl::OkStatus();
+  if (!temp_.empty()) {
+    // link() never replaces: if another process created the file meanwhile, we lose cleanly.
+    if (::link(temp_.c_str(), path_.c_str()) != 0) {
+      return ErrnoStatus(errno, fmt::format("{}: publish new file", path_.string()));
+    }
+    ::unlink(temp_.c_str());
+    temp_.clear();
+  }
+  published_ = true;
+  return SyncParentDirectory(path_);
+}
+
+void PageFile::Abandon(int fd) {
+  if (!is_new_ || published_) return;
+  if (!temp_.empty()) {
+    ::unlink(temp_.c_str());
+    temp_.clear();
+  } else {
+    (void)::ftruncate(fd, 0);  // back to the empty file we were given
+  }
+}
+
+PageFile::~PageFile() {
+  if (!temp_.empty()) ::unlink(temp_.c_str());
 }
 
 }  // namespace pagestore

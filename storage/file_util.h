@@ -20,7 +20,9 @@ namespace pagestore {
 
 // The status for a failed system call: ENOSPC, EDQUOT and EFBIG are ResourceExhausted (disk or
 // file-size limit full), EROFS/EACCES/EPERM FailedPrecondition, ENOENT NotFound, EEXIST
-// AlreadyExists, anything else (EIO...) Unavailable; the message names `what` (file and page).
+// AlreadyExists, EINVAL InvalidArgument, anything else (EIO...) Unavailable; the message names
+// `what` (file and page). Unavailable invites a retry of a read; a failed sync is final
+// regardless, through the disk manager's failed state.
 absl::Status ErrnoStatus(int err, std::string_view what);
 
 class ScopedFd {
@@ -71,5 +73,44 @@ class ScopedFd {
 // Takes flock(LOCK_EX) (writer) or flock(LOCK_SH) (read-only) without blocking. Held until `fd`
 // closes. A conflict is FailedPreconditionError naming the file.
 [[nodiscard]] absl::Status LockFile(int fd, bool exclusive, std::string_view path);
+
+// The file a disk manager opens, locked. A new file is created under a temporary name in the same
+// directory and appears at its path only through Publish(), after its superblocks are durable:
+// a crash or a failure while creating never leaves a half-made file where a pagestore file is
+// expected. An existing empty file (e.g. from mkstemp) opened with kOpenOrCreate is initialized
+// in place and truncated back to empty if that fails.
+class PageFile {
+ public:
+  enum class Mode { kOpenOrCreate, kCreate, kOpenExisting, kReadOnly };  // as OpenMode
+
+  // Opens `path` (O_RDWR or O_RDONLY, plus `extra_flags` such as O_DIRECT) and takes the lock.
+  [[nodiscard]] static absl::StatusOr<PageFile> Open(const std::filesystem::path& path, Mode mode,
+                                                     int extra_flags);
+  PageFile(PageFile&& o) noexcept
+      : path_(std::move(o.path_)),
+        temp_(std::exchange(o.temp_, {})),
+        fd_(std::move(o.fd_)),
+        is_new_(o.is_new_),
+        published_(o.published_) {}
+  PageFile& operator=(PageFile&&) = delete;
+  ~PageFile();  // removes an unpublished temporary file
+
+  // True if the file has no contents yet and the caller must initialize it, then Publish().
+  bool is_new() const { return is_new_; }
+  // Makes a new file visible at its path (link, no replace) and durable (directory fsync).
+  [[nodiscard]] absl::Status Publish();
+  // Undoes a failed initialization through `fd` (the descriptor TakeFd handed out): removes the
+  // temporary file, or truncates an in-place file back to empty.
+  void Abandon(int fd);
+  ScopedFd TakeFd() { return std::move(fd_); }
+
+ private:
+  PageFile() = default;
+  std::filesystem::path path_;
+  std::filesystem::path temp_;  // non-empty while a new file waits for Publish()
+  ScopedFd fd_;
+  bool is_new_ = false;
+  bool published_ = false;
+};
 
 }  // namespace pagestore

@@ -36,17 +36,22 @@ absl::StatusOr<std::unique_ptr<MemoryDiskManager>> MemoryDiskManager::Open(
     if (pages > 0 && options.mode == OpenMode::kCreate) {
       return absl::AlreadyExistsError(fmt::format("{}: memory file exists", file->name()));
     }
-    if (!read_only) {
-      if (file->writer_open_) {
-        return absl::FailedPreconditionError(
-            fmt::format("{}: already open by another writer", file->name()));
-      }
+    if (file->writer_open_ || (!read_only && file->readers_open_ > 0)) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}: already open by another {}", file->name(), file->writer_open_ ? "writer" : "reader"));
+    }
+    if (read_only) {
+      ++file->readers_open_;
+    } else {
       file->writer_open_ = true;
     }
   }
   std::unique_ptr<MemoryDiskManager> dm(new MemoryDiskManager(file, options, read_only));
   if (pages == 0) {
-    if (absl::Status s = dm->InitializeNewFile(); !s.ok()) return s;
+    if (absl::Status s = dm->InitializeNewFile(); !s.ok()) {
+      dm->file_->Truncate(0);  // as a file that was never created
+      return s;
+    }
   } else if (absl::Status s = dm->LoadSuperblock(pages); !s.ok()) {
     return s;
   }
@@ -58,8 +63,10 @@ MemoryDiskManager::MemoryDiskManager(std::shared_ptr<MemoryFile> file,
     : PagedDiskManager(file->name(), options, read_only), file_(std::move(file)) {}
 
 MemoryDiskManager::~MemoryDiskManager() {
-  if (!read_only_) {
-    MutexLock lock(&file_->mu_);
+  MutexLock lock(&file_->mu_);
+  if (read_only_) {
+    --file_->readers_open_;
+  } else {
     file_->writer_open_ = false;
   }
 }
@@ -81,7 +88,10 @@ absl::Status MemoryDiskManager::WriteRaw(PageId id, ConstPageSpan page) {
     return ErrnoStatus(err, fmt::format("{}: write page {}", path_, id));
   }
   ReaderMutexLock lock(&file_->mu_);
-  std::memcpy(file_->pages_.at(id)->data(), page.data(), kPageSize);
+  if (id >= file_->pages_.size()) {
+    return absl::DataLossError(fmt::format("{}: page {} is past the end of the file", path_, id));
+  }
+  std::memcpy(file_->pages_[id]->data(), page.data(), kPageSize);
   return absl::OkStatus();
 }
 

@@ -32,7 +32,8 @@ class MemoryFile {
   const std::string name_;
   mutable Mutex mu_;  // shared for page copies (distinct pages), exclusive for resizing
   std::vector<std::unique_ptr<Page>> pages_ ABSL_GUARDED_BY(mu_);
-  bool writer_open_ ABSL_GUARDED_BY(mu_) = false;
+  bool writer_open_ ABSL_GUARDED_BY(mu_) = false;  // the flock rules: one writer, or readers
+  int readers_open_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class MemoryDiskManager final : public PagedDiskManager {

@@ -26,11 +26,6 @@ int MadviseFor(AccessPattern p) {
   return MADV_NORMAL;
 }
 
-std::unique_ptr<std::atomic<std::uint64_t>[]> NewBitmap(std::uint64_t pages) {
-  return std::unique_ptr<std::atomic<std::uint64_t>[]>(
-      new std::atomic<std::uint64_t>[(pages + 63) / 64]());
-}
-
 // msync needs addresses aligned to the system page, which may be larger than ours.
 std::uint64_t SystemPageSize() {
   static const std::uint64_t size = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
@@ -52,7 +47,7 @@ PageView& PageView::operator=(PageView&& o) noexcept {
 
 void PageView::Release() {
   if (pins_ != nullptr) {
-    pins_->AddAt(shard_, -1);
+    pins_->AddAt(shard_, -1, std::memory_order_release);  // our reads happen before
     pins_ = nullptr;
     data_ = nullptr;
   }
@@ -74,42 +69,36 @@ absl::StatusOr<std::unique_ptr<MmapDiskManager>> MmapDiskManager::Open(
         "{}: mmap initial_size {} exceeds reserve_size {}", name, c.initial_size, c.reserve_size));
   }
   const bool read_only = options.mode == OpenMode::kReadOnly;
-  const int flags = O_CLOEXEC | (read_only ? O_RDONLY : O_RDWR);
-  bool created = false;
-  ScopedFd fd;
-  if (options.mode == OpenMode::kCreate || options.mode == OpenMode::kOpenOrCreate) {
-    fd = ScopedFd(::open(path.c_str(), flags | O_CREAT | O_EXCL, 0644));
-    created = fd.valid();
-    if (!created && (errno != EEXIST || options.mode == OpenMode::kCreate)) {
-      return ErrnoStatus(errno, fmt::format("{}: create", name));
-    }
-  }
-  if (!fd.valid()) {
-    fd = ScopedFd(::open(path.c_str(), flags));
-    if (!fd.valid()) return ErrnoStatus(errno, fmt::format("{}: open", name));
-  }
-  if (absl::Status s = LockFile(fd.get(), !read_only, name); !s.ok()) return s;
+  absl::StatusOr<PageFile> file = PageFile::Open(path, ToPageFileMode(options.mode), 0);
+  if (!file.ok()) return file.status();
+  ScopedFd fd = file->TakeFd();
   absl::StatusOr<std::uint64_t> size = FileSize(fd.get(), name);
   if (!size.ok()) return size.status();
   // Map whole pages only: never a byte past the end of the file.
   const std::uint64_t file_bytes = *size / kPageSize * kPageSize;
 
+  const int raw_fd = fd.get();
   std::unique_ptr<MmapDiskManager> dm(new MmapDiskManager(name, options, read_only, std::move(fd)));
   if (absl::Status s = dm->Map(file_bytes); !s.ok()) return s;
-  if (created) {
-    if (absl::Status s = dm->EnsureCapacity(std::max<PageId>(c.initial_size / kPageSize, 1));
-        !s.ok()) {
+  if (file->is_new()) {
+    absl::Status s = dm->EnsureCapacity(std::max<PageId>(c.initial_size / kPageSize, 1));
+    if (s.ok()) s = dm->InitializeNewFile();
+    if (s.ok()) s = file->Publish();
+    if (!s.ok()) {
+      file->Abandon(raw_fd);
       return s;
     }
-    if (absl::Status s = dm->InitializeNewFile(); !s.ok()) return s;
-    if (absl::Status s = SyncParentDirectory(path); !s.ok()) return s;
     return dm;
   }
   // Check the superblock against the file as found, before growing it to initial_size would
   // hide a truncation behind fresh zeros.
   if (absl::Status s = dm->LoadSuperblock(file_bytes / kPageSize); !s.ok()) return s;
   if (!read_only && file_bytes < c.initial_size) {
-    if (absl::Status s = dm->EnsureCapacity(c.initial_size / kPageSize); !s.ok()) return s;
+    // Best effort: on a full disk the file opens as it is and grows when a page is allocated.
+    if (absl::Status s = dm->EnsureCapacity(c.initial_size / kPageSize);
+        !s.ok() && !absl::IsResourceExhausted(s)) {
+      return s;
+    }
   }
   return dm;
 }
@@ -132,8 +121,12 @@ absl::Status MmapDiskManager::Map(std::uint64_t file_bytes) {
   }
   base_ = static_cast<std::byte*>(p);
   const std::uint64_t pages = reserve_bytes_ / kPageSize;
-  dirty_bits_ = NewBitmap(pages);
-  verified_bits_ = NewBitmap(pages);
+  dirty_bits_ = AtomicBitmap(pages);
+  verified_bits_ = AtomicBitmap(pages);
+  if (!dirty_bits_.valid() || !verified_bits_.valid()) {
+    return absl::ResourceExhaustedError(
+        fmt::format("{}: cannot reserve page bitmaps for {} pages", path_, pages));
+  }
   if (file_bytes > 0) {
     if (absl::Status s = MapRange(0, file_bytes); !s.ok()) return s;
   }
@@ -143,7 +136,7 @@ absl::Status MmapDiskManager::Map(std::uint64_t file_bytes) {
 
 MmapDiskManager::~MmapDiskManager() {
   if (base_ == nullptr) return;
-  if (std::int64_t live = pins_->Load(); live != 0) {
+  if (std::int64_t live = pins_->Load(std::memory_order_acquire); live != 0) {
     // A view outlives its manager: a caller bug, but not one to turn into a use-after-unmap.
     std::fprintf(stderr,
                  "pagestore: %s: mmap disk manager destroyed with %lld live page views; leaving "
@@ -165,7 +158,12 @@ absl::Status MmapDiskManager::MapRange(std::uint64_t offset, std::uint64_t len) 
   const int flags = MAP_SHARED | MAP_FIXED | (config_.populate ? MAP_POPULATE : 0);
   void* p = ::mmap(base_ + offset, len, prot_, flags, fd_.get(), static_cast<off_t>(offset));
   if (p == MAP_FAILED) {
-    return ErrnoStatus(errno, fmt::format("{}: map {} bytes at {}", path_, len, offset));
+    const int err = errno;
+    // Older kernels may have unmapped the range before failing: put the reservation back so
+    // nothing else can be mapped into our address range.
+    ::mmap(base_ + offset, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+           -1, 0);
+    return ErrnoStatus(err, fmt::format("{}: map {} bytes at {}", path_, len, offset));
   }
   if (AccessPattern a = advice_.load(std::memory_order_relaxed); a != AccessPattern::kNormal) {
     ::madvise(base_ + offset, len, MadviseFor(a));  // advisory: a failure changes nothing
@@ -178,8 +176,9 @@ absl::Status MmapDiskManager::EnsureCapacity(PageId pages) {
   const std::uint64_t needed = pages * kPageSize;
   if (needed <= mapped) return absl::OkStatus();
   if (read_only_) return CheckWritable();
-  const std::uint64_t target =
+  std::uint64_t target =
       RoundUp(mapped + RoundUp(needed - mapped, config_.growth_size), SystemPageSize());
+  if (target > reserve_bytes_ && needed <= reserve_bytes_) target = reserve_bytes_;  // last step
   if (target > reserve_bytes_) {
     return absl::ResourceExhaustedError(fmt::format(
         "{}: growing to {} bytes exceeds the mmap reservation of {} bytes; reopen with a larger "
@@ -205,6 +204,11 @@ absl::Status MmapDiskManager::ReadRaw(PageId id, PageSpan out) {
 }
 
 absl::Status MmapDiskManager::WriteRaw(PageId id, ConstPageSpan page) {
+  // The next View verifies again: the bytes may be anything WriteRawPage was given, and a write
+  // that fails halfway leaves a mix. Cleared first, so no View trusts bytes mid-change.
+  if (verified_bits_.Test(id, std::memory_order_relaxed)) {
+    verified_bits_.Clear(id, std::memory_order_relaxed);
+  }
   if (config_.write_via_pwrite) {
     if (int err = InjectedErrno(IoCall::kWrite)) {
       return ErrnoStatus(err, fmt::format("{}: write page {}", path_, id));
@@ -217,10 +221,6 @@ absl::Status MmapDiskManager::WriteRaw(PageId id, ConstPageSpan page) {
   } else {
     std::memcpy(page_address(id), page.data(), kPageSize);
   }
-  // The next View verifies again: the bytes may be anything WriteRawPage was given.
-  if (TestBit(verified_bits_.get(), id)) {
-    verified_bits_[id / 64].fetch_and(~(std::uint64_t{1} << (id % 64)), std::memory_order_relaxed);
-  }
   MarkDirty(id);
   return absl::OkStatus();
 }
@@ -229,8 +229,7 @@ void MmapDiskManager::MarkDirty(PageId id) {
   // After the bytes are stored: an acq_rel RMW on the word orders the store before SyncData's
   // clearing RMW, so either this write is covered by the msync that follows the clear, or the bit
   // was already clear and we queue the page for the next Sync.
-  const std::uint64_t bit = std::uint64_t{1} << (id % 64);
-  if (dirty_bits_[id / 64].fetch_or(bit, std::memory_order_acq_rel) & bit) return;
+  if (dirty_bits_.Set(id, std::memory_order_acq_rel)) return;
   MutexLock lock(&dirty_mu_);
   dirty_pages_.push_back(id);
 }
@@ -241,7 +240,7 @@ absl::Status MmapDiskManager::SyncData() {
     MutexLock lock(&dirty_mu_);
     pages.swap(dirty_pages_);
     for (PageId id : pages) {
-      dirty_bits_[id / 64].fetch_and(~(std::uint64_t{1} << (id % 64)), std::memory_order_acq_rel);
+      dirty_bits_.Clear(id, std::memory_order_acq_rel);
     }
   }
   const bool size_changed = size_changed_.exchange(false, std::memory_order_acq_rel);
@@ -281,9 +280,9 @@ absl::Status MmapDiskManager::SyncData() {
 absl::StatusOr<PageView> MmapDiskManager::View(PageId id) {
   if (absl::Status s = CheckRange(id, "view"); !s.ok()) return s;
   const std::byte* p = page_address(id);
-  if (verify_checksums() && !TestBit(verified_bits_.get(), id)) {
+  if (verify_checksums() && !verified_bits_.Test(id)) {
     if (absl::Status s = VerifyRead(id, ConstPageSpan(p, kPageSize)); !s.ok()) return s;
-    verified_bits_[id / 64].fetch_or(std::uint64_t{1} << (id % 64), std::memory_order_relaxed);
+    verified_bits_.Set(id, std::memory_order_relaxed);
   }
   const std::size_t shard = ThisThreadShard();
   reads_.AddAt(shard, 1);

@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "storage/atomic_bitmap.h"
 #include "storage/file_util.h"
 #include "storage/paged_disk_manager.h"
 
@@ -94,9 +95,6 @@ class MmapDiskManager final : public PagedDiskManager {
   void MarkDirty(PageId id);
 
   std::byte* page_address(PageId id) const { return base_ + id * kPageSize; }
-  static bool TestBit(const std::atomic<std::uint64_t>* bits, PageId id) {
-    return bits[id / 64].load(std::memory_order_acquire) & (std::uint64_t{1} << (id % 64));
-  }
 
   const ScopedFd fd_;
   const MmapConfig config_;
@@ -108,9 +106,9 @@ class MmapDiskManager final : public PagedDiskManager {
   std::atomic<bool> size_changed_{false};  // growth since the last sync: fdatasync, not msync
 
   // One bit per page of the reservation: written since the last Sync.
-  std::unique_ptr<std::atomic<std::uint64_t>[]> dirty_bits_;
+  AtomicBitmap dirty_bits_;
   // One bit per page: checksum verified since open or since the page was last written.
-  std::unique_ptr<std::atomic<std::uint64_t>[]> verified_bits_;
+  AtomicBitmap verified_bits_;
   Mutex dirty_mu_;
   std::vector<PageId> dirty_pages_ ABSL_GUARDED_BY(dirty_mu_);  // pages whose dirty bit we set
 

@@ -134,6 +134,11 @@ absl::Status PagedDiskManager::WritePage(PageId id, PageSpan page) {
   return absl::OkStatus();
 }
 
+absl::Status PagedDiskManager::ReadRawPage(PageId id, PageSpan out) {
+  if (absl::Status s = CheckRange(id, "raw read"); !s.ok()) return s;
+  return ReadRaw(id, out);
+}
+
 absl::Status PagedDiskManager::WriteRawPage(PageId id, ConstPageSpan bytes) {
   if (read_only_) return CheckWritable();
   if (absl::Status s = CheckRange(id, "raw write"); !s.ok()) return s;

@@ -19,10 +19,25 @@
 
 #include "absl/base/thread_annotations.h"
 #include "storage/disk_manager.h"
+#include "storage/file_util.h"
 #include "storage/mutex.h"
 #include "storage/sharded_counter.h"
 
 namespace pagestore {
+
+inline PageFile::Mode ToPageFileMode(OpenMode mode) {
+  switch (mode) {
+    case OpenMode::kCreate:
+      return PageFile::Mode::kCreate;
+    case OpenMode::kOpenExisting:
+      return PageFile::Mode::kOpenExisting;
+    case OpenMode::kReadOnly:
+      return PageFile::Mode::kReadOnly;
+    case OpenMode::kOpenOrCreate:
+      break;
+  }
+  return PageFile::Mode::kOpenOrCreate;
+}
 
 class PagedDiskManager : public DiskManager {
  public:
@@ -38,11 +53,13 @@ class PagedDiskManager : public DiskManager {
   DiskStats stats() const override;
   const std::string& path() const override { return path_; }
 
-  // Writes `bytes` to page `id` exactly as given, without sealing, bypassing the superblock and
-  // failed-state checks except range. For fault injection (torn pages) and repair tools only.
+  // Page bytes exactly as stored, without verification / without sealing, bypassing the
+  // superblock and failed-state checks (range is checked). For fault injection (torn pages) and
+  // repair or inspection tools only.
+  [[nodiscard]] absl::Status ReadRawPage(PageId id, PageSpan out);
   [[nodiscard]] absl::Status WriteRawPage(PageId id, ConstPageSpan bytes);
 
-  bool read_only() const { return read_only_; }
+  bool read_only() const override { return read_only_; }
   // The superblock as last made durable (or as read at open).
   Superblock durable_superblock() const;
 

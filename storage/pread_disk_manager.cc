@@ -34,30 +34,22 @@ absl::StatusOr<std::unique_ptr<PreadDiskManager>> PreadDiskManager::Open(
         fmt::format("{}: pread growth_size {} is not a positive multiple of the page size", name,
                     options.pread.growth_size));
   }
-  int flags = O_CLOEXEC | (read_only ? O_RDONLY : O_RDWR);
-  if (options.pread.direct_io) flags |= O_DIRECT;
-  bool created = false;
-  ScopedFd fd;
-  if (options.mode == OpenMode::kCreate || options.mode == OpenMode::kOpenOrCreate) {
-    fd = ScopedFd(::open(path.c_str(), flags | O_CREAT | O_EXCL, 0644));
-    created = fd.valid();
-    if (!created && (errno != EEXIST || options.mode == OpenMode::kCreate)) {
-      return ErrnoStatus(errno, fmt::format("{}: create", name));
-    }
-  }
-  if (!fd.valid()) {
-    fd = ScopedFd(::open(path.c_str(), flags));
-    if (!fd.valid()) return ErrnoStatus(errno, fmt::format("{}: open", name));
-  }
-  if (absl::Status s = LockFile(fd.get(), !read_only, name); !s.ok()) return s;
+  absl::StatusOr<PageFile> file =
+      PageFile::Open(path, ToPageFileMode(options.mode), options.pread.direct_io ? O_DIRECT : 0);
+  if (!file.ok()) return file.status();
+  ScopedFd fd = file->TakeFd();
   absl::StatusOr<std::uint64_t> size = FileSize(fd.get(), name);
   if (!size.ok()) return size.status();
-
+  const int raw_fd = fd.get();
   std::unique_ptr<PreadDiskManager> dm(
       new PreadDiskManager(name, options, read_only, std::move(fd), *size));
-  if (created) {
-    if (absl::Status s = dm->InitializeNewFile(); !s.ok()) return s;
-    if (absl::Status s = SyncParentDirectory(path); !s.ok()) return s;
+  if (file->is_new()) {
+    absl::Status s = dm->InitializeNewFile();
+    if (s.ok()) s = file->Publish();
+    if (!s.ok()) {
+      file->Abandon(raw_fd);
+      return s;
+    }
   } else if (absl::Status s = dm->LoadSuperblock(*size / kPageSize); !s.ok()) {
     return s;
   }
@@ -116,6 +108,8 @@ absl::Status PreadDiskManager::ReadPages(std::span<const PageId> ids, std::span<
   for (std::size_t i = 0; i < ids.size();) {
     std::size_t n = 1;
     while (i + n < ids.size() && ids[i + n] == ids[i] + n) ++n;
+    // First and last in range means no wraparound in between.
+    if (absl::Status s = CheckRange(ids[i], "read"); !s.ok()) return s;
     if (absl::Status s = CheckRange(ids[i] + n - 1, "read"); !s.ok()) return s;
     if (absl::Status s = ReadRun(ids[i], n, out.data() + i * kPageSize); !s.ok()) return s;
     reads_.Add(static_cast<std::int64_t>(n));

@@ -20,12 +20,13 @@ class ShardedCounter {
   void Add(std::int64_t n) {
     slots_[ThisThreadShard() % kShards].value.fetch_add(n, std::memory_order_relaxed);
   }
-  void AddAt(std::size_t shard, std::int64_t n) {
-    slots_[shard % kShards].value.fetch_add(n, std::memory_order_relaxed);
+  void AddAt(std::size_t shard, std::int64_t n,
+             std::memory_order order = std::memory_order_relaxed) {
+    slots_[shard % kShards].value.fetch_add(n, order);
   }
-  std::int64_t Load() const {
+  std::int64_t Load(std::memory_order order = std::memory_order_relaxed) const {
     std::int64_t sum = 0;
-    for (const Slot& s : slots_) sum += s.value.load(std::memory_order_relaxed);
+    for (const Slot& s : slots_) sum += s.value.load(order);
     return sum;
   }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace pagestore {
@@ -58,6 +59,17 @@ absl::StatusOr<Superblock> DecodeSuperblock(PageId copy, ConstPageSpan page,
     return absl::DataLossError(
         fmt::format("{}: superblock copy {} has no pagestore magic", file, copy));
   }
+  // An intact copy from a newer build is refused before anything else looks at it: treating it
+  // as damaged would fall back to the older copy and silently roll the file back. (Internally
+  // FailedPrecondition, so the chooser can tell it from damage; surfaced as DataLoss.)
+  const PageHeader header = ReadPageHeader(page);
+  const bool intact = header.checksum == ComputePageChecksum(copy, page);
+  const std::uint32_t stored_version = Get<std::uint32_t>(page, kVersionOffset);
+  if (intact && (header.version > kFormatVersion || stored_version > kFormatVersion)) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{}: superblock copy {} has format version {}, newer than this build reads ({})", file,
+        copy, std::max<std::uint32_t>(header.version, stored_version), kFormatVersion));
+  }
   if (absl::Status s = VerifyPage(copy, page, file); !s.ok()) {
     return absl::DataLossError(
         fmt::format("superblock copy {}: {}", copy, std::string(s.message())));
@@ -70,13 +82,6 @@ absl::StatusOr<Superblock> DecodeSuperblock(PageId copy, ConstPageSpan page,
   sb.roots.free_list_head = Get<std::uint64_t>(page, kFreeListOffset);
   sb.roots.catalog_root = Get<std::uint64_t>(page, kCatalogOffset);
   sb.roots.checkpoint_lsn = Get<std::uint64_t>(page, kCheckpointLsnOffset);
-  // Intact but unreadable by this build: FailedPrecondition internally so the chooser can tell it
-  // from damage; surfaced to the caller as DataLoss.
-  if (sb.format_version > kFormatVersion) {
-    return absl::FailedPreconditionError(fmt::format(
-        "{}: superblock copy {} has format version {}, newer than this build reads ({})", file,
-        copy, sb.format_version, kFormatVersion));
-  }
   if (sb.page_size != kPageSize) {
     return absl::FailedPreconditionError(
         fmt::format("{}: superblock copy {} says page size {}, this build uses {}", file, copy,

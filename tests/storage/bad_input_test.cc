@@ -141,9 +141,16 @@ TEST_P(BadInputTest, NewerFormatVersionIsRefused) {
   // Only the current copy is from the future: open must refuse, not fall back to the older one.
   factory_.CorruptPage(current, [](std::byte* p) {
     PageSpan page(p, kPageSize);
-    Superblock sb = *DecodeSuperblock(ReadPageHeader(page).page_id, page, "x");
+    const PageId copy = ReadPageHeader(page).page_id;
+    Superblock sb = *DecodeSuperblock(copy, page, "x");
     sb.format_version = kFormatVersion + 1;
     EncodeSuperblock(sb, page);
+    // A newer build seals its pages with its own version too.
+    PageHeader h = ReadPageHeader(page);
+    h.version = kFormatVersion + 1;
+    WritePageHeader(page, h);
+    h.checksum = ComputePageChecksum(copy, page);
+    WritePageHeader(page, h);
   });
   absl::Status s = factory_.Open(OpenMode::kOpenExisting).status();
   EXPECT_TRUE(absl::IsDataLoss(s)) << s;
@@ -244,6 +251,22 @@ TEST_P(BadFileTest, ForeignFilesAreRefusedWithOneClearError) {
     EXPECT_EQ(std::filesystem::file_size(path), c.bytes.size()) << c.name;
   }
   EXPECT_TRUE(absl::IsNotFound(OpenDiskManager(dir.file("missing"), o).status()));
+}
+
+TEST_P(BadFileTest, EmptyFileIsInitializedByOpenOrCreateOnly) {
+  TempDir dir;
+  auto path = dir.file("empty");
+  std::fclose(std::fopen(path.c_str(), "wb"));  // as mkstemp leaves it
+  DiskManagerOptions o = GetParam().options;
+  o.mode = OpenMode::kOpenExisting;
+  EXPECT_TRUE(absl::IsDataLoss(OpenDiskManager(path, o).status()));
+  o.mode = OpenMode::kOpenOrCreate;
+  {
+    PS_ASSIGN_OR_FAIL(dm, OpenDiskManager(path, o));
+    EXPECT_EQ(dm->page_count(), kSuperblockPageCount);
+  }
+  o.mode = OpenMode::kOpenExisting;
+  PS_EXPECT_OK(OpenDiskManager(path, o).status());
 }
 
 INSTANTIATE_TEST_SUITE_P(FileManagers, BadFileTest, ::testing::ValuesIn(FileManagerKinds()),

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "tests/storage/test_util.h"
 
 namespace pagestore::testing {
@@ -90,6 +92,12 @@ TEST_P(ConformanceTest, SyncedDataAndRootsSurviveReopen) {
     dm->SetRoots(roots);
     PS_ASSERT_OK(dm->Sync());
   }
+  if (!factory_.kind().in_memory) {
+    // Sync wrote back everything it was asked to: nothing of the file is dirty in the cache.
+    if (std::optional<std::uint64_t> dirty = DirtyPagesInCache(factory_.path())) {
+      EXPECT_EQ(*dirty, 0u);
+    }
+  }
   PS_ASSIGN_OR_FAIL(dm, factory_.Open(OpenMode::kOpenExisting));
   EXPECT_EQ(dm->page_count(), kSuperblockPageCount + 40);
   EXPECT_EQ(dm->roots(), roots);
@@ -139,8 +147,12 @@ TEST_P(ConformanceTest, BatchReads) {
     std::memcpy(page.data(), out.data() + i * kPageSize, kPageSize);
     EXPECT_TRUE(PageHolds(page, want[i], 0)) << "slot " << i;
   }
-  std::vector<PageId> beyond = {ids[0], dm->page_count() + 5};
-  EXPECT_TRUE(absl::IsOutOfRange(dm->ReadPages(beyond, out)));
+  const PageId count = dm->page_count();
+  for (std::vector<PageId> bad : std::vector<std::vector<PageId>>{
+           {ids[0], count + 5}, {count - 1, count}, {~PageId{0}, 0}, {count, count + 1}}) {
+    absl::Status s = dm->ReadPages(bad, out);
+    EXPECT_TRUE(absl::IsOutOfRange(s)) << bad[0] << "," << bad[1] << ": " << s;
+  }
   EXPECT_TRUE(absl::IsInvalidArgument(dm->ReadPages(want, std::span(out).first(kPageSize))));
 }
 
@@ -238,10 +250,16 @@ TEST_P(ConformanceTest, SecondWriterIsRefused) {
   EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
   if (!factory_.kind().in_memory) {
     EXPECT_THAT(std::string(s.message()), HasSubstr(factory_.path().string()));
-    // A reader cannot open it while the writer holds it either.
-    EXPECT_TRUE(absl::IsFailedPrecondition(factory_.Open(OpenMode::kReadOnly).status()));
   }
+  // A reader cannot open it while the writer holds it either.
+  EXPECT_TRUE(absl::IsFailedPrecondition(factory_.Open(OpenMode::kReadOnly).status()));
   dm.reset();
+  {
+    // Readers share; a writer waits for them all to go.
+    PS_ASSIGN_OR_FAIL(r1, factory_.Open(OpenMode::kReadOnly));
+    PS_ASSIGN_OR_FAIL(r2, factory_.Open(OpenMode::kReadOnly));
+    EXPECT_TRUE(absl::IsFailedPrecondition(factory_.Open().status()));
+  }
   PS_EXPECT_OK(factory_.Open().status());
 }
 
@@ -364,6 +382,79 @@ TEST_F(MmapTest, ViewOutlivingTheManagerKeepsTheMappingAlive) {
   Page copy;
   std::memcpy(copy.data(), view.data(), kPageSize);  // would fault if the mapping were gone
   EXPECT_TRUE(PageHolds(copy, id, 4));
+}
+
+TEST_F(MmapTest, ViewVerifiesAgainAfterTheBytesChange) {
+  PS_ASSIGN_OR_FAIL(dm, Open());
+  PS_ASSIGN_OR_FAIL(id, dm->AllocatePage());
+  alignas(kPageSize) Page page;
+  FillPage(page, id, 1);
+  PS_ASSERT_OK(dm->WritePage(id, page));
+  PS_ASSERT_OK(dm->View(id).status());  // verified and trusted from now on
+  page[100] ^= std::byte{1};            // garbage, as a repair tool might write it
+  PS_ASSERT_OK(dm->WriteRawPage(id, page));
+  absl::Status s = dm->View(id).status();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+}
+
+// The VmFlags of every mapping inside [begin, end), from /proc/self/smaps.
+std::vector<std::string> VmFlagsIn(std::uintptr_t begin, std::uintptr_t end) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::vector<std::string> flags;
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    std::uintptr_t lo, hi;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > 8) {
+      inside = lo >= begin && hi <= end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      flags.push_back(line);
+    }
+  }
+  return flags;
+}
+
+TEST_F(MmapTest, AdviceReachesTheKernelAndCoversGrownRanges) {
+  PS_ASSIGN_OR_FAIL(dm, Open());
+  PS_ASSIGN_OR_FAIL(id, dm->AllocatePage());
+  alignas(kPageSize) Page page;
+  FillPage(page, id, 1);
+  PS_ASSERT_OK(dm->WritePage(id, page));
+  PS_ASSIGN_OR_FAIL(view, dm->View(id));
+  const auto base = reinterpret_cast<std::uintptr_t>(view.data()) - id * kPageSize;
+  PS_ASSERT_OK(dm->MadviseRandom());
+  for (int i = 0; i < 100; ++i) PS_ASSERT_OK(dm->AllocatePage().status());  // several remaps
+  std::vector<std::string> flags = VmFlagsIn(base, base + dm->mapped_bytes());
+  ASSERT_FALSE(flags.empty());
+  for (const std::string& f : flags) EXPECT_THAT(f, HasSubstr(" rr")) << "MADV_RANDOM missing";
+  PS_ASSERT_OK(dm->MadviseSequential());
+  for (const std::string& f : VmFlagsIn(base, base + dm->mapped_bytes())) {
+    EXPECT_THAT(f, HasSubstr(" sr"));
+  }
+  PS_EXPECT_OK(dm->MadviseWillNeed(kFirstDataPage, dm->page_count() - 1));
+  EXPECT_EQ(dm->stats().hint_calls, 3u);
+}
+
+TEST_F(MmapTest, LastGrowthStepIsClampedToTheReservation) {
+  DiskManagerOptions o = SmallMmapOptions();
+  o.mmap.initial_size = 96 << 10;
+  o.mmap.growth_size = 96 << 10;
+  o.mmap.reserve_size = 128 << 10;  // not initial + whole growth steps
+  PS_ASSIGN_OR_FAIL(dm, Open(o));
+  absl::Status last;
+  while (last.ok()) last = dm->AllocatePage().status();
+  EXPECT_TRUE(absl::IsResourceExhausted(last)) << last;
+  EXPECT_EQ(dm->page_count(), (128u << 10) / kPageSize);  // every page of the reservation
+}
+
+TEST_F(MmapTest, SmallExistingFileOpensOnAFullDisk) {
+  { PS_ASSERT_OK(Open().status()); }  // 64 KiB file
+  DiskManagerOptions o = SmallMmapOptions();
+  o.mmap.initial_size = 256 << 20;  // would grow the file at open
+  o.mode = OpenMode::kOpenExisting;
+  o.fault_hook = [](IoCall c) { return c == IoCall::kGrow ? ENOSPC : 0; };
+  PS_ASSIGN_OR_FAIL(dm, Open(o));
+  EXPECT_EQ(dm->mapped_bytes(), 64u << 10);
 }
 
 TEST_F(MmapTest, MadviseByName) {

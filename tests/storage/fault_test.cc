@@ -141,6 +141,43 @@ TEST_P(CallWalkTest, FailEachSystemCallInTurn) {
   std::cout << kind.name << ": walked " << walked << " failure points\n";
 }
 
+// Creating a file is a sequence of calls too: fail each in turn. A failed create leaves nothing
+// at the path (the file appears only once complete), so the next create succeeds.
+TEST_P(CallWalkTest, FailEachCallOfCreate) {
+  const auto& [kind, err] = GetParam();
+  if (kind.options.pread.direct_io && !DirectIoSupported(std::filesystem::temp_directory_path())) {
+    GTEST_SKIP() << "O_DIRECT is not supported on this filesystem";
+  }
+  ManagerFactory factory(kind);
+  int walked = 0;
+  for (int n = 1;; ++n) {
+    std::atomic<int> calls{0};
+    auto hook = [&](IoCall) { return calls.fetch_add(1) + 1 == n ? err : 0; };
+    absl::StatusOr<std::unique_ptr<DiskManager>> dm = factory.Open(OpenMode::kCreate, hook);
+    if (calls.load() < n) {
+      PS_ASSERT_OK(dm.status());
+      break;
+    }
+    ++walked;
+    ASSERT_FALSE(dm.ok()) << "call " << n << " failed but create succeeded";
+    if (!kind.in_memory) {
+      EXPECT_FALSE(std::filesystem::exists(factory.path())) << "half-made file after call " << n;
+      for (const auto& e : std::filesystem::directory_iterator(factory.path().parent_path())) {
+        ADD_FAILURE() << "left behind: " << e.path();
+      }
+    }
+    PS_ASSIGN_OR_FAIL(again, factory.Open(OpenMode::kCreate));
+    EXPECT_EQ(again->page_count(), kSuperblockPageCount);
+    again.reset();
+    if (kind.in_memory) {
+      factory.memory().Truncate(0);
+    } else {
+      std::filesystem::remove(factory.path());
+    }
+  }
+  EXPECT_GE(walked, 2);
+}
+
 std::vector<WalkParam> WalkParams() {
   std::vector<WalkParam> out;
   for (int err : {EIO, ENOSPC}) {
@@ -370,16 +407,84 @@ TEST_P(FaultInjectionTest, TornWriteReachesDiskHalfNewHalfOld) {
   EXPECT_EQ(std::memcmp(page.data() + 3 * 512, v1.data() + 3 * 512, kPageSize - 3 * 512), 0);
 }
 
-TEST_P(FaultInjectionTest, InjectedSyncFailureIsFinal) {
+TEST_P(FaultInjectionTest, InjectedSyncFailureIsFinalForWritesNotReads) {
   auto dm = Open();
   ASSERT_NE(dm, nullptr);
   PS_ASSIGN_OR_FAIL(id, AllocateAndWrite(*dm, 1));
+  PS_ASSERT_OK(dm->Sync());
   dm->FailCall(1, EIO);
   EXPECT_TRUE(absl::IsUnavailable(dm->Sync()));
   alignas(kPageSize) Page page;
   FillPage(page, id, 2);
   EXPECT_TRUE(absl::IsFailedPrecondition(dm->WritePage(id, page)));
+  EXPECT_TRUE(absl::IsFailedPrecondition(dm->AllocatePage().status()));
   EXPECT_TRUE(absl::IsFailedPrecondition(dm->Sync()));
+  PS_ASSERT_OK(dm->ReadPage(id, page));  // as for the real managers
+  EXPECT_TRUE(PageHolds(page, id, 1));
+}
+
+TEST_P(FaultInjectionTest, WritesThroughAReadOnlyManagerAreRefusedAtOnce) {
+  { ASSERT_NE(Open(), nullptr); }
+  auto dm = Open(OpenMode::kReadOnly);
+  ASSERT_NE(dm, nullptr);
+  EXPECT_TRUE(dm->read_only());
+  alignas(kPageSize) Page page;
+  FillPage(page, kFirstDataPage, 1);
+  EXPECT_TRUE(absl::IsFailedPrecondition(dm->WritePage(kFirstDataPage, page)));
+  EXPECT_TRUE(absl::IsFailedPrecondition(dm->AllocatePage().status()));
+}
+
+TEST_P(FaultInjectionTest, PowerLossMayKeepUnsyncedWritesButNeverUnsyncedRoots) {
+  std::vector<PageId> ids;
+  {
+    auto dm = Open();
+    ASSERT_NE(dm, nullptr);
+    for (int i = 0; i < 20; ++i) {
+      PS_ASSIGN_OR_FAIL(id, AllocateAndWrite(*dm, 1));
+      ids.push_back(id);
+    }
+    dm->SetRoots({.catalog_root = 4});
+    PS_ASSERT_OK(dm->Sync());
+    for (PageId id : ids) {
+      alignas(kPageSize) Page page;
+      FillPage(page, id, 2);
+      PS_ASSERT_OK(dm->WritePage(id, page));
+    }
+    dm->SetRoots({.catalog_root = 5});
+    PS_ASSERT_OK(dm->SimulatePowerLoss(/*keep_probability=*/0.5, /*seed=*/7));
+  }
+  auto dm = Open(OpenMode::kOpenExisting);
+  ASSERT_NE(dm, nullptr);
+  EXPECT_EQ(dm->roots().catalog_root, 4u);
+  int kept = 0;
+  for (PageId id : ids) {
+    alignas(kPageSize) Page page;
+    PS_ASSERT_OK(dm->ReadPage(id, page));  // each page whole: old or new, never torn
+    ASSERT_TRUE(PageHolds(page, id, 1) || PageHolds(page, id, 2));
+    kept += PageHolds(page, id, 2);
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_LT(kept, 20);
+}
+
+TEST_P(FaultInjectionTest, TornWriteOfANeverSyncedPageIsDetected) {
+  PageId id;
+  {
+    auto dm = Open();
+    ASSERT_NE(dm, nullptr);
+    PS_ASSIGN_OR_FAIL(allocated, dm->AllocatePage());
+    id = allocated;
+    PS_ASSERT_OK(dm->Sync());
+    dm->TearNextWrite(1);
+    alignas(kPageSize) Page page;
+    FillPage(page, id, 1);
+    PS_ASSERT_OK(dm->WritePage(id, page));
+    PS_ASSERT_OK(dm->SimulatePowerLoss());
+  }
+  auto dm = Open(OpenMode::kOpenExisting);
+  ASSERT_NE(dm, nullptr);
+  alignas(kPageSize) Page page;
+  EXPECT_TRUE(absl::IsDataLoss(dm->ReadPage(id, page)));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllManagers, FaultInjectionTest, ::testing::ValuesIn(AllManagerKinds()),

@@ -81,6 +81,21 @@ TEST(SuperblockTest, NewerFormatIsRefusedNotSkipped) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("newer than this build"));
 }
 
+TEST(SuperblockTest, CopySealedByANewerBuildIsRefusedNotSkipped) {
+  // A newer build stamps its version into the page header as well; the copy is intact.
+  Page a, b;
+  EncodeSuperblock(Make(4, 10), a);
+  EncodeSuperblock(Make(5, 20), b);
+  PageHeader h = ReadPageHeader(b);
+  h.version = kFormatVersion + 1;
+  WritePageHeader(b, h);
+  h.checksum = ComputePageChecksum(1, b);
+  WritePageHeader(b, h);
+  absl::Status s = ChooseSuperblock(a, b, "f").status();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("newer than this build"));
+}
+
 TEST(SuperblockTest, OtherPageSizeIsRefused) {
   Page a, b;
   Superblock big = Make(4, 10);

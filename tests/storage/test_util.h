@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/random/random.h"
@@ -163,6 +164,25 @@ inline bool DirectIoSupported(const std::filesystem::path& dir) {
   if (fd >= 0) ::close(fd);
   std::filesystem::remove(probe);
   return fd >= 0;
+}
+
+// Pages of `path` that are dirty in the page cache (not yet written back), from the cachestat
+// system call (Linux 6.5+); nullopt where the kernel lacks it. Lets a test see that Sync really
+// wrote back what it should have.
+inline std::optional<std::uint64_t> DirtyPagesInCache(const std::filesystem::path& path) {
+  struct Range {
+    std::uint64_t off, len;
+  } range{0, 0};  // len 0: to the end of the file
+  struct Stat {
+    std::uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+  } stat{};
+  constexpr long kSysCachestat = 451;
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return std::nullopt;
+  long r = ::syscall(kSysCachestat, fd, &range, &stat, 0);
+  ::close(fd);
+  if (r != 0) return std::nullopt;
+  return stat.nr_dirty;
 }
 
 // Prints the seed so a failure can be replayed (PAGESTORE_TEST_SEED overrides it).
