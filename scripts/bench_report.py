@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""Summarizes Google Benchmark JSON from scripts/bench.sh into a Markdown report.
+
+Everything is compared by items_per_second (throughput), so runs at different thread counts
+compare, and by the median over repetitions. A benchmark is found by its name's first two
+components ("read_random/pread"); what Google Benchmark appends ("/real_time", "/threads:2",
+"/min_time:0.100", ...) is ignored except the thread count, taken from the JSON.
+
+Standard library only.
+
+  bench_report.py [--out summary.md] [--bench-dir DIR] [--build-dir DIR] [--command CMD]
+                  [--mode MODE] [--build-seconds N] [--run-seconds N] FILE.json...
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+REFERENCE_LABEL = "reference (LauraDB guide, different machine, not measured here)"
+
+# (label, numerator benchmark, denominator benchmark, kind, target, threads of each side)
+#   kind "speedup":  value = items/s(a) / items/s(b); met when value >= target.
+#   kind "within":   value = items/s(b) / items/s(a), i.e. time(a) / time(b); met when <= target.
+TARGETS = [
+    ("read_random/mmap vs read_random/pread", "read_random/mmap", "read_random/pread",
+     "speedup", 2.0, 1, 1),
+    ("read_random/mmap_view vs read_random/pread", "read_random/mmap_view", "read_random/pread",
+     "speedup", 20.0, 1, 1),
+    ("read_random/pread vs read_random/raw_pread", "read_random/pread", "read_random/raw_pread",
+     "within", 1.15, 1, 1),
+    ("read_random/pread_noverify vs read_random/raw_pread", "read_random/pread_noverify",
+     "read_random/raw_pread", "within", 1.15, 1, 1),
+    ("read_random/mmap vs read_random/raw_mmap_copy", "read_random/mmap",
+     "read_random/raw_mmap_copy", "within", 1.3, 1, 1),
+    ("read_random/mmap_noverify vs read_random/raw_mmap_copy", "read_random/mmap_noverify",
+     "read_random/raw_mmap_copy", "within", 1.3, 1, 1),
+    ("write_random/mmap vs write_random/pread", "write_random/mmap", "write_random/pread",
+     "speedup", 2.0, 1, 1),
+    ("sync_1dirty/pread vs sync_1dirty/raw_fdatasync", "sync_1dirty/pread",
+     "sync_1dirty/raw_fdatasync", "within", 1.2, 1, 1),
+    ("sync_1dirty/mmap vs sync_1dirty/raw_fdatasync", "sync_1dirty/mmap",
+     "sync_1dirty/raw_fdatasync", "within", 1.2, 1, 1),
+    ("load_seq/mmap_growth vs load_seq/mmap_prealloc", "load_seq/mmap_growth",
+     "load_seq/mmap_prealloc", "within", 1.1, 1, 1),
+    ("read_random/pread: 2 threads vs 1 thread", "read_random/pread", "read_random/pread",
+     "speedup", 1.7, 2, 1),
+    ("read_random/mmap: 2 threads vs 1 thread", "read_random/mmap", "read_random/mmap",
+     "speedup", 1.7, 2, 1),
+]
+
+# Our single-thread pread and mmap rows beside the reference numbers (ns per op, standard vs mmap).
+REFERENCE = [
+    ("read", "read_random/pread", "read_random/mmap", 1078, 748),
+    ("write", "write_random/pread", "write_random/mmap", 3089, 4935),
+    ("mixed", "mixed70_random/pread", "mixed70_random/mmap", 951, 590),
+    ("sync", "sync_1dirty/pread", "sync_1dirty/mmap", 321, 465),
+]
+
+
+def base_name(run_name):
+    return "/".join(run_name.split("/")[:2])
+
+
+class Result:
+    """One benchmark instance (name, threads) across its repetitions."""
+
+    def __init__(self, name, threads):
+        self.name = name
+        self.threads = threads
+        self.reps = []          # items_per_second of each repetition
+        self.rep_times = []     # real time per iteration of each repetition, in ns
+        self.aggregates = {}    # aggregate name -> items_per_second
+        self.agg_times = {}     # aggregate name -> real time in ns
+        self.errors = []
+        self.counters = {}      # user counters of the median (or only) row
+        self.order = ()
+        self.declared_reps = 0  # the "repetitions" Google Benchmark ran
+
+    def median(self):
+        if "median" in self.aggregates:
+            return self.aggregates["median"]
+        return statistics.median(self.reps) if self.reps else None
+
+    def spread(self):
+        lo = self.aggregates.get("min", min(self.reps) if self.reps else None)
+        hi = self.aggregates.get("max", max(self.reps) if self.reps else None)
+        return lo, hi
+
+    def repetitions(self):
+        return max(len(self.reps), self.declared_reps)
+
+    def median_time_ns(self):
+        if "median" in self.agg_times:
+            return self.agg_times["median"]
+        return statistics.median(self.rep_times) if self.rep_times else None
+
+
+TIME_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+COUNTER_SKIP = {
+    "name", "run_name", "run_type", "repetitions", "repetition_index", "threads", "iterations",
+    "real_time", "cpu_time", "time_unit", "items_per_second", "bytes_per_second", "family_index",
+    "per_family_instance_index", "aggregate_name", "aggregate_unit", "error_occurred",
+    "error_message", "label",
+}
+
+
+def load(paths):
+    results = {}
+    contexts = []
+    order = 0
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        contexts.append(data.get("context", {}))
+        for row in data.get("benchmarks", []):
+            run_name = row.get("run_name", row.get("name", ""))
+            key = (base_name(run_name), int(row.get("threads", 1)))
+            r = results.get(key)
+            if r is None:
+                r = results[key] = Result(*key)
+                r.order = (len(contexts), order)
+                order += 1
+            if "family_index" in row:  # registration order, whatever order the runs had
+                r.order = (len(contexts), int(row["family_index"]),
+                           int(row.get("per_family_instance_index", 0)))
+            r.declared_reps = max(r.declared_reps, int(row.get("repetitions", 0)))
+            if row.get("error_occurred"):
+                r.errors.append(row.get("error_message", "error"))
+                continue
+            ips = row.get("items_per_second")
+            t = row.get("real_time")
+            t_ns = t * TIME_TO_NS.get(row.get("time_unit", "ns"), 1.0) if t is not None else None
+            counters = {k: v for k, v in row.items()
+                        if k not in COUNTER_SKIP and isinstance(v, (int, float))}
+            if row.get("run_type") == "aggregate":
+                agg = row.get("aggregate_name", "")
+                if row.get("aggregate_unit", "time") != "time":
+                    continue  # cv: a percentage, not a rate
+                if ips is not None:
+                    r.aggregates[agg] = ips
+                if t_ns is not None:
+                    r.agg_times[agg] = t_ns
+                if agg == "median":
+                    r.counters = counters
+            else:
+                if ips is not None:
+                    r.reps.append(ips)
+                if t_ns is not None:
+                    r.rep_times.append(t_ns)
+                if not r.counters or "median" not in r.aggregates:
+                    r.counters = counters
+    return results, contexts
+
+
+def fmt_rate(x):
+    if x is None:
+        return "n/a"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{sig3(x / scale)}{unit}/s"
+    return f"{sig3(x)}/s"
+
+
+def sig3(x):
+    """x to three significant digits, never in exponent notation."""
+    if x >= 100:
+        return f"{x:.0f}"
+    return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def fmt_ns(x):
+    if x is None:
+        return "n/a"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if x >= scale:
+            return f"{sig3(x / scale)} {unit}"
+    return f"{sig3(x)} ns"
+
+
+def run(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def build_type(build_dir):
+    try:
+        with open(os.path.join(build_dir, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CMAKE_BUILD_TYPE:"):
+                    return line.split("=", 1)[1].strip() or "(empty)"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine_section(args, contexts):
+    ctx = contexts[0] if contexts else {}
+    fs = run(["findmnt", "-n", "-T", args.bench_dir, "-o", "SOURCE,FSTYPE,OPTIONS"])
+    load_avg = ctx.get("load_avg")
+    lines = [
+        "## Machine and run",
+        "",
+        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}"
+        f" (benchmark start: {ctx.get('date', 'unknown')})",
+        f"- command: `{args.command}`" + (f" (mode: {args.mode})" if args.mode else ""),
+        f"- kernel: {run(['uname', '-r'])}",
+        f"- filesystem of {args.bench_dir}: `{fs}`",
+        f"- CPUs: {os.cpu_count()} ({ctx.get('num_cpus', '?')} seen by the benchmark), "
+        f"model: {cpu_model()}",
+        f"- build type: {build_type(args.build_dir)} ({args.build_dir}); benchmark library: "
+        f"{ctx.get('library_build_type', 'unknown')}",
+        f"- host: {ctx.get('host_name', platform.node())}",
+    ]
+    cpus = os.cpu_count() or 1
+    if load_avg:
+        lines.append("- load average (1, 5, 15 min) at start: " +
+                     ", ".join(f"{x:.2f}" for x in load_avg) + "; at the end: " +
+                     ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+        if load_avg[0] >= 0.75 * cpus:
+            lines.insert(2, f"**Warning: the machine looked busy when the run started (1-minute "
+                            f"load average {load_avg[0]:.2f} on {cpus} CPUs, which includes any "
+                            f"build just before it): if other processes competed "
+                            f"for the CPUs or the disk, ratios, thread scaling above all, are "
+                            f"unreliable. Check the spreads; rerun on an idle machine.**")
+            lines.insert(3, "")
+    knobs = [f"{k}={v}" for k, v in sorted(ctx.items()) if k.startswith("pagestore_")]
+    if knobs:
+        lines.append("- settings: " + ", ".join(knobs))
+    if args.build_seconds is not None or args.run_seconds is not None:
+        lines.append(f"- wall time: build {args.build_seconds} s, benchmarks {args.run_seconds} s")
+    lines.append("")
+    return lines
+
+
+def targets_section(results):
+    lines = [
+        "## Targets (ratios of median items/s)",
+        "",
+        "speedup = items/s of the first / items/s of the second; within = time of the first / "
+        "time of the second (items/s of the second / items/s of the first).",
+        "",
+        "| comparison | first (median) | second (median) | measured | target | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, a, b, kind, target, ta, tb in TARGETS:
+        ra, rb = results.get((a, ta)), results.get((b, tb))
+        ma = ra.median() if ra else None
+        mb = rb.median() if rb else None
+        if ta != tb or ta != 1:
+            sa, sb = f"{fmt_rate(ma)} ({ta} thr)", f"{fmt_rate(mb)} ({tb} thr)"
+        else:
+            sa, sb = fmt_rate(ma), fmt_rate(mb)
+        if not ma or not mb:
+            measured, verdict = "n/a", "not run"
+        elif kind == "speedup":
+            value = ma / mb
+            measured = f"{value:.2f}x faster"
+            verdict = "met" if value >= target else "**missed**"
+        else:
+            value = mb / ma
+            measured = f"{value:.2f}x the time"
+            verdict = "met" if value <= target else "**missed**"
+        tgt = f">= {target:g}x faster" if kind == "speedup" else f"within {target:g}x"
+        lines.append(f"| {label} | {sa} | {sb} | {measured} | {tgt} | {verdict} |")
+    lines.append("")
+    return lines
+
+
+def reference_section(results):
+    lines = [
+        "## pread vs mmap beside the reference",
+        "",
+        "Our median time per operation at 1 thread (1e9 / items/s), standard (pread) vs mmap.",
+        "",
+        f"| workload | ours: pread | ours: mmap | ours: pread/mmap time | {REFERENCE_LABEL} |",
+        "|---|---|---|---|---|",
+    ]
+    for label, p, m, ref_p, ref_m in REFERENCE:
+        rp, rm = results.get((p, 1)), results.get((m, 1))
+        tp = 1e9 / rp.median() if rp and rp.median() else None
+        tm = 1e9 / rm.median() if rm and rm.median() else None
+        ratio = f"{tp / tm:.2f}" if tp and tm else "n/a"
+        lines.append(f"| {label} ({p} vs {m}) | {fmt_ns(tp)} | {fmt_ns(tm)} | {ratio} | "
+                     f"{ref_p} vs {ref_m} ns ({ref_p / ref_m:.2f}) |")
+    lines.append("")
+    return lines
+
+
+def all_section(results):
+    lines = [
+        "## Every benchmark",
+        "",
+        "| benchmark | threads | median items/s | min – max items/s | spread | median time/op "
+        "| reps | counters |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(results.values(), key=lambda r: r.order):
+        med = r.median()
+        lo, hi = r.spread()
+        spread = f"{(hi - lo) / med * 100:.1f}%" if med and lo is not None and hi is not None else ""
+        counters = ", ".join(f"{k}={v:g}" for k, v in sorted(r.counters.items()))
+        if r.errors:
+            counters = (counters + "; " if counters else "") + "ERROR: " + r.errors[0]
+        t = r.median_time_ns()
+        if t is not None and r.threads > 1:
+            t_text = f"{fmt_ns(t)} (wall, {r.threads} threads)"
+        else:
+            t_text = fmt_ns(t)
+        lines.append(f"| {r.name} | {r.threads} | {fmt_rate(med)} | {fmt_rate(lo)} – "
+                     f"{fmt_rate(hi)} | {spread} | {t_text} | {r.repetitions()} | {counters} |")
+    lines.append("")
+    return lines
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("json", nargs="+", help="Google Benchmark JSON output files")
+    p.add_argument("--out", help="write the Markdown here (default: stdout)")
+    p.add_argument("--bench-dir", default=os.environ.get("PAGESTORE_BENCH_DIR", "/tmp"))
+    p.add_argument("--build-dir", default="build/release")
+    p.add_argument("--command", default="(unknown)")
+    p.add_argument("--mode", default="")
+    p.add_argument("--build-seconds", type=int)
+    p.add_argument("--run-seconds", type=int)
+    args = p.parse_args()
+
+    results, contexts = load(args.json)
+    lines = ["# pagestore benchmark summary", ""]
+    lines += machine_section(args, contexts)
+    lines += targets_section(results)
+    lines += reference_section(results)
+    lines += all_section(results)
+    errors = [r for r in results.values() if r.errors]
+    if errors:
+        lines += ["## Errors", ""]
+        lines += [f"- {r.name} (threads {r.threads}): {r.errors[0]}" for r in errors]
+        lines.append("")
+    text = "\n".join(lines)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
