@@ -37,8 +37,9 @@ absl::StatusOr<std::unique_ptr<MemoryDiskManager>> MemoryDiskManager::Open(
       return absl::AlreadyExistsError(fmt::format("{}: memory file exists", file->name()));
     }
     if (file->writer_open_ || (!read_only && file->readers_open_ > 0)) {
-      return absl::FailedPreconditionError(fmt::format(
-          "{}: already open by another {}", file->name(), file->writer_open_ ? "writer" : "reader"));
+      return absl::FailedPreconditionError(fmt::format("{}: already open by another {}",
+                                                       file->name(),
+                                                       file->writer_open_ ? "writer" : "reader"));
     }
     if (read_only) {
       ++file->readers_open_;

@@ -7,10 +7,10 @@
 #if defined(__x86_64__)
 // libxxhash ships a runtime dispatcher that picks the AVX2/AVX512 kernel when the CPU has it.
 #include <xxh_x86dispatch.h>
-#define PAGESTORE_XXH3_SEEDED XXH3_64bits_withSeed_dispatch
+#define PAGESTORE_XXH3 XXH3_64bits_dispatch
 #else
 #include <xxhash.h>
-#define PAGESTORE_XXH3_SEEDED XXH3_64bits_withSeed
+#define PAGESTORE_XXH3 XXH3_64bits
 #endif
 
 namespace pagestore {
@@ -41,9 +41,9 @@ std::string_view PageTypeName(PageType type) {
   return "unknown";
 }
 
-std::uint64_t ComputePageChecksum(PageId id, ConstPageSpan page) {
+std::uint64_t ComputePageChecksum(ConstPageSpan page) {
   constexpr std::size_t kSkip = sizeof(PageHeader::checksum);
-  return PAGESTORE_XXH3_SEEDED(page.data() + kSkip, kPageSize - kSkip, id);
+  return PAGESTORE_XXH3(page.data() + kSkip, kPageSize - kSkip);
 }
 
 void SealPage(PageId id, PageSpan page) {
@@ -52,34 +52,34 @@ void SealPage(PageId id, PageSpan page) {
   h.version = kFormatVersion;
   h.reserved = 0;
   WritePageHeader(page, h);
-  h.checksum = ComputePageChecksum(id, page);
+  h.checksum = ComputePageChecksum(page);
   std::memcpy(page.data(), &h.checksum, sizeof(h.checksum));
 }
 
-absl::Status VerifyPage(PageId id, ConstPageSpan page, std::string_view file) {
+absl::Status DiagnoseBadPage(PageId id, ConstPageSpan page, std::string_view file) {
   const PageHeader h = ReadPageHeader(page);
-  if (h.checksum == ComputePageChecksum(id, page)) [[likely]] {
+  const std::uint64_t computed = ComputePageChecksum(page);
+  if (h.checksum == computed) {
+    if (h.page_id != id) {
+      return absl::DataLossError(
+          fmt::format("{}: page {} holds a valid copy of page {} (misdirected write or read)", file,
+                      id, h.page_id));
+    }
     if (h.version > kFormatVersion) {
       return absl::DataLossError(
           fmt::format("{}: page {} has format version {}, newer than this build reads ({})", file,
                       id, h.version, kFormatVersion));
     }
-    return absl::OkStatus();
+    return absl::OkStatus();  // not reached through VerifyPage
   }
-  // Slow path: say what kind of fault it is.
   if (std::all_of(page.begin(), page.end(), [](std::byte b) { return b == std::byte{0}; })) {
     return absl::DataLossError(fmt::format(
         "{}: page {} is all zeros (allocated but never written, or its write was lost)", file, id));
   }
-  if (h.page_id != id && h.checksum == ComputePageChecksum(h.page_id, page)) {
-    return absl::DataLossError(
-        fmt::format("{}: page {} holds a valid copy of page {} (misdirected write or read)", file,
-                    id, h.page_id));
-  }
   return absl::DataLossError(fmt::format(
       "{}: checksum mismatch on page {} (stored {:#018x}, computed {:#018x}): corrupt or torn "
       "page",
-      file, id, h.checksum, ComputePageChecksum(id, page)));
+      file, id, h.checksum, computed));
 }
 
 void InitPage(PageSpan page, PageType type) {

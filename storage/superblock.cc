@@ -63,7 +63,7 @@ absl::StatusOr<Superblock> DecodeSuperblock(PageId copy, ConstPageSpan page,
   // as damaged would fall back to the older copy and silently roll the file back. (Internally
   // FailedPrecondition, so the chooser can tell it from damage; surfaced as DataLoss.)
   const PageHeader header = ReadPageHeader(page);
-  const bool intact = header.checksum == ComputePageChecksum(copy, page);
+  const bool intact = header.checksum == ComputePageChecksum(page) && header.page_id == copy;
   const std::uint32_t stored_version = Get<std::uint32_t>(page, kVersionOffset);
   if (intact && (header.version > kFormatVersion || stored_version > kFormatVersion)) {
     return absl::FailedPreconditionError(fmt::format(

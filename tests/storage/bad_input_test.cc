@@ -149,7 +149,7 @@ TEST_P(BadInputTest, NewerFormatVersionIsRefused) {
     PageHeader h = ReadPageHeader(page);
     h.version = kFormatVersion + 1;
     WritePageHeader(page, h);
-    h.checksum = ComputePageChecksum(copy, page);
+    h.checksum = ComputePageChecksum(page);
     WritePageHeader(page, h);
   });
   absl::Status s = factory_.Open(OpenMode::kOpenExisting).status();

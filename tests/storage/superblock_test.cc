@@ -89,7 +89,7 @@ TEST(SuperblockTest, CopySealedByANewerBuildIsRefusedNotSkipped) {
   PageHeader h = ReadPageHeader(b);
   h.version = kFormatVersion + 1;
   WritePageHeader(b, h);
-  h.checksum = ComputePageChecksum(1, b);
+  h.checksum = ComputePageChecksum(b);
   WritePageHeader(b, h);
   absl::Status s = ChooseSuperblock(a, b, "f").status();
   EXPECT_TRUE(absl::IsDataLoss(s)) << s;
