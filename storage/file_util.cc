@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -14,24 +15,26 @@
 namespace pagestore {
 
 absl::Status ErrnoStatus(int err, std::string_view what) {
-  std::string msg = fmt::format("{}: {} ({})", what, std::strerror(err), err);
+  char buf[128];
+  // GNU strerror_r: thread-safe, returns the message (in buf or a static string).
+  std::string msg = fmt::format("{}: {} ({})", what, ::strerror_r(err, buf, sizeof(buf)), err);
   switch (err) {
     case ENOSPC:
     case EDQUOT:
     case EFBIG:
-      return absl::ResourceExhaustedError(std::move(msg));
+      return absl::ResourceExhaustedError(msg);
     case EROFS:
     case EACCES:
     case EPERM:
-      return absl::FailedPreconditionError(std::move(msg));
+      return absl::FailedPreconditionError(msg);
     case ENOENT:
-      return absl::NotFoundError(std::move(msg));
+      return absl::NotFoundError(msg);
     case EEXIST:
-      return absl::AlreadyExistsError(std::move(msg));
+      return absl::AlreadyExistsError(msg);
     case EINVAL:
-      return absl::InvalidArgumentError(std::move(msg));
+      return absl::InvalidArgumentError(msg);
     default:
-      return absl::UnavailableError(std::move(msg));
+      return absl::UnavailableError(msg);
   }
 }
 
@@ -164,7 +167,8 @@ absl::StatusOr<PageFile> PageFile::Open(const std::filesystem::path& path, Mode 
   }
   // A new file, under a name nobody else opens until Publish().
   f.temp_ = path;
-  f.temp_ += fmt::format(".creating.{}.{}", ::getpid(), static_cast<unsigned>(std::rand()));
+  static std::atomic<unsigned> serial{0};
+  f.temp_ += fmt::format(".creating.{}.{}", ::getpid(), serial.fetch_add(1));
   f.fd_ = ScopedFd(::open(f.temp_.c_str(), flags | O_CREAT | O_EXCL, 0644));
   if (!f.fd_.valid()) {
     absl::Status s = ErrnoStatus(errno, fmt::format("{}: create", f.temp_.string()));

@@ -161,8 +161,8 @@ absl::Status MmapDiskManager::MapRange(std::uint64_t offset, std::uint64_t len) 
     const int err = errno;
     // Older kernels may have unmapped the range before failing: put the reservation back so
     // nothing else can be mapped into our address range.
-    ::mmap(base_ + offset, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
-           -1, 0);
+    (void)::mmap(base_ + offset, len, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     return ErrnoStatus(err, fmt::format("{}: map {} bytes at {}", path_, len, offset));
   }
   if (AccessPattern a = advice_.load(std::memory_order_relaxed); a != AccessPattern::kNormal) {
