@@ -1,0 +1,60 @@
+// Replacer: which buffer-pool frame to evict next. The pool reports accesses and asks for a
+// victim; the pool alone knows which frames are pinned, so PickVictim takes its predicate.
+//
+// Two policies:
+//  - LRU-K (O'Neil, O'Neil & Weikum 1993): evict the frame whose K-th most recent access is
+//    oldest; a frame with fewer than K accesses has infinite backward distance and goes first
+//    (oldest access first among those). A sequential scan touches each page once, so it evicts
+//    its own pages and leaves a hot set (accessed K times) alone.
+//  - CLOCK (second chance): a reference bit per frame, set on access, cleared by the sweeping
+//    hand; the first unreferenced evictable frame under the hand is the victim.
+//
+// Ownership: the pool owns its replacer. Thread safety: RecordAccess and Remove are lock-free and
+// safe from any thread (RecordAccess is the pool's hit path); PickVictim serializes on an
+// internal mutex and is safe concurrently with both. The pool never calls RecordAccess and
+// Remove for the same frame at once (a frame being evicted has no hits).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+
+namespace pagestore {
+
+using FrameId = std::uint32_t;
+
+class Replacer {
+ public:
+  virtual ~Replacer() = default;
+
+  // `frame` was accessed (a hit, or a page just loaded into it). From now on it is a candidate.
+  virtual void RecordAccess(FrameId frame) = 0;
+
+  // The best candidate for which `evictable(frame)` holds, or nullopt if there is none. The pool
+  // still has to claim the frame (it may have been pinned since); the choice is not a claim.
+  virtual std::optional<FrameId> PickVictim(absl::FunctionRef<bool(FrameId)> evictable) = 0;
+
+  // `frame` no longer holds a page (evicted, or its page was dropped): forget its history. It is
+  // not a candidate again until its next RecordAccess.
+  virtual void Remove(FrameId frame) = 0;
+
+  virtual std::string_view name() const = 0;
+};
+
+struct ReplacerOptions {
+  enum class Policy { kLruK, kClock };
+  Policy policy = Policy::kLruK;
+  int k = 2;  // LRU-K's K, 1..8 (K = 1 is plain LRU)
+};
+
+// InvalidArgumentError for k out of range or zero frames.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Replacer>> MakeReplacer(
+    std::size_t frames, const ReplacerOptions& options);
+
+}  // namespace pagestore
