@@ -1,0 +1,190 @@
+// BufferPool: a fixed set of 4 KiB frames caching pages of one DiskManager. Pages are reached
+// only through page guards (page_guard.h). See buffer/README.md for the frame state diagram and
+// the invariants; the numbers below refer to it.
+//
+// Ownership: the pool owns its frames, its replacer and its DiskManager (swappable at runtime).
+// It does not own the LogFlusher, which must outlive it.
+//
+// Thread safety: every method is safe for concurrent use. A thread holding guards may fetch more
+// pages (latch order between pages is the caller's affair, as in any B+tree) and may swap the
+// disk manager (a swap never waits on a page latch), but must not FlushPage or FlushAll a page
+// it holds a write guard on: the flush would wait for that guard.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "buffer/log_flusher.h"
+#include "buffer/page_guard.h"
+#include "buffer/replacer.h"
+#include "storage/disk_manager.h"
+#include "storage/mutex.h"
+#include "storage/sharded_counter.h"
+
+namespace pagestore {
+
+struct BufferPoolOptions {
+  ReplacerOptions replacer;
+  // The WAL rule: called before any dirty page is written. Null when no log protects the pages
+  // (tests, engines that manage durability themselves); then pages are written as they are.
+  LogFlusher* log_flusher = nullptr;
+};
+
+struct BufferPoolStats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t dirty_writebacks = 0;  // dirty pages written on eviction
+  std::uint64_t disk_reads = 0;        // pages read from the disk manager
+  std::uint64_t disk_writes = 0;       // pages written to it (eviction, FlushPage, FlushAll)
+  std::uint64_t swaps = 0;
+  std::chrono::nanoseconds last_swap_pause{0};  // how long the last swap blocked disk traffic
+  std::chrono::nanoseconds max_swap_pause{0};
+  std::string ToString() const;
+};
+
+class BufferPool {
+ public:
+  // InvalidArgumentError for zero frames or bad replacer options.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<BufferPool>> Create(
+      std::size_t frame_count, std::unique_ptr<DiskManager> disk,
+      const BufferPoolOptions& options = {});
+  ~BufferPool();  // does not flush: call FlushAll() first to keep dirty pages
+
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  // The page, read from disk on a miss (verified). Errors: OutOfRange (no such page), DataLoss
+  // (corrupt page; nothing is cached), ResourceExhausted (every frame pinned), or the disk
+  // manager's I/O error. A failed call leaves no frame behind holding bad bytes.
+  [[nodiscard]] absl::StatusOr<ReadPageGuard> ReadPage(PageId id);
+  // As ReadPage, with the exclusive latch; the frame is marked dirty.
+  [[nodiscard]] absl::StatusOr<WritePageGuard> WritePage(PageId id);
+  // Extends the file by one page (DiskManager::AllocatePage) and returns it initialized as an
+  // empty page of `type`, dirty, without reading the disk. Reusing freed pages is the WAL
+  // layer's free list, which sits above this.
+  [[nodiscard]] absl::StatusOr<WritePageGuard> NewPage(PageType type = PageType::kRaw);
+
+  // Writes the page if it is resident and dirty (after FlushUntil(page LSN)). Not a sync.
+  [[nodiscard]] absl::Status FlushPage(PageId id);
+  // Writes every dirty page, then syncs the disk manager: durable on return.
+  // REQUIRES: the calling thread holds no write guard (it would wait for itself).
+  [[nodiscard]] absl::Status FlushAll();
+  // Hints the disk manager (WillNeed) and loads the pages of [first, last] that are not
+  // resident, as far as unpinned frames allow. Errors on pages past the end of the file.
+  [[nodiscard]] absl::Status Prefetch(PageId first, PageId last);
+
+  // Switches to another disk manager kind on the same file while the pool stays live: blocks
+  // disk traffic (hits continue), syncs the current manager so the new one sees every write,
+  // page allocation and root, closes it, opens `options` on the same path and resumes. Dirty
+  // frames stay dirty and are written through the new manager later. If the new manager cannot
+  // be opened, the old kind is reopened and the error returned.
+  [[nodiscard]] absl::Status SwapDiskManager(const DiskManagerOptions& options);
+
+  BufferPoolStats stats() const;
+  std::size_t frame_count() const { return frames_.size(); }
+  std::string disk_manager_name() const;  // of the current manager (a swap changes it)
+  PageId page_count() const;
+
+ private:
+  friend class ReadPageGuard;
+  friend class WritePageGuard;
+
+  struct Frame {
+    std::shared_mutex latch;                      // content latch; guards hold it
+    std::atomic<PageId> page_id{kInvalidPageId};  // set/cleared under the page's shard lock
+    std::atomic<std::int32_t> pins{0};            // raised only under the shard lock (invariant 2)
+    std::atomic<bool> dirty{false};
+    std::atomic<bool> loaded{false};  // bytes valid; false while a miss is reading the page
+    // Held across a write-back, copy to completed disk write: two write-backs of one page never
+    // overlap, so an older copy can never land after a newer one (invariant 7).
+    std::mutex writeback_mu;
+  };
+  struct Shard {
+    Mutex mu;
+    absl::flat_hash_map<PageId, FrameId> frames ABSL_GUARDED_BY(mu);
+  };
+
+  BufferPool(std::size_t frame_count, std::unique_ptr<DiskManager> disk,
+             std::unique_ptr<Replacer> replacer, const BufferPoolOptions& options);
+
+  // Pins and latches the page's frame, loading it on a miss.
+  [[nodiscard]] absl::StatusOr<FrameId> Fetch(PageId id, bool exclusive);
+  // A frame holding no page, pinned once for the caller: from the free list or by eviction.
+  [[nodiscard]] absl::StatusOr<FrameId> GetFrame();
+  // Writes the frame's page if dirty (WAL rule first). The frame must be pinned by the caller.
+  [[nodiscard]] absl::Status WriteBack(FrameId f, PageId id);
+  void Unpin(FrameId f) { frames_[f].pins.fetch_sub(1, std::memory_order_release); }
+  void ReleaseRead(FrameId f);
+  void ReleaseWrite(FrameId f);
+  Shard& ShardOf(PageId id);
+  std::byte* FrameData(FrameId f) const { return data_ + std::size_t{f} * kPageSize; }
+
+  std::vector<Frame> frames_;
+  std::byte* data_ = nullptr;  // frames_.size() * kPageSize, page-aligned
+  std::unique_ptr<Shard[]> shards_;
+  std::size_t shard_mask_ = 0;
+  const std::unique_ptr<Replacer> replacer_;
+  LogFlusher* const log_flusher_;
+
+  Mutex free_mu_;
+  std::vector<FrameId> free_ ABSL_GUARDED_BY(free_mu_);
+
+  // A reader-writer lock that prefers the writer: glibc's default (and so std::shared_mutex)
+  // lets a stream of readers starve a waiting writer, and here the readers are the pool's disk
+  // I/O and the writer is a swap that must get in. Never taken recursively.
+  class IoLock {
+   public:
+    IoLock();
+    ~IoLock();
+    class Shared {
+     public:
+      explicit Shared(IoLock& l) : l_(l) { pthread_rwlock_rdlock(&l_.lock_); }
+      ~Shared() { pthread_rwlock_unlock(&l_.lock_); }
+
+     private:
+      IoLock& l_;
+    };
+    class Exclusive {
+     public:
+      explicit Exclusive(IoLock& l) : l_(&l) { pthread_rwlock_wrlock(&l.lock_); }
+      ~Exclusive() { Unlock(); }
+      void Unlock() {
+        if (l_ != nullptr) pthread_rwlock_unlock(&std::exchange(l_, nullptr)->lock_);
+      }
+
+     private:
+      IoLock* l_;
+    };
+
+   private:
+    pthread_rwlock_t lock_;
+  };
+
+  // Held shared by every use of the disk manager, exclusively by a swap (invariant 6).
+  mutable IoLock io_mu_;
+  std::unique_ptr<DiskManager> disk_;  // guarded by io_mu_
+  std::string path_;                   // of disk_'s file; fixed
+  DiskManagerOptions disk_options_;    // of disk_; guarded by io_mu_
+
+  ShardedCounter<> hits_;
+  ShardedCounter<> misses_;
+  std::atomic<std::uint64_t> evictions_{0};
+  std::atomic<std::uint64_t> dirty_writebacks_{0};
+  std::atomic<std::uint64_t> disk_reads_{0};
+  std::atomic<std::uint64_t> disk_writes_{0};
+  std::atomic<std::uint64_t> swaps_{0};
+  std::atomic<std::int64_t> last_swap_pause_ns_{0};
+  std::atomic<std::int64_t> max_swap_pause_ns_{0};
+};
+
+}  // namespace pagestore

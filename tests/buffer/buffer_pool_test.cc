@@ -1,0 +1,262 @@
+// The buffer pool as an engine uses it: guards, eviction and write-back, exhaustion, scan
+// resistance, the WAL rule, I/O faults and corrupt pages.
+#include "buffer/buffer_pool.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "storage/fault_injection_disk_manager.h"
+#include "tests/buffer/pool_test_util.h"
+
+namespace pagestore::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(BufferPoolTest, CreateRejectsBadArguments) {
+  auto mem = std::make_shared<MemoryFile>();
+  EXPECT_TRUE(absl::IsInvalidArgument(BufferPool::Create(0, OpenMemory(mem)).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(BufferPool::Create(4, nullptr).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      BufferPool::Create(4, OpenMemory(mem), {.replacer = {.k = 0}}).status()));
+}
+
+TEST(BufferPoolTest, GuardsMoveReleaseAndExposeThePage) {
+  auto pool = MakeMemoryPool(4);
+  PS_ASSIGN_OR_FAIL(w, pool->NewPage(PageType::kRaw));
+  const PageId id = w.page_id();
+  EXPECT_GE(id, kFirstDataPage);
+  w.AsMut<std::uint64_t>()[10] = 0xfeed;
+  w.set_lsn(42);
+  EXPECT_EQ(w.lsn(), 42u);
+  WritePageGuard moved = std::move(w);
+  EXPECT_FALSE(w.valid());
+  EXPECT_TRUE(moved.valid());
+  moved.Release();
+  moved.Release();  // idempotent
+  w.Release();      // a moved-from guard releases nothing
+  PS_ASSIGN_OR_FAIL(r, pool->ReadPage(id));
+  EXPECT_EQ(r.As<std::uint64_t>()[10], 0xfeedu);
+  EXPECT_EQ(r.lsn(), 42u);
+  EXPECT_EQ(r.page_id(), id);
+  // Two readers share the page.
+  PS_ASSIGN_OR_FAIL(r2, pool->ReadPage(id));
+  EXPECT_EQ(r2.data().data(), r.data().data());
+  ReadPageGuard r3;
+  r3 = std::move(r2);
+  EXPECT_TRUE(r3.valid());
+}
+
+TEST(BufferPoolTest, WriteGuardsMarkDirtyReadGuardsDoNot) {
+  auto pool = MakeMemoryPool(4);
+  PageId id;
+  {
+    PS_ASSIGN_OR_FAIL(w, pool->NewPage());
+    id = w.page_id();
+  }
+  PS_ASSERT_OK(pool->FlushPage(id));
+  const std::uint64_t writes = pool->stats().disk_writes;
+  EXPECT_EQ(writes, 1u);
+  { PS_ASSERT_OK(pool->ReadPage(id).status()); }
+  PS_ASSERT_OK(pool->FlushPage(id));
+  EXPECT_EQ(pool->stats().disk_writes, writes);  // clean: nothing written
+  { PS_ASSERT_OK(pool->WritePage(id).status()); }
+  PS_ASSERT_OK(pool->FlushPage(id));
+  EXPECT_EQ(pool->stats().disk_writes, writes + 1);
+  PS_ASSERT_OK(pool->FlushPage(999));  // not resident: nothing to do
+}
+
+TEST(BufferPoolTest, EvictionWritesBackAndPagesComeBackIntact) {
+  auto pool = MakeMemoryPool(8);
+  std::vector<PageId> ids = CreatePages(*pool, 100);
+  for (int round = 0; round < 2; ++round) {
+    for (PageId id : ids) {
+      PS_ASSIGN_OR_FAIL(r, pool->ReadPage(id));
+      ASSERT_TRUE(HoldsVersion(r.data(), id, 0)) << "page " << id;
+    }
+  }
+  const BufferPoolStats s = pool->stats();
+  EXPECT_GE(s.misses, 100u);
+  EXPECT_GE(s.evictions, 92u);
+  EXPECT_GE(s.dirty_writebacks, 92u);
+  EXPECT_EQ(s.disk_reads, s.misses);
+  EXPECT_THAT(s.ToString(), HasSubstr("evictions="));
+}
+
+TEST(BufferPoolTest, AllFramesPinnedIsResourceExhaustedNotAHang) {
+  auto pool = MakeMemoryPool(4);
+  std::vector<PageId> ids = CreatePages(*pool, 6);
+  std::vector<ReadPageGuard> held;
+  for (int i = 0; i < 4; ++i) {
+    PS_ASSIGN_OR_FAIL(g, pool->ReadPage(ids[i]));
+    held.push_back(std::move(g));
+  }
+  absl::Status s = pool->ReadPage(ids[5]).status();
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("all 4 frames are pinned"));
+  EXPECT_TRUE(absl::IsResourceExhausted(pool->NewPage().status()));
+  held.pop_back();
+  PS_ASSIGN_OR_FAIL(g, pool->ReadPage(ids[5]));
+  EXPECT_TRUE(HoldsVersion(g.data(), ids[5], 0));
+}
+
+TEST(BufferPoolTest, LruKKeepsTheHotSetThroughASequentialScan) {
+  auto pool = MakeMemoryPool(64);
+  std::vector<PageId> ids = CreatePages(*pool, 600);
+  PS_ASSERT_OK(pool->FlushAll());
+  std::vector<PageId> hot(ids.begin(), ids.begin() + 32);
+  for (int i = 0; i < 3; ++i) {
+    for (PageId id : hot) PS_ASSERT_OK(pool->ReadPage(id).status());
+  }
+  for (std::size_t i = 32; i < ids.size(); ++i) PS_ASSERT_OK(pool->ReadPage(ids[i]).status());
+  const std::uint64_t misses = pool->stats().misses;
+  for (PageId id : hot) PS_ASSERT_OK(pool->ReadPage(id).status());
+  EXPECT_EQ(pool->stats().misses, misses) << "the scan evicted hot pages";
+}
+
+TEST(BufferPoolTest, ClockPolicyWorksToo) {
+  auto pool = MakeMemoryPool(8, {.replacer = {.policy = ReplacerOptions::Policy::kClock}});
+  std::vector<PageId> ids = CreatePages(*pool, 50);
+  for (PageId id : ids) {
+    PS_ASSIGN_OR_FAIL(r, pool->ReadPage(id));
+    ASSERT_TRUE(HoldsVersion(r.data(), id, 0));
+  }
+  EXPECT_GT(pool->stats().evictions, 0u);
+}
+
+// Every page write reaching the disk comes after the log was flushed up to that page's LSN.
+TEST(BufferPoolTest, WalRuleEveryWriteFollowsAFlushToItsLsn) {
+  RecordingLogFlusher log;
+  auto mem = std::make_shared<MemoryFile>();
+  auto disk = std::make_unique<WalCheckingDiskManager>(OpenMemory(mem), &log);
+  WalCheckingDiskManager* checker = disk.get();
+  PS_ASSIGN_OR_FAIL(pool,
+                    BufferPool::Create(4, std::move(disk), {.replacer = {}, .log_flusher = &log}));
+  Lsn lsn = 100;
+  std::vector<PageId> ids;
+  for (int i = 0; i < 20; ++i) {
+    PS_ASSIGN_OR_FAIL(w, pool->NewPage());
+    w.set_lsn(lsn += 10);
+    log.Append(lsn);
+    ids.push_back(w.page_id());
+  }
+  for (PageId id : ids) {  // rewrite with newer LSNs, forcing write-backs through eviction
+    PS_ASSIGN_OR_FAIL(w, pool->WritePage(id));
+    w.set_lsn(lsn += 10);
+    log.Append(lsn);
+  }
+  PS_ASSERT_OK(pool->FlushAll());
+  EXPECT_GE(checker->writes(), 40);
+  EXPECT_EQ(checker->violations(), 0);
+  EXPECT_GE(log.flushed(), lsn);
+}
+
+TEST(BufferPoolTest, AFailingLogFlushKeepsThePageDirtyAndUnwritten) {
+  RecordingLogFlusher log;
+  log.FailNext(1);
+  auto mem = std::make_shared<MemoryFile>();
+  PS_ASSIGN_OR_FAIL(pool,
+                    BufferPool::Create(4, OpenMemory(mem), {.replacer = {}, .log_flusher = &log}));
+  PageId id;
+  {
+    PS_ASSIGN_OR_FAIL(w, pool->NewPage());
+    w.set_lsn(7);
+    id = w.page_id();
+  }
+  EXPECT_FALSE(pool->FlushPage(id).ok());
+  EXPECT_EQ(pool->stats().disk_writes, 0u);
+  PS_ASSERT_OK(pool->FlushPage(id));  // flushed once the log works
+  EXPECT_EQ(pool->stats().disk_writes, 1u);
+}
+
+TEST(BufferPoolTest, ReadFaultsSurfaceAndThePoolRecovers) {
+  auto mem = std::make_shared<MemoryFile>();
+  auto fault = std::make_unique<FaultInjectionDiskManager>(OpenMemory(mem));
+  FaultInjectionDiskManager* f = fault.get();
+  PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(4, std::move(fault)));
+  std::vector<PageId> ids = CreatePages(*pool, 12);
+  PS_ASSERT_OK(pool->FlushAll());
+  for (PageId id : ids) {
+    f->FailCall(1, EIO);
+    absl::StatusOr<ReadPageGuard> g = pool->ReadPage(id);
+    if (g.ok()) continue;  // resident: no I/O needed
+    EXPECT_TRUE(absl::IsUnavailable(g.status())) << g.status();
+    f->ClearFaults();
+    PS_ASSIGN_OR_FAIL(again, pool->ReadPage(id));
+    EXPECT_TRUE(HoldsVersion(again.data(), id, 0));
+  }
+  f->ClearFaults();
+  for (PageId id : ids) {
+    PS_ASSIGN_OR_FAIL(g, pool->ReadPage(id));
+    EXPECT_TRUE(HoldsVersion(g.data(), id, 0));
+  }
+}
+
+TEST(BufferPoolTest, WriteBackFaultsLoseNoDirtyPage) {
+  auto mem = std::make_shared<MemoryFile>();
+  auto fault = std::make_unique<FaultInjectionDiskManager>(OpenMemory(mem));
+  FaultInjectionDiskManager* f = fault.get();
+  PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(4, std::move(fault)));
+  std::vector<PageId> ids = CreatePages(*pool, 4);  // all four frames dirty
+  PS_ASSIGN_OR_FAIL(extra, f->AllocatePage());
+  f->FailCall(1, ENOSPC, /*persistent=*/true);
+  // Needing a frame means writing a dirty page back: the fetch reports the failure.
+  absl::Status s = pool->ReadPage(extra).status();
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  f->ClearFaults();
+  PS_ASSERT_OK(pool->FlushAll());
+  for (PageId id : ids) {
+    alignas(kPageSize) Page page;
+    PS_ASSERT_OK(f->ReadPage(id, page));
+    EXPECT_TRUE(HoldsVersion(page, id, 0)) << "dirty page " << id << " was lost";
+  }
+}
+
+TEST(BufferPoolTest, CorruptPageIsDataLossAndNeverCached) {
+  auto mem = std::make_shared<MemoryFile>();
+  PageId id;
+  {
+    PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(4, OpenMemory(mem)));
+    id = CreatePages(*pool, 1)[0];
+    PS_ASSERT_OK(pool->FlushAll());
+  }
+  mem->MutablePage(id)[2000] ^= std::byte{0x10};
+  PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(4, OpenMemory(mem, OpenMode::kOpenExisting)));
+  for (int i = 0; i < 2; ++i) {
+    absl::Status s = pool->ReadPage(id).status();
+    EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(fmt::format("page {}", id)));
+  }
+  EXPECT_TRUE(absl::IsDataLoss(pool->WritePage(id).status()));
+  EXPECT_TRUE(absl::IsOutOfRange(pool->ReadPage(10000).status()));
+  // The failed loads left frames that are reused: the pool still works at full size.
+  std::vector<PageId> ids = CreatePages(*pool, 4);
+  EXPECT_EQ(ids.size(), 4u);
+}
+
+TEST(BufferPoolTest, PrefetchLoadsPages) {
+  auto mem = std::make_shared<MemoryFile>();
+  std::vector<PageId> ids;
+  {
+    PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(16, OpenMemory(mem)));
+    ids = CreatePages(*pool, 10);
+    PS_ASSERT_OK(pool->FlushAll());
+  }
+  PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(16, OpenMemory(mem, OpenMode::kOpenExisting)));
+  PS_ASSERT_OK(pool->Prefetch(ids.front(), ids.back()));
+  const std::uint64_t misses = pool->stats().misses;
+  EXPECT_EQ(misses, 10u);
+  for (PageId id : ids) PS_ASSERT_OK(pool->ReadPage(id).status());
+  EXPECT_EQ(pool->stats().misses, misses);
+  EXPECT_TRUE(absl::IsOutOfRange(pool->Prefetch(ids.back(), ids.back() + 5)));
+}
+
+TEST(BufferPoolTest, SwapNeedsAFileBackedManager) {
+  auto pool = MakeMemoryPool(4);
+  DiskManagerOptions o;
+  o.kind = DiskManagerKind::kMmap;
+  EXPECT_TRUE(absl::IsFailedPrecondition(pool->SwapDiskManager(o)));
+}
+
+}  // namespace
+}  // namespace pagestore::testing
