@@ -119,6 +119,7 @@ void ExpectMatchesModel(BufferPool& pool, Model& model) {
 class PoolStressTest : public ::testing::TestWithParam<ManagerKind> {};
 
 TEST_P(PoolStressTest, EightThreadsOverASmallPoolMatchTheModel) {
+  PS_SKIP_IF_NO_DIRECT_IO(GetParam());
   const std::uint64_t seed = TestSeed();
   ManagerFactory factory(GetParam());
   PS_ASSIGN_OR_FAIL(disk, factory.Open());

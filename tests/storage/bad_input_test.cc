@@ -15,12 +15,7 @@ using ::testing::HasSubstr;
 
 class BadInputTest : public ::testing::TestWithParam<ManagerKind> {
  protected:
-  void SetUp() override {
-    if (GetParam().options.pread.direct_io &&
-        !DirectIoSupported(std::filesystem::temp_directory_path())) {
-      GTEST_SKIP() << "O_DIRECT is not supported on this filesystem";
-    }
-  }
+  void SetUp() override { PS_SKIP_IF_NO_DIRECT_IO(GetParam()); }
 
   // Creates the file with `n` data pages holding FillPage(id, 0), synced and closed.
   void CreateWithPages(int n) {

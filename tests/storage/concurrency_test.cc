@@ -18,12 +18,7 @@ constexpr int kStableSlot = 3;  // pages with index % 4 == 3 are written once an
 
 class GrowthConcurrencyTest : public ::testing::TestWithParam<ManagerKind> {
  protected:
-  void SetUp() override {
-    if (GetParam().options.pread.direct_io &&
-        !DirectIoSupported(std::filesystem::temp_directory_path())) {
-      GTEST_SKIP() << "O_DIRECT is not supported on this filesystem";
-    }
-  }
+  void SetUp() override { PS_SKIP_IF_NO_DIRECT_IO(GetParam()); }
   ManagerFactory factory_{GetParam()};
 };
 

@@ -14,12 +14,7 @@ using ::testing::HasSubstr;
 
 class ConformanceTest : public ::testing::TestWithParam<ManagerKind> {
  protected:
-  void SetUp() override {
-    if (GetParam().options.pread.direct_io &&
-        !DirectIoSupported(std::filesystem::temp_directory_path())) {
-      GTEST_SKIP() << "O_DIRECT is not supported on this filesystem";
-    }
-  }
+  void SetUp() override { PS_SKIP_IF_NO_DIRECT_IO(GetParam()); }
   ManagerFactory factory_{GetParam()};
 
   // Allocates `n` pages and writes FillPage(id, version) into each; returns their ids.
@@ -271,10 +266,8 @@ class CrossManagerTest : public ::testing::TestWithParam<std::tuple<ManagerKind,
 
 TEST_P(CrossManagerTest, FileWrittenByOneIsReadByTheOther) {
   const auto& [writer_kind, reader_kind] = GetParam();
-  if ((writer_kind.options.pread.direct_io || reader_kind.options.pread.direct_io) &&
-      !DirectIoSupported(std::filesystem::temp_directory_path())) {
-    GTEST_SKIP() << "O_DIRECT is not supported on this filesystem";
-  }
+  PS_SKIP_IF_NO_DIRECT_IO(writer_kind);
+  PS_SKIP_IF_NO_DIRECT_IO(reader_kind);
   TempDir dir;
   const auto path = dir.file("x.pages");
   DiskManagerOptions w = writer_kind.options;

@@ -93,9 +93,7 @@ class CallWalkTest : public ::testing::TestWithParam<WalkParam> {};
 
 TEST_P(CallWalkTest, FailEachSystemCallInTurn) {
   const auto& [kind, err] = GetParam();
-  if (kind.options.pread.direct_io && !DirectIoSupported(std::filesystem::temp_directory_path())) {
-    GTEST_SKIP() << "O_DIRECT is not supported on this filesystem";
-  }
+  PS_SKIP_IF_NO_DIRECT_IO(kind);
   const absl::StatusCode expected_code =
       err == ENOSPC ? absl::StatusCode::kResourceExhausted : absl::StatusCode::kUnavailable;
   int walked = 0;
@@ -145,9 +143,7 @@ TEST_P(CallWalkTest, FailEachSystemCallInTurn) {
 // at the path (the file appears only once complete), so the next create succeeds.
 TEST_P(CallWalkTest, FailEachCallOfCreate) {
   const auto& [kind, err] = GetParam();
-  if (kind.options.pread.direct_io && !DirectIoSupported(std::filesystem::temp_directory_path())) {
-    GTEST_SKIP() << "O_DIRECT is not supported on this filesystem";
-  }
+  PS_SKIP_IF_NO_DIRECT_IO(kind);
   ManagerFactory factory(kind);
   int walked = 0;
   for (int n = 1;; ++n) {
@@ -194,12 +190,7 @@ INSTANTIATE_TEST_SUITE_P(AllManagers, CallWalkTest, ::testing::ValuesIn(WalkPara
 
 class FaultTest : public ::testing::TestWithParam<ManagerKind> {
  protected:
-  void SetUp() override {
-    if (GetParam().options.pread.direct_io &&
-        !DirectIoSupported(std::filesystem::temp_directory_path())) {
-      GTEST_SKIP() << "O_DIRECT is not supported on this filesystem";
-    }
-  }
+  void SetUp() override { PS_SKIP_IF_NO_DIRECT_IO(GetParam()); }
   ManagerFactory factory_{GetParam()};
 };
 
@@ -310,12 +301,7 @@ INSTANTIATE_TEST_SUITE_P(FileManagers, RealFileSizeLimitTest,
 // The FaultInjectionDiskManager over every real manager.
 class FaultInjectionTest : public ::testing::TestWithParam<ManagerKind> {
  protected:
-  void SetUp() override {
-    if (GetParam().options.pread.direct_io &&
-        !DirectIoSupported(std::filesystem::temp_directory_path())) {
-      GTEST_SKIP() << "O_DIRECT is not supported on this filesystem";
-    }
-  }
+  void SetUp() override { PS_SKIP_IF_NO_DIRECT_IO(GetParam()); }
   std::unique_ptr<FaultInjectionDiskManager> Open(OpenMode mode = OpenMode::kOpenOrCreate) {
     auto inner = factory_.Open(mode);
     EXPECT_TRUE(inner.ok()) << inner.status();

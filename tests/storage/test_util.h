@@ -158,6 +158,12 @@ class ManagerFactory {
   std::shared_ptr<MemoryFile> memory_;
 };
 
+// Skips the running test when `kind` uses O_DIRECT and the temporary filesystem refuses it.
+#define PS_SKIP_IF_NO_DIRECT_IO(kind)                                                   \
+  if ((kind).options.pread.direct_io &&                                                 \
+      !::pagestore::testing::DirectIoSupported(std::filesystem::temp_directory_path())) \
+  GTEST_SKIP() << "O_DIRECT is not supported on this filesystem"
+
 inline bool DirectIoSupported(const std::filesystem::path& dir) {
   auto probe = dir / "direct-probe";
   int fd = ::open(probe.c_str(), O_CREAT | O_RDWR | O_DIRECT, 0644);
