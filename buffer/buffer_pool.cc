@@ -7,6 +7,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "absl/strings/cord.h"
+
 namespace pagestore {
 namespace {
 
@@ -93,6 +95,49 @@ void BufferPool::ReleaseWrite(FrameId f) {
 // ---------------------------------------------------------------------------------------------
 // Construction
 
+namespace {
+
+constexpr char kPoolFullPayload[] = "pagestore.buffer_pool_full";
+
+// Stands in for the disk manager after a swap could open neither the new kind nor the old one:
+// every call fails with the reason, instead of the pool dereferencing nothing.
+class FailedDiskManager final : public DiskManager {
+ public:
+  FailedDiskManager(std::string path, absl::Status why)
+      : path_(std::move(path)), why_(std::move(why)) {}
+  absl::Status ReadPage(PageId, PageSpan) override { return Error(); }
+  absl::Status WritePage(PageId, PageSpan) override { return Error(); }
+  absl::StatusOr<PageId> AllocatePage() override { return Error(); }
+  absl::Status Sync() override { return Error(); }
+  PageId page_count() const override { return 0; }
+  SuperblockRoots roots() const override { return {}; }
+  void SetRoots(const SuperblockRoots&) override {}
+  absl::Status Advise(AccessPattern) override { return Error(); }
+  absl::Status WillNeed(PageId, PageId) override { return Error(); }
+  DiskStats stats() const override { return {}; }
+  std::string_view name() const override { return "failed"; }
+  const std::string& path() const override { return path_; }
+  bool read_only() const override { return true; }
+
+ private:
+  absl::Status Error() const {
+    return absl::FailedPreconditionError(
+        fmt::format("{}: no disk manager after a failed swap: {}", path_, why_.ToString()));
+  }
+  const std::string path_;
+  const absl::Status why_;
+};
+
+// The configuration to reopen a manager with, inferred from its kind (default settings).
+DiskManagerOptions OptionsFor(std::string_view name) {
+  DiskManagerOptions o;
+  o.kind = name.starts_with("mmap") ? DiskManagerKind::kMmap : DiskManagerKind::kPread;
+  o.pread.direct_io = name == "pread-direct";
+  return o;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<BufferPool>> BufferPool::Create(std::size_t frame_count,
                                                                std::unique_ptr<DiskManager> disk,
                                                                const BufferPoolOptions& options) {
@@ -103,20 +148,26 @@ absl::StatusOr<std::unique_ptr<BufferPool>> BufferPool::Create(std::size_t frame
   if (disk == nullptr) return absl::InvalidArgumentError("a buffer pool needs a disk manager");
   absl::StatusOr<std::unique_ptr<Replacer>> replacer = MakeReplacer(frame_count, options.replacer);
   if (!replacer.ok()) return replacer.status();
+  auto* data = static_cast<std::byte*>(std::aligned_alloc(kPageSize, frame_count * kPageSize));
+  if (data == nullptr) {
+    return absl::ResourceExhaustedError(fmt::format("cannot allocate {} bytes for {} frames",
+                                                    frame_count * kPageSize, frame_count));
+  }
   return std::unique_ptr<BufferPool>(
-      new BufferPool(frame_count, std::move(disk), std::move(*replacer), options));
+      new BufferPool(frame_count, data, std::move(disk), std::move(*replacer), options));
 }
 
-BufferPool::BufferPool(std::size_t frame_count, std::unique_ptr<DiskManager> disk,
+BufferPool::BufferPool(std::size_t frame_count, std::byte* data, std::unique_ptr<DiskManager> disk,
                        std::unique_ptr<Replacer> replacer, const BufferPoolOptions& options)
     : frames_(frame_count),
-      data_(static_cast<std::byte*>(std::aligned_alloc(kPageSize, frame_count * kPageSize))),
+      data_(data),
       shards_(new Shard[ShardCountFor(frame_count)]),
       shard_mask_(ShardCountFor(frame_count) - 1),
       replacer_(std::move(replacer)),
       log_flusher_(options.log_flusher),
       disk_(std::move(disk)),
-      path_(disk_->path()) {
+      path_(disk_->path()),
+      disk_options_(OptionsFor(disk_->name())) {
   std::memset(data_, 0, frame_count * kPageSize);
   free_.reserve(frame_count);
   for (std::size_t i = frame_count; i > 0; --i) free_.push_back(static_cast<FrameId>(i - 1));
@@ -136,10 +187,156 @@ BufferPool::IoLock::~IoLock() { pthread_rwlock_destroy(&lock_); }
 
 BufferPool::Shard& BufferPool::ShardOf(PageId id) { return shards_[Mix(id) & shard_mask_]; }
 
+absl::Status BufferPool::CheckDataPage(PageId id, std::string_view op) const {
+  if (id < kFirstDataPage) [[unlikely]] {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: {} page {}: pages 0 and 1 are the superblock, not pages of the pool", path_, op, id));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BufferPool::Exhausted() const {
+  absl::Status s = absl::ResourceExhaustedError(
+      fmt::format("{}: buffer pool exhausted: all {} frames are pinned", path_, frames_.size()));
+  s.SetPayload(kPoolFullPayload, absl::Cord("1"));
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames: pins, the free list, eviction
+
+void BufferPool::Unpin(FrameId f) {
+  Frame& fr = frames_[f];
+  if (fr.pins.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+      fr.orphaned.load(std::memory_order_acquire) &&
+      fr.orphaned.exchange(false, std::memory_order_acq_rel)) {
+    MutexLock lock(&free_mu_);  // invariant 5: the last pin of an orphan frees it
+    free_.push_back(f);
+  }
+}
+
+void BufferPool::Abandon(FrameId f) {
+  frames_[f].loaded.store(false, std::memory_order_relaxed);
+  frames_[f].dirty.store(false, std::memory_order_relaxed);
+  frames_[f].orphaned.store(true, std::memory_order_release);
+  Unpin(f);
+}
+
+std::optional<FrameId> BufferPool::PopFree() {
+  MutexLock lock(&free_mu_);
+  if (free_.empty()) return std::nullopt;
+  const FrameId f = free_.back();
+  free_.pop_back();
+  frames_[f].pins.fetch_add(1, std::memory_order_acquire);
+  return f;
+}
+
+absl::StatusOr<FrameId> BufferPool::GetFrame() {
+  // Bounded: each round either returns or saw a race that some other thread won.
+  for (std::size_t round = 0; round < 4 * frames_.size() + 16; ++round) {
+    if (std::optional<FrameId> f = PopFree()) return *f;
+    std::optional<FrameId> victim = replacer_->PickVictim(
+        [this](FrameId f) { return frames_[f].pins.load(std::memory_order_acquire) == 0; });
+    if (!victim) {
+      if (std::optional<FrameId> f = PopFree()) return *f;  // freed meanwhile
+      return Exhausted();
+    }
+    const FrameId f = *victim;
+    Frame& fr = frames_[f];
+    const PageId old = fr.page_id.load(std::memory_order_acquire);
+    if (old == kInvalidPageId) continue;  // being set up or freed by someone: not ours
+    Shard& shard = ShardOf(old);
+    if (fr.dirty.load(std::memory_order_acquire)) {
+      // Write it back before unmapping it, so a concurrent fetch of `old` never reads a stale
+      // copy from disk. Only if nobody else holds it: eviction never waits on a page latch.
+      {
+        MutexLock lock(&shard.mu);
+        auto it = shard.frames.find(old);
+        if (it == shard.frames.end() || it->second != f) continue;
+        if (fr.pins.fetch_add(1, std::memory_order_acquire) != 0) {
+          fr.pins.fetch_sub(1, std::memory_order_release);
+          continue;
+        }
+      }
+      absl::StatusOr<WriteBackResult> r = WriteBack(f, old, /*blocking=*/false);
+      Unpin(f);
+      if (!r.ok()) return r.status();  // the page stays dirty and resident: nothing is lost
+      if (*r == WriteBackResult::kBusy) continue;
+      if (*r == WriteBackResult::kWritten) {
+        dirty_writebacks_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    // Claim: still mapped to `old`, unpinned and clean. Invariant 3.
+    {
+      MutexLock lock(&shard.mu);
+      auto it = shard.frames.find(old);
+      if (it == shard.frames.end() || it->second != f) continue;
+      if (fr.pins.load(std::memory_order_acquire) != 0 ||
+          fr.dirty.load(std::memory_order_acquire)) {
+        continue;
+      }
+      shard.frames.erase(it);
+      fr.page_id.store(kInvalidPageId, std::memory_order_relaxed);
+      fr.pins.fetch_add(1, std::memory_order_acquire);
+    }
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+    replacer_->Remove(f);
+    fr.loaded.store(false, std::memory_order_relaxed);
+    fr.dirty.store(false, std::memory_order_relaxed);
+    return f;
+  }
+  return absl::ResourceExhaustedError(fmt::format(
+      "{}: buffer pool could not claim a frame: every candidate was taken by other threads",
+      path_));
+}
+
+absl::StatusOr<BufferPool::WriteBackResult> BufferPool::WriteBack(FrameId f, PageId id,
+                                                                  bool blocking) {
+  Frame& fr = frames_[f];
+  std::unique_lock writeback(fr.writeback_mu, std::defer_lock);  // invariant 7
+  if (blocking) {
+    writeback.lock();
+  } else if (!writeback.try_lock()) {
+    return WriteBackResult::kBusy;
+  }
+  alignas(kPageSize) std::array<std::byte, kPageSize> copy;
+  {
+    // A consistent snapshot: writers hold the exclusive latch while they change the page. The
+    // flag is cleared before the copy, so a write after it marks the frame dirty again.
+    std::shared_lock latch(fr.latch, std::defer_lock);
+    if (blocking) {
+      latch.lock();
+    } else if (!latch.try_lock()) {
+      return WriteBackResult::kBusy;
+    }
+    // The caller's pin may be stale (taken while a load that then failed was in progress): the
+    // frame may hold another page or none. Then there is nothing of `id` here to write.
+    if (!fr.loaded.load(std::memory_order_acquire) ||
+        fr.page_id.load(std::memory_order_acquire) != id) {
+      return WriteBackResult::kClean;
+    }
+    if (!fr.dirty.exchange(false, std::memory_order_acq_rel)) return WriteBackResult::kClean;
+    std::memcpy(copy.data(), FrameData(f), kPageSize);
+  }
+  absl::Status s;
+  if (log_flusher_ != nullptr) s = log_flusher_->FlushUntil(ReadPageHeader(copy).lsn);  // inv. 8
+  if (s.ok()) {
+    IoLock::Shared io(io_mu_);
+    s = disk_->WritePage(id, copy);
+  }
+  if (!s.ok()) {
+    fr.dirty.store(true, std::memory_order_release);  // still resident (pinned), still this page
+    return s;
+  }
+  disk_writes_.fetch_add(1, std::memory_order_relaxed);
+  return WriteBackResult::kWritten;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fetch
 
 absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
+  if (absl::Status s = CheckDataPage(id, "fetch"); !s.ok()) return s;
   Shard& shard = ShardOf(id);
   for (;;) {
     // Hit: pin under the shard lock, so an evictor (which unmaps under the exclusive lock after
@@ -159,8 +356,8 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
       } else {
         fr.latch.lock_shared();
       }
-      // Loaded, and still this page: a frame whose load failed is unmapped and may be reused for
-      // another page while we wait on its latch.
+      // Loaded, and still this page: if the load we waited for failed, the frame was unmapped
+      // (and stays ours to drop until our pin goes: invariant 4).
       if (fr.loaded.load(std::memory_order_acquire) &&
           fr.page_id.load(std::memory_order_acquire) == id) [[likely]] {
         hits_.Add(1);
@@ -168,15 +365,13 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
         if (exclusive) fr.dirty.store(true, std::memory_order_relaxed);
         return *hit;
       }
-      // The miss that mapped this frame failed to load it and has unmapped it: try again (and
-      // meet the error ourselves if it persists).
       if (exclusive) {
         fr.latch.unlock();
       } else {
         fr.latch.unlock_shared();
       }
       Unpin(*hit);
-      continue;
+      continue;  // fetch again, meeting the load error ourselves if it persists
     }
 
     // Miss.
@@ -198,9 +393,7 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
     if (raced) {
       // Another thread mapped the page meanwhile: give our frame back and take the hit path.
       fr.latch.unlock();
-      Unpin(f);
-      MutexLock lock(&free_mu_);
-      free_.push_back(f);
+      Abandon(f);
       continue;
     }
     misses_.Add(1);
@@ -210,16 +403,15 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
       read = disk_->ReadPage(id, PageSpan(FrameData(f), kPageSize));
     }
     if (!read.ok()) {
-      // Invariant 4: no frame keeps bad bytes. Unmap, then let waiters see !loaded and retry.
+      // Invariant 4: no frame keeps bad bytes. Unmap; threads that pinned the frame while we
+      // loaded see it is not their page, and the last pin returns it to the free list.
       {
         MutexLock lock(&shard.mu);
         shard.frames.erase(id);
         fr.page_id.store(kInvalidPageId, std::memory_order_relaxed);
       }
       fr.latch.unlock();
-      Unpin(f);
-      MutexLock free_lock(&free_mu_);
-      free_.push_back(f);  // invariant 5: a frame without a page is on the free list
+      Abandon(f);
       return read;
     }
     disk_reads_.fetch_add(1, std::memory_order_relaxed);
@@ -234,90 +426,6 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
     }
     return f;
   }
-}
-
-absl::StatusOr<FrameId> BufferPool::GetFrame() {
-  {
-    MutexLock lock(&free_mu_);
-    if (!free_.empty()) {
-      const FrameId f = free_.back();
-      free_.pop_back();
-      frames_[f].pins.fetch_add(1, std::memory_order_acquire);
-      return f;
-    }
-  }
-  for (;;) {
-    std::optional<FrameId> victim = replacer_->PickVictim(
-        [this](FrameId f) { return frames_[f].pins.load(std::memory_order_acquire) == 0; });
-    if (!victim) {
-      return absl::ResourceExhaustedError(fmt::format(
-          "{}: buffer pool exhausted: all {} frames are pinned", path_, frames_.size()));
-    }
-    const FrameId f = *victim;
-    Frame& fr = frames_[f];
-    const PageId old = fr.page_id.load(std::memory_order_acquire);
-    if (old != kInvalidPageId && fr.dirty.load(std::memory_order_acquire)) {
-      // Write it back before unmapping it, so a concurrent fetch of `old` never reads a stale
-      // copy from disk. Pinned meanwhile so nobody else evicts it.
-      Shard& shard = ShardOf(old);
-      {
-        MutexLock lock(&shard.mu);
-        auto it = shard.frames.find(old);
-        if (it == shard.frames.end() || it->second != f) continue;  // changed under us
-        fr.pins.fetch_add(1, std::memory_order_acquire);
-      }
-      absl::Status s = WriteBack(f, old);
-      Unpin(f);
-      if (!s.ok()) return s;  // the page stays dirty and resident: nothing is lost
-      dirty_writebacks_.fetch_add(1, std::memory_order_relaxed);
-    }
-    // Claim: still mapped to `old`, unpinned and clean. Invariant 3. A frame without a page is
-    // never claimed here: it belongs to whoever is setting it up, or to the free list.
-    if (old == kInvalidPageId) continue;
-    {
-      Shard& shard = ShardOf(old);
-      MutexLock lock(&shard.mu);
-      auto it = shard.frames.find(old);
-      if (it == shard.frames.end() || it->second != f) continue;
-      if (fr.pins.load(std::memory_order_acquire) != 0 ||
-          fr.dirty.load(std::memory_order_acquire)) {
-        continue;
-      }
-      shard.frames.erase(it);
-      fr.page_id.store(kInvalidPageId, std::memory_order_relaxed);
-      fr.pins.fetch_add(1, std::memory_order_acquire);
-    }
-    evictions_.fetch_add(1, std::memory_order_relaxed);
-    replacer_->Remove(f);
-    fr.loaded.store(false, std::memory_order_relaxed);
-    fr.dirty.store(false, std::memory_order_relaxed);
-    return f;
-  }
-}
-
-absl::Status BufferPool::WriteBack(FrameId f, PageId id) {
-  Frame& fr = frames_[f];
-  std::lock_guard writeback(fr.writeback_mu);  // invariant 7
-  alignas(kPageSize) std::array<std::byte, kPageSize> copy;
-  {
-    // A consistent snapshot: writers hold the exclusive latch while they change the page. The
-    // flag is cleared before the copy, so a write after it marks the frame dirty again.
-    std::shared_lock latch(fr.latch);
-    if (!fr.dirty.exchange(false, std::memory_order_acq_rel)) return absl::OkStatus();
-    std::memcpy(copy.data(), FrameData(f), kPageSize);
-  }
-  absl::Status s;
-  if (log_flusher_ != nullptr) s = log_flusher_->FlushUntil(ReadPageHeader(copy).lsn);  // WAL
-  if (s.ok()) {
-    IoLock::Shared io(io_mu_);
-    s = disk_->WritePage(id, copy);
-  }
-  if (!s.ok()) {
-    fr.dirty.store(true, std::memory_order_release);
-    return s;
-  }
-  disk_writes_.fetch_add(1, std::memory_order_relaxed);
-  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,26 +447,48 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
   absl::StatusOr<FrameId> got = GetFrame();
   if (!got.ok()) return got.status();
   const FrameId f = *got;
+  Frame& fr = frames_[f];
   absl::StatusOr<PageId> id;
   {
     IoLock::Shared io(io_mu_);
     id = disk_->AllocatePage();
   }
-  Frame& fr = frames_[f];
   if (!id.ok()) {
-    Unpin(f);
-    MutexLock lock(&free_mu_);
-    free_.push_back(f);
+    Abandon(f);
     return id.status();
   }
+  Shard& shard = ShardOf(*id);
   fr.latch.lock();
-  InitPage(PageSpan(FrameData(f), kPageSize), type);
-  {
-    Shard& shard = ShardOf(*id);
-    MutexLock lock(&shard.mu);
-    fr.page_id.store(*id, std::memory_order_relaxed);
-    shard.frames.emplace(*id, f);
+  for (;;) {
+    // Once allocated, the id is in the page count: another thread may fetch it before we map it
+    // (a scan, a prefetch). Then wait for that load to settle and take its frame over.
+    std::optional<FrameId> other;
+    {
+      MutexLock lock(&shard.mu);
+      auto [it, inserted] = shard.frames.try_emplace(*id, f);
+      if (inserted) {
+        fr.page_id.store(*id, std::memory_order_relaxed);
+      } else {
+        other = it->second;
+        frames_[*other].pins.fetch_add(1, std::memory_order_acquire);
+      }
+    }
+    if (!other) break;
+    Frame& of = frames_[*other];
+    of.latch.lock();
+    if (of.loaded.load(std::memory_order_acquire) &&
+        of.page_id.load(std::memory_order_acquire) == *id) {
+      fr.latch.unlock();
+      Abandon(f);
+      InitPage(PageSpan(FrameData(*other), kPageSize), type);
+      of.dirty.store(true, std::memory_order_relaxed);
+      replacer_->RecordAccess(*other);
+      return WritePageGuard(this, *other, *id, FrameData(*other));
+    }
+    of.latch.unlock();  // that load failed and unmapped the id: map ours
+    Unpin(*other);
   }
+  InitPage(PageSpan(FrameData(f), kPageSize), type);
   fr.dirty.store(true, std::memory_order_relaxed);
   fr.loaded.store(true, std::memory_order_release);
   replacer_->RecordAccess(f);
@@ -366,6 +496,7 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
 }
 
 absl::Status BufferPool::FlushPage(PageId id) {
+  if (absl::Status s = CheckDataPage(id, "flush"); !s.ok()) return s;
   Shard& shard = ShardOf(id);
   std::optional<FrameId> f;
   {
@@ -376,16 +507,17 @@ absl::Status BufferPool::FlushPage(PageId id) {
     }
   }
   if (!f) return absl::OkStatus();  // not resident: nothing to write
-  absl::Status s =
-      frames_[*f].loaded.load(std::memory_order_acquire) ? WriteBack(*f, id) : absl::OkStatus();
+  absl::StatusOr<WriteBackResult> r = WriteBack(*f, id, /*blocking=*/true);
   Unpin(*f);
-  return s;
+  return r.status();
 }
 
 absl::Status BufferPool::FlushAll() {
+  // Every mapped frame, dirty or not: a clean-looking frame may have a write-back in flight,
+  // and FlushPage waits for it (invariant 7) before the sync below makes everything durable.
   for (FrameId f = 0; f < frames_.size(); ++f) {
     const PageId id = frames_[f].page_id.load(std::memory_order_acquire);
-    if (id == kInvalidPageId || !frames_[f].dirty.load(std::memory_order_acquire)) continue;
+    if (id == kInvalidPageId) continue;
     if (absl::Status s = FlushPage(id); !s.ok()) return s;
   }
   IoLock::Shared io(io_mu_);
@@ -393,13 +525,14 @@ absl::Status BufferPool::FlushAll() {
 }
 
 absl::Status BufferPool::Prefetch(PageId first, PageId last) {
+  if (absl::Status s = CheckDataPage(first, "prefetch"); !s.ok()) return s;
   {
     IoLock::Shared io(io_mu_);
     if (absl::Status s = disk_->WillNeed(first, last); !s.ok()) return s;
   }
   for (PageId id = first; id <= last; ++id) {
     absl::StatusOr<ReadPageGuard> g = ReadPage(id);
-    if (absl::IsResourceExhausted(g.status())) break;  // the pool is full of pinned pages
+    if (g.status().GetPayload(kPoolFullPayload).has_value()) break;  // every frame pinned
     if (!g.ok()) return g.status();
   }
   return absl::OkStatus();
@@ -416,20 +549,24 @@ absl::Status BufferPool::SwapDiskManager(const DiskManagerOptions& options) {
   }
   // The new manager learns the page count and roots from the superblock: make them durable.
   if (absl::Status s = disk_->Sync(); !s.ok()) return s;
-  DiskManagerOptions fallback;
-  fallback.kind = old_name.starts_with("mmap") ? DiskManagerKind::kMmap : DiskManagerKind::kPread;
-  fallback.pread.direct_io = old_name == "pread-direct";
-  fallback.mode = OpenMode::kOpenExisting;
   disk_.reset();  // closes the file and releases its lock
   DiskManagerOptions next = options;
   next.mode = OpenMode::kOpenExisting;
   absl::StatusOr<std::unique_ptr<DiskManager>> opened = OpenDiskManager(path_, next);
-  absl::Status result = opened.status();
-  if (!opened.ok()) opened = OpenDiskManager(path_, fallback);
+  const absl::Status result = opened.status();
+  if (opened.ok()) {
+    disk_options_ = next;
+  } else {
+    DiskManagerOptions fallback = disk_options_;
+    fallback.mode = OpenMode::kOpenExisting;
+    opened = OpenDiskManager(path_, fallback);
+  }
   if (!opened.ok()) {
-    return absl::InternalError(
+    absl::Status both = absl::UnavailableError(
         fmt::format("{}: swap failed and the previous disk manager could not be reopened: {} / {}",
                     path_, result.ToString(), opened.status().ToString()));
+    disk_ = std::make_unique<FailedDiskManager>(path_, both);
+    return both;
   }
   disk_ = std::move(*opened);
   io.Unlock();

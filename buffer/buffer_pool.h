@@ -17,6 +17,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -63,9 +64,10 @@ class BufferPool {
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
-  // The page, read from disk on a miss (verified). Errors: OutOfRange (no such page), DataLoss
-  // (corrupt page; nothing is cached), ResourceExhausted (every frame pinned), or the disk
-  // manager's I/O error. A failed call leaves no frame behind holding bad bytes.
+  // The page, read from disk on a miss (verified). Errors: InvalidArgument (a superblock page),
+  // OutOfRange (no such page), DataLoss (corrupt page; nothing is cached), ResourceExhausted
+  // (every frame pinned, or a dirty victim's write-back hit a full disk), or the disk manager's
+  // I/O error. A failed call leaves no frame behind holding bad bytes.
   [[nodiscard]] absl::StatusOr<ReadPageGuard> ReadPage(PageId id);
   // As ReadPage, with the exclusive latch; the frame is marked dirty.
   [[nodiscard]] absl::StatusOr<WritePageGuard> WritePage(PageId id);
@@ -80,7 +82,8 @@ class BufferPool {
   // REQUIRES: the calling thread holds no write guard (it would wait for itself).
   [[nodiscard]] absl::Status FlushAll();
   // Hints the disk manager (WillNeed) and loads the pages of [first, last] that are not
-  // resident, as far as unpinned frames allow. Errors on pages past the end of the file.
+  // resident, as far as unpinned frames allow (stopping quietly when every frame is pinned).
+  // Errors on pages past the end of the file and on any I/O error.
   [[nodiscard]] absl::Status Prefetch(PageId first, PageId last);
 
   // Switches to another disk manager kind on the same file while the pool stays live: blocks
@@ -105,6 +108,9 @@ class BufferPool {
     std::atomic<std::int32_t> pins{0};            // raised only under the shard lock (invariant 2)
     std::atomic<bool> dirty{false};
     std::atomic<bool> loaded{false};  // bytes valid; false while a miss is reading the page
+    // Unmapped and waiting for its last pin to drop before it rejoins the free list (a frame
+    // whose load failed may still be pinned by threads that found it while it was loading).
+    std::atomic<bool> orphaned{false};
     // Held across a write-back, copy to completed disk write: two write-backs of one page never
     // overlap, so an older copy can never land after a newer one (invariant 7).
     std::mutex writeback_mu;
@@ -114,16 +120,26 @@ class BufferPool {
     absl::flat_hash_map<PageId, FrameId> frames ABSL_GUARDED_BY(mu);
   };
 
-  BufferPool(std::size_t frame_count, std::unique_ptr<DiskManager> disk,
+  BufferPool(std::size_t frame_count, std::byte* data, std::unique_ptr<DiskManager> disk,
              std::unique_ptr<Replacer> replacer, const BufferPoolOptions& options);
+
+  enum class WriteBackResult { kClean, kWritten, kBusy };
 
   // Pins and latches the page's frame, loading it on a miss.
   [[nodiscard]] absl::StatusOr<FrameId> Fetch(PageId id, bool exclusive);
   // A frame holding no page, pinned once for the caller: from the free list or by eviction.
   [[nodiscard]] absl::StatusOr<FrameId> GetFrame();
-  // Writes the frame's page if dirty (WAL rule first). The frame must be pinned by the caller.
-  [[nodiscard]] absl::Status WriteBack(FrameId f, PageId id);
-  void Unpin(FrameId f) { frames_[f].pins.fetch_sub(1, std::memory_order_release); }
+  std::optional<FrameId> PopFree();
+  // Writes the frame's copy of page `id` if it is dirty (WAL rule first). The caller holds a pin
+  // taken under the page's shard lock. Not blocking: kBusy instead of waiting for the frame's
+  // latch or another write-back (eviction must never wait on a page latch: invariant 9).
+  [[nodiscard]] absl::StatusOr<WriteBackResult> WriteBack(FrameId f, PageId id, bool blocking);
+  // Drops a pin; the last pin of an orphaned frame returns it to the free list.
+  void Unpin(FrameId f);
+  // Gives up a frame that holds no page (after a failed load, a lost race or a failed NewPage).
+  void Abandon(FrameId f);
+  [[nodiscard]] absl::Status CheckDataPage(PageId id, std::string_view op) const;
+  [[nodiscard]] absl::Status Exhausted() const;
   void ReleaseRead(FrameId f);
   void ReleaseWrite(FrameId f);
   Shard& ShardOf(PageId id);
@@ -174,7 +190,7 @@ class BufferPool {
   mutable IoLock io_mu_;
   std::unique_ptr<DiskManager> disk_;  // guarded by io_mu_
   std::string path_;                   // of disk_'s file; fixed
-  DiskManagerOptions disk_options_;    // of disk_; guarded by io_mu_
+  DiskManagerOptions disk_options_;    // to reopen disk_'s kind if a swap fails; under io_mu_
 
   ShardedCounter<> hits_;
   ShardedCounter<> misses_;

@@ -141,7 +141,9 @@ std::optional<FrameId> ClockReplacer::PickVictim(absl::FunctionRef<bool(FrameId)
     const std::uint8_t s = state_[f].load(std::memory_order_relaxed);
     if (s == kUntracked || !evictable(f)) continue;
     if (s == kReferenced) {
-      state_[f].store(kTracked, std::memory_order_relaxed);
+      // A CAS, not a store: a Remove racing the hand must not be undone into "tracked".
+      std::uint8_t expected = kReferenced;
+      state_[f].compare_exchange_strong(expected, kTracked, std::memory_order_relaxed);
       continue;
     }
     return f;

@@ -33,7 +33,7 @@ if [ "$quick" -eq 0 ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   run_preset asan
-  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+  # TSAN_OPTIONS (with tests/tsan.supp) are set per test by tests/CMakeLists.txt.
   run_preset tsan
 fi
 echo "=== all tests passed in $(( $(date +%s) - start ))s"

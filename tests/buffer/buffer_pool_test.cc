@@ -251,6 +251,59 @@ TEST(BufferPoolTest, PrefetchLoadsPages) {
   EXPECT_TRUE(absl::IsOutOfRange(pool->Prefetch(ids.back(), ids.back() + 5)));
 }
 
+TEST(BufferPoolTest, SuperblockPagesAreRefused) {
+  auto pool = MakeMemoryPool(4);
+  CreatePages(*pool, 2);
+  for (PageId id : {0, 1}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(pool->ReadPage(id).status())) << id;
+    EXPECT_TRUE(absl::IsInvalidArgument(pool->WritePage(id).status())) << id;
+    EXPECT_TRUE(absl::IsInvalidArgument(pool->FlushPage(id))) << id;
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument(pool->Prefetch(0, 3)));
+  PS_EXPECT_OK(pool->FlushAll());
+}
+
+TEST(BufferPoolTest, PrefetchReportsAFullDiskButNotAFullPool) {
+  auto mem = std::make_shared<MemoryFile>();
+  auto fault = std::make_unique<FaultInjectionDiskManager>(OpenMemory(mem));
+  FaultInjectionDiskManager* f = fault.get();
+  PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(4, std::move(fault)));
+  std::vector<PageId> ids = CreatePages(*pool, 12);
+  PS_ASSERT_OK(pool->FlushAll());
+  {
+    // Every frame pinned: prefetch stops quietly.
+    std::vector<ReadPageGuard> held;
+    for (int i = 0; i < 4; ++i) held.push_back(std::move(*pool->ReadPage(ids[i])));
+    PS_EXPECT_OK(pool->Prefetch(ids[4], ids[11]));
+  }
+  {
+    PS_ASSIGN_OR_FAIL(w, pool->WritePage(ids[0]));  // a dirty page to write back
+  }
+  f->FailCall(2, ENOSPC, /*persistent=*/true);  // after WillNeed: the write-back fails
+  absl::Status s = pool->Prefetch(ids[4], ids[11]);
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_THAT(std::string(s.message()), ::testing::Not(HasSubstr("frames are pinned")));
+}
+
+TEST(BufferPoolTest, FailedSwapFallsBackToTheOldManager) {
+  TempDir dir;
+  PS_ASSIGN_OR_FAIL(disk, OpenDiskManager(dir.file("s.pages"), DiskManagerOptions{}));
+  PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(8, std::move(disk)));
+  std::vector<PageId> ids = CreatePages(*pool, 20);
+  DiskManagerOptions bad = SmallMmapOptions();
+  bad.mmap.initial_size = 8 << 20;  // larger than the reservation: refused at open
+  bad.mmap.reserve_size = 4 << 20;
+  absl::Status s = pool->SwapDiskManager(bad);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(pool->disk_manager_name(), "pread");
+  EXPECT_EQ(pool->stats().swaps, 0u);
+  for (PageId id : ids) {
+    PS_ASSIGN_OR_FAIL(g, pool->ReadPage(id));
+    EXPECT_TRUE(HoldsVersion(g.data(), id, 0));
+  }
+  PS_EXPECT_OK(pool->FlushAll());
+}
+
 TEST(BufferPoolTest, SwapNeedsAFileBackedManager) {
   auto pool = MakeMemoryPool(4);
   DiskManagerOptions o;
