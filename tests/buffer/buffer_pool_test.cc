@@ -47,6 +47,25 @@ TEST(BufferPoolTest, GuardsMoveReleaseAndExposeThePage) {
   EXPECT_TRUE(r3.valid());
 }
 
+TEST(BufferPoolTest, MovingOntoALiveGuardReleasesItsPage) {
+  auto pool = MakeMemoryPool(2);
+  std::vector<PageId> ids = CreatePages(*pool, 3);
+  PS_ASSIGN_OR_FAIL(a, pool->ReadPage(ids[0]));
+  PS_ASSIGN_OR_FAIL(b, pool->ReadPage(ids[1]));
+  EXPECT_TRUE(absl::IsResourceExhausted(pool->ReadPage(ids[2]).status()));
+  a = std::move(b);  // releases ids[0]'s frame
+  EXPECT_EQ(a.page_id(), ids[1]);
+  PS_ASSIGN_OR_FAIL(c, pool->ReadPage(ids[2]));
+  c.Release();
+  a.Release();
+  // The same for write guards.
+  PS_ASSIGN_OR_FAIL(w1, pool->WritePage(ids[0]));
+  PS_ASSIGN_OR_FAIL(w2, pool->WritePage(ids[1]));
+  w1 = std::move(w2);
+  EXPECT_EQ(w1.page_id(), ids[1]);
+  PS_EXPECT_OK(pool->ReadPage(ids[2]).status());
+}
+
 TEST(BufferPoolTest, WriteGuardsMarkDirtyReadGuardsDoNot) {
   auto pool = MakeMemoryPool(4);
   PageId id;
