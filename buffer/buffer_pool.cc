@@ -539,7 +539,25 @@ absl::Status BufferPool::Prefetch(PageId first, PageId last) {
 }
 
 absl::Status BufferPool::SwapDiskManager(const DiskManagerOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
+  // Flush what can be flushed without waiting on anyone, while traffic still flows: frames
+  // that a thread holds stay dirty and go through the new manager later (both managers share
+  // the file and its format, so that loses nothing), and the swap never waits on a page latch.
+  for (FrameId f = 0; f < frames_.size(); ++f) {
+    Frame& fr = frames_[f];
+    const PageId id = fr.page_id.load(std::memory_order_acquire);
+    if (id == kInvalidPageId || !fr.dirty.load(std::memory_order_acquire)) continue;
+    {
+      Shard& shard = ShardOf(id);
+      ReaderMutexLock lock(&shard.mu);
+      auto it = shard.frames.find(id);
+      if (it == shard.frames.end() || it->second != f) continue;
+      fr.pins.fetch_add(1, std::memory_order_acquire);
+    }
+    absl::StatusOr<WriteBackResult> r = WriteBack(f, id, /*blocking=*/false);
+    Unpin(f);
+    if (!r.ok()) return r.status();
+  }
+  const auto start = std::chrono::steady_clock::now();  // traffic to the disk pauses from here
   IoLock::Exclusive io(io_mu_);  // invariant 6: no disk call is in flight from here on
   const std::string_view old_name = disk_->name();
   if (!old_name.starts_with("pread") && !old_name.starts_with("mmap")) {

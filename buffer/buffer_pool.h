@@ -86,11 +86,12 @@ class BufferPool {
   // Errors on pages past the end of the file and on any I/O error.
   [[nodiscard]] absl::Status Prefetch(PageId first, PageId last);
 
-  // Switches to another disk manager kind on the same file while the pool stays live: blocks
-  // disk traffic (hits continue), syncs the current manager so the new one sees every write,
-  // page allocation and root, closes it, opens `options` on the same path and resumes. Dirty
-  // frames stay dirty and are written through the new manager later. If the new manager cannot
-  // be opened, the old kind is reopened and the error returned.
+  // Switches to another disk manager kind on the same file while the pool stays live: writes
+  // back the dirty frames nobody holds, then blocks disk traffic (hits continue), syncs the
+  // current manager so the new one sees every write, page allocation and root, closes it, opens
+  // `options` on the same path and resumes. Frames held during the swap stay dirty and are
+  // written through the new manager later. If the new manager cannot be opened, the old kind is
+  // reopened and the error returned.
   [[nodiscard]] absl::Status SwapDiskManager(const DiskManagerOptions& options);
 
   BufferPoolStats stats() const;
