@@ -4,19 +4,22 @@
 #
 #   scripts/bench.sh [--quick] [--out DIR] [--only LAYER] [-- BENCHMARK_FLAGS...]
 #
-#   --quick       256 MiB file, 3 repetitions, short runs (a few minutes at most, build included)
-#                 instead of the default 1 GiB file and 5 repetitions.
+#   --quick       storage: 256 MiB file; buffer: 32 swaps per run; both: 3 repetitions, short runs
+#                 (under 5 minutes, build included) instead of the default 1 GiB file, 64 swaps
+#                 and 5 repetitions (under 15 minutes).
 #   --out DIR     where the JSON and summary.md go (default: bench-results/).
-#   --only LAYER  run one layer's benchmark binary only; layers: storage.
+#   --only LAYER  run one layer's benchmark binary only; layers: storage, buffer (default: all).
 #   -- ...        passed to every benchmark binary (e.g. --benchmark_filter=read_random).
 #
 # Environment: PAGESTORE_BENCH_DIR (where bench files go, default /tmp), PAGESTORE_BENCH_FILE_MB,
-# PAGESTORE_BENCH_LOAD_MB, PAGESTORE_BENCH_SYNC_MIN_TIME, PAGESTORE_BENCH_SEED override the mode's
-# sizes (see benchmarks/disk_manager_bench.cc). BUILD_DIR builds and runs from that directory
-# (configured RelWithDebInfo if new) instead of the `release` preset's build/release.
+# PAGESTORE_BENCH_LOAD_MB, PAGESTORE_BENCH_SYNC_MIN_TIME, PAGESTORE_BENCH_SEED (storage; see
+# benchmarks/disk_manager_bench.cc) and PAGESTORE_BENCH_POOL_MB (default 32: the pool; the data is
+# 4x), PAGESTORE_BENCH_SWAPS (buffer; see benchmarks/buffer_pool_bench.cc) override the mode's
+# sizes. BUILD_DIR builds and runs from that directory (configured RelWithDebInfo if new) instead
+# of the `release` preset's build/release.
 set -euo pipefail
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 cmdline="scripts/bench.sh"
 for a in "$@"; do cmdline+=" $(printf '%q' "$a")"; done
@@ -42,11 +45,12 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-# One benchmark binary per layer; only storage has one so far. Repetitions of different
-# benchmarks run interleaved in random order, so that drift on a shared machine (other processes,
-# background writeback) spreads over all of them instead of biasing whichever ran at the time.
-declare -A layer_binary=([storage]=disk_manager_bench)
-layers=(storage)
+# One benchmark binary per layer. Repetitions of different benchmarks run interleaved in random
+# order, so that drift on a shared machine (other processes, background writeback) spreads over
+# all of them instead of biasing whichever ran at the time. The report compares some buffer rows
+# with storage rows, so a full run writes both JSON files from the same build and run.
+declare -A layer_binary=([storage]=disk_manager_bench [buffer]=buffer_pool_bench)
+layers=(storage buffer)
 if [ -n "$only" ]; then
   if [ -z "${layer_binary[$only]+x}" ]; then
     echo "bench.sh: unknown layer '$only' (known: ${layers[*]})" >&2
@@ -59,15 +63,18 @@ if [ "$quick" -eq 1 ]; then
   mode="quick"
   export PAGESTORE_BENCH_FILE_MB="${PAGESTORE_BENCH_FILE_MB:-256}"
   export PAGESTORE_BENCH_SYNC_MIN_TIME="${PAGESTORE_BENCH_SYNC_MIN_TIME:-0.1}"
+  export PAGESTORE_BENCH_SWAPS="${PAGESTORE_BENCH_SWAPS:-32}"
   repetitions=3
   min_time=0.1
 else
   mode="full"
   export PAGESTORE_BENCH_FILE_MB="${PAGESTORE_BENCH_FILE_MB:-1024}"
+  export PAGESTORE_BENCH_SWAPS="${PAGESTORE_BENCH_SWAPS:-64}"
   repetitions=5
   min_time=0.5
 fi
 export PAGESTORE_BENCH_DIR="${PAGESTORE_BENCH_DIR:-/tmp}"
+export PAGESTORE_BENCH_POOL_MB="${PAGESTORE_BENCH_POOL_MB:-32}"
 
 start=$SECONDS
 scripts/deps.sh
@@ -92,8 +99,12 @@ json_files=()
 for layer in "${layers[@]}"; do
   bin="${layer_binary[$layer]}"
   json="$out/$bin.json"
-  echo "bench.sh: running $bin ($mode: ${PAGESTORE_BENCH_FILE_MB} MiB file in $PAGESTORE_BENCH_DIR," \
-    "$repetitions repetitions)" >&2
+  case "$layer" in
+    storage) sizes="${PAGESTORE_BENCH_FILE_MB} MiB file" ;;
+    buffer) sizes="${PAGESTORE_BENCH_POOL_MB} MiB pool over $((4 * PAGESTORE_BENCH_POOL_MB)) MiB of data" ;;
+  esac
+  echo "bench.sh: running $bin ($mode: $sizes in $PAGESTORE_BENCH_DIR, $repetitions repetitions)" >&2
+  rm -f "$json"  # never report an older run's file as this one's
   "$build_dir/benchmarks/$bin" \
     --benchmark_repetitions="$repetitions" \
     --benchmark_display_aggregates_only=true \
@@ -101,8 +112,16 @@ for layer in "${layers[@]}"; do
     --benchmark_min_time="$min_time" \
     --benchmark_out="$json" --benchmark_out_format=json \
     "${extra[@]}"
-  json_files+=("$json")
+  if [ -s "$json" ]; then
+    json_files+=("$json")
+  else
+    echo "bench.sh: $bin wrote no results (did a filter match none of its benchmarks?)" >&2
+  fi
 done
+if [ "${#json_files[@]}" -eq 0 ]; then
+  echo "bench.sh: no benchmark results to report" >&2
+  exit 1
+fi
 run_seconds=$((SECONDS - start - build_seconds))
 
 python3 scripts/bench_report.py \

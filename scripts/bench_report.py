@@ -6,6 +6,10 @@ compare, and by the median over repetitions. A benchmark is found by its name's 
 components ("read_random/pread"); what Google Benchmark appends ("/real_time", "/threads:2",
 "/min_time:0.100", ...) is ignored except the thread count, taken from the JSON.
 
+The files of one bench.sh run (disk_manager_bench.json, buffer_pool_bench.json) are read together:
+some buffer rows compare with storage rows. A comparison whose benchmarks are missing (a layer
+not run, a filter) reads "not run".
+
 Standard library only.
 
   bench_report.py [--out summary.md] [--bench-dir DIR] [--build-dir DIR] [--command CMD]
@@ -51,6 +55,44 @@ TARGETS = [
      "speedup", 1.7, 2, 1),
     ("read_random/mmap: 2 threads vs 1 thread", "read_random/mmap", "read_random/mmap",
      "speedup", 1.7, 2, 1),
+    # Buffer pool (buffer_pool_bench; the first row compares with disk_manager_bench's run).
+    ("pool_hit/read_guard vs read_random/raw_pread", "pool_hit/read_guard",
+     "read_random/raw_pread", "speedup", 10.0, 1, 1),
+    ("pool_hit/read_guard vs pool_hit/raw_deref", "pool_hit/read_guard", "pool_hit/raw_deref",
+     "within", 5.0, 1, 1),
+    ("pool_hit/read_guard: 2 threads vs 1 thread", "pool_hit/read_guard", "pool_hit/read_guard",
+     "speedup", 1.8, 2, 1),
+    ("pool_miss/pread vs pool_miss/raw_pread", "pool_miss/pread", "pool_miss/raw_pread",
+     "within", 1.2, 1, 1),
+]
+
+# Buffer-pool comparisons without a target, for reading the ones above: (label, first, second,
+# kind, threads of each side), kinds as in TARGETS.
+INFORMATIONAL = [
+    ("pool_miss/mmap vs pool_miss/pread", "pool_miss/mmap", "pool_miss/pread", "speedup", 1, 1),
+    ("pool_miss/pread_clock vs pool_miss/pread", "pool_miss/pread_clock", "pool_miss/pread",
+     "speedup", 1, 1),
+    ("pool_miss/pread_noverify vs pool_miss/raw_pread", "pool_miss/pread_noverify",
+     "pool_miss/raw_pread", "within", 1, 1),
+    ("pool_miss/pread_direct vs pool_miss/raw_pread_direct", "pool_miss/pread_direct",
+     "pool_miss/raw_pread_direct", "within", 1, 1),
+    ("pool_zipf/mmap vs pool_zipf/pread", "pool_zipf/mmap", "pool_zipf/pread", "speedup", 1, 1),
+    ("pool_zipf/pread vs pool_miss/pread", "pool_zipf/pread", "pool_miss/pread", "speedup", 1, 1),
+    ("pool_zipf/mmap vs pool_miss/mmap", "pool_zipf/mmap", "pool_miss/mmap", "speedup", 1, 1),
+    ("pool_hit/read_guard vs pool_hit/raw_latch", "pool_hit/read_guard", "pool_hit/raw_latch",
+     "within", 1, 1),
+    ("pool_hit/raw_latch vs pool_hit/raw_deref", "pool_hit/raw_latch", "pool_hit/raw_deref",
+     "within", 1, 1),
+    ("pool_hit/write_guard vs pool_hit/read_guard", "pool_hit/write_guard", "pool_hit/read_guard",
+     "within", 1, 1),
+    ("pool_hit/read_guard_disjoint: 2 threads vs 1 thread", "pool_hit/read_guard_disjoint",
+     "pool_hit/read_guard_disjoint", "speedup", 2, 1),
+    ("pool_hit/write_guard: 2 threads vs 1 thread", "pool_hit/write_guard",
+     "pool_hit/write_guard", "speedup", 2, 1),
+    ("pool_hit/raw_latch: 2 threads vs 1 thread", "pool_hit/raw_latch", "pool_hit/raw_latch",
+     "speedup", 2, 1),
+    ("pool_hit/raw_deref: 2 threads vs 1 thread", "pool_hit/raw_deref", "pool_hit/raw_deref",
+     "speedup", 2, 1),
 ]
 
 # Our single-thread pread and mmap rows beside the reference numbers (ns per op, standard vs mmap).
@@ -78,6 +120,7 @@ class Result:
         self.agg_times = {}     # aggregate name -> real time in ns
         self.errors = []
         self.counters = {}      # user counters of the median (or only) row
+        self.rep_counters = []  # user counters of each repetition
         self.order = ()
         self.declared_reps = 0  # the "repetitions" Google Benchmark ran
 
@@ -116,7 +159,9 @@ def load(paths):
     for path in paths:
         with open(path) as f:
             data = json.load(f)
-        contexts.append(data.get("context", {}))
+        ctx = dict(data.get("context", {}))
+        ctx["_path"] = path
+        contexts.append(ctx)
         for row in data.get("benchmarks", []):
             run_name = row.get("run_name", row.get("name", ""))
             key = (base_name(run_name), int(row.get("threads", 1)))
@@ -152,6 +197,7 @@ def load(paths):
                     r.reps.append(ips)
                 if t_ns is not None:
                     r.rep_times.append(t_ns)
+                r.rep_counters.append(counters)
                 if not r.counters or "median" not in r.aggregates:
                     r.counters = counters
     return results, contexts
@@ -241,13 +287,39 @@ def machine_section(args, contexts):
                             f"for the CPUs or the disk, ratios, thread scaling above all, are "
                             f"unreliable. Check the spreads; rerun on an idle machine.**")
             lines.insert(3, "")
-    knobs = [f"{k}={v}" for k, v in sorted(ctx.items()) if k.startswith("pagestore_")]
+    knobs = {}
+    for c in contexts:
+        knobs.update({k: v for k, v in c.items() if k.startswith("pagestore_")})
     if knobs:
-        lines.append("- settings: " + ", ".join(knobs))
+        lines.append("- settings: " + ", ".join(f"{k}={v}" for k, v in sorted(knobs.items())))
+    if len(contexts) > 1:
+        lines.append("- results read together: " + ", ".join(
+            f"{os.path.basename(c['_path'])} (benchmark start {c.get('date', 'unknown')})"
+            for c in contexts))
     if args.build_seconds is not None or args.run_seconds is not None:
         lines.append(f"- wall time: build {args.build_seconds} s, benchmarks {args.run_seconds} s")
     lines.append("")
     return lines
+
+
+def compare(results, a, b, kind, ta, tb):
+    """(first's median, second's median, value or None) of one comparison."""
+    ra, rb = results.get((a, ta)), results.get((b, tb))
+    ma = ra.median() if ra else None
+    mb = rb.median() if rb else None
+    if not ma or not mb:
+        return ma, mb, None
+    return ma, mb, (ma / mb if kind == "speedup" else mb / ma)
+
+
+def side_text(m, t, show_threads):
+    return f"{fmt_rate(m)} ({t} thr)" if show_threads else fmt_rate(m)
+
+
+def measured_text(kind, value):
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}x faster" if kind == "speedup" else f"{value:.2f}x the time"
 
 
 def targets_section(results):
@@ -261,25 +333,69 @@ def targets_section(results):
         "|---|---|---|---|---|---|",
     ]
     for label, a, b, kind, target, ta, tb in TARGETS:
-        ra, rb = results.get((a, ta)), results.get((b, tb))
-        ma = ra.median() if ra else None
-        mb = rb.median() if rb else None
-        if ta != tb or ta != 1:
-            sa, sb = f"{fmt_rate(ma)} ({ta} thr)", f"{fmt_rate(mb)} ({tb} thr)"
-        else:
-            sa, sb = fmt_rate(ma), fmt_rate(mb)
-        if not ma or not mb:
-            measured, verdict = "n/a", "not run"
+        ma, mb, value = compare(results, a, b, kind, ta, tb)
+        threads = ta != tb or ta != 1
+        sa, sb = side_text(ma, ta, threads), side_text(mb, tb, threads)
+        measured = measured_text(kind, value)
+        if value is None:
+            verdict = "not run"
         elif kind == "speedup":
-            value = ma / mb
-            measured = f"{value:.2f}x faster"
             verdict = "met" if value >= target else "**missed**"
         else:
-            value = mb / ma
-            measured = f"{value:.2f}x the time"
             verdict = "met" if value <= target else "**missed**"
         tgt = f">= {target:g}x faster" if kind == "speedup" else f"within {target:g}x"
         lines.append(f"| {label} | {sa} | {sb} | {measured} | {tgt} | {verdict} |")
+    lines.append("")
+    return lines
+
+
+def counter_text(results, name, threads):
+    r = results.get((name, threads))
+    if not r:
+        return ""
+    parts = []
+    if "hit_ratio" in r.counters:
+        parts.append(f"hit ratio {r.counters['hit_ratio']:.2f}")
+    if r.counters.get("writebacks_per_op"):
+        parts.append(f"{r.counters['writebacks_per_op']:.3f} write-backs/op")
+    return ", ".join(parts)
+
+
+def buffer_section(results):
+    if not any(name.startswith("pool_") for name, _ in results):
+        return []
+    lines = [
+        "## Buffer pool beside its baselines (informational, no target)",
+        "",
+        "| comparison | first (median) | second (median) | measured | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for label, a, b, kind, ta, tb in INFORMATIONAL:
+        ma, mb, value = compare(results, a, b, kind, ta, tb)
+        if ma is None or mb is None:
+            continue  # a side not run (a layer or filter left it out)
+        threads = ta != tb or ta != 1
+        na, nb = counter_text(results, a, ta), counter_text(results, b, tb)
+        note = "; ".join(f"{side}: {n}" for side, n in (("first", na), ("second", nb)) if n)
+        lines.append(f"| {label} | {side_text(ma, ta, threads)} | {side_text(mb, tb, threads)} | "
+                     f"{measured_text(kind, value)} | {note} |")
+    swap = results.get(("pool_swap/pause", 1))
+    if swap and swap.median_time_ns() is not None:
+        lo = min(swap.rep_times) if swap.rep_times else None
+        hi = max(swap.rep_times) if swap.rep_times else None
+        longest = [c["max_swap_pause_us"] for c in swap.rep_counters if "max_swap_pause_us" in c]
+        bg_max = [c["bg_max_read_us"] for c in swap.rep_counters if "bg_max_read_us" in c]
+        bg_rate = swap.counters.get("bg_reads_per_s")
+        lines += [
+            "",
+            f"pool_swap/pause (pread <-> mmap under a background reader, "
+            f"{swap.counters.get('dirty_per_swap', 0):g} pages dirtied before each swap): "
+            f"median {fmt_ns(swap.median_time_ns())} per swap (repetitions' means "
+            f"{fmt_ns(lo)} – {fmt_ns(hi)}); longest single pause "
+            f"{fmt_ns(max(longest) * 1e3) if longest else 'n/a'} (BufferPoolStats::max_swap_pause); "
+            f"the background reader's longest read {fmt_ns(max(bg_max) * 1e3) if bg_max else 'n/a'}"
+            f", its median rate {fmt_rate(bg_rate) if bg_rate else 'n/a'}.",
+        ]
     lines.append("")
     return lines
 
@@ -346,6 +462,7 @@ def main():
     lines = ["# pagestore benchmark summary", ""]
     lines += machine_section(args, contexts)
     lines += targets_section(results)
+    lines += buffer_section(results)
     lines += reference_section(results)
     lines += all_section(results)
     errors = [r for r in results.values() if r.errors]
