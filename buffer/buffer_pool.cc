@@ -187,12 +187,9 @@ BufferPool::IoLock::~IoLock() { pthread_rwlock_destroy(&lock_); }
 
 BufferPool::Shard& BufferPool::ShardOf(PageId id) { return shards_[Mix(id) & shard_mask_]; }
 
-absl::Status BufferPool::CheckDataPage(PageId id, std::string_view op) const {
-  if (id < kFirstDataPage) [[unlikely]] {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: {} page {}: pages 0 and 1 are the superblock, not pages of the pool", path_, op, id));
-  }
-  return absl::OkStatus();
+absl::Status BufferPool::SuperblockPageError(PageId id, std::string_view op) const {
+  return absl::InvalidArgumentError(fmt::format(
+      "{}: {} page {}: pages 0 and 1 are the superblock, not pages of the pool", path_, op, id));
 }
 
 absl::Status BufferPool::Exhausted() const {
@@ -336,7 +333,8 @@ absl::StatusOr<BufferPool::WriteBackResult> BufferPool::WriteBack(FrameId f, Pag
 // Fetch
 
 absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
-  if (absl::Status s = CheckDataPage(id, "fetch"); !s.ok()) return s;
+  if (id < kFirstDataPage) [[unlikely]]
+    return SuperblockPageError(id, "fetch");
   Shard& shard = ShardOf(id);
   for (;;) {
     // Hit: pin under the shard lock, so an evictor (which unmaps under the exclusive lock after
@@ -496,7 +494,8 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
 }
 
 absl::Status BufferPool::FlushPage(PageId id) {
-  if (absl::Status s = CheckDataPage(id, "flush"); !s.ok()) return s;
+  if (id < kFirstDataPage) [[unlikely]]
+    return SuperblockPageError(id, "flush");
   Shard& shard = ShardOf(id);
   std::optional<FrameId> f;
   {
@@ -525,7 +524,8 @@ absl::Status BufferPool::FlushAll() {
 }
 
 absl::Status BufferPool::Prefetch(PageId first, PageId last) {
-  if (absl::Status s = CheckDataPage(first, "prefetch"); !s.ok()) return s;
+  if (first < kFirstDataPage) [[unlikely]]
+    return SuperblockPageError(first, "prefetch");
   {
     IoLock::Shared io(io_mu_);
     if (absl::Status s = disk_->WillNeed(first, last); !s.ok()) return s;
@@ -556,6 +556,12 @@ absl::Status BufferPool::SwapDiskManager(const DiskManagerOptions& options) {
     absl::StatusOr<WriteBackResult> r = WriteBack(f, id, /*blocking=*/false);
     Unpin(f);
     if (!r.ok()) return r.status();
+  }
+  // Make nearly everything durable while traffic still flows, so the sync under the exclusive
+  // lock below (which every miss waits for) has little left to do.
+  {
+    IoLock::Shared io(io_mu_);
+    if (absl::Status s = disk_->Sync(); !s.ok()) return s;
   }
   const auto start = std::chrono::steady_clock::now();  // traffic to the disk pauses from here
   IoLock::Exclusive io(io_mu_);  // invariant 6: no disk call is in flight from here on

@@ -139,7 +139,7 @@ class BufferPool {
   void Unpin(FrameId f);
   // Gives up a frame that holds no page (after a failed load, a lost race or a failed NewPage).
   void Abandon(FrameId f);
-  [[nodiscard]] absl::Status CheckDataPage(PageId id, std::string_view op) const;
+  [[nodiscard]] absl::Status SuperblockPageError(PageId id, std::string_view op) const;
   [[nodiscard]] absl::Status Exhausted() const;
   void ReleaseRead(FrameId f);
   void ReleaseWrite(FrameId f);

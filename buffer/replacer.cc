@@ -91,8 +91,11 @@ void LruKReplacer::Rescan(absl::FunctionRef<bool(FrameId)> evictable) {
     }
     keys.emplace_back(0, oldest, f, last);
   }
+  // Select the best `n` in linear time, then order just those.
   const std::size_t n = std::min(batch_, keys.size());
-  std::partial_sort(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(n), keys.end());
+  const auto nth = keys.begin() + static_cast<std::ptrdiff_t>(n);
+  if (n < keys.size()) std::nth_element(keys.begin(), nth, keys.end());
+  std::sort(keys.begin(), nth);
   queue_.clear();
   next_ = 0;
   for (std::size_t i = 0; i < n; ++i)
