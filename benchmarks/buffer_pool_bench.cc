@@ -68,12 +68,18 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/bench_util.h"
 #include "buffer/buffer_pool.h"
 #include "buffer/page_guard.h"
 #include "storage/disk_manager.h"
 #include "storage/page.h"
 
 namespace pagestore {
+
+using bench::EnvUint;
+using bench::Fail;
+using bench::Register;
+using bench::Setup;
 namespace {
 
 constexpr std::size_t kSequenceLength = std::size_t{1} << 20;  // precomputed ids and choices
@@ -92,18 +98,6 @@ struct alignas(kPageSize) AlignedPage {
 
 // ---------------------------------------------------------------------------------------------
 // Configuration and errors.
-
-std::uint64_t EnvUint(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(v, &end, 10);
-  if (end == v || *end != '\0') {
-    std::fprintf(stderr, "buffer_pool_bench: %s=%s is not a number\n", name, v);
-    std::exit(2);
-  }
-  return n;
-}
 
 struct Config {
   std::uint64_t pool_mb;
@@ -531,10 +525,6 @@ void SetUpRaw(const benchmark::State&) {
 
 void SetUpRawDirect(const benchmark::State&) { FlushDirtyPageCache(); }
 
-void Fail(benchmark::State& state, const absl::Status& s) {
-  state.SkipWithError(s.ToString().c_str());
-}
-
 // Pool counters over one benchmark run (thread 0 reports them; 1-thread benchmarks only).
 struct StatsDelta {
   explicit StatsDelta(const BufferPool& pool) : pool_(pool), before_(pool.stats()) {}
@@ -846,19 +836,6 @@ void PoolSwapPause(benchmark::State& state) {
 
 // ---------------------------------------------------------------------------------------------
 // Registration.
-
-double Min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
-double Max(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
-
-using Setup = void (*)(const benchmark::State&);
-
-benchmark::internal::Benchmark* Register(const char* name, void (*fn)(benchmark::State&),
-                                         Setup setup) {
-  return benchmark::RegisterBenchmark(name, fn)
-      ->Setup(setup)
-      ->ComputeStatistics("min", Min)
-      ->ComputeStatistics("max", Max);
-}
 
 void RegisterAll() {
   const Config& c = GetConfig();

@@ -46,12 +46,18 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/bench_util.h"
 #include "storage/disk_manager.h"
 #include "storage/mmap_disk_manager.h"
 #include "storage/page.h"
 #include "storage/pread_disk_manager.h"
 
 namespace pagestore {
+
+using bench::EnvUint;
+using bench::Fail;
+using bench::Register;
+using bench::Setup;
 namespace {
 
 constexpr std::size_t kSequenceLength = std::size_t{1} << 20;  // precomputed ids and choices
@@ -62,18 +68,6 @@ using PageBuffer = std::array<std::byte, kPageSize>;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration and errors.
-
-std::uint64_t EnvUint(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(v, &end, 10);
-  if (end == v || *end != '\0') {
-    std::fprintf(stderr, "disk_manager_bench: %s=%s is not a number\n", name, v);
-    std::exit(2);
-  }
-  return n;
-}
 
 double EnvDouble(const char* name, double fallback) {
   const char* v = std::getenv(name);
@@ -485,10 +479,6 @@ void ReportPages(benchmark::State& state, std::int64_t pages_per_iteration = 1) 
                           static_cast<std::int64_t>(kPageSize));
 }
 
-void Fail(benchmark::State& state, const absl::Status& s) {
-  state.SkipWithError(s.ToString().c_str());
-}
-
 // ---------------------------------------------------------------------------------------------
 // read_random/*
 
@@ -772,19 +762,6 @@ void LoadSeq(benchmark::State& state) {
 
 // ---------------------------------------------------------------------------------------------
 // Registration.
-
-double Min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
-double Max(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
-
-using Setup = void (*)(const benchmark::State&);
-
-benchmark::internal::Benchmark* Register(const char* name, void (*fn)(benchmark::State&),
-                                         Setup setup) {
-  return benchmark::RegisterBenchmark(name, fn)
-      ->Setup(setup)
-      ->ComputeStatistics("min", Min)
-      ->ComputeStatistics("max", Max);
-}
 
 void RegisterAll() {
   const Config& c = GetConfig();
