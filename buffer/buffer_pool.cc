@@ -40,55 +40,23 @@ std::string BufferPoolStats::ToString() const {
 // ---------------------------------------------------------------------------------------------
 // Guards
 
-ReadPageGuard& ReadPageGuard::operator=(ReadPageGuard&& o) noexcept {
-  if (this != &o) {
-    Release();
-    pool_ = std::exchange(o.pool_, nullptr);
-    frame_ = o.frame_;
-    page_id_ = o.page_id_;
-    data_ = std::exchange(o.data_, nullptr);
-  }
-  return *this;
-}
-
-void ReadPageGuard::Release() {
+template <bool kExclusive>
+void BasicPageGuard<kExclusive>::Release() {
   if (pool_ == nullptr) return;
-  pool_->ReleaseRead(frame_);
+  pool_->ReleaseGuard(frame_, kExclusive);
   pool_ = nullptr;
   data_ = nullptr;
 }
 
-WritePageGuard& WritePageGuard::operator=(WritePageGuard&& o) noexcept {
-  if (this != &o) {
-    Release();
-    pool_ = std::exchange(o.pool_, nullptr);
-    frame_ = o.frame_;
-    page_id_ = o.page_id_;
-    data_ = std::exchange(o.data_, nullptr);
+template class BasicPageGuard<false>;
+template class BasicPageGuard<true>;
+
+void BufferPool::ReleaseGuard(FrameId f, bool exclusive) {
+  if (exclusive) {
+    frames_[f].latch.unlock();
+  } else {
+    frames_[f].latch.unlock_shared();
   }
-  return *this;
-}
-
-void WritePageGuard::set_lsn(Lsn lsn) {
-  PageHeader h = ReadPageHeader(data());
-  h.lsn = lsn;
-  WritePageHeader(mutable_data(), h);
-}
-
-void WritePageGuard::Release() {
-  if (pool_ == nullptr) return;
-  pool_->ReleaseWrite(frame_);
-  pool_ = nullptr;
-  data_ = nullptr;
-}
-
-void BufferPool::ReleaseRead(FrameId f) {
-  frames_[f].latch.unlock_shared();
-  Unpin(f);
-}
-
-void BufferPool::ReleaseWrite(FrameId f) {
-  frames_[f].latch.unlock();
   Unpin(f);
 }
 
@@ -363,12 +331,7 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
         if (exclusive) fr.dirty.store(true, std::memory_order_relaxed);
         return *hit;
       }
-      if (exclusive) {
-        fr.latch.unlock();
-      } else {
-        fr.latch.unlock_shared();
-      }
-      Unpin(*hit);
+      ReleaseGuard(*hit, exclusive);
       continue;  // fetch again, meeting the load error ourselves if it persists
     }
 

@@ -100,8 +100,8 @@ class BufferPool {
   PageId page_count() const;
 
  private:
-  friend class ReadPageGuard;
-  friend class WritePageGuard;
+  template <bool>
+  friend class BasicPageGuard;
 
   struct Frame {
     std::shared_mutex latch;                      // content latch; guards hold it
@@ -141,8 +141,7 @@ class BufferPool {
   void Abandon(FrameId f);
   [[nodiscard]] absl::Status SuperblockPageError(PageId id, std::string_view op) const;
   [[nodiscard]] absl::Status Exhausted() const;
-  void ReleaseRead(FrameId f);
-  void ReleaseWrite(FrameId f);
+  void ReleaseGuard(FrameId f, bool exclusive);
   Shard& ShardOf(PageId id);
   std::byte* FrameData(FrameId f) const { return data_ + std::size_t{f} * kPageSize; }
 

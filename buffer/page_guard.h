@@ -16,14 +16,25 @@ namespace pagestore {
 
 class BufferPool;
 
-class ReadPageGuard {
+// What both guards are: a pinned, latched frame. `kExclusive` says which latch it holds.
+template <bool kExclusive>
+class BasicPageGuard {
  public:
-  ReadPageGuard() = default;
-  ReadPageGuard(ReadPageGuard&& o) noexcept { *this = std::move(o); }
-  ReadPageGuard& operator=(ReadPageGuard&& o) noexcept;
-  ReadPageGuard(const ReadPageGuard&) = delete;
-  ReadPageGuard& operator=(const ReadPageGuard&) = delete;
-  ~ReadPageGuard() { Release(); }
+  BasicPageGuard() = default;
+  BasicPageGuard(BasicPageGuard&& o) noexcept { *this = std::move(o); }
+  BasicPageGuard& operator=(BasicPageGuard&& o) noexcept {
+    if (this != &o) {
+      Release();
+      pool_ = std::exchange(o.pool_, nullptr);
+      frame_ = o.frame_;
+      page_id_ = o.page_id_;
+      data_ = std::exchange(o.data_, nullptr);
+    }
+    return *this;
+  }
+  BasicPageGuard(const BasicPageGuard&) = delete;
+  BasicPageGuard& operator=(const BasicPageGuard&) = delete;
+  ~BasicPageGuard() { Release(); }
 
   PageId page_id() const { return page_id_; }
   Lsn lsn() const { return ReadPageHeader(data()).lsn; }
@@ -33,11 +44,11 @@ class ReadPageGuard {
     return reinterpret_cast<const T*>(data_);
   }
   bool valid() const { return pool_ != nullptr; }
-  void Release();
+  void Release();  // defined in buffer_pool.cc for both instantiations
 
- private:
+ protected:
   friend class BufferPool;
-  ReadPageGuard(BufferPool* pool, FrameId frame, PageId id, std::byte* data)
+  BasicPageGuard(BufferPool* pool, FrameId frame, PageId id, std::byte* data)
       : pool_(pool), frame_(frame), page_id_(id), data_(data) {}
 
   BufferPool* pool_ = nullptr;
@@ -46,41 +57,37 @@ class ReadPageGuard {
   std::byte* data_ = nullptr;
 };
 
-class WritePageGuard {
+extern template class BasicPageGuard<false>;
+extern template class BasicPageGuard<true>;
+
+class ReadPageGuard final : public BasicPageGuard<false> {
+ public:
+  ReadPageGuard() = default;
+
+ private:
+  friend class BufferPool;
+  using BasicPageGuard::BasicPageGuard;
+};
+
+class WritePageGuard final : public BasicPageGuard<true> {
  public:
   WritePageGuard() = default;
-  WritePageGuard(WritePageGuard&& o) noexcept { *this = std::move(o); }
-  WritePageGuard& operator=(WritePageGuard&& o) noexcept;
-  WritePageGuard(const WritePageGuard&) = delete;
-  WritePageGuard& operator=(const WritePageGuard&) = delete;
-  ~WritePageGuard() { Release(); }
 
-  PageId page_id() const { return page_id_; }
-  Lsn lsn() const { return ReadPageHeader(data()).lsn; }
   // Stamps the page LSN (the WAL layer does this when it logs a change to the page).
-  void set_lsn(Lsn lsn);
-  ConstPageSpan data() const { return ConstPageSpan(data_, kPageSize); }
-  PageSpan mutable_data() { return PageSpan(data_, kPageSize); }
-  template <typename T>
-  const T* As() const {
-    return reinterpret_cast<const T*>(data_);
+  void set_lsn(Lsn lsn) {
+    PageHeader h = ReadPageHeader(data());
+    h.lsn = lsn;
+    WritePageHeader(mutable_data(), h);
   }
+  PageSpan mutable_data() { return PageSpan(data_, kPageSize); }
   template <typename T>
   T* AsMut() {
     return reinterpret_cast<T*>(data_);
   }
-  bool valid() const { return pool_ != nullptr; }
-  void Release();
 
  private:
   friend class BufferPool;
-  WritePageGuard(BufferPool* pool, FrameId frame, PageId id, std::byte* data)
-      : pool_(pool), frame_(frame), page_id_(id), data_(data) {}
-
-  BufferPool* pool_ = nullptr;
-  FrameId frame_ = 0;
-  PageId page_id_ = kInvalidPageId;
-  std::byte* data_ = nullptr;
+  using BasicPageGuard::BasicPageGuard;
 };
 
 }  // namespace pagestore
