@@ -189,10 +189,8 @@ TEST(BufferPoolTest, AFailingLogFlushKeepsThePageDirtyAndUnwritten) {
 }
 
 TEST(BufferPoolTest, ReadFaultsSurfaceAndThePoolRecovers) {
-  auto mem = std::make_shared<MemoryFile>();
-  auto fault = std::make_unique<FaultInjectionDiskManager>(OpenMemory(mem));
-  FaultInjectionDiskManager* f = fault.get();
-  PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(4, std::move(fault)));
+  auto [pool, f] = MakeFaultPool(4);
+  ASSERT_NE(pool, nullptr);
   std::vector<PageId> ids = CreatePages(*pool, 12);
   PS_ASSERT_OK(pool->FlushAll());
   for (PageId id : ids) {
@@ -212,10 +210,8 @@ TEST(BufferPoolTest, ReadFaultsSurfaceAndThePoolRecovers) {
 }
 
 TEST(BufferPoolTest, WriteBackFaultsLoseNoDirtyPage) {
-  auto mem = std::make_shared<MemoryFile>();
-  auto fault = std::make_unique<FaultInjectionDiskManager>(OpenMemory(mem));
-  FaultInjectionDiskManager* f = fault.get();
-  PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(4, std::move(fault)));
+  auto [pool, f] = MakeFaultPool(4);
+  ASSERT_NE(pool, nullptr);
   std::vector<PageId> ids = CreatePages(*pool, 4);  // all four frames dirty
   PS_ASSIGN_OR_FAIL(extra, f->AllocatePage());
   f->FailCall(1, ENOSPC, /*persistent=*/true);
@@ -283,10 +279,8 @@ TEST(BufferPoolTest, SuperblockPagesAreRefused) {
 }
 
 TEST(BufferPoolTest, PrefetchReportsAFullDiskButNotAFullPool) {
-  auto mem = std::make_shared<MemoryFile>();
-  auto fault = std::make_unique<FaultInjectionDiskManager>(OpenMemory(mem));
-  FaultInjectionDiskManager* f = fault.get();
-  PS_ASSIGN_OR_FAIL(pool, BufferPool::Create(4, std::move(fault)));
+  auto [pool, f] = MakeFaultPool(4);
+  ASSERT_NE(pool, nullptr);
   std::vector<PageId> ids = CreatePages(*pool, 12);
   PS_ASSERT_OK(pool->FlushAll());
   {

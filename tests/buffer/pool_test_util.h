@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "buffer/buffer_pool.h"
+#include "storage/fault_injection_disk_manager.h"
 #include "storage/memory_disk_manager.h"
 #include "tests/storage/test_util.h"
 
@@ -29,6 +30,23 @@ inline std::unique_ptr<BufferPool> MakeMemoryPool(std::size_t frames,
   auto pool = BufferPool::Create(frames, OpenMemory(std::make_shared<MemoryFile>()), options);
   EXPECT_TRUE(pool.ok()) << pool.status();
   return pool.ok() ? std::move(*pool) : nullptr;
+}
+
+// A pool over a FaultInjectionDiskManager over memory; `fault` stays owned by the pool.
+struct FaultPool {
+  std::unique_ptr<BufferPool> pool;
+  FaultInjectionDiskManager* fault = nullptr;
+};
+
+inline FaultPool MakeFaultPool(std::size_t frames) {
+  auto disk =
+      std::make_unique<FaultInjectionDiskManager>(OpenMemory(std::make_shared<MemoryFile>()));
+  FaultPool fp;
+  fp.fault = disk.get();
+  auto pool = BufferPool::Create(frames, std::move(disk));
+  EXPECT_TRUE(pool.ok()) << pool.status();
+  if (pool.ok()) fp.pool = std::move(*pool);
+  return fp;
 }
 
 // Writes FillPage(id, version)'s payload into a guarded page (the header stays the pool's).
