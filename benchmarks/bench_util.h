@@ -1,16 +1,26 @@
-// Pieces every pagestore benchmark binary shares: numeric settings from the environment,
-// skipping a benchmark on an error status, and registration with the min and max statistics
-// that scripts/bench_report.py reads beside the median.
+// Pieces every pagestore benchmark binary shares: numeric settings from the environment, the
+// temporary files deleted at exit or on a fatal signal, dying on a setup failure, the canonical
+// page payload, skipping a benchmark on an error status, and registration with the min and max
+// statistics that scripts/bench_report.py reads beside the median.
 #pragma once
 
+#include <errno.h>  // program_invocation_short_name
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "benchmark/benchmark.h"
+#include "storage/page.h"
 
 namespace pagestore::bench {
 
@@ -26,6 +36,49 @@ inline std::uint64_t EnvUint(const char* name, std::uint64_t fallback) {
     std::exit(2);
   }
   return n;
+}
+
+// Temporary files to delete at exit or on SIGINT/SIGTERM/SIGHUP, in fixed slots so that the
+// signal handler only calls unlink (async-signal-safe).
+enum TempSlot { kBenchFileSlot = 0, kLoadFileSlot = 1, kTempSlots = 2 };
+inline char g_temp_paths[kTempSlots][4096];
+
+inline void SetTempPath(TempSlot slot, const std::filesystem::path& p) {
+  std::snprintf(g_temp_paths[slot], sizeof(g_temp_paths[slot]), "%s", p.c_str());
+}
+inline void ClearTempPath(TempSlot slot) { g_temp_paths[slot][0] = '\0'; }
+inline void UnlinkTempPaths() {
+  for (char* p : g_temp_paths) {
+    if (p[0] != '\0') ::unlink(p);
+  }
+}
+inline void OnFatalSignal(int sig) {
+  UnlinkTempPaths();
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+inline void InstallSignalCleanup() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, OnFatalSignal);
+}
+
+// Setup failures leave nothing to measure: say why, remove the temporary files and stop.
+[[noreturn]] inline void Die(const std::string& what) {
+  std::fprintf(stderr, "%s: %s\n", program_invocation_short_name, what.c_str());
+  std::fflush(stderr);
+  UnlinkTempPaths();
+  std::_Exit(1);
+}
+
+inline void Check(const absl::Status& s, std::string_view what) {
+  if (!s.ok()) Die(fmt::format("{}: {}", what, s.ToString()));
+}
+
+// The payload every bench file page carries: a kRaw page, LSN 0, a fixed byte pattern. Unsealed.
+inline void FillCanonicalPayload(PageSpan page) {
+  InitPage(page, PageType::kRaw);
+  for (std::size_t i = kPageHeaderSize; i < kPageSize; ++i) {
+    page[i] = static_cast<std::byte>((i * 2654435761u) >> 24);
+  }
 }
 
 inline void Fail(benchmark::State& state, const absl::Status& s) {

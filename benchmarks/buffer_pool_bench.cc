@@ -76,6 +76,8 @@
 
 namespace pagestore {
 
+using bench::Check;
+using bench::Die;
 using bench::EnvUint;
 using bench::Fail;
 using bench::Register;
@@ -129,41 +131,7 @@ const Config& GetConfig() {
   return config;
 }
 
-// The path to unlink on exit or on a fatal signal; a fixed buffer so the handler stays
-// async-signal-safe.
-char g_file_path[4096];
-
-void UnlinkBenchFile() {
-  if (g_file_path[0] != '\0') ::unlink(g_file_path);
-}
-
-extern "C" void OnFatalSignal(int sig) {
-  UnlinkBenchFile();
-  std::signal(sig, SIG_DFL);
-  std::raise(sig);
-}
-
-// Setup failures leave nothing to measure: say why, remove the bench file and stop.
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "buffer_pool_bench: %s\n", what.c_str());
-  std::fflush(stderr);
-  UnlinkBenchFile();
-  std::_Exit(1);
-}
-
-void Check(const absl::Status& s, std::string_view what) {
-  if (!s.ok()) Die(fmt::format("{}: {}", what, s.ToString()));
-}
-
 std::string ErrnoText(int err) { return std::system_category().message(err); }
-
-// The bench file's pages: a kRaw page, LSN 0, a fixed payload, sealed for its id.
-void FillCanonicalPage(PageSpan page) {
-  InitPage(page, PageType::kRaw);
-  for (std::size_t i = kPageHeaderSize; i < kPageSize; ++i) {
-    page[i] = static_cast<std::byte>((i * 2654435761u) >> 24);
-  }
-}
 
 std::uint64_t ReadWord(const std::byte* page) {
   std::uint64_t word;
@@ -228,7 +196,7 @@ class BenchFile {
   BenchFile() {
     const Config& c = GetConfig();
     path_ = c.dir / fmt::format("pagestore_pool_bench_{}.db", ::getpid());
-    std::snprintf(g_file_path, sizeof(g_file_path), "%s", path_.c_str());
+    bench::SetTempPath(bench::kBenchFileSlot, path_);
     std::error_code ec;
     std::filesystem::remove(path_, ec);
     data_pages_ = c.data_pages;
@@ -247,7 +215,7 @@ class BenchFile {
     if (direct_fd_ >= 0) ::close(direct_fd_);
     std::error_code ec;
     std::filesystem::remove(path_, ec);
-    g_file_path[0] = '\0';
+    bench::ClearTempPath(bench::kBenchFileSlot);
   }
 
   void WriteFile() {
@@ -261,7 +229,7 @@ class BenchFile {
     while ((*dm)->page_count() < page_count()) {
       absl::StatusOr<PageId> id = (*dm)->AllocatePage();
       Check(id.status(), "allocate");
-      FillCanonicalPage(page);
+      bench::FillCanonicalPayload(page);
       Check((*dm)->WritePage(*id, page), "prewrite");
     }
     Check((*dm)->Sync(), "sync bench file");
@@ -498,7 +466,7 @@ std::vector<AlignedPage>& RawPages() {
   static std::vector<AlignedPage>* const pages = [] {
     const std::size_t n = GetConfig().resident_pages;
     auto* v = new std::vector<AlignedPage>(n);
-    for (AlignedPage& p : *v) FillCanonicalPage(PageSpan(p.bytes, kPageSize));
+    for (AlignedPage& p : *v) bench::FillCanonicalPayload(PageSpan(p.bytes, kPageSize));
     return v;
   }();
   return *pages;
@@ -877,7 +845,7 @@ int main(int argc, char** argv) {
   using pagestore::GetConfig;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, pagestore::OnFatalSignal);
+  pagestore::bench::InstallSignalCleanup();
   const pagestore::Config& c = GetConfig();
   benchmark::AddCustomContext("pagestore_bench_pool_mb", std::to_string(c.pool_mb));
   benchmark::AddCustomContext("pagestore_bench_pool_data_mb",
@@ -892,6 +860,6 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   pagestore::ClosePool();
   const bool file_ok = pagestore::BenchFile::Shutdown();
-  pagestore::UnlinkBenchFile();
+  pagestore::bench::UnlinkTempPaths();
   return file_ok ? 0 : 1;
 }

@@ -54,6 +54,8 @@
 
 namespace pagestore {
 
+using bench::Check;
+using bench::Die;
 using bench::EnvUint;
 using bench::Fail;
 using bench::Register;
@@ -105,47 +107,12 @@ const Config& GetConfig() {
   return config;
 }
 
-// Paths to unlink on exit or on a fatal signal; fixed buffers so the handler stays
-// async-signal-safe.
-char g_file_path[4096];
-char g_load_path[4096];
-
-void UnlinkBenchFiles() {
-  if (g_file_path[0] != '\0') ::unlink(g_file_path);
-  if (g_load_path[0] != '\0') ::unlink(g_load_path);
-}
-
-extern "C" void OnFatalSignal(int sig) {
-  UnlinkBenchFiles();
-  std::signal(sig, SIG_DFL);
-  std::raise(sig);
-}
-
-void SetPath(char (&buf)[4096], const std::filesystem::path& p) {
-  std::snprintf(buf, sizeof(buf), "%s", p.c_str());
-}
-
-// Setup failures leave nothing to measure: say why, remove the bench files and stop.
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "disk_manager_bench: %s\n", what.c_str());
-  std::fflush(stderr);
-  UnlinkBenchFiles();
-  std::_Exit(1);
-}
-
-void Check(const absl::Status& s, std::string_view what) {
-  if (!s.ok()) Die(fmt::format("{}: {}", what, s.ToString()));
-}
-
 // Every page of the bench file is this image sealed for its id: a kRaw page, LSN 0, a fixed
 // payload. Only the id and checksum differ between pages, so BenchFile::PatchHeader turns this
 // image (sealed here for kFirstDataPage, which also stamps the format version) into any page's
 // exact bytes, and WritePage reseals it for any id.
 void FillCanonicalPage(PageSpan page) {
-  InitPage(page, PageType::kRaw);
-  for (std::size_t i = kPageHeaderSize; i < kPageSize; ++i) {
-    page[i] = static_cast<std::byte>((i * 2654435761u) >> 24);
-  }
+  bench::FillCanonicalPayload(page);
   SealPage(kFirstDataPage, page);
 }
 
@@ -205,7 +172,7 @@ class BenchFile {
   BenchFile() {
     const Config& c = GetConfig();
     path_ = c.dir / fmt::format("pagestore_bench_{}.db", ::getpid());
-    SetPath(g_file_path, path_);
+    bench::SetTempPath(bench::kBenchFileSlot, path_);
     std::error_code ec;
     std::filesystem::remove(path_, ec);
     page_count_ = c.file_mb * ((1 << 20) / kPageSize);
@@ -229,7 +196,7 @@ class BenchFile {
     if (fd_ >= 0) ::close(fd_);
     std::error_code ec;
     std::filesystem::remove(path_, ec);
-    g_file_path[0] = '\0';
+    bench::ClearTempPath(bench::kBenchFileSlot);
   }
 
   void WriteFile() {
@@ -715,7 +682,7 @@ void LoadSeq(benchmark::State& state) {
   const Config& c = GetConfig();
   const std::int64_t pages = static_cast<std::int64_t>(c.load_mb * ((1 << 20) / kPageSize));
   const std::filesystem::path path = c.dir / fmt::format("pagestore_bench_{}_load.db", ::getpid());
-  SetPath(g_load_path, path);
+  bench::SetTempPath(bench::kLoadFileSlot, path);
   DiskManagerOptions o;
   o.mode = OpenMode::kCreate;
   o.kind = kLoad == LoadKind::kPread ? DiskManagerKind::kPread : DiskManagerKind::kMmap;
@@ -754,7 +721,7 @@ void LoadSeq(benchmark::State& state) {
       break;
     }
   }
-  g_load_path[0] = '\0';
+  bench::ClearTempPath(bench::kLoadFileSlot);
   state.counters["growths"] = static_cast<double>(during.growths);
   state.counters["remaps"] = static_cast<double>(during.remaps);
   ReportPages(state, pages);
@@ -825,7 +792,7 @@ int main(int argc, char** argv) {
   using pagestore::GetConfig;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, pagestore::OnFatalSignal);
+  pagestore::bench::InstallSignalCleanup();
   const pagestore::Config& c = GetConfig();
   benchmark::AddCustomContext("pagestore_bench_file_mb", std::to_string(c.file_mb));
   benchmark::AddCustomContext("pagestore_bench_dir", c.dir.string());
@@ -837,6 +804,6 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   pagestore::CloseManager();
   const bool file_ok = pagestore::BenchFile::Shutdown();
-  pagestore::UnlinkBenchFiles();
+  pagestore::bench::UnlinkTempPaths();
   return file_ok ? 0 : 1;
 }
