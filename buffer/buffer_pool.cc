@@ -300,7 +300,7 @@ absl::StatusOr<BufferPool::WriteBackResult> BufferPool::WriteBack(FrameId f, Pag
 // ---------------------------------------------------------------------------------------------
 // Fetch
 
-absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
+absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) {
   if (id < kFirstDataPage) [[unlikely]]
     return SuperblockPageError(id, "fetch");
   Shard& shard = ShardOf(id);
@@ -358,12 +358,19 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
       continue;
     }
     misses_.Add(1);
-    absl::Status read;
+    absl::Status status;
     {
       IoLock::Shared io(io_mu_);
-      read = disk_->ReadPage(id, PageSpan(FrameData(f), kPageSize));
+      if (read) {
+        status = disk_->ReadPage(id, PageSpan(FrameData(f), kPageSize));
+      } else if (id >= disk_->page_count()) {
+        status = absl::OutOfRangeError(fmt::format("{}: page {} is beyond the end of the file ({} pages)",
+                                                   disk_->path(), id, disk_->page_count()));
+      } else {
+        std::memset(FrameData(f), 0, kPageSize);
+      }
     }
-    if (!read.ok()) {
+    if (!status.ok()) {
       // Invariant 4: no frame keeps bad bytes. Unmap; threads that pinned the frame while we
       // loaded see it is not their page, and the last pin returns it to the free list.
       {
@@ -373,9 +380,9 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive) {
       }
       fr.latch.unlock();
       Abandon(f);
-      return read;
+      return status;
     }
-    disk_reads_.fetch_add(1, std::memory_order_relaxed);
+    if (read) disk_reads_.fetch_add(1, std::memory_order_relaxed);
     fr.dirty.store(exclusive, std::memory_order_relaxed);
     fr.loaded.store(true, std::memory_order_release);
     replacer_->RecordAccess(f);
@@ -402,6 +409,31 @@ absl::StatusOr<WritePageGuard> BufferPool::WritePage(PageId id) {
   absl::StatusOr<FrameId> f = Fetch(id, /*exclusive=*/true);
   if (!f.ok()) return f.status();
   return WritePageGuard(this, *f, id, FrameData(*f));
+}
+
+absl::StatusOr<WritePageGuard> BufferPool::OverwritePage(PageId id) {
+  absl::StatusOr<FrameId> f = Fetch(id, /*exclusive=*/true, /*read=*/false);
+  if (!f.ok()) return f.status();
+  return WritePageGuard(this, *f, id, FrameData(*f));
+}
+
+absl::Status BufferPool::EnsurePageCount(PageId count) {
+  IoLock::Shared io(io_mu_);
+  while (disk_->page_count() < count) {
+    absl::StatusOr<PageId> id = disk_->AllocatePage();
+    if (!id.ok()) return id.status();
+  }
+  return absl::OkStatus();
+}
+
+SuperblockRoots BufferPool::roots() const {
+  IoLock::Shared io(io_mu_);
+  return disk_->roots();
+}
+
+void BufferPool::SetRoots(const SuperblockRoots& roots) {
+  IoLock::Shared io(io_mu_);
+  disk_->SetRoots(roots);
 }
 
 absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {

@@ -71,6 +71,16 @@ class BufferPool {
   [[nodiscard]] absl::StatusOr<ReadPageGuard> ReadPage(PageId id);
   // As ReadPage, with the exclusive latch; the frame is marked dirty.
   [[nodiscard]] absl::StatusOr<WritePageGuard> WritePage(PageId id);
+  // As WritePage, but a miss does not read the disk: the frame starts zeroed, for a caller that
+  // overwrites the whole page (recovery restoring a full page image over a torn page, whose
+  // bytes on disk would not verify). A resident page is returned as it is.
+  [[nodiscard]] absl::StatusOr<WritePageGuard> OverwritePage(PageId id);
+  // Extends the file until it holds at least `count` pages (recovery re-allocating pages whose
+  // allocation was logged but whose page count never reached the superblock).
+  [[nodiscard]] absl::Status EnsurePageCount(PageId count);
+  // The disk manager's superblock roots (persisted by its next Sync: FlushAll).
+  SuperblockRoots roots() const;
+  void SetRoots(const SuperblockRoots& roots);
   // Extends the file by one page (DiskManager::AllocatePage) and returns it initialized as an
   // empty page of `type`, dirty, without reading the disk. Reusing freed pages is the WAL
   // layer's free list, which sits above this.
@@ -127,7 +137,8 @@ class BufferPool {
   enum class WriteBackResult { kClean, kWritten, kBusy };
 
   // Pins and latches the page's frame, loading it on a miss.
-  [[nodiscard]] absl::StatusOr<FrameId> Fetch(PageId id, bool exclusive);
+  // `read` false: on a miss the frame is zeroed instead of read (OverwritePage).
+  [[nodiscard]] absl::StatusOr<FrameId> Fetch(PageId id, bool exclusive, bool read = true);
   // A frame holding no page, pinned once for the caller: from the free list or by eviction.
   [[nodiscard]] absl::StatusOr<FrameId> GetFrame();
   std::optional<FrameId> PopFree();

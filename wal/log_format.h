@@ -1,0 +1,104 @@
+// The write-ahead log's bytes on disk: every constant of the format, the record and segment
+// headers, and their encoding. wal/README.md is the prose spec of the same format.
+//
+// Thread safety: pure functions and constants.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "storage/page.h"
+
+namespace pagestore {
+
+// --- Segments -----------------------------------------------------------------------------------
+// The log is a sequence of segment files `<16 hex digits of the segment number>.wal` in one
+// directory. A segment starts with a header block; its records follow back to back. Segment k
+// holds the LSNs [first_lsn_k, first_lsn_{k+1}); the byte at LSN x is at file offset
+// kSegmentHeaderSize + (x - first_lsn).
+inline constexpr char kSegmentMagic[8] = {'P', 'S', 'W', 'A', 'L', 'S', 'E', 'G'};
+inline constexpr std::uint32_t kLogFormatVersion = 1;
+inline constexpr std::size_t kSegmentHeaderSize = 4096;  // one block, so records never share it
+inline constexpr std::size_t kSegmentHeaderUsed = 48;
+inline constexpr std::string_view kSegmentSuffix = ".wal";
+inline constexpr std::string_view kSpareSuffix = ".spare";  // a removed segment kept to recycle
+
+struct SegmentHeader {
+  std::uint64_t number = 0;
+  Lsn first_lsn = 0;
+  std::uint64_t salt = 0;  // seeds every record checksum in the segment
+};
+// Layout: magic[8] | u32 version | u32 header size | u64 number | u64 first_lsn | u64 salt |
+// u64 checksum (XXH3-64 of bytes [0, 40)). The rest of the block is zero.
+void EncodeSegmentHeader(const SegmentHeader& h, std::span<std::byte, kSegmentHeaderSize> out);
+// False when the block is not an intact segment header of this format.
+bool DecodeSegmentHeader(std::span<const std::byte> in, SegmentHeader* out);
+
+std::string SegmentFileName(std::uint64_t number);
+// The segment number of a file name `<hex>.wal`; false for any other name.
+bool ParseSegmentFileName(std::string_view name, std::uint64_t* number);
+
+// --- Records ------------------------------------------------------------------------------------
+inline constexpr Lsn kFirstLsn = 8;  // LSN 0 is kInvalidLsn: "no record"
+inline constexpr std::size_t kRecordAlignment = 8;
+inline constexpr std::size_t kRecordHeaderSize = 48;
+
+enum class RecordType : std::uint16_t {
+  kMtr = 1,         // a mini-transaction: redo entries (and an undo entry), one atomic unit
+  kCommit = 2,      // the transaction committed
+  kAbort = 3,       // the transaction's rollback finished: every change undone
+  kCheckpoint = 4,  // a fuzzy checkpoint (see CheckpointRecord)
+};
+std::string_view RecordTypeName(RecordType type);
+
+struct RecordHeader {
+  std::uint64_t checksum = 0;  // XXH3-64 seeded with the segment salt over bytes [8, length)
+  std::uint32_t length = 0;    // header + payload; the record occupies AlignRecord(length) bytes
+  RecordType type = RecordType::kMtr;
+  std::uint16_t flags = 0;  // zero in this version
+  Lsn lsn = 0;              // the record's own position: a record copied elsewhere fails
+  Lsn prev_lsn = 0;         // the transaction's previous record; 0 for its first
+  std::uint64_t txn_id = 0;  // 0: a system mini-transaction, never undone
+  // The log was durable below this LSN when the record was appended. A valid record whose
+  // durable_lsn is beyond a bad record proves the bad bytes were once durable: corruption, not a
+  // torn tail.
+  Lsn durable_lsn = 0;
+};
+static_assert(sizeof(RecordHeader) == kRecordHeaderSize);
+
+constexpr std::size_t AlignRecord(std::size_t n) {
+  return (n + kRecordAlignment - 1) & ~(kRecordAlignment - 1);
+}
+
+inline RecordHeader ReadRecordHeader(const std::byte* p) {
+  RecordHeader h;
+  std::memcpy(&h, p, sizeof h);
+  return h;
+}
+// Writes `h` (its checksum field ignored) then computes and stores the checksum over the
+// header and the payload already at p + kRecordHeaderSize.
+void SealRecord(const RecordHeader& h, std::uint64_t salt, std::byte* p);
+std::uint64_t RecordChecksum(const std::byte* p, std::uint32_t length, std::uint64_t salt);
+
+// --- Mini-transaction payload (RecordType::kMtr) ---------------------------------------------
+// A sequence of entries, each starting with a one-byte kind. Page entries of one page are
+// contiguous; redo decides once per (record, page) whether to apply them.
+enum class MtrEntry : std::uint8_t {
+  kPageBytes = 1,  // u64 page | u16 offset | u16 length | bytes: physiological redo
+  kPageImage = 2,  // u64 page | u16 length | bytes: the page's first `length` bytes, rest zero
+  kAlloc = 3,      // u64 page: taken from the free list
+  kExtend = 4,     // u64 page: appended to the file (the allocation high-water mark moves)
+  kFree = 5,       // u64 page: returned to the free list
+  kUndo = 6,       // u16 resource manager | u32 length | bytes: logical undo of this record
+  kCompensation = 7,  // u64 undo_next_lsn: this record undid one; continue undo there
+};
+
+// --- Checkpoint payload ------------------------------------------------------------------------
+// u64 redo_lsn | u64 page high-water mark | u64 next txn id | u32 active count |
+// active count x (u64 txn id | u64 first lsn | u64 last lsn | u64 undo_next lsn)
+
+}  // namespace pagestore

@@ -1,0 +1,404 @@
+#include "wal/log_manager.h"
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+namespace pagestore {
+
+LogManager::LogManager(LogEnv* env, const LogOptions& options)
+    : env_(env),
+      options_(options),
+      salt_state_(static_cast<std::uint64_t>(
+          std::chrono::steady_clock::now().time_since_epoch().count()) ^
+                  reinterpret_cast<std::uintptr_t>(this)) {}
+
+LogManager::~LogManager() = default;
+
+std::uint64_t LogManager::NewSalt() {
+  // splitmix64 over a clock-seeded state: distinct salts per segment and per run.
+  std::uint64_t z = (salt_state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
+    LogEnv* env, const LogOptions& options, const std::vector<SegmentInfo>& segments,
+    Lsn end_lsn) {
+  if (options.segment_size < kSegmentHeaderSize + 64 * 1024 ||
+      options.segment_size % kRecordAlignment != 0) {
+    return absl::InvalidArgumentError(fmt::format(
+        "log segment size {} must be a multiple of {} and at least {}", options.segment_size,
+        kRecordAlignment, kSegmentHeaderSize + 64 * 1024));
+  }
+  std::unique_ptr<LogManager> log(new LogManager(env, options));
+  absl::StatusOr<std::vector<std::string>> names = env->ListFiles();
+  if (!names.ok()) return names.status();
+
+  // Keep the segments that hold records below end_lsn; the one holding end_lsn is cut there.
+  bool removed = false;
+  for (const std::string& name : *names) {
+    if (name.ends_with(kSpareSuffix)) log->spares_.push_back(name);
+  }
+  std::vector<SegmentInfo> keep;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    if (segments[i].first_lsn < end_lsn || (keep.empty() && segments[i].first_lsn == end_lsn)) {
+      keep.push_back(segments[i]);
+    }
+  }
+  for (const std::string& name : *names) {
+    std::uint64_t number;
+    if (!ParseSegmentFileName(name, &number)) continue;
+    bool kept = std::any_of(keep.begin(), keep.end(),
+                            [&](const SegmentInfo& s) { return s.number == number; });
+    if (!kept) {
+      if (absl::Status s = env->RemoveFile(name); !s.ok()) return s;
+      removed = true;
+    }
+  }
+  if (removed) {
+    if (absl::Status s = env->SyncDir(); !s.ok()) return s;
+  }
+  for (const SegmentInfo& info : keep) {
+    Segment seg;
+    seg.number = info.number;
+    seg.first_lsn = info.first_lsn;
+    seg.salt = info.salt;
+    seg.synced_full = true;
+    log->segments_.push_back(std::move(seg));
+  }
+  if (!log->segments_.empty()) {
+    // Cut the last segment at end_lsn: no damaged or stale bytes after the records to come.
+    Segment& last = log->segments_.back();
+    absl::StatusOr<std::unique_ptr<LogFile>> file =
+        env->OpenFile(SegmentFileName(last.number), /*create=*/false);
+    if (!file.ok()) return file.status();
+    const std::uint64_t end_offset = kSegmentHeaderSize + (end_lsn - last.first_lsn);
+    absl::StatusOr<std::uint64_t> size = (*file)->Size();
+    if (!size.ok()) return size.status();
+    if (*size > end_offset) {
+      if (absl::Status s = (*file)->Truncate(end_offset); !s.ok()) return s;
+      if (options.preallocate && options.segment_size > end_offset) {
+        std::vector<std::byte> zeros(std::min<std::uint64_t>(options.segment_size - end_offset,
+                                                             1 << 20));
+        for (std::uint64_t off = end_offset; off < options.segment_size; off += zeros.size()) {
+          const std::size_t n = std::min<std::uint64_t>(zeros.size(), options.segment_size - off);
+          if (absl::Status s = (*file)->Write(off, std::span(zeros).first(n)); !s.ok()) return s;
+        }
+      }
+      if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+    }
+    last.file = std::move(*file);
+    last.synced_full = false;
+  } else {
+    Segment seg;
+    seg.number = 1;
+    seg.first_lsn = end_lsn;
+    seg.salt = log->NewSalt();
+    log->segments_.push_back(std::move(seg));
+    if (absl::Status s = log->CreateSegmentFile(log->segments_.back()); !s.ok()) return s;
+  }
+  log->buf_start_ = log->next_lsn_ = log->written_lsn_ = log->durable_lsn_ = end_lsn;
+  log->redo_lsn_ = kInvalidLsn;
+  log->buf_.reserve(options.buffer_size);
+  log->spare_buf_.reserve(options.buffer_size);
+  return log;
+}
+
+absl::Status LogManager::CreateSegmentFile(Segment& seg) {
+  const std::string name = SegmentFileName(seg.number);
+  std::string spare;
+  {
+    std::lock_guard lock(mu_);
+    if (!spares_.empty()) {
+      spare = spares_.back();
+      spares_.pop_back();
+    }
+  }
+  absl::StatusOr<std::unique_ptr<LogFile>> file;
+  if (!spare.empty()) {
+    if (absl::Status s = env_->RenameFile(spare, name); !s.ok()) return s;
+    file = env_->OpenFile(name, /*create=*/false);
+    if (file.ok()) {
+      std::lock_guard lock(mu_);
+      ++stats_.segments_recycled;
+    }
+  } else {
+    file = env_->OpenFile(name, /*create=*/true);
+    if (file.ok() && options_.preallocate) {
+      std::vector<std::byte> zeros(std::min<std::uint64_t>(options_.segment_size, 1 << 20));
+      for (std::uint64_t off = 0; off < options_.segment_size; off += zeros.size()) {
+        const std::size_t n = std::min<std::uint64_t>(zeros.size(), options_.segment_size - off);
+        if (absl::Status s = (*file)->Write(off, std::span(zeros).first(n)); !s.ok()) return s;
+      }
+    }
+    if (file.ok()) {
+      std::lock_guard lock(mu_);
+      ++stats_.segments_created;
+    }
+  }
+  if (!file.ok()) return file.status();
+  alignas(64) std::array<std::byte, kSegmentHeaderSize> header;
+  EncodeSegmentHeader({seg.number, seg.first_lsn, seg.salt}, header);
+  if (absl::Status s = (*file)->Write(0, header); !s.ok()) return s;
+  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+  if (absl::Status s = env_->SyncDir(); !s.ok()) return s;
+  seg.file = std::move(*file);
+  return absl::OkStatus();
+}
+
+absl::Status LogManager::FailedLocked() const {
+  return absl::FailedPreconditionError(
+      fmt::format("the write-ahead log failed earlier and takes no more work until the store is "
+                  "reopened: {}",
+                  failed_.ToString()));
+}
+
+absl::StatusOr<Lsn> LogManager::Append(const Record& rec, Lsn expected_redo_lsn,
+                                       absl::FunctionRef<void(Lsn)> under_lock) {
+  const std::size_t length = kRecordHeaderSize + rec.payload.size();
+  const std::size_t capacity = options_.segment_size - kSegmentHeaderSize;
+  if (length > capacity) {
+    return absl::InvalidArgumentError(fmt::format(
+        "log record of {} bytes exceeds the segment capacity of {} bytes", length, capacity));
+  }
+  const std::size_t padded = AlignRecord(length);
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (!failed_.ok()) return FailedLocked();
+    if (expected_redo_lsn != kInvalidLsn && expected_redo_lsn != redo_lsn_) {
+      return absl::AbortedError("a checkpoint moved the redo LSN; rebuild the record");
+    }
+    // Too much unwritten log: write it out before buffering more (the caller waits).
+    if (buf_.size() + padded <= options_.buffer_size || buf_.empty()) break;
+    const Lsn target = next_lsn_ - 1;
+    lock.unlock();
+    if (absl::Status s = Flush(target, /*sync=*/false, {}); !s.ok()) return s;
+    lock.lock();
+  }
+  Segment* seg = &segments_.back();
+  if (next_lsn_ - seg->first_lsn + padded > capacity && next_lsn_ > seg->first_lsn) {
+    Segment next;
+    next.number = seg->number + 1;
+    next.first_lsn = next_lsn_;
+    next.salt = NewSalt();
+    segments_.push_back(std::move(next));
+    seg = &segments_.back();
+  }
+  const Lsn lsn = next_lsn_;
+  const std::size_t at = buf_.size();
+  buf_.resize(at + padded);
+  std::byte* p = buf_.data() + at;
+  RecordHeader h;
+  h.length = static_cast<std::uint32_t>(length);
+  h.type = rec.type;
+  h.lsn = lsn;
+  h.prev_lsn = rec.prev_lsn;
+  h.txn_id = rec.txn_id;
+  h.durable_lsn = durable_lsn_;
+  if (!rec.payload.empty()) {
+    std::memcpy(p + kRecordHeaderSize, rec.payload.data(), rec.payload.size());
+  }
+  if (padded > length) std::memset(p + length, 0, padded - length);
+  SealRecord(h, seg->salt, p);
+  next_lsn_ += padded;
+  ++stats_.appends;
+  stats_.bytes_appended += padded;
+  under_lock(lsn);
+  return lsn;
+}
+
+absl::Status LogManager::WriteOut(std::vector<std::byte>& bytes, Lsn start,
+                                  std::vector<Segment*>& segs, bool sync) {
+  const Lsn end = start + bytes.size();
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    Segment& seg = *segs[i];
+    const Lsn seg_end = i + 1 < segs.size() ? segs[i + 1]->first_lsn : end;
+    const Lsn from = std::max(start, seg.first_lsn);
+    if (seg.file == nullptr) {
+      if (absl::Status s = CreateSegmentFile(seg); !s.ok()) return s;
+    }
+    if (seg_end > from) {
+      std::span<const std::byte> part(bytes.data() + (from - start), seg_end - from);
+      if (absl::Status s = seg.file->Write(kSegmentHeaderSize + (from - seg.first_lsn), part);
+          !s.ok()) {
+        return s;
+      }
+    }
+    // A segment followed by another is synced whole before the next one gets a byte.
+    const bool last = i + 1 == segs.size();
+    if ((!last && !seg.synced_full) || (last && sync)) {
+      if (absl::Status s = seg.file->Sync(); !s.ok()) return s;
+      std::lock_guard lock(mu_);
+      ++stats_.syncs;
+    }
+    if (!last) {
+      seg.synced_full = true;
+      seg.file.reset();  // no more writes go there
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogManager::Flush(Lsn lsn, bool sync, std::chrono::microseconds wait) {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (!failed_.ok()) return FailedLocked();
+    if (lsn >= next_lsn_) {
+      return absl::InvalidArgumentError(
+          fmt::format("LSN {} is beyond the end of the log ({})", lsn, next_lsn_));
+    }
+    if ((sync ? durable_lsn_ : written_lsn_) > lsn) return absl::OkStatus();
+    if (!flushing_) break;
+    cv_.wait(lock);
+  }
+  flushing_ = true;
+  if (wait.count() > 0) {
+    // Group commit: give other committers a moment to add their records to this write.
+    lock.unlock();
+    std::this_thread::sleep_for(wait);
+    lock.lock();
+  }
+  std::swap(buf_, spare_buf_);
+  buf_.clear();
+  const Lsn start = buf_start_;
+  const Lsn end = next_lsn_;
+  buf_start_ = end;
+  // Only the segments that [start, end) touches; the flusher alone uses their files.
+  std::vector<Segment*> segs;
+  for (std::size_t i = 0; i < segments_.size(); ++i) {
+    const Lsn seg_end = i + 1 < segments_.size() ? segments_[i + 1].first_lsn : ~Lsn{0};
+    if (seg_end > start || (seg_end == start && !segments_[i].synced_full)) {
+      segs.push_back(&segments_[i]);
+    }
+  }
+  const bool need_sync = sync;
+  lock.unlock();
+
+  absl::Status status = WriteOut(spare_buf_, start, segs, need_sync);
+
+  lock.lock();
+  ++stats_.flushes;
+  if (status.ok()) {
+    written_lsn_ = end;
+    if (need_sync) durable_lsn_ = end;
+  } else if (failed_.ok()) {
+    failed_ = status;
+  }
+  flushing_ = false;
+  cv_.notify_all();
+  if (!status.ok()) return status;
+  lock.unlock();
+  // Our LSN may have been appended after the write began (the leader took the buffer first).
+  return Flush(lsn, sync, {});
+}
+
+absl::Status LogManager::FlushUntil(Lsn lsn) { return Flush(lsn, /*sync=*/true, {}); }
+
+absl::Status LogManager::Commit(Lsn lsn, Durability durability) {
+  switch (durability) {
+    case Durability::kSync:
+      return Flush(lsn, true, {});
+    case Durability::kGroup:
+      return Flush(lsn, true, options_.group_commit_wait);
+    case Durability::kNone:
+      return Flush(lsn, false, {});
+  }
+  return absl::InvalidArgumentError("unknown durability");
+}
+
+absl::Status LogManager::FlushAll() {
+  Lsn last;
+  {
+    std::lock_guard lock(mu_);
+    if (!failed_.ok()) return FailedLocked();
+    if (next_lsn_ == durable_lsn_) return absl::OkStatus();
+    last = next_lsn_ - 1;
+  }
+  return Flush(last, true, {});
+}
+
+Lsn LogManager::redo_lsn() const {
+  std::lock_guard lock(mu_);
+  return redo_lsn_;
+}
+
+Lsn LogManager::BeginCheckpoint(absl::FunctionRef<void(Lsn)> under_lock) {
+  std::lock_guard lock(mu_);
+  redo_lsn_ = next_lsn_;
+  under_lock(redo_lsn_);
+  return redo_lsn_;
+}
+
+absl::Status LogManager::RemoveSegmentsBefore(Lsn lsn) {
+  std::vector<std::unique_ptr<LogFile>> closing;
+  std::vector<std::uint64_t> drop;
+  {
+    // Act as the flush leader meanwhile, so no write touches the segments being dropped.
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !flushing_; });
+    if (!failed_.ok()) return FailedLocked();
+    // Segment 0 may go when all its records lie below `lsn` and it was synced whole (the next
+    // segment has been written to).
+    while (segments_.size() > 1 && segments_[1].first_lsn <= lsn &&
+           segments_[1].first_lsn <= written_lsn_ && segments_[0].synced_full) {
+      drop.push_back(segments_.front().number);
+      closing.push_back(std::move(segments_.front().file));
+      segments_.pop_front();
+    }
+  }
+  closing.clear();
+  if (drop.empty()) return absl::OkStatus();
+  for (std::uint64_t number : drop) {
+    const std::string name = SegmentFileName(number);
+    bool keep;
+    {
+      std::lock_guard lock(mu_);
+      keep = spares_.size() < options_.max_spare_segments;
+    }
+    if (keep) {
+      const std::string spare = fmt::format("{:016x}{}", number, kSpareSuffix);
+      if (absl::Status s = env_->RenameFile(name, spare); !s.ok()) return s;
+      std::lock_guard lock(mu_);
+      spares_.push_back(spare);
+    } else {
+      if (absl::Status s = env_->RemoveFile(name); !s.ok()) return s;
+    }
+    std::lock_guard lock(mu_);
+    ++stats_.segments_removed;
+  }
+  return env_->SyncDir();
+}
+
+Lsn LogManager::next_lsn() const {
+  std::lock_guard lock(mu_);
+  return next_lsn_;
+}
+
+Lsn LogManager::durable_lsn() const {
+  std::lock_guard lock(mu_);
+  return durable_lsn_;
+}
+
+absl::Status LogManager::failure() const {
+  std::lock_guard lock(mu_);
+  return failed_;
+}
+
+LogStats LogManager::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+std::size_t LogManager::segment_count() const {
+  std::lock_guard lock(mu_);
+  return segments_.size();
+}
+
+}  // namespace pagestore

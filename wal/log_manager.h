@@ -1,0 +1,168 @@
+// LogManager: appends records to the write-ahead log and makes them durable, with group commit.
+//
+// Appending copies a record into an in-memory buffer and gives it its LSN (its byte position in
+// the log). FlushUntil(lsn) makes every record up to and including the one at `lsn` durable:
+// one thread at a time (the leader) writes everything buffered so far and fdatasyncs it, and
+// every committer whose record was in that write returns with it — concurrent commits share one
+// fdatasync. Records are never split: a flush writes whole records, so a crash tears at most the
+// records of the last unsynced write.
+//
+// Segments: the log is a sequence of fixed-size segment files (log_format.h). A new segment is
+// created (or a spare one recycled), given its header, synced, and its directory fsynced before
+// any record is written into it; the previous segment is synced first, so a later segment's
+// existence proves every byte before it was durable. RemoveSegmentsBefore(lsn) drops segments the
+// store no longer needs (keeping a few as spares to recycle, whose stale records the new salt
+// invalidates).
+//
+// Failure: a failed write or fdatasync is final. Waiting committers get the error, later calls
+// get FailedPreconditionError carrying it, and only reopening (recovery) continues.
+//
+// Ownership: the LogManager owns its segment files; it does not own the LogEnv, which must
+// outlive it. Thread safety: every method is safe for concurrent use.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "buffer/log_flusher.h"
+#include "wal/log_env.h"
+#include "wal/log_format.h"
+
+namespace pagestore {
+
+// How a commit waits for the log (a per-commit choice; LogOptions gives the default).
+enum class Durability {
+  kSync,   // durable on return: fdatasync, shared with whoever is committing at the same time
+  kGroup,  // durable on return, but the flushing thread first waits up to group_commit_wait for
+           // more commits to share its fdatasync (more throughput, more latency)
+  kNone,   // written to the OS on return, not synced: survives a killed process, not a power cut
+};
+
+struct LogOptions {
+  std::uint64_t segment_size = 16ull << 20;  // bytes per segment file, header included
+  std::size_t buffer_size = 4 << 20;         // an append beyond this much unwritten log flushes
+  std::chrono::microseconds group_commit_wait{200};
+  std::size_t max_spare_segments = 2;  // removed segments kept for recycling
+  bool preallocate = true;             // zero-fill new segments so commits overwrite in place
+};
+
+struct LogStats {
+  std::uint64_t appends = 0;
+  std::uint64_t bytes_appended = 0;
+  std::uint64_t flushes = 0;  // leader writes
+  std::uint64_t syncs = 0;    // fdatasyncs of segment files
+  std::uint64_t segments_created = 0;
+  std::uint64_t segments_recycled = 0;
+  std::uint64_t segments_removed = 0;
+};
+
+class LogManager final : public LogFlusher {
+ public:
+  // What is on disk before appending starts: the segments found, for the LogReader.
+  struct SegmentInfo {
+    std::uint64_t number = 0;
+    Lsn first_lsn = 0;
+    std::uint64_t salt = 0;
+  };
+
+  // Opens the log in `env` for appending at `end_lsn`, the end found by recovery (kFirstLsn for a
+  // new log). Segments wholly past `end_lsn`, and damaged bytes past it in its segment, are
+  // removed, so nothing stale follows the records appended from now on.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<LogManager>> Open(
+      LogEnv* env, const LogOptions& options, const std::vector<SegmentInfo>& segments,
+      Lsn end_lsn);
+  ~LogManager() override;
+
+  LogManager(const LogManager&) = delete;
+  LogManager& operator=(const LogManager&) = delete;
+
+  // A record to append; `payload` is copied.
+  struct Record {
+    RecordType type = RecordType::kMtr;
+    std::uint64_t txn_id = 0;
+    Lsn prev_lsn = 0;
+    std::span<const std::byte> payload;
+  };
+  // Appends `rec` and returns its LSN. `under_lock` runs while the log is still locked, with the
+  // new LSN, so whatever it does is ordered exactly as the log is. With `expected_redo_lsn` set,
+  // the append is refused with AbortedError when a checkpoint has moved the redo LSN since the
+  // caller decided which pages need full images (it rebuilds the record and retries).
+  [[nodiscard]] absl::StatusOr<Lsn> Append(
+      const Record& rec, Lsn expected_redo_lsn = kInvalidLsn,
+      absl::FunctionRef<void(Lsn)> under_lock = [](Lsn) {});
+
+  // Durable on return: every record up to and including the one at `lsn`.
+  [[nodiscard]] absl::Status FlushUntil(Lsn lsn) override;
+  // The commit path: waits for `lsn` as `durability` says.
+  [[nodiscard]] absl::Status Commit(Lsn lsn, Durability durability);
+  // Everything appended so far, durable.
+  [[nodiscard]] absl::Status FlushAll();
+
+  // The redo LSN of the checkpoint in progress or last taken: a page whose LSN is below it gets
+  // a full image with its next change.
+  Lsn redo_lsn() const;
+  // Starts a checkpoint: the redo LSN becomes the current end of the log, and `under_lock` runs
+  // with it while no record can be appended (a consistent cut of whatever it captures).
+  Lsn BeginCheckpoint(absl::FunctionRef<void(Lsn)> under_lock);
+
+  // Removes (or keeps as spares) every segment whose records all lie below `lsn`.
+  [[nodiscard]] absl::Status RemoveSegmentsBefore(Lsn lsn);
+
+  Lsn next_lsn() const;     // where the next record goes
+  Lsn durable_lsn() const;  // every record below it is durable
+  absl::Status failure() const;  // OK unless the log has failed
+  LogStats stats() const;
+  std::size_t segment_count() const;
+  std::uint64_t segment_size() const { return options_.segment_size; }
+
+ private:
+  struct Segment {
+    std::uint64_t number = 0;
+    Lsn first_lsn = 0;
+    std::uint64_t salt = 0;
+    std::unique_ptr<LogFile> file;  // null until the flusher creates it; flusher-owned
+    bool synced_full = false;       // synced through its last record, before a later segment
+  };
+
+  LogManager(LogEnv* env, const LogOptions& options);
+  // The leader's write: buffered bytes [start, end) to their segments, then fdatasync if `sync`.
+  [[nodiscard]] absl::Status WriteOut(std::vector<std::byte>& bytes, Lsn start,
+                                      std::vector<Segment*>& segs, bool sync);
+  [[nodiscard]] absl::Status CreateSegmentFile(Segment& seg);
+  // Waits until records through `lsn` are written (and synced if `sync`), leading a flush when
+  // nobody else is. `wait` is the leader's gathering window.
+  [[nodiscard]] absl::Status Flush(Lsn lsn, bool sync, std::chrono::microseconds wait);
+  absl::Status FailedLocked() const;
+  std::uint64_t NewSalt();
+
+  LogEnv* const env_;
+  const LogOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Segment> segments_;       // oldest first; the last is where appends go
+  std::vector<std::string> spares_;    // spare segment file names, to recycle
+  std::vector<std::byte> buf_;         // bytes [buf_start_, next_lsn_): appended, not written
+  std::vector<std::byte> spare_buf_;   // swapped with buf_ by the leader
+  Lsn buf_start_ = 0;
+  Lsn next_lsn_ = 0;
+  Lsn written_lsn_ = 0;  // handed to the OS below this
+  Lsn durable_lsn_ = 0;  // synced below this
+  Lsn redo_lsn_ = 0;
+  bool flushing_ = false;
+  absl::Status failed_;
+  std::uint64_t salt_state_;
+  LogStats stats_;
+};
+
+}  // namespace pagestore

@@ -1,0 +1,1010 @@
+#include "wal/store.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace pagestore {
+namespace {
+
+// Little-endian payload encoding with bounds-checked decoding.
+class Encoder {
+ public:
+  explicit Encoder(std::vector<std::byte>* out) : out_(out) {}
+  template <typename T>
+  void Put(T v) {
+    const std::size_t at = out_->size();
+    out_->resize(at + sizeof v);
+    std::memcpy(out_->data() + at, &v, sizeof v);
+  }
+  void Bytes(const std::byte* p, std::size_t n) { out_->insert(out_->end(), p, p + n); }
+
+ private:
+  std::vector<std::byte>* out_;
+};
+
+class Decoder {
+ public:
+  explicit Decoder(std::span<const std::byte> in) : in_(in) {}
+  template <typename T>
+  bool Get(T* v) {
+    if (in_.size() - pos_ < sizeof(T)) return false;
+    std::memcpy(v, in_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool Bytes(std::size_t n, std::span<const std::byte>* out) {
+    if (in_.size() - pos_ < n) return false;
+    *out = in_.subspan(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool done() const { return pos_ == in_.size(); }
+
+ private:
+  std::span<const std::byte> in_;
+  std::size_t pos_ = 0;
+};
+
+absl::Status Malformed(const LogRecord& rec, std::string_view what) {
+  return absl::DataLossError(fmt::format("log record at LSN {} ({}) is malformed: {}",
+                                         rec.header.lsn, RecordTypeName(rec.header.type), what));
+}
+
+// A decoded mini-transaction record: what undo needs.
+struct MtrUndoInfo {
+  bool has_undo = false;
+  std::uint16_t rm = 0;
+  std::span<const std::byte> undo;
+  bool compensation = false;
+  Lsn undo_next = kInvalidLsn;
+};
+
+// Walks a kMtr payload, calling `on_entry(kind, decoder)` for each entry after its kind byte;
+// the callback consumes the entry's fields. Returns false on a malformed payload.
+template <typename F>
+bool ForEachEntry(std::span<const std::byte> payload, F&& on_entry) {
+  Decoder d(payload);
+  while (!d.done()) {
+    std::uint8_t kind;
+    if (!d.Get(&kind)) return false;
+    if (!on_entry(static_cast<MtrEntry>(kind), d)) return false;
+  }
+  return true;
+}
+
+bool SkipOrReadUndo(MtrEntry kind, Decoder& d, MtrUndoInfo* info) {
+  switch (kind) {
+    case MtrEntry::kPageBytes: {
+      PageId id;
+      std::uint16_t off, len;
+      std::span<const std::byte> b;
+      return d.Get(&id) && d.Get(&off) && d.Get(&len) && d.Bytes(len, &b);
+    }
+    case MtrEntry::kPageImage: {
+      PageId id;
+      std::uint16_t len;
+      std::span<const std::byte> b;
+      return d.Get(&id) && d.Get(&len) && d.Bytes(len, &b);
+    }
+    case MtrEntry::kAlloc:
+    case MtrEntry::kExtend:
+    case MtrEntry::kFree: {
+      PageId id;
+      return d.Get(&id);
+    }
+    case MtrEntry::kUndo: {
+      std::uint32_t len;
+      if (!d.Get(&info->rm) || !d.Get(&len) || !d.Bytes(len, &info->undo)) return false;
+      info->has_undo = true;
+      return true;
+    }
+    case MtrEntry::kCompensation:
+      info->compensation = true;
+      return d.Get(&info->undo_next);
+  }
+  return false;
+}
+
+// The free list on disk: a chain of kFreeList trunk pages, the first named by the superblock's
+// free_list_head. Payload: u64 next trunk | u32 count | u32 zero | count x u64 free page ids.
+constexpr std::size_t kTrunkHeader = 16;
+constexpr std::size_t kIdsPerTrunk = (kPagePayloadSize - kTrunkHeader) / sizeof(PageId);
+
+}  // namespace
+
+std::string RecoveryReport::ToString() const {
+  if (new_store) return "new store: nothing to recover";
+  return fmt::format(
+      "recovered from checkpoint at LSN {}: redo from LSN {} to {}, {} records ({} bytes) "
+      "scanned, {} page changes redone ({} full images), {} already on disk, {} transactions "
+      "({} operations) undone{}, in {:.3f} ms",
+      checkpoint_lsn, start_lsn, end_lsn, records_scanned, bytes_scanned, pages_redone,
+      page_images, pages_skipped, transactions_undone, operations_undone,
+      damaged_tail_lsn == kInvalidLsn
+          ? std::string()
+          : fmt::format("; the log's damaged tail at LSN {} was dropped ({})", damaged_tail_lsn,
+                        damage),
+      std::chrono::duration<double, std::milli>(duration).count());
+}
+
+// The pool's WAL rule, forwarded to the log once it is open. Before that (recovery's redo
+// replays records read back from the log files), every record is already on disk.
+class Store::Flusher final : public LogFlusher {
+ public:
+  absl::Status FlushUntil(Lsn lsn) override {
+    LogManager* log = log_.load(std::memory_order_acquire);
+    return log == nullptr ? absl::OkStatus() : log->FlushUntil(lsn);
+  }
+  void Set(LogManager* log) { log_.store(log, std::memory_order_release); }
+
+ private:
+  std::atomic<LogManager*> log_{nullptr};
+};
+
+// ---------------------------------------------------------------------------------------------
+// MiniTransaction
+
+MiniTransaction::MiniTransaction(MiniTransaction&& o) noexcept
+    : store_(o.store_),
+      txn_(o.txn_),
+      held_(std::move(o.held_)),
+      allocs_(std::move(o.allocs_)),
+      undo_(std::move(o.undo_)),
+      compensation_undo_next_(o.compensation_undo_next_),
+      compensation_(o.compensation_),
+      done_(std::exchange(o.done_, true)) {}
+
+MiniTransaction::~MiniTransaction() {
+  if (!done_) Rollback();
+}
+
+MiniTransaction::Held* MiniTransaction::Find(PageId id) {
+  for (Held& h : held_) {
+    if (h.id == id) return &h;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<PageSpan> MiniTransaction::GetForWrite(PageId id) {
+  if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
+  if (Held* h = Find(id)) {
+    if (!h->write) {
+      return absl::FailedPreconditionError(fmt::format(
+          "page {} is latched for reading in this mini-transaction; latch it for writing first",
+          id));
+    }
+    return h->guard.mutable_data();
+  }
+  absl::StatusOr<WritePageGuard> g = store_->pool_->WritePage(id);
+  if (!g.ok()) return g.status();
+  Held h{id, true, false, {}, std::move(*g), std::make_unique<PageCopy>()};
+  std::memcpy(h.before->data(), h.guard.data().data(), kPageSize);
+  held_.push_back(std::move(h));
+  return held_.back().guard.mutable_data();
+}
+
+absl::StatusOr<ConstPageSpan> MiniTransaction::GetForRead(PageId id) {
+  if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
+  if (Held* h = Find(id)) return h->write ? h->guard.data() : h->read.data();
+  absl::StatusOr<ReadPageGuard> g = store_->pool_->ReadPage(id);
+  if (!g.ok()) return g.status();
+  held_.push_back(Held{id, false, false, std::move(*g), {}, nullptr});
+  return held_.back().read.data();
+}
+
+absl::StatusOr<PageId> MiniTransaction::AllocatePage(PageType type) {
+  if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
+  if (absl::Status s = store_->Usable(); !s.ok()) return s;
+  absl::StatusOr<Store::Allocation> a = store_->PopFreePage();
+  if (!a.ok()) return a.status();
+  absl::StatusOr<WritePageGuard> g;
+  if (a->extended) {
+    g = store_->pool_->NewPage(type);
+    if (g.ok()) {
+      MutexLock lock(&store_->alloc_mu_);
+      store_->in_flight_.insert(g->page_id());
+    }
+  } else {
+    g = store_->pool_->OverwritePage(a->id);
+    if (g.ok()) {
+      InitPage(g->mutable_data(), type);
+    } else {
+      store_->ReturnFreePage(a->id);
+    }
+  }
+  if (!g.ok()) return g.status();
+  const PageId id = g->page_id();
+  store_->allocated_.fetch_add(1, std::memory_order_relaxed);
+  if (!a->extended) store_->reused_.fetch_add(1, std::memory_order_relaxed);
+  allocs_.push_back({a->extended ? MtrEntry::kExtend : MtrEntry::kAlloc, id});
+  held_.push_back(Held{id, true, true, {}, std::move(*g), nullptr});
+  return id;
+}
+
+absl::Status MiniTransaction::FreePage(PageId id) {
+  if (id < kFirstDataPage) {
+    return absl::InvalidArgumentError(fmt::format("page {} is a superblock page", id));
+  }
+  {
+    MutexLock lock(&store_->alloc_mu_);
+    if (store_->free_.contains(id) ||
+        std::find(store_->trunks_.begin(), store_->trunks_.end(), id) != store_->trunks_.end()) {
+      return absl::InvalidArgumentError(fmt::format("page {} is already free", id));
+    }
+  }
+  for (const AllocOp& op : allocs_) {
+    if (op.kind == MtrEntry::kFree && op.id == id) {
+      return absl::InvalidArgumentError(fmt::format("page {} is already freed", id));
+    }
+  }
+  if (absl::StatusOr<PageSpan> p = GetForWrite(id); !p.ok()) return p.status();
+  allocs_.push_back({MtrEntry::kFree, id});
+  return absl::OkStatus();
+}
+
+void MiniTransaction::LogUndo(std::uint16_t resource_manager, std::span<const std::byte> payload) {
+  undo_.emplace(resource_manager, std::vector<std::byte>(payload.begin(), payload.end()));
+}
+
+namespace {
+
+// Appends kPageBytes entries for the ranges where `now` differs from `before`, merging ranges
+// separated by fewer bytes than an entry costs.
+void EncodeDiff(PageId id, const std::byte* before, const std::byte* now, Encoder& enc) {
+  constexpr std::size_t kMergeGap = 16;
+  std::size_t i = 0;
+  while (i < kPageSize) {
+    // Skip equal words.
+    while (i < kPageSize) {
+      std::uint64_t a, b;
+      std::memcpy(&a, before + i, 8);
+      std::memcpy(&b, now + i, 8);
+      if (a != b) break;
+      i += 8;
+    }
+    if (i >= kPageSize) break;
+    const std::size_t start = i;
+    std::size_t end = i + 8;  // exclusive, word aligned
+    std::size_t probe = end;
+    while (probe < kPageSize && probe < end + kMergeGap) {
+      std::uint64_t a, b;
+      std::memcpy(&a, before + probe, 8);
+      std::memcpy(&b, now + probe, 8);
+      probe += 8;
+      if (a != b) end = probe;
+    }
+    enc.Put(static_cast<std::uint8_t>(MtrEntry::kPageBytes));
+    enc.Put(id);
+    enc.Put(static_cast<std::uint16_t>(start));
+    enc.Put(static_cast<std::uint16_t>(end - start));
+    enc.Bytes(now + start, end - start);
+    i = end;
+  }
+}
+
+void EncodeImage(PageId id, const std::byte* now, Encoder& enc) {
+  std::size_t len = kPageSize;
+  while (len > kPageHeaderSize && now[len - 1] == std::byte{0}) --len;
+  enc.Put(static_cast<std::uint8_t>(MtrEntry::kPageImage));
+  enc.Put(id);
+  enc.Put(static_cast<std::uint16_t>(len));
+  enc.Bytes(now, len);
+}
+
+}  // namespace
+
+absl::StatusOr<Lsn> MiniTransaction::Commit() {
+  if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
+  Store& s = *store_;
+  std::vector<std::byte> payload;
+  std::vector<Held*> changed;
+  absl::StatusOr<Lsn> lsn;
+  for (;;) {
+    payload.clear();
+    changed.clear();
+    Encoder enc(&payload);
+    const Lsn redo = s.log_->redo_lsn();
+    for (Held& h : held_) {
+      if (!h.write) continue;
+      const std::byte* now = h.guard.data().data();
+      if (h.fresh || ReadPageHeader(ConstPageSpan(h.before->data(), kPageSize)).lsn < redo) {
+        // A torn write of this page is repaired from this image at recovery.
+        if (!h.fresh && std::memcmp(h.before->data(), now, kPageSize) == 0) continue;
+        EncodeImage(h.id, now, enc);
+      } else {
+        const std::size_t at = payload.size();
+        EncodeDiff(h.id, h.before->data(), now, enc);
+        if (payload.size() == at) continue;
+      }
+      changed.push_back(&h);
+    }
+    for (const AllocOp& op : allocs_) {
+      enc.Put(static_cast<std::uint8_t>(op.kind));
+      enc.Put(op.id);
+    }
+    if (undo_ && txn_ != nullptr) {
+      enc.Put(static_cast<std::uint8_t>(MtrEntry::kUndo));
+      enc.Put(undo_->first);
+      enc.Put(static_cast<std::uint32_t>(undo_->second.size()));
+      enc.Bytes(undo_->second.data(), undo_->second.size());
+    }
+    if (compensation_) {
+      enc.Put(static_cast<std::uint8_t>(MtrEntry::kCompensation));
+      enc.Put(compensation_undo_next_);
+    }
+    if (payload.empty()) {
+      ReleaseAll();
+      return kInvalidLsn;
+    }
+    LogManager::Record rec{RecordType::kMtr, txn_ ? txn_->id_ : 0,
+                           txn_ ? txn_->last_lsn_ : kInvalidLsn, payload};
+    lsn = s.log_->Append(rec, redo == kInvalidLsn ? kInvalidLsn : redo, [&](Lsn at) {
+      if (txn_ != nullptr) {
+        if (txn_->first_lsn_ == kInvalidLsn) txn_->first_lsn_ = at;
+        txn_->last_lsn_ = at;
+        txn_->undo_next_ = compensation_ ? compensation_undo_next_ : at;
+        if (undo_) {
+          txn_->undo_.push_back({at, rec.prev_lsn, undo_->first, std::move(undo_->second)});
+        }
+      }
+      MutexLock lock(&s.alloc_mu_);
+      for (const AllocOp& op : allocs_) {
+        if (op.kind == MtrEntry::kFree) {
+          s.free_.insert(op.id);
+        } else {
+          s.in_flight_.erase(op.id);
+          if (op.kind == MtrEntry::kExtend) s.high_water_ = std::max(s.high_water_, op.id + 1);
+        }
+      }
+    });
+    if (lsn.ok() || !absl::IsAborted(lsn.status())) break;
+  }
+  if (!lsn.ok()) {
+    Rollback();
+    return lsn.status();
+  }
+  for (Held* h : changed) h->guard.set_lsn(*lsn);
+  for (const AllocOp& op : allocs_) {
+    if (op.kind == MtrEntry::kFree) s.freed_.fetch_add(1, std::memory_order_relaxed);
+  }
+  s.mtrs_.fetch_add(1, std::memory_order_relaxed);
+  ReleaseAll();
+  return *lsn;
+}
+
+void MiniTransaction::ReleaseAll() {
+  // Newest first, so a page latched after another is released before it.
+  while (!held_.empty()) held_.pop_back();
+  allocs_.clear();
+  done_ = true;
+}
+
+void MiniTransaction::Rollback() {
+  for (Held& h : held_) {
+    if (h.write && !h.fresh) std::memcpy(h.guard.mutable_data().data(), h.before->data(), kPageSize);
+  }
+  for (const AllocOp& op : allocs_) {
+    if (op.kind != MtrEntry::kFree) store_->ReturnFreePage(op.id);
+  }
+  ReleaseAll();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transaction
+
+Transaction::~Transaction() {
+  if (!ended_ && store_->Usable().ok()) {
+    (void)Abort();
+  }
+  if (!ended_) {
+    MutexLock lock(&store_->txn_mu_);
+    store_->active_.erase(id_);
+  }
+}
+
+MiniTransaction Transaction::BeginMtr() { return MiniTransaction(store_, this); }
+
+absl::Status Transaction::Commit(std::optional<Durability> durability) {
+  if (ended_) return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
+  return store_->EndTransaction(*this, RecordType::kCommit, durability);
+}
+
+absl::Status Transaction::Abort() {
+  if (ended_) return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
+  while (!undo_.empty()) {
+    const UndoEntry& e = undo_.back();
+    if (absl::Status s = store_->RunUndo(*this, e.rm, e.payload, e.prev_lsn); !s.ok()) return s;
+    undo_.pop_back();
+  }
+  return store_->EndTransaction(*this, RecordType::kAbort, Durability::kNone);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store
+
+Store::Store(const StoreOptions& options, std::shared_ptr<LogEnv> env)
+    : options_(options), env_(std::move(env)), flusher_(std::make_unique<Flusher>()) {
+  undo_handlers_ = options.undo_handlers;
+}
+
+Store::~Store() {
+  if (!closed_ && log_ != nullptr && Usable().ok()) (void)Close();
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
+                                                   const StoreOptions& options) {
+  if (options.disk.mode == OpenMode::kReadOnly) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: a store recovers and logs, so it needs a writable file; open the disk manager "
+        "read-only to inspect it",
+        path.string()));
+  }
+  absl::StatusOr<std::unique_ptr<DiskManager>> disk = OpenDiskManager(path, options.disk);
+  if (!disk.ok()) return disk.status();
+  absl::StatusOr<std::unique_ptr<LogEnv>> env = OpenPosixLogEnv(path.string() + "-wal");
+  if (!env.ok()) return env.status();
+  return Open(std::move(*disk), std::shared_ptr<LogEnv>(std::move(*env)), options);
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(std::unique_ptr<DiskManager> disk,
+                                                   std::shared_ptr<LogEnv> log_env,
+                                                   const StoreOptions& options) {
+  std::unique_ptr<Store> store(new Store(options, std::move(log_env)));
+  BufferPoolOptions pool_options;
+  pool_options.replacer = options.replacer;
+  pool_options.log_flusher = store->flusher_.get();
+  absl::StatusOr<std::unique_ptr<BufferPool>> pool =
+      BufferPool::Create(options.pool_frames, std::move(disk), pool_options);
+  if (!pool.ok()) return pool.status();
+  store->pool_ = std::move(*pool);
+  if (absl::Status s = store->Recover(); !s.ok()) {
+    store->closed_ = true;
+    return s;
+  }
+  return store;
+}
+
+absl::Status Store::Usable() const {
+  if (log_ == nullptr) return absl::FailedPreconditionError("the store is not open");
+  absl::Status f = log_->failure();
+  if (f.ok()) return f;
+  return absl::FailedPreconditionError(fmt::format(
+      "the store's write-ahead log failed and takes no more work; reopen to recover: {}",
+      f.ToString()));
+}
+
+absl::Status Store::failure() const { return Usable(); }
+
+absl::StatusOr<std::unique_ptr<Transaction>> Store::Begin() {
+  if (absl::Status s = Usable(); !s.ok()) return s;
+  const std::uint64_t id = next_txn_id_.fetch_add(1, std::memory_order_relaxed);
+  std::unique_ptr<Transaction> txn(new Transaction(this, id));
+  MutexLock lock(&txn_mu_);
+  active_.emplace(id, txn.get());
+  return txn;
+}
+
+MiniTransaction Store::BeginMtr() { return MiniTransaction(this, nullptr); }
+
+void Store::RegisterUndoHandler(std::uint16_t resource_manager, UndoHandler handler) {
+  MutexLock lock(&undo_mu_);
+  undo_handlers_[resource_manager] = std::move(handler);
+}
+
+absl::Status Store::RunUndo(Transaction& txn, std::uint16_t rm,
+                            std::span<const std::byte> payload, Lsn undo_next) {
+  UndoHandler handler;
+  {
+    MutexLock lock(&undo_mu_);
+    auto it = undo_handlers_.find(rm);
+    if (it == undo_handlers_.end()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "transaction {}: no undo handler is registered for resource manager {}; register it "
+          "(StoreOptions::undo_handlers) before opening",
+          txn.id_, rm));
+    }
+    handler = it->second;
+  }
+  MiniTransaction mtr(this, &txn);
+  mtr.compensation_ = true;
+  mtr.compensation_undo_next_ = undo_next;
+  if (absl::Status s = handler(mtr, payload); !s.ok()) {
+    return absl::Status(s.code(), fmt::format("transaction {}: undo by resource manager {}: {}",
+                                              txn.id_, rm, std::string(s.message())));
+  }
+  absl::StatusOr<Lsn> lsn = mtr.Commit();
+  return lsn.status();
+}
+
+absl::Status Store::EndTransaction(Transaction& txn, RecordType type,
+                                   std::optional<Durability> durability) {
+  absl::Status status;
+  if (txn.last_lsn_ != kInvalidLsn) {
+    if (absl::Status s = Usable(); !s.ok()) return s;
+    LogManager::Record rec{type, txn.id_, txn.last_lsn_, {}};
+    absl::StatusOr<Lsn> lsn = log_->Append(rec, kInvalidLsn, [&](Lsn at) {
+      txn.last_lsn_ = at;
+      txn.ended_ = true;
+    });
+    if (!lsn.ok()) return lsn.status();
+    status = log_->Commit(*lsn, durability.value_or(options_.durability));
+  }
+  txn.ended_ = true;
+  {
+    MutexLock lock(&txn_mu_);
+    active_.erase(txn.id_);
+  }
+  (type == RecordType::kCommit ? commits_ : aborts_).fetch_add(1, std::memory_order_relaxed);
+  if (status.ok()) MaybeCheckpoint();
+  return status;
+}
+
+absl::StatusOr<Store::Allocation> Store::PopFreePage() {
+  MutexLock lock(&alloc_mu_);
+  if (free_.empty()) return Allocation{kInvalidPageId, true};
+  const PageId id = *free_.begin();
+  free_.erase(free_.begin());
+  in_flight_.insert(id);
+  return Allocation{id, false};
+}
+
+void Store::ReturnFreePage(PageId id) {
+  MutexLock lock(&alloc_mu_);
+  in_flight_.erase(id);
+  free_.insert(id);
+}
+
+std::vector<PageId> Store::FreePages() const {
+  MutexLock lock(&alloc_mu_);
+  std::vector<PageId> out(free_.begin(), free_.end());
+  out.insert(out.end(), trunks_.begin(), trunks_.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+StoreStats Store::stats() const {
+  StoreStats s;
+  s.mtrs = mtrs_.load(std::memory_order_relaxed);
+  s.commits = commits_.load(std::memory_order_relaxed);
+  s.aborts = aborts_.load(std::memory_order_relaxed);
+  s.checkpoints = checkpoints_.load(std::memory_order_relaxed);
+  s.pages_allocated = allocated_.load(std::memory_order_relaxed);
+  s.pages_reused = reused_.load(std::memory_order_relaxed);
+  s.pages_freed = freed_.load(std::memory_order_relaxed);
+  MutexLock lock(&alloc_mu_);
+  s.free_pages = free_.size() + trunks_.size();
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+
+absl::Status Store::Checkpoint() {
+  std::lock_guard lock(checkpoint_mu_);
+  return CheckpointLocked();
+}
+
+absl::Status Store::Close() {
+  std::lock_guard lock(checkpoint_mu_);
+  absl::Status s = CheckpointLocked();
+  closed_ = true;
+  return s;
+}
+
+void Store::MaybeCheckpoint() {
+  const Lsn since = last_checkpoint_redo_.load(std::memory_order_relaxed);
+  if (log_->next_lsn() - since < options_.checkpoint_interval_bytes) return;
+  std::unique_lock lock(checkpoint_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // another thread is checkpointing
+  (void)CheckpointLocked();        // a failure here fails the log or the disk; callers see it next
+}
+
+absl::Status Store::CheckpointLocked() {
+  if (absl::Status s = Usable(); !s.ok()) return s;
+  // 1. A consistent cut at the redo LSN: active transactions and the allocation state, as of the
+  //    log's end, captured while nothing can be appended.
+  struct Active {
+    std::uint64_t id;
+    Lsn first, last, undo_next;
+  };
+  std::vector<Active> att;
+  std::vector<PageId> free_snapshot;
+  PageId high_water = kFirstDataPage;
+  Lsn oldest_needed = kInvalidLsn;
+  Lsn redo;
+  {
+    MutexLock tl(&txn_mu_);
+    redo = log_->BeginCheckpoint([&](Lsn at) {
+      oldest_needed = at;
+      for (const auto& [id, txn] : active_) {
+        if (txn->ended_ || txn->first_lsn_ == kInvalidLsn) continue;
+        att.push_back({id, txn->first_lsn_, txn->last_lsn_, txn->undo_next_});
+        oldest_needed = std::min(oldest_needed, txn->first_lsn_);
+      }
+      MutexLock al(&alloc_mu_);
+      free_snapshot.assign(free_.begin(), free_.end());
+      free_snapshot.insert(free_snapshot.end(), in_flight_.begin(), in_flight_.end());
+      free_snapshot.insert(free_snapshot.end(), trunks_.begin(), trunks_.end());
+      high_water = high_water_;
+    });
+  }
+  std::sort(free_snapshot.begin(), free_snapshot.end());
+
+  // 2. The free list as of the cut, into trunk pages taken off the allocatable set (they stay
+  //    off it until the next checkpoint supersedes this one).
+  const std::size_t trunk_count = (free_snapshot.size() + kIdsPerTrunk - 1) / kIdsPerTrunk;
+  std::vector<PageId> trunks;
+  {
+    MutexLock al(&alloc_mu_);
+    while (trunks.size() < trunk_count && !free_.empty()) {
+      trunks.push_back(*std::prev(free_.end()));
+      free_.erase(std::prev(free_.end()));
+    }
+  }
+  auto give_back = [&] {
+    MutexLock al(&alloc_mu_);
+    for (PageId t : trunks) free_.insert(t);
+  };
+  while (trunks.size() < trunk_count) {
+    absl::StatusOr<WritePageGuard> g = pool_->NewPage(PageType::kFreeList);
+    if (!g.ok()) {
+      give_back();
+      return g.status();
+    }
+    trunks.push_back(g->page_id());
+  }
+  for (std::size_t t = 0; t < trunks.size(); ++t) {
+    absl::StatusOr<WritePageGuard> g = pool_->OverwritePage(trunks[t]);
+    if (!g.ok()) {
+      give_back();
+      return g.status();
+    }
+    InitPage(g->mutable_data(), PageType::kFreeList);
+    std::byte* p = g->mutable_data().data() + kPageHeaderSize;
+    const PageId next = t + 1 < trunks.size() ? trunks[t + 1] : kInvalidPageId;
+    const std::size_t from = t * kIdsPerTrunk;
+    const auto count =
+        static_cast<std::uint32_t>(std::min(kIdsPerTrunk, free_snapshot.size() - from));
+    std::memcpy(p, &next, 8);
+    std::memcpy(p + 8, &count, 4);
+    std::memcpy(p + kTrunkHeader, free_snapshot.data() + from, count * sizeof(PageId));
+    g->Release();
+    if (absl::Status s = pool_->FlushPage(trunks[t]); !s.ok()) {
+      give_back();
+      return s;
+    }
+  }
+
+  // 3. The checkpoint record.
+  std::vector<std::byte> payload;
+  Encoder enc(&payload);
+  enc.Put(redo);
+  enc.Put(high_water);
+  enc.Put(next_txn_id_.load(std::memory_order_relaxed));
+  enc.Put(static_cast<std::uint32_t>(att.size()));
+  for (const Active& a : att) {
+    enc.Put(a.id);
+    enc.Put(a.first);
+    enc.Put(a.last);
+    enc.Put(a.undo_next);
+  }
+  absl::StatusOr<Lsn> ckpt = log_->Append({RecordType::kCheckpoint, 0, 0, payload});
+  absl::Status s = ckpt.status();
+  if (s.ok()) s = log_->FlushUntil(*ckpt);
+  // 4. Every page changed before the redo LSN reaches the disk, then the superblock points at
+  //    this checkpoint and its free list.
+  if (s.ok()) s = pool_->FlushAll();
+  if (s.ok()) {
+    SuperblockRoots roots = pool_->roots();
+    roots.free_list_head = trunks.empty() ? kInvalidPageId : trunks.front();
+    roots.checkpoint_lsn = *ckpt;
+    pool_->SetRoots(roots);
+    s = pool_->FlushAll();
+  }
+  if (!s.ok()) {
+    give_back();
+    return s;
+  }
+  {
+    MutexLock al(&alloc_mu_);
+    for (PageId old : trunks_) free_.insert(old);
+    trunks_ = std::move(trunks);
+  }
+  last_checkpoint_redo_.store(redo, std::memory_order_relaxed);
+  checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  // 5. The log below what recovery and rollback can need.
+  return log_->RemoveSegmentsBefore(oldest_needed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recovery
+
+absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set,
+                         PageId& high_water) {
+  const Lsn lsn = rec.header.lsn;
+  WritePageGuard page;
+  bool apply = false;
+  absl::Status status;
+  auto open_page = [&](PageId id, bool image) -> bool {
+    if (page.valid() && page.page_id() == id) return true;
+    if (page.valid() && apply) page.set_lsn(lsn);
+    page.Release();
+    if (id < kFirstDataPage) {
+      status = Malformed(rec, fmt::format("change to superblock page {}", id));
+      return false;
+    }
+    if (absl::Status s = pool_->EnsurePageCount(id + 1); !s.ok()) {
+      status = s;
+      return false;
+    }
+    absl::StatusOr<WritePageGuard> g = image ? pool_->OverwritePage(id) : pool_->WritePage(id);
+    if (!g.ok()) {
+      status = absl::Status(g.status().code(),
+                            fmt::format("redo of LSN {}: {}", lsn, std::string(g.status().message())));
+      return false;
+    }
+    page = std::move(*g);
+    apply = page.lsn() < lsn;
+    (apply ? report_.pages_redone : report_.pages_skipped)++;
+    return true;
+  };
+  const bool ok = ForEachEntry(rec.payload, [&](MtrEntry kind, Decoder& d) {
+    switch (kind) {
+      case MtrEntry::kPageBytes: {
+        PageId id;
+        std::uint16_t off, len;
+        std::span<const std::byte> b;
+        if (!d.Get(&id) || !d.Get(&off) || !d.Get(&len) || !d.Bytes(len, &b) ||
+            std::size_t{off} + len > kPageSize) {
+          return false;
+        }
+        if (!open_page(id, false)) return false;
+        if (apply) std::memcpy(page.mutable_data().data() + off, b.data(), len);
+        return true;
+      }
+      case MtrEntry::kPageImage: {
+        PageId id;
+        std::uint16_t len;
+        std::span<const std::byte> b;
+        if (!d.Get(&id) || !d.Get(&len) || !d.Bytes(len, &b) || len > kPageSize) return false;
+        if (page.valid() && page.page_id() == id) return false;  // an image comes first
+        if (!open_page(id, true)) return false;
+        if (apply) {
+          std::memset(page.mutable_data().data(), 0, kPageSize);
+          std::memcpy(page.mutable_data().data(), b.data(), len);
+          ++report_.page_images;
+        }
+        return true;
+      }
+      case MtrEntry::kAlloc:
+      case MtrEntry::kExtend:
+      case MtrEntry::kFree: {
+        PageId id;
+        if (!d.Get(&id)) return false;
+        if (kind == MtrEntry::kFree) {
+          free_set.insert(id);
+        } else {
+          free_set.erase(id);
+          if (kind == MtrEntry::kExtend) high_water = std::max(high_water, id + 1);
+        }
+        return true;
+      }
+      case MtrEntry::kUndo:
+      case MtrEntry::kCompensation: {
+        MtrUndoInfo ignored;
+        return SkipOrReadUndo(kind, d, &ignored);
+      }
+    }
+    return false;
+  });
+  if (page.valid() && apply) page.set_lsn(lsn);
+  page.Release();
+  if (!status.ok()) return status;
+  if (!ok) return Malformed(rec, "bad entry");
+  return absl::OkStatus();
+}
+
+absl::Status Store::UndoLoser(Transaction& txn, LogReader& reader) {
+  Lsn cur = txn.undo_next_;
+  while (cur != kInvalidLsn) {
+    absl::StatusOr<LogRecord> rec = reader.ReadAt(cur);
+    if (!rec.ok()) return rec.status();
+    if (rec->header.type != RecordType::kMtr || rec->header.txn_id != txn.id_) {
+      return Malformed(*rec, fmt::format("undo chain of transaction {} reaches it", txn.id_));
+    }
+    MtrUndoInfo info;
+    if (!ForEachEntry(rec->payload,
+                      [&](MtrEntry k, Decoder& d) { return SkipOrReadUndo(k, d, &info); })) {
+      return Malformed(*rec, "bad entry");
+    }
+    const Lsn prev = rec->header.prev_lsn;
+    if (info.compensation) {
+      cur = info.undo_next;
+      continue;
+    }
+    if (info.has_undo) {
+      std::vector<std::byte> payload(info.undo.begin(), info.undo.end());
+      if (absl::Status s = RunUndo(txn, info.rm, payload, prev); !s.ok()) return s;
+      ++report_.operations_undone;
+    }
+    cur = prev;
+  }
+  return EndTransaction(txn, RecordType::kAbort, Durability::kNone);
+}
+
+absl::Status Store::Recover() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const SuperblockRoots roots = pool_->roots();
+  absl::StatusOr<std::unique_ptr<LogReader>> reader_or =
+      LogReader::Open(env_.get(), options_.recovery_mode);
+  if (!reader_or.ok()) return reader_or.status();
+  LogReader& reader = **reader_or;
+
+  absl::btree_set<PageId> free_set;
+  std::vector<PageId> trunks;
+  PageId high_water = kFirstDataPage;
+  std::uint64_t next_txn = 1;
+  struct Loser {
+    Lsn first = kInvalidLsn, last = kInvalidLsn, undo_next = kInvalidLsn;
+  };
+  absl::flat_hash_map<std::uint64_t, Loser> att;
+  Lsn end = kFirstLsn;
+  report_.checkpoint_lsn = roots.checkpoint_lsn;
+
+  if (reader.empty()) {
+    if (roots.checkpoint_lsn != kInvalidLsn) {
+      return absl::DataLossError(fmt::format(
+          "{}: the superblock names a checkpoint at LSN {} but the log directory {} holds no "
+          "log segments",
+          pool_->disk_manager_name(), roots.checkpoint_lsn, env_->Describe("")));
+    }
+    report_.new_store = true;
+    high_water = std::max<PageId>(pool_->page_count(), kFirstDataPage);
+  } else {
+    Lsn start = reader.first_lsn();
+    if (roots.checkpoint_lsn != kInvalidLsn) {
+      absl::StatusOr<LogRecord> ck = reader.ReadAt(roots.checkpoint_lsn);
+      if (!ck.ok()) return ck.status();
+      if (ck->header.type != RecordType::kCheckpoint) {
+        return Malformed(*ck, "the superblock's checkpoint LSN names no checkpoint record");
+      }
+      Decoder d(ck->payload);
+      std::uint32_t n;
+      if (!d.Get(&start) || !d.Get(&high_water) || !d.Get(&next_txn) || !d.Get(&n)) {
+        return Malformed(*ck, "truncated checkpoint");
+      }
+      for (std::uint32_t i = 0; i < n; ++i) {
+        std::uint64_t id;
+        Loser l;
+        if (!d.Get(&id) || !d.Get(&l.first) || !d.Get(&l.last) || !d.Get(&l.undo_next)) {
+          return Malformed(*ck, "truncated checkpoint");
+        }
+        att[id] = l;
+      }
+      // The free list as of the checkpoint's redo LSN.
+      for (PageId t = roots.free_list_head; t != kInvalidPageId;) {
+        if (trunks.size() > pool_->page_count()) {
+          return absl::DataLossError("the free list's trunk chain loops");
+        }
+        absl::StatusOr<ReadPageGuard> g = pool_->ReadPage(t);
+        if (!g.ok()) return g.status();
+        if (ReadPageHeader(g->data()).type != static_cast<std::uint16_t>(PageType::kFreeList)) {
+          return absl::DataLossError(fmt::format("free-list trunk page {} has type {}", t,
+                                                 PageTypeName(static_cast<PageType>(ReadPageHeader(g->data()).type))));
+        }
+        const std::byte* p = g->data().data() + kPageHeaderSize;
+        PageId next;
+        std::uint32_t count;
+        std::memcpy(&next, p, 8);
+        std::memcpy(&count, p + 8, 4);
+        if (count > kIdsPerTrunk) {
+          return absl::DataLossError(fmt::format("free-list trunk page {} claims {} ids", t, count));
+        }
+        for (std::uint32_t i = 0; i < count; ++i) {
+          PageId id;
+          std::memcpy(&id, p + kTrunkHeader + i * sizeof(PageId), sizeof id);
+          free_set.insert(id);
+        }
+        trunks.push_back(t);
+        t = next;
+      }
+    }
+    report_.start_lsn = start;
+
+    // Analysis: where the log ends and which transactions never finished.
+    if (absl::Status s = reader.Seek(start); !s.ok()) return s;
+    LogRecord rec;
+    for (;;) {
+      absl::StatusOr<bool> more = reader.Next(&rec);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      ++report_.records_scanned;
+      const RecordHeader& h = rec.header;
+      if (h.txn_id != 0) {
+        next_txn = std::max(next_txn, h.txn_id + 1);
+        if (h.type == RecordType::kCommit || h.type == RecordType::kAbort) {
+          att.erase(h.txn_id);
+        } else if (h.type == RecordType::kMtr) {
+          Loser& l = att[h.txn_id];
+          if (l.first == kInvalidLsn) l.first = h.lsn;
+          l.last = h.lsn;
+          MtrUndoInfo info;
+          if (!ForEachEntry(rec.payload,
+                            [&](MtrEntry k, Decoder& d) { return SkipOrReadUndo(k, d, &info); })) {
+            return Malformed(rec, "bad entry");
+          }
+          l.undo_next = info.compensation ? info.undo_next : h.lsn;
+        }
+      }
+    }
+    end = reader.end_lsn();
+    report_.end_lsn = end;
+    report_.damaged_tail_lsn = reader.damaged_tail_lsn();
+    report_.damage = reader.damage();
+  }
+
+  // Appending resumes at the end found; the tail past it is cut and the log synced, so nothing
+  // redo writes to the pages can get ahead of the log.
+  absl::StatusOr<std::unique_ptr<LogManager>> log =
+      LogManager::Open(env_.get(), options_.log, reader.segments(), end);
+  if (!log.ok()) return log.status();
+  log_ = std::move(*log);
+
+  if (!reader.empty()) {
+    // Redo: repeat history from the redo LSN, page by page where the page is behind.
+    if (absl::Status s = reader.Seek(report_.start_lsn); !s.ok()) return s;
+    LogRecord rec;
+    for (;;) {
+      absl::StatusOr<bool> more = reader.Next(&rec);
+      if (!more.ok()) return more.status();
+      if (!*more || rec.header.lsn >= end) break;
+      if (rec.header.type != RecordType::kMtr) continue;
+      if (absl::Status s = Redo(rec, free_set, high_water); !s.ok()) return s;
+    }
+    report_.bytes_scanned = reader.bytes_read();
+  }
+  flusher_->Set(log_.get());
+
+  // The allocation state: the checkpoint's free list with the replayed allocations and frees,
+  // plus pages past the high-water mark (allocated by changes that never reached the log).
+  {
+    MutexLock lock(&alloc_mu_);
+    for (PageId p = high_water; p < pool_->page_count(); ++p) free_set.insert(p);
+    for (PageId t : trunks) free_set.erase(t);
+    free_ = std::move(free_set);
+    trunks_ = std::move(trunks);
+    high_water_ = high_water;
+  }
+  next_txn_id_.store(next_txn, std::memory_order_relaxed);
+
+  // Undo: roll back every transaction that neither committed nor finished aborting.
+  std::vector<std::unique_ptr<Transaction>> losers;
+  for (const auto& [id, l] : att) {
+    std::unique_ptr<Transaction> txn(new Transaction(this, id));
+    txn->first_lsn_ = l.first;
+    txn->last_lsn_ = l.last;
+    txn->undo_next_ = l.undo_next;
+    MutexLock lock(&txn_mu_);
+    active_.emplace(id, txn.get());
+    losers.push_back(std::move(txn));
+  }
+  std::sort(losers.begin(), losers.end(),
+            [](const auto& a, const auto& b) { return a->last_lsn_ > b->last_lsn_; });
+  for (auto& txn : losers) {
+    if (absl::Status s = UndoLoser(*txn, reader); !s.ok()) return s;
+    ++report_.transactions_undone;
+  }
+  losers.clear();
+
+  // A checkpoint makes this recovery's work durable and starts the next log position.
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    if (absl::Status s = CheckpointLocked(); !s.ok()) return s;
+  }
+  report_.duration = std::chrono::steady_clock::now() - t0;
+  return absl::OkStatus();
+}
+
+}  // namespace pagestore

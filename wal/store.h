@@ -1,0 +1,299 @@
+// Store: the one entry point an engine opens. It wires a disk manager of the chosen kind, a
+// buffer pool, the write-ahead log and recovery, and hands out mini-transactions and
+// transactions. See wal/README.md for the log format, the recovery algorithm and the rules.
+//
+//   StoreOptions options;
+//   options.disk = *ParseDiskManagerSpec("mmap");
+//   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open("/data/db.pages", options);
+//   // the log lives in "/data/db.pages-wal/"; recovery has run when Open returns
+//   auto txn = (*store)->Begin();
+//   MiniTransaction mtr = (*txn)->BeginMtr();
+//   absl::StatusOr<PageSpan> page = mtr.GetForWrite(id);   // latched until Commit
+//   ... change *page, mtr.LogUndo(kMyUndo, how_to_undo) ...
+//   mtr.Commit();                 // one atomic log record; page LSNs stamped
+//   (*txn)->Commit();             // durable on return (Durability::kSync)
+//
+// Mini-transactions are the unit of atomic page change: every page changed in one is redone
+// together or not at all. Transactions group mini-transactions into an all-or-nothing unit that
+// can be rolled back: each mini-transaction may register a logical undo (a resource manager id
+// and a payload), and Abort or recovery runs the registered UndoHandler for each, newest first,
+// logging each undo as a compensation record so it is never undone twice.
+//
+// Isolation between concurrent transactions is the engine's job (its lock manager): the store
+// keeps every page physically consistent (latches) and every transaction atomic and durable, but
+// two transactions may change the same data; undo is logical precisely so that one
+// transaction's rollback does not clobber another's later change to the same page.
+//
+// Ownership: the Store owns its disk manager (inside the pool), pool, log and LogEnv (or shares
+// the caller's). A MiniTransaction or Transaction must not outlive its Store.
+// Thread safety: Store's methods are safe for concurrent use. A MiniTransaction or Transaction
+// belongs to one thread at a time. A thread holding pages in a mini-transaction must not call
+// Checkpoint (it would wait for its own latches).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "buffer/buffer_pool.h"
+#include "storage/disk_manager.h"
+#include "storage/mutex.h"
+#include "wal/log_env.h"
+#include "wal/log_manager.h"
+#include "wal/log_reader.h"
+
+namespace pagestore {
+
+class Store;
+class Transaction;
+class MiniTransaction;
+
+// Undoes one logged operation inside `mtr` (which already carries the compensation record).
+// Registered per resource manager id (an index kind, a test table...). Must be idempotent at the
+// logical level: it may run against a state where the operation's effect is partly or wholly
+// present, never absent (recovery undoes only what redo restored).
+using UndoHandler =
+    std::function<absl::Status(MiniTransaction& mtr, std::span<const std::byte> payload)>;
+
+struct StoreOptions {
+  DiskManagerOptions disk;          // kind, open mode, checksums, pread/mmap settings
+  std::size_t pool_frames = 4096;   // 16 MiB of 4 KiB frames
+  ReplacerOptions replacer;
+  LogOptions log;
+  Durability durability = Durability::kSync;  // Transaction::Commit's default
+  RecoveryMode recovery_mode = RecoveryMode::kTolerateTail;
+  // A checkpoint runs when a transaction ends and this much log has been written since the last.
+  std::uint64_t checkpoint_interval_bytes = 64ull << 20;
+  std::map<std::uint16_t, UndoHandler> undo_handlers;  // needed by recovery: give them here
+};
+
+struct RecoveryReport {
+  bool new_store = false;
+  Lsn checkpoint_lsn = kInvalidLsn;  // the checkpoint recovery started from (0: none)
+  Lsn start_lsn = kInvalidLsn;       // redo start
+  Lsn end_lsn = kInvalidLsn;         // end of the log found
+  Lsn damaged_tail_lsn = kInvalidLsn;  // a torn/bad tail ignored there (0: clean end)
+  std::string damage;
+  std::uint64_t records_scanned = 0;
+  std::uint64_t bytes_scanned = 0;
+  std::uint64_t pages_redone = 0;   // page changes applied
+  std::uint64_t pages_skipped = 0;  // page changes already on disk (page LSN >= record LSN)
+  std::uint64_t page_images = 0;    // full page images restored
+  std::uint64_t transactions_undone = 0;
+  std::uint64_t operations_undone = 0;
+  std::chrono::nanoseconds duration{0};
+  std::string ToString() const;
+};
+
+struct StoreStats {
+  std::uint64_t mtrs = 0;
+  std::uint64_t commits = 0;
+  std::uint64_t aborts = 0;
+  std::uint64_t checkpoints = 0;
+  std::uint64_t pages_allocated = 0;  // from the free list or by extending the file
+  std::uint64_t pages_reused = 0;     // of those, from the free list
+  std::uint64_t pages_freed = 0;
+  std::uint64_t free_pages = 0;       // on the free list now
+};
+
+// An atomic group of page changes. Pages are latched for writing (GetForWrite) or reading
+// (GetForRead) until Commit; Commit logs one record holding every change (a full page image for
+// a page's first change since the last checkpoint, byte ranges otherwise), stamps the page LSNs
+// and releases the latches. Destroying an uncommitted mini-transaction undoes its page changes
+// in memory. Move-only; belongs to one thread.
+class MiniTransaction {
+ public:
+  MiniTransaction(MiniTransaction&&) noexcept;
+  MiniTransaction& operator=(MiniTransaction&&) = delete;
+  ~MiniTransaction();
+
+  // The page, exclusively latched, to change in place. Later calls for the same page return the
+  // same span. FailedPreconditionError if this mini-transaction holds it for reading.
+  [[nodiscard]] absl::StatusOr<PageSpan> GetForWrite(PageId id);
+  // The page, latched for reading (or the span of a page already held for writing).
+  [[nodiscard]] absl::StatusOr<ConstPageSpan> GetForRead(PageId id);
+  // A page for new use: from the free list, or by extending the file. Initialized as an empty
+  // page of `type`, latched for writing.
+  [[nodiscard]] absl::StatusOr<PageId> AllocatePage(PageType type);
+  // Returns a page to the free list (reusable once this commits). Latches it for writing.
+  [[nodiscard]] absl::Status FreePage(PageId id);
+  // Registers the logical undo of this mini-transaction's operation (inside a transaction only).
+  void LogUndo(std::uint16_t resource_manager, std::span<const std::byte> payload);
+
+  // Logs and releases. The record's LSN, or kInvalidLsn when nothing changed. On error (the log
+  // failed) the page changes are undone in memory and the pages released.
+  [[nodiscard]] absl::StatusOr<Lsn> Commit();
+
+  Transaction* transaction() const { return txn_; }
+
+ private:
+  friend class Store;
+  friend class Transaction;
+  using PageCopy = std::array<std::byte, kPageSize>;
+  struct Held {
+    PageId id;
+    bool write;
+    bool fresh;  // initialized by this mini-transaction: logged as a full image
+    ReadPageGuard read;
+    WritePageGuard guard;
+    std::unique_ptr<PageCopy> before;  // the page when first latched for writing
+  };
+  struct AllocOp {
+    MtrEntry kind;  // kAlloc, kExtend or kFree
+    PageId id;
+  };
+  MiniTransaction(Store* store, Transaction* txn) : store_(store), txn_(txn) {}
+  Held* Find(PageId id);
+  void Rollback();
+  void ReleaseAll();
+
+  Store* store_;
+  Transaction* txn_;
+  std::vector<Held> held_;
+  std::vector<AllocOp> allocs_;
+  std::optional<std::pair<std::uint16_t, std::vector<std::byte>>> undo_;
+  Lsn compensation_undo_next_ = kInvalidLsn;
+  bool compensation_ = false;
+  bool done_ = false;
+};
+
+// A transaction: mini-transactions that commit or roll back together. Destroying an active
+// transaction aborts it.
+class Transaction {
+ public:
+  ~Transaction();
+  std::uint64_t id() const { return id_; }
+  // A mini-transaction whose records belong to this transaction.
+  [[nodiscard]] MiniTransaction BeginMtr();
+  // Logs the commit and waits as `durability` says (the store's default if unset). After an
+  // error the outcome is unknown to the caller (the log failed); recovery decides.
+  [[nodiscard]] absl::Status Commit(std::optional<Durability> durability = std::nullopt);
+  // Undoes every registered operation, newest first, each under a compensation record, then
+  // logs the abort.
+  [[nodiscard]] absl::Status Abort();
+  bool active() const { return !ended_; }
+
+ private:
+  friend class Store;
+  friend class MiniTransaction;
+  struct UndoEntry {
+    Lsn lsn;
+    Lsn prev_lsn;
+    std::uint16_t rm;
+    std::vector<std::byte> payload;
+  };
+  Transaction(Store* store, std::uint64_t id) : store_(store), id_(id) {}
+
+  Store* store_;
+  const std::uint64_t id_;
+  // Written under the log's lock (by the append that logs this transaction's records).
+  Lsn first_lsn_ = kInvalidLsn;
+  Lsn last_lsn_ = kInvalidLsn;
+  Lsn undo_next_ = kInvalidLsn;
+  std::vector<UndoEntry> undo_;  // runtime rollback needs no log reads
+  bool ended_ = false;
+};
+
+class Store {
+ public:
+  // Opens (or creates) the store at `path` with its log in the directory `path` + "-wal", and
+  // recovers. Errors name the file, page or LSN at fault.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> Open(
+      const std::filesystem::path& path, const StoreOptions& options);
+  // The same over a disk manager and log directory the caller made (tests: fault injection).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> Open(
+      std::unique_ptr<DiskManager> disk, std::shared_ptr<LogEnv> log_env,
+      const StoreOptions& options);
+  // Takes a final checkpoint unless the store has failed.
+  ~Store();
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // FailedPreconditionError once the log has failed.
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<Transaction>> Begin();
+  // A system mini-transaction: redo only, never undone (structure changes, setup).
+  [[nodiscard]] MiniTransaction BeginMtr();
+  void RegisterUndoHandler(std::uint16_t resource_manager, UndoHandler handler);
+
+  // A fuzzy checkpoint: transactions keep running. Afterwards the log before the checkpoint's
+  // redo LSN (and before the oldest active transaction) is removed or recycled.
+  [[nodiscard]] absl::Status Checkpoint();
+  // Checkpoints and flushes; the store stays usable.
+  [[nodiscard]] absl::Status Close();
+
+  BufferPool& pool() { return *pool_; }
+  LogManager& log() { return *log_; }
+  const RecoveryReport& recovery_report() const { return report_; }
+  StoreStats stats() const;
+  absl::Status failure() const;  // OK, or why the store takes no more work
+  // The pages on the free list (for checks and tools).
+  std::vector<PageId> FreePages() const;
+
+ private:
+  friend class MiniTransaction;
+  friend class Transaction;
+  class Flusher;
+  struct Allocation {
+    PageId id;
+    bool extended;
+  };
+
+  Store(const StoreOptions& options, std::shared_ptr<LogEnv> env);
+  [[nodiscard]] absl::Status Recover();
+  [[nodiscard]] absl::Status Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set,
+                                  PageId& high_water);
+  [[nodiscard]] absl::Status UndoLoser(Transaction& txn, LogReader& reader);
+  [[nodiscard]] absl::Status RunUndo(Transaction& txn, std::uint16_t rm,
+                                     std::span<const std::byte> payload, Lsn undo_next);
+  [[nodiscard]] absl::Status EndTransaction(Transaction& txn, RecordType type,
+                                            std::optional<Durability> durability);
+  [[nodiscard]] absl::StatusOr<Allocation> PopFreePage();
+  void ReturnFreePage(PageId id);
+  [[nodiscard]] absl::Status CheckpointLocked();
+  void MaybeCheckpoint();
+  [[nodiscard]] absl::Status Usable() const;
+
+  StoreOptions options_;
+  std::shared_ptr<LogEnv> env_;
+  std::unique_ptr<Flusher> flusher_;
+  std::unique_ptr<BufferPool> pool_;
+  std::unique_ptr<LogManager> log_;
+  RecoveryReport report_;
+
+  mutable Mutex undo_mu_;
+  std::map<std::uint16_t, UndoHandler> undo_handlers_ ABSL_GUARDED_BY(undo_mu_);
+
+  // Page allocation. Lock order: the log's lock, then alloc_mu_.
+  mutable Mutex alloc_mu_;
+  absl::btree_set<PageId> free_ ABSL_GUARDED_BY(alloc_mu_);       // allocatable
+  absl::btree_set<PageId> in_flight_ ABSL_GUARDED_BY(alloc_mu_);  // taken, not yet committed
+  std::vector<PageId> trunks_ ABSL_GUARDED_BY(alloc_mu_);  // hold the durable free list
+  PageId high_water_ ABSL_GUARDED_BY(alloc_mu_) = kFirstDataPage;  // committed allocations
+
+  // Active transactions. Lock order: txn_mu_, then the log's lock.
+  mutable Mutex txn_mu_;
+  absl::flat_hash_map<std::uint64_t, Transaction*> active_ ABSL_GUARDED_BY(txn_mu_);
+  std::atomic<std::uint64_t> next_txn_id_{1};
+
+  std::mutex checkpoint_mu_;  // one checkpoint at a time
+  std::atomic<Lsn> last_checkpoint_redo_{kInvalidLsn};
+  bool closed_ = false;
+
+  std::atomic<std::uint64_t> mtrs_{0}, commits_{0}, aborts_{0}, checkpoints_{0};
+  std::atomic<std::uint64_t> allocated_{0}, reused_{0}, freed_{0};
+};
+
+}  // namespace pagestore
