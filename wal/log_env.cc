@@ -75,8 +75,7 @@ class PosixLogEnv final : public LogEnv {
   PosixLogEnv(std::filesystem::path dir, ScopedFd dir_fd)
       : dir_(std::move(dir)), dir_fd_(std::move(dir_fd)) {}
 
-  absl::StatusOr<std::unique_ptr<LogFile>> OpenFile(const std::string& name,
-                                                    bool create) override {
+  absl::StatusOr<std::unique_ptr<LogFile>> OpenFile(const std::string& name, bool create) override {
     const std::string path = Describe(name);
     int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
     int fd = ::open(path.c_str(), flags, 0644);
@@ -118,9 +117,7 @@ class PosixLogEnv final : public LogEnv {
     return absl::OkStatus();
   }
 
-  std::string Describe(const std::string& name) const override {
-    return (dir_ / name).string();
-  }
+  std::string Describe(const std::string& name) const override { return (dir_ / name).string(); }
 
  private:
   std::filesystem::path dir_;
@@ -191,7 +188,8 @@ MemoryLogEnv::MemoryLogEnv(std::string dir) : dir_(std::move(dir)) {}
 MemoryLogEnv::~MemoryLogEnv() = default;
 
 absl::Status MemoryLogEnv::Enter(std::string_view op, const std::string& name) {
-  if (power_lost_) return absl::FailedPreconditionError(fmt::format("{}: power lost", Describe(name)));
+  if (power_lost_)
+    return absl::FailedPreconditionError(fmt::format("{}: power lost", Describe(name)));
   ++calls_;
   int err = 0;
   if (fail_at_ != 0 && (calls_ == fail_at_ || (fail_persistent_ && calls_ > fail_at_))) {
@@ -286,9 +284,10 @@ void MemoryLogEnv::SimulatePowerLoss(double keep_tail_probability, std::uint64_t
     if (keep(rng) && node->data.size() >= next.size()) {
       std::size_t d = 0;
       while (d < next.size() && next[d] == node->data[d]) ++d;
-      if (d < node->data.size()) {
-        const std::size_t extra =
-            std::uniform_int_distribution<std::size_t>(0, node->data.size() - d)(rng);
+      std::size_t e = node->data.size();  // one past the last differing byte
+      while (e > d && e <= next.size() && next[e - 1] == node->data[e - 1]) --e;
+      if (d < e) {
+        const std::size_t extra = std::uniform_int_distribution<std::size_t>(0, e - d)(rng);
         if (next.size() < d + extra) next.resize(d + extra);
         std::memcpy(next.data() + d, node->data.data() + d, extra);
       }

@@ -47,8 +47,7 @@ class LogEnv {
                                                                           bool create) = 0;
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> ListFiles() = 0;
   [[nodiscard]] virtual absl::Status RemoveFile(const std::string& name) = 0;
-  [[nodiscard]] virtual absl::Status RenameFile(const std::string& from,
-                                                const std::string& to) = 0;
+  [[nodiscard]] virtual absl::Status RenameFile(const std::string& from, const std::string& to) = 0;
   [[nodiscard]] virtual absl::Status SyncDir() = 0;  // names created/renamed/removed are durable
   virtual std::string Describe(const std::string& name) const = 0;  // the path, for messages
 };

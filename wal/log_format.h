@@ -59,9 +59,9 @@ struct RecordHeader {
   std::uint64_t checksum = 0;  // XXH3-64 seeded with the segment salt over bytes [8, length)
   std::uint32_t length = 0;    // header + payload; the record occupies AlignRecord(length) bytes
   RecordType type = RecordType::kMtr;
-  std::uint16_t flags = 0;  // zero in this version
-  Lsn lsn = 0;              // the record's own position: a record copied elsewhere fails
-  Lsn prev_lsn = 0;         // the transaction's previous record; 0 for its first
+  std::uint16_t flags = 0;   // zero in this version
+  Lsn lsn = 0;               // the record's own position: a record copied elsewhere fails
+  Lsn prev_lsn = 0;          // the transaction's previous record; 0 for its first
   std::uint64_t txn_id = 0;  // 0: a system mini-transaction, never undone
   // The log was durable below this LSN when the record was appended. A valid record whose
   // durable_lsn is beyond a bad record proves the bad bytes were once durable: corruption, not a
@@ -88,12 +88,12 @@ std::uint64_t RecordChecksum(const std::byte* p, std::uint32_t length, std::uint
 // A sequence of entries, each starting with a one-byte kind. Page entries of one page are
 // contiguous; redo decides once per (record, page) whether to apply them.
 enum class MtrEntry : std::uint8_t {
-  kPageBytes = 1,  // u64 page | u16 offset | u16 length | bytes: physiological redo
-  kPageImage = 2,  // u64 page | u16 length | bytes: the page's first `length` bytes, rest zero
-  kAlloc = 3,      // u64 page: taken from the free list
-  kExtend = 4,     // u64 page: appended to the file (the allocation high-water mark moves)
-  kFree = 5,       // u64 page: returned to the free list
-  kUndo = 6,       // u16 resource manager | u32 length | bytes: logical undo of this record
+  kPageBytes = 1,     // u64 page | u16 offset | u16 length | bytes: physiological redo
+  kPageImage = 2,     // u64 page | u16 length | bytes: the page's first `length` bytes, rest zero
+  kAlloc = 3,         // u64 page: taken from the free list
+  kExtend = 4,        // u64 page: appended to the file (the allocation high-water mark moves)
+  kFree = 5,          // u64 page: returned to the free list
+  kUndo = 6,          // u16 resource manager | u32 length | bytes: logical undo of this record
   kCompensation = 7,  // u64 undo_next_lsn: this record undid one; continue undo there
 };
 

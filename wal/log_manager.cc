@@ -14,9 +14,9 @@ namespace pagestore {
 LogManager::LogManager(LogEnv* env, const LogOptions& options)
     : env_(env),
       options_(options),
-      salt_state_(static_cast<std::uint64_t>(
-          std::chrono::steady_clock::now().time_since_epoch().count()) ^
-                  reinterpret_cast<std::uintptr_t>(this)) {}
+      salt_state_(
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+          reinterpret_cast<std::uintptr_t>(this)) {}
 
 LogManager::~LogManager() = default;
 
@@ -29,13 +29,12 @@ std::uint64_t LogManager::NewSalt() {
 }
 
 absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
-    LogEnv* env, const LogOptions& options, const std::vector<SegmentInfo>& segments,
-    Lsn end_lsn) {
+    LogEnv* env, const LogOptions& options, const std::vector<SegmentInfo>& segments, Lsn end_lsn) {
   if (options.segment_size < kSegmentHeaderSize + 64 * 1024 ||
       options.segment_size % kRecordAlignment != 0) {
-    return absl::InvalidArgumentError(fmt::format(
-        "log segment size {} must be a multiple of {} and at least {}", options.segment_size,
-        kRecordAlignment, kSegmentHeaderSize + 64 * 1024));
+    return absl::InvalidArgumentError(
+        fmt::format("log segment size {} must be a multiple of {} and at least {}",
+                    options.segment_size, kRecordAlignment, kSegmentHeaderSize + 64 * 1024));
   }
   std::unique_ptr<LogManager> log(new LogManager(env, options));
   absl::StatusOr<std::vector<std::string>> names = env->ListFiles();
@@ -85,8 +84,8 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
     if (*size > end_offset) {
       if (absl::Status s = (*file)->Truncate(end_offset); !s.ok()) return s;
       if (options.preallocate && options.segment_size > end_offset) {
-        std::vector<std::byte> zeros(std::min<std::uint64_t>(options.segment_size - end_offset,
-                                                             1 << 20));
+        std::vector<std::byte> zeros(
+            std::min<std::uint64_t>(options.segment_size - end_offset, 1 << 20));
         for (std::uint64_t off = end_offset; off < options.segment_size; off += zeros.size()) {
           const std::size_t n = std::min<std::uint64_t>(zeros.size(), options.segment_size - off);
           if (absl::Status s = (*file)->Write(off, std::span(zeros).first(n)); !s.ok()) return s;

@@ -118,8 +118,8 @@ class LogManager final : public LogFlusher {
   // Removes (or keeps as spares) every segment whose records all lie below `lsn`.
   [[nodiscard]] absl::Status RemoveSegmentsBefore(Lsn lsn);
 
-  Lsn next_lsn() const;     // where the next record goes
-  Lsn durable_lsn() const;  // every record below it is durable
+  Lsn next_lsn() const;          // where the next record goes
+  Lsn durable_lsn() const;       // every record below it is durable
   absl::Status failure() const;  // OK unless the log has failed
   LogStats stats() const;
   std::size_t segment_count() const;
@@ -150,10 +150,10 @@ class LogManager final : public LogFlusher {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Segment> segments_;       // oldest first; the last is where appends go
-  std::vector<std::string> spares_;    // spare segment file names, to recycle
-  std::vector<std::byte> buf_;         // bytes [buf_start_, next_lsn_): appended, not written
-  std::vector<std::byte> spare_buf_;   // swapped with buf_ by the leader
+  std::deque<Segment> segments_;      // oldest first; the last is where appends go
+  std::vector<std::string> spares_;   // spare segment file names, to recycle
+  std::vector<std::byte> buf_;        // bytes [buf_start_, next_lsn_): appended, not written
+  std::vector<std::byte> spare_buf_;  // swapped with buf_ by the leader
   Lsn buf_start_ = 0;
   Lsn next_lsn_ = 0;
   Lsn written_lsn_ = 0;  // handed to the OS below this

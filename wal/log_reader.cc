@@ -81,7 +81,11 @@ bool LogReader::ValidAt(Lsn lsn, RecordHeader* h, std::string* why) const {
     at = At::kClean;
     *why = "end of segment file";
   } else if (off + kRecordHeaderSize > data_.size()) {
-    *why = "truncated record header";
+    // Less room than a header: a clean end when it is the zeroed end of a full segment.
+    const bool zeros = std::all_of(data_.begin() + static_cast<std::ptrdiff_t>(off), data_.end(),
+                                   [](std::byte b) { return b == std::byte{0}; });
+    at = zeros ? At::kClean : At::kBad;
+    *why = zeros ? "zeroed end of segment" : "truncated record header";
   } else {
     *h = ReadRecordHeader(data_.data() + off);
     static constexpr std::array<std::byte, kRecordHeaderSize> kZero{};
@@ -96,8 +100,8 @@ bool LogReader::ValidAt(Lsn lsn, RecordHeader* h, std::string* why) const {
     } else if (h->length < kRecordHeaderSize) {
       *why = fmt::format("bad record length {}", h->length);
     } else if (off + h->length > data_.size()) {
-      *why = fmt::format("truncated record: {} bytes, {} in the file", h->length,
-                         data_.size() - off);
+      *why =
+          fmt::format("truncated record: {} bytes, {} in the file", h->length, data_.size() - off);
     } else if (RecordChecksum(data_.data() + off, h->length, seg.info.salt) != h->checksum) {
       *why = "record checksum mismatch";
     } else if (h->type < RecordType::kMtr || h->type > RecordType::kCheckpoint) {
@@ -113,14 +117,11 @@ bool LogReader::ValidAt(Lsn lsn, RecordHeader* h, std::string* why) const {
 
 namespace {
 bool IsClean(std::string_view why) { return why.starts_with("clean: "); }
-std::string_view Reason(std::string_view why) {
-  return IsClean(why) ? why.substr(7) : why;
-}
+std::string_view Reason(std::string_view why) { return IsClean(why) ? why.substr(7) : why; }
 }  // namespace
 
 absl::Status LogReader::AtBadRecord(Lsn lsn, const std::string& why) {
-  const std::string where =
-      fmt::format("{}: LSN {}", env_->Describe(segments_[cur_].name), lsn);
+  const std::string where = fmt::format("{}: LSN {}", env_->Describe(segments_[cur_].name), lsn);
   const bool clean = IsClean(why);
   if (!clean && mode_ == RecoveryMode::kAbsoluteConsistency) {
     return absl::DataLossError(fmt::format(
@@ -170,8 +171,8 @@ absl::Status LogReader::AtBadRecord(Lsn lsn, const std::string& why) {
 absl::Status LogReader::Seek(Lsn lsn) {
   if (segments_.empty() || lsn < segments_.front().info.first_lsn) {
     return absl::DataLossError(fmt::format(
-        "{}: recovery needs the log from LSN {} but it starts at LSN {}",
-        env_->Describe(""), lsn, segments_.empty() ? 0 : segments_.front().info.first_lsn));
+        "{}: recovery needs the log from LSN {} but it starts at LSN {}", env_->Describe(""), lsn,
+        segments_.empty() ? 0 : segments_.front().info.first_lsn));
   }
   std::size_t i = segments_.size() - 1;
   while (segments_[i].info.first_lsn > lsn) --i;
@@ -185,6 +186,11 @@ absl::Status LogReader::Seek(Lsn lsn) {
 
 absl::StatusOr<bool> LogReader::Next(LogRecord* out) {
   if (at_end_) return false;
+  if (pos_ >= stop_) {
+    at_end_ = true;
+    end_lsn_ = pos_;
+    return false;
+  }
   for (;;) {
     if (absl::Status s = Load(cur_); !s.ok()) return s;
     RecordHeader h;
@@ -198,8 +204,7 @@ absl::StatusOr<bool> LogReader::Next(LogRecord* out) {
       return true;
     }
     // A segment ends where the next one begins (its tail is zeros, stale or EOF).
-    if (IsClean(why) && cur_ + 1 < segments_.size() &&
-        segments_[cur_ + 1].info.first_lsn == pos_ &&
+    if (IsClean(why) && cur_ + 1 < segments_.size() && segments_[cur_ + 1].info.first_lsn == pos_ &&
         segments_[cur_ + 1].info.number == segments_[cur_].info.number + 1) {
       ++cur_;
       continue;

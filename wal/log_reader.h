@@ -58,6 +58,10 @@ class LogReader {
   // The record at `lsn` (for undo). DataLossError if there is no valid record there.
   [[nodiscard]] absl::StatusOr<LogRecord> ReadAt(Lsn lsn);
 
+  // Next() reports the end of the log at `lsn` (a second pass stops where the first found the
+  // end, without touching segments past it, which appending may since have removed).
+  void StopAt(Lsn lsn) { stop_ = lsn; }
+
   Lsn end_lsn() const { return end_lsn_; }
   // Where a bad record stopped the log in kPointInTime or kTolerateTail mode (kInvalidLsn if it
   // ended cleanly), and what was wrong with it.
@@ -89,6 +93,7 @@ class LogReader {
   Lsn pos_ = 0;
   bool at_end_ = false;
   Lsn end_lsn_ = 0;
+  Lsn stop_ = ~Lsn{0};
   Lsn damaged_lsn_ = kInvalidLsn;
   std::string damage_;
   std::uint64_t bytes_read_ = 0;

@@ -120,8 +120,8 @@ std::string RecoveryReport::ToString() const {
       "recovered from checkpoint at LSN {}: redo from LSN {} to {}, {} records ({} bytes) "
       "scanned, {} page changes redone ({} full images), {} already on disk, {} transactions "
       "({} operations) undone{}, in {:.3f} ms",
-      checkpoint_lsn, start_lsn, end_lsn, records_scanned, bytes_scanned, pages_redone,
-      page_images, pages_skipped, transactions_undone, operations_undone,
+      checkpoint_lsn, start_lsn, end_lsn, records_scanned, bytes_scanned, pages_redone, page_images,
+      pages_skipped, transactions_undone, operations_undone,
       damaged_tail_lsn == kInvalidLsn
           ? std::string()
           : fmt::format("; the log's damaged tail at LSN {} was dropped ({})", damaged_tail_lsn,
@@ -349,15 +349,7 @@ absl::StatusOr<Lsn> MiniTransaction::Commit() {
           txn_->undo_.push_back({at, rec.prev_lsn, undo_->first, std::move(undo_->second)});
         }
       }
-      MutexLock lock(&s.alloc_mu_);
-      for (const AllocOp& op : allocs_) {
-        if (op.kind == MtrEntry::kFree) {
-          s.free_.insert(op.id);
-        } else {
-          s.in_flight_.erase(op.id);
-          if (op.kind == MtrEntry::kExtend) s.high_water_ = std::max(s.high_water_, op.id + 1);
-        }
-      }
+      s.ApplyAllocations(allocs_);
     });
     if (lsn.ok() || !absl::IsAborted(lsn.status())) break;
   }
@@ -383,12 +375,22 @@ void MiniTransaction::ReleaseAll() {
 
 void MiniTransaction::Rollback() {
   for (Held& h : held_) {
-    if (h.write && !h.fresh) std::memcpy(h.guard.mutable_data().data(), h.before->data(), kPageSize);
+    if (h.write && !h.fresh)
+      std::memcpy(h.guard.mutable_data().data(), h.before->data(), kPageSize);
   }
+  std::vector<AllocOp> extended;
   for (const AllocOp& op : allocs_) {
-    if (op.kind != MtrEntry::kFree) store_->ReturnFreePage(op.id);
+    if (op.kind == MtrEntry::kAlloc) store_->ReturnFreePage(op.id);
+    if (op.kind == MtrEntry::kExtend) {
+      extended.push_back(op);
+      extended.push_back({MtrEntry::kFree, op.id});
+    }
   }
   ReleaseAll();
+  // A page the file grew by is accounted for only through the log: log it as allocated and
+  // freed, or recovery would count it as in use once a later extension moves the high-water
+  // mark past it. If the log has failed, recovery finds it past the logged high-water mark.
+  if (!extended.empty()) (void)store_->LogAllocations(extended);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,8 +495,8 @@ void Store::RegisterUndoHandler(std::uint16_t resource_manager, UndoHandler hand
   undo_handlers_[resource_manager] = std::move(handler);
 }
 
-absl::Status Store::RunUndo(Transaction& txn, std::uint16_t rm,
-                            std::span<const std::byte> payload, Lsn undo_next) {
+absl::Status Store::RunUndo(Transaction& txn, std::uint16_t rm, std::span<const std::byte> payload,
+                            Lsn undo_next) {
   UndoHandler handler;
   {
     MutexLock lock(&undo_mu_);
@@ -539,6 +541,33 @@ absl::Status Store::EndTransaction(Transaction& txn, RecordType type,
   (type == RecordType::kCommit ? commits_ : aborts_).fetch_add(1, std::memory_order_relaxed);
   if (status.ok()) MaybeCheckpoint();
   return status;
+}
+
+void Store::ApplyAllocations(const std::vector<MiniTransaction::AllocOp>& ops) {
+  MutexLock lock(&alloc_mu_);
+  for (const MiniTransaction::AllocOp& op : ops) {
+    // Every page named in the log is below the high-water mark: pages past it are free.
+    high_water_ = std::max(high_water_, op.id + 1);
+    if (op.kind == MtrEntry::kFree) {
+      in_flight_.erase(op.id);
+      free_.insert(op.id);
+    } else {
+      in_flight_.erase(op.id);
+    }
+  }
+}
+
+absl::Status Store::LogAllocations(const std::vector<MiniTransaction::AllocOp>& ops) {
+  std::vector<std::byte> payload;
+  Encoder enc(&payload);
+  for (const MiniTransaction::AllocOp& op : ops) {
+    enc.Put(static_cast<std::uint8_t>(op.kind));
+    enc.Put(op.id);
+  }
+  return log_
+      ->Append({RecordType::kMtr, 0, kInvalidLsn, payload}, kInvalidLsn,
+               [&](Lsn) { ApplyAllocations(ops); })
+      .status();
 }
 
 absl::StatusOr<Store::Allocation> Store::PopFreePage() {
@@ -598,7 +627,7 @@ void Store::MaybeCheckpoint() {
   if (log_->next_lsn() - since < options_.checkpoint_interval_bytes) return;
   std::unique_lock lock(checkpoint_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is checkpointing
-  (void)CheckpointLocked();        // a failure here fails the log or the disk; callers see it next
+  (void)CheckpointLocked();       // a failure here fails the log or the disk; callers see it next
 }
 
 absl::Status Store::CheckpointLocked() {
@@ -633,14 +662,19 @@ absl::Status Store::CheckpointLocked() {
   std::sort(free_snapshot.begin(), free_snapshot.end());
 
   // 2. The free list as of the cut, into trunk pages taken off the allocatable set (they stay
-  //    off it until the next checkpoint supersedes this one).
+  //    off it until the next checkpoint supersedes this one). Trunks are written without a log
+  //    record, so they may only be pages whose freeing is durable: pages free at the cut, once
+  //    the log is durable up to it.
+  if (redo > log_->durable_lsn()) {
+    if (absl::Status s = log_->FlushUntil(redo - 1); !s.ok()) return s;
+  }
   const std::size_t trunk_count = (free_snapshot.size() + kIdsPerTrunk - 1) / kIdsPerTrunk;
   std::vector<PageId> trunks;
   {
     MutexLock al(&alloc_mu_);
-    while (trunks.size() < trunk_count && !free_.empty()) {
-      trunks.push_back(*std::prev(free_.end()));
-      free_.erase(std::prev(free_.end()));
+    for (auto it = free_snapshot.rbegin();
+         it != free_snapshot.rend() && trunks.size() < trunk_count; ++it) {
+      if (free_.erase(*it) == 1) trunks.push_back(*it);
     }
   }
   auto give_back = [&] {
@@ -648,12 +682,21 @@ absl::Status Store::CheckpointLocked() {
     for (PageId t : trunks) free_.insert(t);
   };
   while (trunks.size() < trunk_count) {
+    // Too few free pages to hold the list: grow the file, logging the new page as free (see
+    // MiniTransaction::Rollback), and take it back off the free list as a trunk.
     absl::StatusOr<WritePageGuard> g = pool_->NewPage(PageType::kFreeList);
     if (!g.ok()) {
       give_back();
       return g.status();
     }
-    trunks.push_back(g->page_id());
+    const PageId t = g->page_id();
+    g->Release();
+    if (absl::Status s = LogAllocations({{MtrEntry::kExtend, t}, {MtrEntry::kFree, t}}); !s.ok()) {
+      give_back();
+      return s;
+    }
+    MutexLock al(&alloc_mu_);
+    if (free_.erase(t) == 1) trunks.push_back(t);  // else another thread took it: grow again
   }
   for (std::size_t t = 0; t < trunks.size(); ++t) {
     absl::StatusOr<WritePageGuard> g = pool_->OverwritePage(trunks[t]);
@@ -741,8 +784,8 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
     }
     absl::StatusOr<WritePageGuard> g = image ? pool_->OverwritePage(id) : pool_->WritePage(id);
     if (!g.ok()) {
-      status = absl::Status(g.status().code(),
-                            fmt::format("redo of LSN {}: {}", lsn, std::string(g.status().message())));
+      status = absl::Status(g.status().code(), fmt::format("redo of LSN {}: {}", lsn,
+                                                           std::string(g.status().message())));
       return false;
     }
     page = std::move(*g);
@@ -783,11 +826,16 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
       case MtrEntry::kFree: {
         PageId id;
         if (!d.Get(&id)) return false;
+        high_water = std::max(high_water, id + 1);
+        // The page exists even if the page count never reached the superblock.
+        if (absl::Status s = pool_->EnsurePageCount(id + 1); !s.ok()) {
+          status = s;
+          return false;
+        }
         if (kind == MtrEntry::kFree) {
           free_set.insert(id);
         } else {
           free_set.erase(id);
-          if (kind == MtrEntry::kExtend) high_water = std::max(high_water, id + 1);
         }
         return true;
       }
@@ -891,8 +939,9 @@ absl::Status Store::Recover() {
         absl::StatusOr<ReadPageGuard> g = pool_->ReadPage(t);
         if (!g.ok()) return g.status();
         if (ReadPageHeader(g->data()).type != static_cast<std::uint16_t>(PageType::kFreeList)) {
-          return absl::DataLossError(fmt::format("free-list trunk page {} has type {}", t,
-                                                 PageTypeName(static_cast<PageType>(ReadPageHeader(g->data()).type))));
+          return absl::DataLossError(
+              fmt::format("free-list trunk page {} has type {}", t,
+                          PageTypeName(static_cast<PageType>(ReadPageHeader(g->data()).type))));
         }
         const std::byte* p = g->data().data() + kPageHeaderSize;
         PageId next;
@@ -900,7 +949,8 @@ absl::Status Store::Recover() {
         std::memcpy(&next, p, 8);
         std::memcpy(&count, p + 8, 4);
         if (count > kIdsPerTrunk) {
-          return absl::DataLossError(fmt::format("free-list trunk page {} claims {} ids", t, count));
+          return absl::DataLossError(
+              fmt::format("free-list trunk page {} claims {} ids", t, count));
         }
         for (std::uint32_t i = 0; i < count; ++i) {
           PageId id;
@@ -955,6 +1005,7 @@ absl::Status Store::Recover() {
   if (!reader.empty()) {
     // Redo: repeat history from the redo LSN, page by page where the page is behind.
     if (absl::Status s = reader.Seek(report_.start_lsn); !s.ok()) return s;
+    reader.StopAt(end);
     LogRecord rec;
     for (;;) {
       absl::StatusOr<bool> more = reader.Next(&rec);

@@ -68,8 +68,8 @@ using UndoHandler =
     std::function<absl::Status(MiniTransaction& mtr, std::span<const std::byte> payload)>;
 
 struct StoreOptions {
-  DiskManagerOptions disk;          // kind, open mode, checksums, pread/mmap settings
-  std::size_t pool_frames = 4096;   // 16 MiB of 4 KiB frames
+  DiskManagerOptions disk;         // kind, open mode, checksums, pread/mmap settings
+  std::size_t pool_frames = 4096;  // 16 MiB of 4 KiB frames
   ReplacerOptions replacer;
   LogOptions log;
   Durability durability = Durability::kSync;  // Transaction::Commit's default
@@ -81,9 +81,9 @@ struct StoreOptions {
 
 struct RecoveryReport {
   bool new_store = false;
-  Lsn checkpoint_lsn = kInvalidLsn;  // the checkpoint recovery started from (0: none)
-  Lsn start_lsn = kInvalidLsn;       // redo start
-  Lsn end_lsn = kInvalidLsn;         // end of the log found
+  Lsn checkpoint_lsn = kInvalidLsn;    // the checkpoint recovery started from (0: none)
+  Lsn start_lsn = kInvalidLsn;         // redo start
+  Lsn end_lsn = kInvalidLsn;           // end of the log found
   Lsn damaged_tail_lsn = kInvalidLsn;  // a torn/bad tail ignored there (0: clean end)
   std::string damage;
   std::uint64_t records_scanned = 0;
@@ -105,7 +105,7 @@ struct StoreStats {
   std::uint64_t pages_allocated = 0;  // from the free list or by extending the file
   std::uint64_t pages_reused = 0;     // of those, from the free list
   std::uint64_t pages_freed = 0;
-  std::uint64_t free_pages = 0;       // on the free list now
+  std::uint64_t free_pages = 0;  // on the free list now
 };
 
 // An atomic group of page changes. Pages are latched for writing (GetForWrite) or reading
@@ -261,6 +261,10 @@ class Store {
   [[nodiscard]] absl::Status EndTransaction(Transaction& txn, RecordType type,
                                             std::optional<Durability> durability);
   [[nodiscard]] absl::StatusOr<Allocation> PopFreePage();
+  // The allocator's side of a logged allocation record; runs under the log's lock.
+  void ApplyAllocations(const std::vector<MiniTransaction::AllocOp>& ops);
+  // Logs allocation entries as a system record (pages the file grew by and that went unused).
+  [[nodiscard]] absl::Status LogAllocations(const std::vector<MiniTransaction::AllocOp>& ops);
   void ReturnFreePage(PageId id);
   [[nodiscard]] absl::Status CheckpointLocked();
   void MaybeCheckpoint();
@@ -278,9 +282,9 @@ class Store {
 
   // Page allocation. Lock order: the log's lock, then alloc_mu_.
   mutable Mutex alloc_mu_;
-  absl::btree_set<PageId> free_ ABSL_GUARDED_BY(alloc_mu_);       // allocatable
-  absl::btree_set<PageId> in_flight_ ABSL_GUARDED_BY(alloc_mu_);  // taken, not yet committed
-  std::vector<PageId> trunks_ ABSL_GUARDED_BY(alloc_mu_);  // hold the durable free list
+  absl::btree_set<PageId> free_ ABSL_GUARDED_BY(alloc_mu_);        // allocatable
+  absl::btree_set<PageId> in_flight_ ABSL_GUARDED_BY(alloc_mu_);   // taken, not yet committed
+  std::vector<PageId> trunks_ ABSL_GUARDED_BY(alloc_mu_);          // hold the durable free list
   PageId high_water_ ABSL_GUARDED_BY(alloc_mu_) = kFirstDataPage;  // committed allocations
 
   // Active transactions. Lock order: txn_mu_, then the log's lock.

@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,13 @@ class SlotTable {
     std::map<std::uint64_t, std::uint64_t> values;  // absent keys are 0
     std::map<std::size_t, std::string> blobs;       // absent blobs are ""
     friend bool operator==(const Model&, const Model&) = default;
+    friend void PrintTo(const Model& m, std::ostream* os) {
+      *os << "{";
+      for (const auto& [k, v] : m.values) *os << k << "=" << v << " ";
+      for (const auto& [i, b] : m.blobs)
+        *os << "blob" << i << "=" << b.size() << "B:" << b.substr(0, 6) << " ";
+      *os << "}";
+    }
   };
 
   // Creates the directory and slot pages in a new store (as one system mini-transaction).
@@ -124,7 +132,8 @@ class SlotTable {
       PageId id;
       std::memcpy(&id, p + i * 8, 8);
       if (id == kInvalidPageId) continue;
-      if (!used.insert(id).second) return absl::InternalError(fmt::format("page {} used twice", id));
+      if (!used.insert(id).second)
+        return absl::InternalError(fmt::format("page {} used twice", id));
     }
     for (PageId f : store.FreePages()) {
       if (used.contains(f)) return absl::InternalError(fmt::format("page {} is used and free", f));
@@ -267,7 +276,8 @@ inline std::vector<WorkloadTxn> MakeWorkload(std::uint64_t seed, std::size_t txn
       if (op.blob) {
         op.key = uniform(0, SlotTable::kBlobs - 1);
         const std::size_t len = uniform(0, 5) == 0 ? 0 : uniform(1, 300);
-        for (std::size_t b = 0; b < len; ++b) op.bytes.push_back(static_cast<char>('a' + uniform(0, 25)));
+        for (std::size_t b = 0; b < len; ++b)
+          op.bytes.push_back(static_cast<char>('a' + uniform(0, 25)));
       } else {
         op.key = uniform(0, SlotTable::kKeys - 1);
         op.value = uniform(0, 7) == 0 ? 0 : uniform(1, 1'000'000);
