@@ -1044,7 +1044,11 @@ absl::Status Store::Recover() {
   std::sort(losers.begin(), losers.end(),
             [](const auto& a, const auto& b) { return a->last_lsn_ > b->last_lsn_; });
   for (auto& txn : losers) {
-    if (absl::Status s = UndoLoser(*txn, reader); !s.ok()) return s;
+    if (absl::Status s = UndoLoser(*txn, reader); !s.ok()) {
+      // Leave every loser as the log has it (no abort record): the next open undoes them.
+      for (auto& l : losers) l->ended_ = true;
+      return s;
+    }
     ++report_.transactions_undone;
   }
   losers.clear();
