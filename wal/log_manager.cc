@@ -216,9 +216,15 @@ absl::StatusOr<Lsn> LogManager::Append(const Record& rec, Lsn expected_redo_lsn,
 absl::Status LogManager::WriteOut(std::vector<std::byte>& bytes, Lsn start,
                                   std::vector<Segment*>& segs, bool sync) {
   const Lsn end = start + bytes.size();
+  // An end marker: zeros after the last record (overwritten by the next write), so the log's
+  // end reads as a clean zeroed tail even in a recycled segment full of stale bytes.
+  const std::uint64_t room =
+      options_.segment_size - kSegmentHeaderSize - (end - segs.back()->first_lsn);
+  bytes.resize(bytes.size() + std::min<std::uint64_t>(room, kRecordHeaderSize));
   for (std::size_t i = 0; i < segs.size(); ++i) {
     Segment& seg = *segs[i];
-    const Lsn seg_end = i + 1 < segs.size() ? segs[i + 1]->first_lsn : end;
+    const bool last = i + 1 == segs.size();
+    const Lsn seg_end = last ? start + bytes.size() : segs[i + 1]->first_lsn;
     const Lsn from = std::max(start, seg.first_lsn);
     if (seg.file == nullptr) {
       if (absl::Status s = CreateSegmentFile(seg); !s.ok()) return s;
@@ -231,7 +237,6 @@ absl::Status LogManager::WriteOut(std::vector<std::byte>& bytes, Lsn start,
       }
     }
     // A segment followed by another is synced whole before the next one gets a byte.
-    const bool last = i + 1 == segs.size();
     if ((!last && !seg.synced_full) || (last && sync)) {
       if (absl::Status s = seg.file->Sync(); !s.ok()) return s;
       std::lock_guard lock(mu_);

@@ -192,6 +192,12 @@ absl::StatusOr<bool> LogReader::Next(LogRecord* out) {
     return false;
   }
   for (;;) {
+    // The writer starts a segment exactly where the log is; whatever the previous file holds
+    // past that point (zeros, a recycled file's stale bytes) is not part of the log.
+    if (cur_ + 1 < segments_.size() && segments_[cur_ + 1].info.first_lsn == pos_ &&
+        segments_[cur_ + 1].info.number == segments_[cur_].info.number + 1) {
+      ++cur_;
+    }
     if (absl::Status s = Load(cur_); !s.ok()) return s;
     RecordHeader h;
     std::string why;
