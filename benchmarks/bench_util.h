@@ -1,11 +1,12 @@
 // Pieces every pagestore benchmark binary shares: numeric settings from the environment, the
-// temporary files deleted at exit or on a fatal signal, dying on a setup failure, the canonical
-// page payload, skipping a benchmark on an error status, and registration with the min and max
-// statistics that scripts/bench_report.py reads beside the median.
+// temporary files and directory deleted at exit or on a fatal signal, dying on a setup failure,
+// the canonical page payload, skipping a benchmark on an error status, and registration with the
+// min and max statistics that scripts/bench_report.py reads beside the median.
 #pragma once
 
 #include <errno.h>  // program_invocation_short_name
 #include <fmt/format.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,10 +48,36 @@ inline void SetTempPath(TempSlot slot, const std::filesystem::path& p) {
   std::snprintf(g_temp_paths[slot], sizeof(g_temp_paths[slot]), "%s", p.c_str());
 }
 inline void ClearTempPath(TempSlot slot) { g_temp_paths[slot][0] = '\0'; }
+
+// A temporary directory deleted with everything in it, for files the code under test names
+// itself (a store's page file and log directory). Removed by `rm -rf` in a child process: fork,
+// execve and waitpid are async-signal-safe, a directory walk is not.
+inline char g_temp_dir[4096];
+inline void SetTempDir(const std::filesystem::path& p) {
+  std::snprintf(g_temp_dir, sizeof(g_temp_dir), "%s", p.c_str());
+}
+inline void ClearTempDir() { g_temp_dir[0] = '\0'; }
+inline void RemoveTempDir() {
+  if (g_temp_dir[0] == '\0') return;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    char rm[] = "rm", rf[] = "-rf", end[] = "--";
+    char* argv[] = {rm, rf, end, g_temp_dir, nullptr};
+    char* envp[] = {nullptr};
+    ::execve("/bin/rm", argv, envp);
+    ::_exit(127);
+  }
+  if (pid > 0) {
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
 inline void UnlinkTempPaths() {
   for (char* p : g_temp_paths) {
     if (p[0] != '\0') ::unlink(p);
   }
+  RemoveTempDir();
 }
 inline void OnFatalSignal(int sig) {
   UnlinkTempPaths();

@@ -6,9 +6,11 @@ compare, and by the median over repetitions. A benchmark is found by its name's 
 components ("read_random/pread"); what Google Benchmark appends ("/real_time", "/threads:2",
 "/min_time:0.100", ...) is ignored except the thread count, taken from the JSON.
 
-The files of one bench.sh run (disk_manager_bench.json, buffer_pool_bench.json) are read together:
-some buffer rows compare with storage rows. A comparison whose benchmarks are missing (a layer
-not run, a filter) reads "not run".
+The files of one bench.sh run (disk_manager_bench.json, buffer_pool_bench.json, wal_bench.json) are
+read together: some buffer rows compare with storage rows. A comparison whose benchmarks are
+missing (a layer not run, a filter) reads "not run". The WAL's targets and baselines have a section
+of their own; "commit_group/threads:16" is a whole name there (Google Benchmark appends its own
+"/threads:16", ignored as above).
 
 Standard library only.
 
@@ -95,6 +97,36 @@ INFORMATIONAL = [
      "speedup", 2, 1),
 ]
 
+# Write-ahead log (wal_bench), in the WAL section: targets as in TARGETS, then comparisons without a
+# target as in INFORMATIONAL.
+WAL_TARGETS = [
+    ("commit/sync vs commit/raw_fdatasync", "commit/sync", "commit/raw_fdatasync", "within", 1.3,
+     1, 1),
+    ("commit_group: 16 threads vs 1 thread", "commit_group/threads:16", "commit_group/threads:1",
+     "speedup", 8.0, 16, 1),
+]
+WAL_INFORMATIONAL = [
+    ("commit_group: 2 threads vs 1 thread", "commit_group/threads:2", "commit_group/threads:1",
+     "speedup", 2, 1),
+    ("commit_group: 4 threads vs 1 thread", "commit_group/threads:4", "commit_group/threads:1",
+     "speedup", 4, 1),
+    ("commit_group: 8 threads vs 1 thread", "commit_group/threads:8", "commit_group/threads:1",
+     "speedup", 8, 1),
+    ("commit_group/threads:1 vs commit/sync", "commit_group/threads:1", "commit/sync", "within",
+     1, 1),
+    ("commit_group/threads:16 vs commit/raw_fdatasync", "commit_group/threads:16",
+     "commit/raw_fdatasync", "speedup", 16, 1),
+    ("append/throughput vs append/raw_memcpy", "append/throughput", "append/raw_memcpy", "within",
+     1, 1),
+    ("recovery/replay vs recovery/raw_read", "recovery/replay", "recovery/raw_read", "within", 1,
+     1),
+    ("recovery/replay vs recovery/log_scan", "recovery/replay", "recovery/log_scan", "within", 1,
+     1),
+    ("recovery/log_scan vs recovery/raw_read", "recovery/log_scan", "recovery/raw_read", "within",
+     1, 1),
+]
+WAL_PREFIXES = ("commit/", "commit_group/", "append/", "recovery/")
+
 # Our single-thread pread and mmap rows beside the reference numbers (ns per op, standard vs mmap).
 REFERENCE = [
     ("read", "read_random/pread", "read_random/mmap", 1078, 748),
@@ -115,6 +147,8 @@ class Result:
         self.name = name
         self.threads = threads
         self.reps = []          # items_per_second of each repetition
+        self.byte_reps = []     # bytes_per_second of each repetition that reports it
+        self.byte_aggs = {}     # aggregate name -> bytes_per_second
         self.rep_times = []     # real time per iteration of each repetition, in ns
         self.aggregates = {}    # aggregate name -> items_per_second
         self.agg_times = {}     # aggregate name -> real time in ns
@@ -133,6 +167,11 @@ class Result:
         lo = self.aggregates.get("min", min(self.reps) if self.reps else None)
         hi = self.aggregates.get("max", max(self.reps) if self.reps else None)
         return lo, hi
+
+    def median_bytes(self):
+        if "median" in self.byte_aggs:
+            return self.byte_aggs["median"]
+        return statistics.median(self.byte_reps) if self.byte_reps else None
 
     def repetitions(self):
         return max(len(self.reps), self.declared_reps)
@@ -178,6 +217,7 @@ def load(paths):
                 r.errors.append(row.get("error_message", "error"))
                 continue
             ips = row.get("items_per_second")
+            bps = row.get("bytes_per_second")
             t = row.get("real_time")
             t_ns = t * TIME_TO_NS.get(row.get("time_unit", "ns"), 1.0) if t is not None else None
             counters = {k: v for k, v in row.items()
@@ -188,6 +228,8 @@ def load(paths):
                     continue  # cv: a percentage, not a rate
                 if ips is not None:
                     r.aggregates[agg] = ips
+                if bps is not None:
+                    r.byte_aggs[agg] = bps
                 if t_ns is not None:
                     r.agg_times[agg] = t_ns
                 if agg == "median":
@@ -195,6 +237,8 @@ def load(paths):
             else:
                 if ips is not None:
                     r.reps.append(ips)
+                if bps is not None:
+                    r.byte_reps.append(bps)
                 if t_ns is not None:
                     r.rep_times.append(t_ns)
                 r.rep_counters.append(counters)
@@ -329,10 +373,18 @@ def targets_section(results):
         "speedup = items/s of the first / items/s of the second; within = time of the first / "
         "time of the second (items/s of the second / items/s of the first).",
         "",
+    ]
+    lines += targets_table(results, TARGETS)
+    lines.append("")
+    return lines
+
+
+def targets_table(results, targets):
+    lines = [
         "| comparison | first (median) | second (median) | measured | target | result |",
         "|---|---|---|---|---|---|",
     ]
-    for label, a, b, kind, target, ta, tb in TARGETS:
+    for label, a, b, kind, target, ta, tb in targets:
         ma, mb, value = compare(results, a, b, kind, ta, tb)
         threads = ta != tb or ta != 1
         sa, sb = side_text(ma, ta, threads), side_text(mb, tb, threads)
@@ -345,7 +397,6 @@ def targets_section(results):
             verdict = "met" if value <= target else "**missed**"
         tgt = f">= {target:g}x faster" if kind == "speedup" else f"within {target:g}x"
         lines.append(f"| {label} | {sa} | {sb} | {measured} | {tgt} | {verdict} |")
-    lines.append("")
     return lines
 
 
@@ -396,6 +447,66 @@ def buffer_section(results):
             f"the background reader's longest read {fmt_ns(max(bg_max) * 1e3) if bg_max else 'n/a'}"
             f", its median rate {fmt_rate(bg_rate) if bg_rate else 'n/a'}.",
         ]
+    lines.append("")
+    return lines
+
+
+def fmt_bytes(x):
+    if x is None:
+        return "n/a"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if x >= scale:
+            return f"{sig3(x / scale)} {unit}/s"
+    return f"{sig3(x)} B/s"
+
+
+def wal_notes(results, name, threads):
+    """bytes/s and the WAL counters worth reading beside one benchmark's items/s."""
+    r = results.get((name, threads))
+    if not r:
+        return ""
+    parts = []
+    if r.median_bytes() is not None:
+        parts.append(fmt_bytes(r.median_bytes()))
+    c = r.counters
+    if "commits_per_sync" in c:
+        parts.append(f"{c['commits_per_sync']:.2f} commits/fdatasync")
+    if c.get("log_bytes") and r.median_time_ns():
+        # recovery/replay's bytes/s counts the segment file bytes it read (the preallocated zero
+        # tail included); log_bytes is the log from the redo start to its end, per iteration.
+        parts.append(f"{fmt_bytes(c['log_bytes'] / (r.median_time_ns() / 1e9))} of log "
+                     f"from redo start to end")
+    return ", ".join(parts)
+
+
+def wal_section(results):
+    lines = [
+        "## WAL",
+        "",
+        "Targets (ratios of median items/s, as above: commits/s for commit/*, records/s for "
+        "append/* and recovery/*).",
+        "",
+    ]
+    lines += targets_table(results, WAL_TARGETS)
+    lines.append("")
+    if not any(name.startswith(WAL_PREFIXES) for name, _ in results):
+        return lines
+    lines += [
+        "Beside the baselines (informational, no target); notes give the median bytes/s and "
+        "how many commits shared each fdatasync.",
+        "",
+        "| comparison | first (median) | second (median) | measured | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for label, a, b, kind, ta, tb in WAL_INFORMATIONAL:
+        ma, mb, value = compare(results, a, b, kind, ta, tb)
+        if ma is None or mb is None:
+            continue
+        threads = ta != tb or ta != 1
+        na, nb = wal_notes(results, a, ta), wal_notes(results, b, tb)
+        note = "; ".join(f"{side}: {n}" for side, n in (("first", na), ("second", nb)) if n)
+        lines.append(f"| {label} | {side_text(ma, ta, threads)} | {side_text(mb, tb, threads)} | "
+                     f"{measured_text(kind, value)} | {note} |")
     lines.append("")
     return lines
 
@@ -463,6 +574,7 @@ def main():
     lines += machine_section(args, contexts)
     lines += targets_section(results)
     lines += buffer_section(results)
+    lines += wal_section(results)
     lines += reference_section(results)
     lines += all_section(results)
     errors = [r for r in results.values() if r.errors]

@@ -82,17 +82,31 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
     absl::StatusOr<std::uint64_t> size = (*file)->Size();
     if (!size.ok()) return size.status();
     if (*size > end_offset) {
-      if (absl::Status s = (*file)->Truncate(end_offset); !s.ok()) return s;
-      if (options.preallocate && options.segment_size > end_offset) {
-        std::vector<std::byte> zeros(
-            std::min<std::uint64_t>(options.segment_size - end_offset, 1 << 20));
-        for (std::uint64_t off = end_offset; off < options.segment_size; off += zeros.size()) {
-          const std::size_t n = std::min<std::uint64_t>(zeros.size(), options.segment_size - off);
-          if (absl::Status s = (*file)->Write(off, std::span(zeros).first(n)); !s.ok()) return s;
+      // Zero whatever is not zero past the end (a torn or damaged tail, stale bytes of a recycled
+      // file); a clean preallocated tail is left alone.
+      std::vector<std::byte> chunk(1 << 20);
+      std::uint64_t dirty_end = end_offset;
+      for (std::uint64_t off = end_offset; off < *size; off += chunk.size()) {
+        const std::size_t want = std::min<std::uint64_t>(chunk.size(), *size - off);
+        absl::StatusOr<std::size_t> n = (*file)->Read(off, std::span(chunk).first(want));
+        if (!n.ok()) return n.status();
+        for (std::size_t i = *n; i > 0; --i) {
+          if (chunk[i - 1] != std::byte{0}) {
+            dirty_end = off + i;
+            break;
+          }
         }
       }
-      if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+      if (dirty_end > end_offset) {
+        std::fill(chunk.begin(), chunk.end(), std::byte{0});
+        for (std::uint64_t off = end_offset; off < dirty_end; off += chunk.size()) {
+          const std::size_t n = std::min<std::uint64_t>(chunk.size(), dirty_end - off);
+          if (absl::Status s = (*file)->Write(off, std::span(chunk).first(n)); !s.ok()) return s;
+        }
+      }
     }
+    // Sync what the crashed writer left in the OS: redo must not get ahead of the log on disk.
+    if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
     last.file = std::move(*file);
     last.synced_full = false;
   } else {
@@ -305,12 +319,14 @@ absl::Status LogManager::Flush(Lsn lsn, bool sync, std::chrono::microseconds wai
 
 absl::Status LogManager::FlushUntil(Lsn lsn) { return Flush(lsn, /*sync=*/true, {}); }
 
-absl::Status LogManager::Commit(Lsn lsn, Durability durability) {
+absl::Status LogManager::Commit(Lsn lsn, Durability durability, std::size_t siblings) {
   switch (durability) {
     case Durability::kSync:
       return Flush(lsn, true, {});
     case Durability::kGroup:
-      return Flush(lsn, true, options_.group_commit_wait);
+      // Waiting only pays when someone else may commit meanwhile (PostgreSQL's commit_siblings).
+      return Flush(lsn, true,
+                   siblings > 0 ? options_.group_commit_wait : std::chrono::microseconds{0});
     case Durability::kNone:
       return Flush(lsn, false, {});
   }

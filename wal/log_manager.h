@@ -44,7 +44,8 @@ namespace pagestore {
 enum class Durability {
   kSync,   // durable on return: fdatasync, shared with whoever is committing at the same time
   kGroup,  // durable on return, but the flushing thread first waits up to group_commit_wait for
-           // more commits to share its fdatasync (more throughput, more latency)
+           // more commits to share its fdatasync (more throughput, more latency) — only when
+           // other transactions are active
   kNone,   // written to the OS on return, not synced: survives a killed process, not a power cut
 };
 
@@ -103,8 +104,9 @@ class LogManager final : public LogFlusher {
 
   // Durable on return: every record up to and including the one at `lsn`.
   [[nodiscard]] absl::Status FlushUntil(Lsn lsn) override;
-  // The commit path: waits for `lsn` as `durability` says.
-  [[nodiscard]] absl::Status Commit(Lsn lsn, Durability durability);
+  // The commit path: waits for `lsn` as `durability` says. `siblings` is how many other
+  // transactions are active: kGroup's gathering wait is skipped when there are none.
+  [[nodiscard]] absl::Status Commit(Lsn lsn, Durability durability, std::size_t siblings = 1);
   // Everything appended so far, durable.
   [[nodiscard]] absl::Status FlushAll();
 

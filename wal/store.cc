@@ -531,7 +531,12 @@ absl::Status Store::EndTransaction(Transaction& txn, RecordType type,
       txn.ended_ = true;
     });
     if (!lsn.ok()) return lsn.status();
-    status = log_->Commit(*lsn, durability.value_or(options_.durability));
+    std::size_t siblings;
+    {
+      MutexLock lock(&txn_mu_);
+      siblings = active_.size() - 1;
+    }
+    status = log_->Commit(*lsn, durability.value_or(options_.durability), siblings);
   }
   txn.ended_ = true;
   {
@@ -1014,7 +1019,7 @@ absl::Status Store::Recover() {
       if (rec.header.type != RecordType::kMtr) continue;
       if (absl::Status s = Redo(rec, free_set, high_water); !s.ok()) return s;
     }
-    report_.bytes_scanned = reader.bytes_read();
+    report_.bytes_scanned = end - report_.start_lsn;
   }
   flusher_->Set(log_.get());
 

@@ -87,7 +87,7 @@ struct RecoveryReport {
   Lsn damaged_tail_lsn = kInvalidLsn;  // a torn/bad tail ignored there (0: clean end)
   std::string damage;
   std::uint64_t records_scanned = 0;
-  std::uint64_t bytes_scanned = 0;
+  std::uint64_t bytes_scanned = 0;  // log bytes from the redo start to the end
   std::uint64_t pages_redone = 0;   // page changes applied
   std::uint64_t pages_skipped = 0;  // page changes already on disk (page LSN >= record LSN)
   std::uint64_t page_images = 0;    // full page images restored

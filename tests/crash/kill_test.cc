@@ -122,8 +122,8 @@ void RunKills(DiskManagerKind kind, std::size_t runs) {
   EXPECT_GT(killed_mid_run, runs / 2);
 }
 
-TEST(KillTest, Pread) { RunKills(DiskManagerKind::kPread, CrashRuns(12, 200)); }
-TEST(KillTest, Mmap) { RunKills(DiskManagerKind::kMmap, CrashRuns(12, 200)); }
+TEST(KillTest, Pread) { RunKills(DiskManagerKind::kPread, CrashRuns(30, 200)); }
+TEST(KillTest, Mmap) { RunKills(DiskManagerKind::kMmap, CrashRuns(30, 200)); }
 
 }  // namespace
 }  // namespace pagestore::testing

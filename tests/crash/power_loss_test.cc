@@ -133,14 +133,14 @@ void RunCrashPoints(Variant variant, std::size_t points) {
 }
 
 TEST(PowerLossTest, DropEverythingUnsynced) {
-  RunCrashPoints(Variant::kDropAll, CrashRuns(400, 2000));
+  RunCrashPoints(Variant::kDropAll, CrashRuns(1000, 5000));
 }
 
 TEST(PowerLossTest, KeepRandomUnsyncedWrites) {
-  RunCrashPoints(Variant::kKeepSome, CrashRuns(400, 2000));
+  RunCrashPoints(Variant::kKeepSome, CrashRuns(1000, 5000));
 }
 
-TEST(PowerLossTest, TornPageWrites) { RunCrashPoints(Variant::kTornPage, CrashRuns(200, 1000)); }
+TEST(PowerLossTest, TornPageWrites) { RunCrashPoints(Variant::kTornPage, CrashRuns(500, 2000)); }
 
 // A crash while recovering is recovered by the next open.
 TEST(PowerLossTest, CrashDuringRecovery) {
