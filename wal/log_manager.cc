@@ -264,7 +264,8 @@ absl::Status LogManager::WriteOut(std::vector<std::byte>& bytes, Lsn start,
   return absl::OkStatus();
 }
 
-absl::Status LogManager::Flush(Lsn lsn, bool sync, std::chrono::microseconds wait) {
+absl::Status LogManager::Flush(Lsn lsn, bool sync, std::chrono::microseconds wait,
+                               std::size_t siblings) {
   std::unique_lock lock(mu_);
   for (;;) {
     if (!failed_.ok()) return FailedLocked();
@@ -274,14 +275,16 @@ absl::Status LogManager::Flush(Lsn lsn, bool sync, std::chrono::microseconds wai
     }
     if ((sync ? durable_lsn_ : written_lsn_) > lsn) return absl::OkStatus();
     if (!flushing_) break;
+    ++waiting_;
+    gather_cv_.notify_one();  // a gathering leader counts us
     cv_.wait(lock);
+    --waiting_;
   }
   flushing_ = true;
   if (wait.count() > 0) {
-    // Group commit: give other committers a moment to add their records to this write.
-    lock.unlock();
-    std::this_thread::sleep_for(wait);
-    lock.lock();
+    // Group commit: give the other active transactions a moment to add their commits to this
+    // write, until they all wait on it or the window closes.
+    gather_cv_.wait_for(lock, wait, [&] { return waiting_ >= siblings || !failed_.ok(); });
   }
   std::swap(buf_, spare_buf_);
   buf_.clear();
@@ -326,7 +329,8 @@ absl::Status LogManager::Commit(Lsn lsn, Durability durability, std::size_t sibl
     case Durability::kGroup:
       // Waiting only pays when someone else may commit meanwhile (PostgreSQL's commit_siblings).
       return Flush(lsn, true,
-                   siblings > 0 ? options_.group_commit_wait : std::chrono::microseconds{0});
+                   siblings > 0 ? options_.group_commit_wait : std::chrono::microseconds{0},
+                   siblings);
     case Durability::kNone:
       return Flush(lsn, false, {});
   }

@@ -142,8 +142,10 @@ class LogManager final : public LogFlusher {
                                       std::vector<Segment*>& segs, bool sync);
   [[nodiscard]] absl::Status CreateSegmentFile(Segment& seg);
   // Waits until records through `lsn` are written (and synced if `sync`), leading a flush when
-  // nobody else is. `wait` is the leader's gathering window.
-  [[nodiscard]] absl::Status Flush(Lsn lsn, bool sync, std::chrono::microseconds wait);
+  // nobody else is. `wait` is the leader's gathering window, which closes early once `siblings`
+  // other committers wait on this flush.
+  [[nodiscard]] absl::Status Flush(Lsn lsn, bool sync, std::chrono::microseconds wait,
+                                   std::size_t siblings = 0);
   absl::Status FailedLocked() const;
   std::uint64_t NewSalt();
 
@@ -151,11 +153,13 @@ class LogManager final : public LogFlusher {
   const LogOptions options_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Segment> segments_;      // oldest first; the last is where appends go
-  std::vector<std::string> spares_;   // spare segment file names, to recycle
-  std::vector<std::byte> buf_;        // bytes [buf_start_, next_lsn_): appended, not written
-  std::vector<std::byte> spare_buf_;  // swapped with buf_ by the leader
+  std::condition_variable cv_;         // flush done: waiting committers recheck
+  std::condition_variable gather_cv_;  // a committer started waiting: a gathering leader counts
+  std::size_t waiting_ = 0;            // committers waiting for the flush in progress
+  std::deque<Segment> segments_;       // oldest first; the last is where appends go
+  std::vector<std::string> spares_;    // spare segment file names, to recycle
+  std::vector<std::byte> buf_;         // bytes [buf_start_, next_lsn_): appended, not written
+  std::vector<std::byte> spare_buf_;   // swapped with buf_ by the leader
   Lsn buf_start_ = 0;
   Lsn next_lsn_ = 0;
   Lsn written_lsn_ = 0;  // handed to the OS below this
