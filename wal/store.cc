@@ -537,8 +537,11 @@ absl::Status Store::EndTransaction(Transaction& txn, RecordType type,
       siblings = active_.size() - 1;
     }
     status = log_->Commit(*lsn, durability.value_or(options_.durability), siblings);
+  } else {
+    // No record: no checkpoint ever looks at this transaction (it skips those without a first
+    // LSN), so no lock is needed. With records, ended_ is written under the log's lock above.
+    txn.ended_ = true;
   }
-  txn.ended_ = true;
   {
     MutexLock lock(&txn_mu_);
     active_.erase(txn.id_);
@@ -653,7 +656,7 @@ absl::Status Store::CheckpointLocked() {
     redo = log_->BeginCheckpoint([&](Lsn at) {
       oldest_needed = at;
       for (const auto& [id, txn] : active_) {
-        if (txn->ended_ || txn->first_lsn_ == kInvalidLsn) continue;
+        if (txn->first_lsn_ == kInvalidLsn || txn->ended_) continue;
         att.push_back({id, txn->first_lsn_, txn->last_lsn_, txn->undo_next_});
         oldest_needed = std::min(oldest_needed, txn->first_lsn_);
       }
