@@ -39,6 +39,19 @@ inline std::uint64_t EnvUint(const char* name, std::uint64_t fallback) {
   return n;
 }
 
+// A positive number from the environment, or `fallback` when unset.
+inline double EnvDouble(const char* name, double fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  const double d = std::strtod(v, &end);
+  if (end == v || *end != '\0' || d <= 0) {
+    std::fprintf(stderr, "%s=%s is not a positive number\n", name, v);
+    std::exit(2);
+  }
+  return d;
+}
+
 // Temporary files to delete at exit or on SIGINT/SIGTERM/SIGHUP, in fixed slots so that the
 // signal handler only calls unlink (async-signal-safe).
 enum TempSlot { kBenchFileSlot = 0, kLoadFileSlot = 1, kTempSlots = 2 };

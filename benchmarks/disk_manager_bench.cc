@@ -71,18 +71,6 @@ using PageBuffer = std::array<std::byte, kPageSize>;
 // ---------------------------------------------------------------------------------------------
 // Configuration and errors.
 
-double EnvDouble(const char* name, double fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const double d = std::strtod(v, &end);
-  if (end == v || *end != '\0' || d <= 0) {
-    std::fprintf(stderr, "disk_manager_bench: %s=%s is not a positive number\n", name, v);
-    std::exit(2);
-  }
-  return d;
-}
-
 struct Config {
   std::uint64_t file_mb;
   std::filesystem::path dir;
@@ -100,7 +88,7 @@ const Config& GetConfig() {
     c.dir = (dir != nullptr && *dir != '\0') ? dir : "/tmp";
     c.load_mb = EnvUint("PAGESTORE_BENCH_LOAD_MB", std::max<std::uint64_t>(512, c.file_mb));
     if (c.load_mb < 1) c.load_mb = 1;
-    c.sync_min_time = EnvDouble("PAGESTORE_BENCH_SYNC_MIN_TIME", 0.5);
+    c.sync_min_time = bench::EnvDouble("PAGESTORE_BENCH_SYNC_MIN_TIME", 0.5);
     c.seed = EnvUint("PAGESTORE_BENCH_SEED", 42);
     return c;
   }();

@@ -97,18 +97,6 @@ constexpr std::size_t kMemcpyBuffer = 4 << 20;  // LogOptions::buffer_size's def
 // ---------------------------------------------------------------------------------------------
 // Configuration and errors.
 
-double EnvDouble(const char* name, double fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const double d = std::strtod(v, &end);
-  if (end == v || *end != '\0' || d <= 0) {
-    std::fprintf(stderr, "wal_bench: %s=%s is not a positive number\n", name, v);
-    std::exit(2);
-  }
-  return d;
-}
-
 struct Config {
   fs::path dir;   // PAGESTORE_BENCH_DIR
   fs::path root;  // this process's directory under it
@@ -125,7 +113,7 @@ const Config& GetConfig() {
     const char* dir = std::getenv("PAGESTORE_BENCH_DIR");
     c.dir = (dir != nullptr && *dir != '\0') ? dir : "/tmp";
     c.root = c.dir / fmt::format("pagestore_wal_bench_{}", ::getpid());
-    c.sync_min_time = EnvDouble("PAGESTORE_BENCH_SYNC_MIN_TIME", 0.5);
+    c.sync_min_time = bench::EnvDouble("PAGESTORE_BENCH_SYNC_MIN_TIME", 0.5);
     c.records =
         std::max<std::uint64_t>(kReplayMtrsPerTxn, EnvUint("PAGESTORE_BENCH_WAL_RECORDS", 200000));
     c.pages = std::clamp<std::uint64_t>(EnvUint("PAGESTORE_BENCH_WAL_PAGES", 1024), 1, 1 << 20);
