@@ -360,6 +360,11 @@ Lsn LogManager::BeginCheckpoint(absl::FunctionRef<void(Lsn)> under_lock) {
   return redo_lsn_;
 }
 
+void LogManager::ResumeRedoLsn(Lsn lsn) {
+  std::lock_guard lock(mu_);
+  redo_lsn_ = lsn;
+}
+
 absl::Status LogManager::RemoveSegmentsBefore(Lsn lsn) {
   std::vector<std::unique_ptr<LogFile>> closing;
   std::vector<std::uint64_t> drop;

@@ -117,6 +117,9 @@ class LogManager final : public LogFlusher {
   // with it while no record can be appended (a consistent cut of whatever it captures).
   Lsn BeginCheckpoint(absl::FunctionRef<void(Lsn)> under_lock);
 
+  // Recovery: the redo LSN of the checkpoint it started from, until its own checkpoint.
+  void ResumeRedoLsn(Lsn lsn);
+
   // Removes (or keeps as spares) every segment whose records all lie below `lsn`.
   [[nodiscard]] absl::Status RemoveSegmentsBefore(Lsn lsn);
 

@@ -201,11 +201,7 @@ absl::StatusOr<PageId> MiniTransaction::AllocatePage(PageType type) {
   if (!a.ok()) return a.status();
   absl::StatusOr<WritePageGuard> g;
   if (a->extended) {
-    g = store_->pool_->NewPage(type);
-    if (g.ok()) {
-      MutexLock lock(&store_->alloc_mu_);
-      store_->in_flight_.insert(g->page_id());
-    }
+    g = store_->ExtendFile(type, /*for_mtr=*/true);
   } else {
     g = store_->pool_->OverwritePage(a->id);
     if (g.ok()) {
@@ -229,8 +225,10 @@ absl::Status MiniTransaction::FreePage(PageId id) {
   }
   {
     MutexLock lock(&store_->alloc_mu_);
-    if (store_->free_.contains(id) ||
-        std::find(store_->trunks_.begin(), store_->trunks_.end(), id) != store_->trunks_.end()) {
+    const auto& t = store_->trunks_;
+    const auto& p = store_->pending_trunks_;
+    if (store_->free_.contains(id) || std::find(t.begin(), t.end(), id) != t.end() ||
+        std::find(p.begin(), p.end(), id) != p.end()) {
       return absl::InvalidArgumentError(fmt::format("page {} is already free", id));
     }
   }
@@ -324,7 +322,7 @@ absl::StatusOr<Lsn> MiniTransaction::Commit() {
       enc.Put(static_cast<std::uint8_t>(op.kind));
       enc.Put(op.id);
     }
-    if (undo_ && txn_ != nullptr) {
+    if (undo_ && txn_ != nullptr && !compensation_) {
       enc.Put(static_cast<std::uint8_t>(MtrEntry::kUndo));
       enc.Put(undo_->first);
       enc.Put(static_cast<std::uint32_t>(undo_->second.size()));
@@ -345,7 +343,7 @@ absl::StatusOr<Lsn> MiniTransaction::Commit() {
         if (txn_->first_lsn_ == kInvalidLsn) txn_->first_lsn_ = at;
         txn_->last_lsn_ = at;
         txn_->undo_next_ = compensation_ ? compensation_undo_next_ : at;
-        if (undo_) {
+        if (undo_ && !compensation_) {
           txn_->undo_.push_back({at, rec.prev_lsn, undo_->first, std::move(undo_->second)});
         }
       }
@@ -378,19 +376,21 @@ void MiniTransaction::Rollback() {
     if (h.write && !h.fresh)
       std::memcpy(h.guard.mutable_data().data(), h.before->data(), kPageSize);
   }
-  std::vector<AllocOp> extended;
-  for (const AllocOp& op : allocs_) {
-    if (op.kind == MtrEntry::kAlloc) store_->ReturnFreePage(op.id);
-    if (op.kind == MtrEntry::kExtend) {
-      extended.push_back(op);
-      extended.push_back({MtrEntry::kFree, op.id});
+  // A page taken from the free list was initialized in its frame: its freeing record may not be
+  // durable yet, so the frame must not reach the disk before the log does (were the free lost,
+  // the page would be in use again, with these bytes over its contents). Stamping the log's end
+  // as its LSN makes the WAL rule see to that. A page the file grew by is already logged free.
+  const Lsn end = store_->log_->next_lsn();
+  for (Held& h : held_) {
+    if (!h.fresh) continue;
+    for (const AllocOp& op : allocs_) {
+      if (op.id == h.id && op.kind == MtrEntry::kAlloc && end > kFirstLsn) h.guard.set_lsn(end - 1);
     }
   }
+  for (const AllocOp& op : allocs_) {
+    if (op.kind != MtrEntry::kFree) store_->ReturnFreePage(op.id);
+  }
   ReleaseAll();
-  // A page the file grew by is accounted for only through the log: log it as allocated and
-  // freed, or recovery would count it as in use once a later extension moves the high-water
-  // mark past it. If the log has failed, recovery finds it past the logged high-water mark.
-  if (!extended.empty()) (void)store_->LogAllocations(extended);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -400,10 +400,7 @@ Transaction::~Transaction() {
   if (!ended_ && store_->Usable().ok()) {
     (void)Abort();
   }
-  if (!ended_) {
-    MutexLock lock(&store_->txn_mu_);
-    store_->active_.erase(id_);
-  }
+  if (!ended_) store_->Orphan(*this);
 }
 
 MiniTransaction Transaction::BeginMtr() { return MiniTransaction(store_, this); }
@@ -416,7 +413,7 @@ absl::Status Transaction::Commit(std::optional<Durability> durability) {
 absl::Status Transaction::Abort() {
   if (ended_) return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
   while (!undo_.empty()) {
-    const UndoEntry& e = undo_.back();
+    const UndoEntry e = undo_.back();
     if (absl::Status s = store_->RunUndo(*this, e.rm, e.payload, e.prev_lsn); !s.ok()) return s;
     undo_.pop_back();
   }
@@ -432,6 +429,7 @@ Store::Store(const StoreOptions& options, std::shared_ptr<LogEnv> env)
 }
 
 Store::~Store() {
+  StopCheckpointer();
   if (!closed_ && log_ != nullptr && Usable().ok()) (void)Close();
 }
 
@@ -565,17 +563,49 @@ void Store::ApplyAllocations(const std::vector<MiniTransaction::AllocOp>& ops) {
   }
 }
 
-absl::Status Store::LogAllocations(const std::vector<MiniTransaction::AllocOp>& ops) {
+void Store::Orphan(Transaction& txn) {
+  MutexLock lock(&txn_mu_);
+  if (txn.first_lsn_ == kInvalidLsn) {
+    active_.erase(txn.id_);
+    return;
+  }
+  // Its records are in the log without an end: it stays active (checkpoints list it and keep its
+  // log) under the store's ownership, and the next open's recovery undoes it.
+  std::unique_ptr<Transaction> orphan(new Transaction(this, txn.id_));
+  orphan->first_lsn_ = txn.first_lsn_;
+  orphan->last_lsn_ = txn.last_lsn_;
+  orphan->undo_next_ = txn.undo_next_;
+  active_[txn.id_] = orphan.get();
+  orphans_.push_back(std::move(orphan));
+}
+
+absl::StatusOr<WritePageGuard> Store::ExtendFile(PageType type, bool for_mtr) {
+  // One extension at a time, each logged (as grown and free) before the next, so the log names
+  // every page below its high-water mark: a page the file grew by is never unaccounted for, even
+  // if the mini-transaction that wanted it never ends.
+  std::lock_guard lock(extend_mu_);
+  absl::StatusOr<WritePageGuard> g = pool_->NewPage(type);
+  if (!g.ok()) return g.status();
+  const PageId id = g->page_id();
   std::vector<std::byte> payload;
   Encoder enc(&payload);
-  for (const MiniTransaction::AllocOp& op : ops) {
-    enc.Put(static_cast<std::uint8_t>(op.kind));
-    enc.Put(op.id);
-  }
-  return log_
-      ->Append({RecordType::kMtr, 0, kInvalidLsn, payload}, kInvalidLsn,
-               [&](Lsn) { ApplyAllocations(ops); })
-      .status();
+  enc.Put(static_cast<std::uint8_t>(MtrEntry::kExtend));
+  enc.Put(id);
+  enc.Put(static_cast<std::uint8_t>(MtrEntry::kFree));
+  enc.Put(id);
+  absl::StatusOr<Lsn> lsn =
+      log_->Append({RecordType::kMtr, 0, kInvalidLsn, payload}, kInvalidLsn, [&](Lsn) {
+        MutexLock al(&alloc_mu_);
+        high_water_ = std::max(high_water_, id + 1);
+        // Free in the log; in memory taken by the mini-transaction, or a checkpoint's trunk.
+        if (for_mtr) {
+          in_flight_.insert(id);
+        } else {
+          pending_trunks_.push_back(id);
+        }
+      });
+  if (!lsn.ok()) return lsn.status();
+  return g;
 }
 
 absl::StatusOr<Store::Allocation> Store::PopFreePage() {
@@ -597,6 +627,7 @@ std::vector<PageId> Store::FreePages() const {
   MutexLock lock(&alloc_mu_);
   std::vector<PageId> out(free_.begin(), free_.end());
   out.insert(out.end(), trunks_.begin(), trunks_.end());
+  out.insert(out.end(), pending_trunks_.begin(), pending_trunks_.end());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -611,7 +642,7 @@ StoreStats Store::stats() const {
   s.pages_reused = reused_.load(std::memory_order_relaxed);
   s.pages_freed = freed_.load(std::memory_order_relaxed);
   MutexLock lock(&alloc_mu_);
-  s.free_pages = free_.size() + trunks_.size();
+  s.free_pages = free_.size() + trunks_.size() + pending_trunks_.size();
   return s;
 }
 
@@ -633,9 +664,42 @@ absl::Status Store::Close() {
 void Store::MaybeCheckpoint() {
   const Lsn since = last_checkpoint_redo_.load(std::memory_order_relaxed);
   if (log_->next_lsn() - since < options_.checkpoint_interval_bytes) return;
+  if (options_.background_checkpoints) {
+    std::lock_guard lock(checkpointer_mu_);
+    checkpoint_due_ = true;
+    checkpointer_cv_.notify_one();
+    return;
+  }
   std::unique_lock lock(checkpoint_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is checkpointing
   (void)CheckpointLocked();       // a failure here fails the log or the disk; callers see it next
+}
+
+void Store::StartCheckpointer() {
+  if (!options_.background_checkpoints) return;
+  checkpointer_ = std::thread([this] {
+    for (;;) {
+      {
+        std::unique_lock lock(checkpointer_mu_);
+        checkpointer_cv_.wait(lock, [&] { return checkpoint_due_ || checkpointer_stop_; });
+        if (checkpointer_stop_) return;
+        checkpoint_due_ = false;
+      }
+      std::lock_guard lock(checkpoint_mu_);
+      // A failure fails the log or the disk: every later call reports it.
+      if (!CheckpointLocked().ok() && !Usable().ok()) return;
+    }
+  });
+}
+
+void Store::StopCheckpointer() {
+  if (!checkpointer_.joinable()) return;
+  {
+    std::lock_guard lock(checkpointer_mu_);
+    checkpointer_stop_ = true;
+    checkpointer_cv_.notify_one();
+  }
+  checkpointer_.join();
 }
 
 absl::Status Store::CheckpointLocked() {
@@ -648,6 +712,8 @@ absl::Status Store::CheckpointLocked() {
   };
   std::vector<Active> att;
   std::vector<PageId> free_snapshot;
+  std::vector<PageId> trunks;
+  std::size_t trunk_count = 0;
   PageId high_water = kFirstDataPage;
   Lsn oldest_needed = kInvalidLsn;
   Lsn redo;
@@ -665,6 +731,14 @@ absl::Status Store::CheckpointLocked() {
       free_snapshot.insert(free_snapshot.end(), in_flight_.begin(), in_flight_.end());
       free_snapshot.insert(free_snapshot.end(), trunks_.begin(), trunks_.end());
       high_water = high_water_;
+      // The trunks to hold this list: pages free at the cut, taken off the allocatable set right
+      // here so that no record after the redo LSN can touch them.
+      trunk_count = (free_snapshot.size() + kIdsPerTrunk - 1) / kIdsPerTrunk;
+      while (trunks.size() < trunk_count && !free_.empty()) {
+        trunks.push_back(*std::prev(free_.end()));
+        free_.erase(std::prev(free_.end()));
+      }
+      pending_trunks_ = trunks;
     });
   }
   std::sort(free_snapshot.begin(), free_snapshot.end());
@@ -673,38 +747,26 @@ absl::Status Store::CheckpointLocked() {
   //    off it until the next checkpoint supersedes this one). Trunks are written without a log
   //    record, so they may only be pages whose freeing is durable: pages free at the cut, once
   //    the log is durable up to it.
-  if (redo > log_->durable_lsn()) {
-    if (absl::Status s = log_->FlushUntil(redo - 1); !s.ok()) return s;
-  }
-  const std::size_t trunk_count = (free_snapshot.size() + kIdsPerTrunk - 1) / kIdsPerTrunk;
-  std::vector<PageId> trunks;
-  {
-    MutexLock al(&alloc_mu_);
-    for (auto it = free_snapshot.rbegin();
-         it != free_snapshot.rend() && trunks.size() < trunk_count; ++it) {
-      if (free_.erase(*it) == 1) trunks.push_back(*it);
-    }
-  }
   auto give_back = [&] {
     MutexLock al(&alloc_mu_);
     for (PageId t : trunks) free_.insert(t);
+    pending_trunks_.clear();
   };
+  if (redo > log_->durable_lsn()) {
+    if (absl::Status s = log_->FlushUntil(redo - 1); !s.ok()) {
+      give_back();
+      return s;
+    }
+  }
   while (trunks.size() < trunk_count) {
-    // Too few free pages to hold the list: grow the file, logging the new page as free (see
-    // MiniTransaction::Rollback), and take it back off the free list as a trunk.
-    absl::StatusOr<WritePageGuard> g = pool_->NewPage(PageType::kFreeList);
+    // Too few free pages to hold the list: grow the file (logged as grown and free, and kept as
+    // a trunk rather than handed out).
+    absl::StatusOr<WritePageGuard> g = ExtendFile(PageType::kFreeList, /*for_mtr=*/false);
     if (!g.ok()) {
       give_back();
       return g.status();
     }
-    const PageId t = g->page_id();
-    g->Release();
-    if (absl::Status s = LogAllocations({{MtrEntry::kExtend, t}, {MtrEntry::kFree, t}}); !s.ok()) {
-      give_back();
-      return s;
-    }
-    MutexLock al(&alloc_mu_);
-    if (free_.erase(t) == 1) trunks.push_back(t);  // else another thread took it: grow again
+    trunks.push_back(g->page_id());
   }
   for (std::size_t t = 0; t < trunks.size(); ++t) {
     absl::StatusOr<WritePageGuard> g = pool_->OverwritePage(trunks[t]);
@@ -762,6 +824,7 @@ absl::Status Store::CheckpointLocked() {
     MutexLock al(&alloc_mu_);
     for (PageId old : trunks_) free_.insert(old);
     trunks_ = std::move(trunks);
+    pending_trunks_.clear();
   }
   last_checkpoint_redo_.store(redo, std::memory_order_relaxed);
   checkpoints_.fetch_add(1, std::memory_order_relaxed);
@@ -1038,6 +1101,10 @@ absl::Status Store::Recover() {
   }
   next_txn_id_.store(next_txn, std::memory_order_relaxed);
 
+  // Undo's own changes must follow the full-page-image rule for the checkpoint recovery started
+  // from (a crash before the checkpoint below recovers from it again).
+  log_->ResumeRedoLsn(report_.start_lsn);
+
   // Undo: roll back every transaction that neither committed nor finished aborting.
   std::vector<std::unique_ptr<Transaction>> losers;
   for (const auto& [id, l] : att) {
@@ -1067,6 +1134,7 @@ absl::Status Store::Recover() {
     if (absl::Status s = CheckpointLocked(); !s.ok()) return s;
   }
   report_.duration = std::chrono::steady_clock::now() - t0;
+  StartCheckpointer();
   return absl::OkStatus();
 }
 

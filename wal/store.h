@@ -33,14 +33,17 @@
 
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/btree_set.h"
@@ -74,8 +77,11 @@ struct StoreOptions {
   LogOptions log;
   Durability durability = Durability::kSync;  // Transaction::Commit's default
   RecoveryMode recovery_mode = RecoveryMode::kTolerateTail;
-  // A checkpoint runs when a transaction ends and this much log has been written since the last.
+  // A checkpoint is due when this much log has been written since the last one.
   std::uint64_t checkpoint_interval_bytes = 64ull << 20;
+  // Due checkpoints run on the store's background thread. false: inline, in the thread whose
+  // transaction end found one due (deterministic, for tests; that thread must hold no pages).
+  bool background_checkpoints = true;
   std::map<std::uint16_t, UndoHandler> undo_handlers;  // needed by recovery: give them here
 };
 
@@ -263,8 +269,11 @@ class Store {
   [[nodiscard]] absl::StatusOr<Allocation> PopFreePage();
   // The allocator's side of a logged allocation record; runs under the log's lock.
   void ApplyAllocations(const std::vector<MiniTransaction::AllocOp>& ops);
-  // Logs allocation entries as a system record (pages the file grew by and that went unused).
-  [[nodiscard]] absl::Status LogAllocations(const std::vector<MiniTransaction::AllocOp>& ops);
+  // Grows the file by one page, logged as grown and free before any other growth; `for_mtr`:
+  // the page is in flight (a mini-transaction takes it) rather than a checkpoint's trunk.
+  [[nodiscard]] absl::StatusOr<WritePageGuard> ExtendFile(PageType type, bool for_mtr);
+  // A transaction destroyed with records but no end (its abort failed): kept active.
+  void Orphan(Transaction& txn);
   void ReturnFreePage(PageId id);
   [[nodiscard]] absl::Status CheckpointLocked();
   void MaybeCheckpoint();
@@ -282,17 +291,29 @@ class Store {
 
   // Page allocation. Lock order: the log's lock, then alloc_mu_.
   mutable Mutex alloc_mu_;
-  absl::btree_set<PageId> free_ ABSL_GUARDED_BY(alloc_mu_);        // allocatable
-  absl::btree_set<PageId> in_flight_ ABSL_GUARDED_BY(alloc_mu_);   // taken, not yet committed
-  std::vector<PageId> trunks_ ABSL_GUARDED_BY(alloc_mu_);          // hold the durable free list
+  absl::btree_set<PageId> free_ ABSL_GUARDED_BY(alloc_mu_);       // allocatable
+  absl::btree_set<PageId> in_flight_ ABSL_GUARDED_BY(alloc_mu_);  // taken, not yet committed
+  std::vector<PageId> trunks_ ABSL_GUARDED_BY(alloc_mu_);         // hold the durable free list
+  // Trunks of the checkpoint in progress: off the free list, not yet named by the superblock.
+  std::vector<PageId> pending_trunks_ ABSL_GUARDED_BY(alloc_mu_);
   PageId high_water_ ABSL_GUARDED_BY(alloc_mu_) = kFirstDataPage;  // committed allocations
 
   // Active transactions. Lock order: txn_mu_, then the log's lock.
   mutable Mutex txn_mu_;
   absl::flat_hash_map<std::uint64_t, Transaction*> active_ ABSL_GUARDED_BY(txn_mu_);
+  std::vector<std::unique_ptr<Transaction>> orphans_ ABSL_GUARDED_BY(txn_mu_);
   std::atomic<std::uint64_t> next_txn_id_{1};
 
+  void StartCheckpointer();
+  void StopCheckpointer();
+
   std::mutex checkpoint_mu_;  // one checkpoint at a time
+  std::thread checkpointer_;
+  std::mutex checkpointer_mu_;
+  std::condition_variable checkpointer_cv_;
+  bool checkpoint_due_ = false;     // under checkpointer_mu_
+  bool checkpointer_stop_ = false;  // under checkpointer_mu_
+  std::mutex extend_mu_;            // one file extension at a time (ExtendFile)
   std::atomic<Lsn> last_checkpoint_redo_{kInvalidLsn};
   bool closed_ = false;
 

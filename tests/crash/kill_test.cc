@@ -20,6 +20,7 @@ StoreOptions KillOptions(DiskManagerKind kind, Durability durability) {
   o.disk.kind = kind;
   o.disk.mmap = SmallMmapOptions().mmap;
   o.durability = durability;
+  o.background_checkpoints = true;
   return o;
 }
 

@@ -46,6 +46,7 @@ void Worker(Store& store, int t, std::uint64_t seed, SlotTable::Model* acked,
 TEST(StoreConcurrencyTest, ConcurrentTransactionsAndCheckpointsThenPowerLoss) {
   StoreOptions options = SmallStoreOptions();
   options.pool_frames = 32;
+  options.background_checkpoints = true;
   SimulatedStore sim(options);
   absl::StatusOr<Store*> opened = sim.Open();
   ASSERT_TRUE(opened.ok()) << opened.status();

@@ -18,6 +18,7 @@ inline StoreOptions SmallStoreOptions() {
   o.log.segment_size = kSegmentHeaderSize + (64 << 10);
   o.log.buffer_size = 32 << 10;
   o.checkpoint_interval_bytes = 48 << 10;
+  o.background_checkpoints = false;  // deterministic crash points
   o.undo_handlers[SlotTable::kRm] = SlotTable::Handler();
   return o;
 }
