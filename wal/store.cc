@@ -397,6 +397,7 @@ void MiniTransaction::Rollback() {
 // Transaction
 
 Transaction::~Transaction() {
+  if (orphaned_) return;  // the store's record of an unfinished transaction: recovery's to undo
   if (!ended_ && store_->Usable().ok()) {
     (void)Abort();
   }
@@ -575,6 +576,7 @@ void Store::Orphan(Transaction& txn) {
   orphan->first_lsn_ = txn.first_lsn_;
   orphan->last_lsn_ = txn.last_lsn_;
   orphan->undo_next_ = txn.undo_next_;
+  orphan->orphaned_ = true;
   active_[txn.id_] = orphan.get();
   orphans_.push_back(std::move(orphan));
 }

@@ -210,6 +210,7 @@ class Transaction {
   Lsn undo_next_ = kInvalidLsn;
   std::vector<UndoEntry> undo_;  // runtime rollback needs no log reads
   bool ended_ = false;
+  bool orphaned_ = false;  // owned by the store (Store::Orphan)
 };
 
 class Store {

@@ -126,8 +126,10 @@ TEST(StoreTest, LogFsyncFailureIsFinalAndReopeningRecovers) {
   EXPECT_FALSE(store->failure().ok());
   absl::StatusOr<std::unique_ptr<Transaction>> next = store->Begin();
   EXPECT_TRUE(absl::IsFailedPrecondition(next.status())) << next.status();
-  MiniTransaction mtr = store->BeginMtr();
-  EXPECT_TRUE(absl::IsFailedPrecondition(mtr.AllocatePage(PageType::kRaw).status()));
+  {
+    MiniTransaction mtr = store->BeginMtr();
+    EXPECT_TRUE(absl::IsFailedPrecondition(mtr.AllocatePage(PageType::kRaw).status()));
+  }
   EXPECT_TRUE(absl::IsFailedPrecondition(store->Checkpoint()));
   sim.PowerLoss();
   PS_ASSIGN_OR_FAIL(again, sim.Open());
