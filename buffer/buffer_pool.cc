@@ -364,8 +364,9 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) 
       if (read) {
         status = disk_->ReadPage(id, PageSpan(FrameData(f), kPageSize));
       } else if (id >= disk_->page_count()) {
-        status = absl::OutOfRangeError(fmt::format("{}: page {} is beyond the end of the file ({} pages)",
-                                                   disk_->path(), id, disk_->page_count()));
+        status = absl::OutOfRangeError(
+            fmt::format("{}: page {} is beyond the end of the file ({} pages)", disk_->path(), id,
+                        disk_->page_count()));
       } else {
         std::memset(FrameData(f), 0, kPageSize);
       }
@@ -424,6 +425,11 @@ absl::Status BufferPool::EnsurePageCount(PageId count) {
     if (!id.ok()) return id.status();
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<PageId> BufferPool::AllocatePageId() {
+  IoLock::Shared io(io_mu_);
+  return disk_->AllocatePage();
 }
 
 SuperblockRoots BufferPool::roots() const {

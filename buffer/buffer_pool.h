@@ -78,6 +78,10 @@ class BufferPool {
   // Extends the file until it holds at least `count` pages (recovery re-allocating pages whose
   // allocation was logged but whose page count never reached the superblock).
   [[nodiscard]] absl::Status EnsurePageCount(PageId count);
+  // Extends the file by one page and returns its id without caching it (fetch it with
+  // OverwritePage to initialize it). For callers that must order the growth with other work
+  // without holding their lock across a page latch.
+  [[nodiscard]] absl::StatusOr<PageId> AllocatePageId();
   // The disk manager's superblock roots (persisted by its next Sync: FlushAll).
   SuperblockRoots roots() const;
   void SetRoots(const SuperblockRoots& roots);

@@ -582,31 +582,41 @@ void Store::Orphan(Transaction& txn) {
 }
 
 absl::StatusOr<WritePageGuard> Store::ExtendFile(PageType type, bool for_mtr) {
-  // One extension at a time, each logged (as grown and free) before the next, so the log names
-  // every page below its high-water mark: a page the file grew by is never unaccounted for, even
-  // if the mini-transaction that wanted it never ends.
-  std::lock_guard lock(extend_mu_);
-  absl::StatusOr<WritePageGuard> g = pool_->NewPage(type);
-  if (!g.ok()) return g.status();
-  const PageId id = g->page_id();
-  std::vector<std::byte> payload;
-  Encoder enc(&payload);
-  enc.Put(static_cast<std::uint8_t>(MtrEntry::kExtend));
-  enc.Put(id);
-  enc.Put(static_cast<std::uint8_t>(MtrEntry::kFree));
-  enc.Put(id);
-  absl::StatusOr<Lsn> lsn =
-      log_->Append({RecordType::kMtr, 0, kInvalidLsn, payload}, kInvalidLsn, [&](Lsn) {
-        MutexLock al(&alloc_mu_);
-        high_water_ = std::max(high_water_, id + 1);
-        // Free in the log; in memory taken by the mini-transaction, or a checkpoint's trunk.
-        if (for_mtr) {
-          in_flight_.insert(id);
-        } else {
-          pending_trunks_.push_back(id);
-        }
-      });
-  if (!lsn.ok()) return lsn.status();
+  PageId id;
+  {
+    // One extension at a time, each logged (as grown and free) before the next, so the log names
+    // every page below its high-water mark: a page the file grew by is never unaccounted for,
+    // even if the mini-transaction that wanted it never ends. No page latch is taken under
+    // extend_mu_ (mini-transactions holding pages come here).
+    std::lock_guard lock(extend_mu_);
+    absl::StatusOr<PageId> grown = pool_->AllocatePageId();
+    if (!grown.ok()) return grown.status();
+    id = *grown;
+    std::vector<std::byte> payload;
+    Encoder enc(&payload);
+    enc.Put(static_cast<std::uint8_t>(MtrEntry::kExtend));
+    enc.Put(id);
+    enc.Put(static_cast<std::uint8_t>(MtrEntry::kFree));
+    enc.Put(id);
+    absl::StatusOr<Lsn> lsn =
+        log_->Append({RecordType::kMtr, 0, kInvalidLsn, payload}, kInvalidLsn, [&](Lsn) {
+          MutexLock al(&alloc_mu_);
+          high_water_ = std::max(high_water_, id + 1);
+          // Free in the log; in memory taken by the mini-transaction, or a checkpoint's trunk.
+          if (for_mtr) {
+            in_flight_.insert(id);
+          } else {
+            pending_trunks_.push_back(id);
+          }
+        });
+    if (!lsn.ok()) return lsn.status();
+  }
+  absl::StatusOr<WritePageGuard> g = pool_->OverwritePage(id);
+  if (!g.ok()) {
+    if (for_mtr) ReturnFreePage(id);
+    return g.status();
+  }
+  InitPage(g->mutable_data(), type);
   return g;
 }
 
