@@ -275,10 +275,13 @@ absl::Status LogManager::Flush(Lsn lsn, bool sync, std::chrono::microseconds wai
     }
     if ((sync ? durable_lsn_ : written_lsn_) > lsn) return absl::OkStatus();
     if (!flushing_) break;
+    // Wait for the flush in progress to end. waiting_ counts the waiters of this flush only: the
+    // leader resets it when the flush ends, so a gathering leader never counts threads that were
+    // released but have not run yet.
+    const std::uint64_t generation = flush_generation_;
     ++waiting_;
     gather_cv_.notify_one();  // a gathering leader counts us
-    cv_.wait(lock);
-    --waiting_;
+    cv_.wait(lock, [&] { return flush_generation_ != generation; });
   }
   flushing_ = true;
   if (wait.count() > 0) {
@@ -313,6 +316,8 @@ absl::Status LogManager::Flush(Lsn lsn, bool sync, std::chrono::microseconds wai
     failed_ = status;
   }
   flushing_ = false;
+  ++flush_generation_;
+  waiting_ = 0;
   cv_.notify_all();
   if (!status.ok()) return status;
   lock.unlock();

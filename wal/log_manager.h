@@ -156,13 +156,14 @@ class LogManager final : public LogFlusher {
   const LogOptions options_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;         // flush done: waiting committers recheck
-  std::condition_variable gather_cv_;  // a committer started waiting: a gathering leader counts
-  std::size_t waiting_ = 0;            // committers waiting for the flush in progress
-  std::deque<Segment> segments_;       // oldest first; the last is where appends go
-  std::vector<std::string> spares_;    // spare segment file names, to recycle
-  std::vector<std::byte> buf_;         // bytes [buf_start_, next_lsn_): appended, not written
-  std::vector<std::byte> spare_buf_;   // swapped with buf_ by the leader
+  std::condition_variable cv_;          // flush done: waiting committers recheck
+  std::condition_variable gather_cv_;   // a committer started waiting: a gathering leader counts
+  std::size_t waiting_ = 0;             // committers waiting for the flush in progress
+  std::uint64_t flush_generation_ = 0;  // flushes ended so far
+  std::deque<Segment> segments_;        // oldest first; the last is where appends go
+  std::vector<std::string> spares_;     // spare segment file names, to recycle
+  std::vector<std::byte> buf_;          // bytes [buf_start_, next_lsn_): appended, not written
+  std::vector<std::byte> spare_buf_;    // swapped with buf_ by the leader
   Lsn buf_start_ = 0;
   Lsn next_lsn_ = 0;
   Lsn written_lsn_ = 0;  // handed to the OS below this
