@@ -1,0 +1,126 @@
+// B+tree nodes: the slotted-page layout of leaf and internal pages, and the operations on one
+// page that the tree is built from. Pure functions of a page's bytes: no latching, no logging
+// (the caller holds the page latched in a mini-transaction, which logs whatever bytes change).
+// index/README.md gives the layout in prose.
+//
+// Layout (after the common 32-byte PageHeader):
+//   offset 32  u16 slot count        offset 34  u16 end of the slot array (first free byte)
+//   offset 36  u16 start of the cell area (cells grow down from the page end)
+//   offset 38  u16 level (0 = leaf)  offset 40  u16 dead bytes (cells deleted, not yet compacted)
+//   offset 42  u16 zero              offset 44  u32 zero
+//   offset 48  u64 right sibling     offset 56  u64 left sibling (leaves: the leaf chain)
+//   offset 64  u64 leftmost child (internal nodes: the child for keys below the first separator)
+//   offset 72  u64 zero              offset 80  slot array: u16 cell offsets, in key order
+// Leaf cell:     u16 key length | u16 value length | key | value
+// Internal cell: u16 key length | u64 child | key     (the child holds keys >= this separator)
+//
+// Thread safety: none; the caller's latch protects the page.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <span>
+#include <string_view>
+
+#include "storage/page.h"
+
+namespace pagestore {
+
+// Orders keys; returns <0, 0, >0 like memcmp. Must be a strict weak order, stable across runs
+// (the tree's order is on disk).
+using KeyComparator = std::function<int(std::string_view, std::string_view)>;
+int BytewiseCompare(std::string_view a, std::string_view b);
+
+inline constexpr std::size_t kNodeHeaderEnd = 80;
+inline constexpr std::size_t kSlotSize = 2;
+inline constexpr std::size_t kLeafCellHeader = 4;
+inline constexpr std::size_t kInternalCellHeader = 10;
+// Every node holds at least 4 entries: key + value of one entry is at most this many bytes.
+inline constexpr std::size_t kMaxEntryBytes =
+    (kPageSize - kNodeHeaderEnd) / 4 - kSlotSize - kInternalCellHeader;
+
+class Node {
+ public:
+  explicit Node(std::byte* page) : p_(page) {}
+
+  // Formats an empty node (keeps the common page header's id; sets its type).
+  void Init(std::uint16_t level);
+
+  std::uint16_t count() const { return Get16(32); }
+  std::uint16_t level() const { return Get16(38); }
+  bool is_leaf() const { return level() == 0; }
+  PageId right() const { return Get64(48); }
+  PageId left() const { return Get64(56); }
+  PageId leftmost_child() const { return Get64(64); }
+  void set_right(PageId id) { Set64(48, id); }
+  void set_left(PageId id) { Set64(56, id); }
+  void set_leftmost_child(PageId id) { Set64(64, id); }
+
+  std::string_view key(std::size_t i) const;
+  std::string_view value(std::size_t i) const;  // leaf
+  PageId child(std::size_t i) const;            // internal: the child right of separator i
+  void set_child(std::size_t i, PageId id);
+
+  // The first index whose key is >= `key` (count() if none); `found` says whether it is equal.
+  std::size_t LowerBound(std::string_view key, const KeyComparator& cmp, bool* found) const;
+  // Internal node: the child to descend into for `key`.
+  PageId ChildFor(std::string_view key, const KeyComparator& cmp) const;
+  // Internal node: the position of `child` (-1 for the leftmost child); -2 if absent.
+  int IndexOfChild(PageId child) const;
+
+  // Bytes free for new cells and slots if the node were compacted.
+  std::size_t FreeBytes() const;
+  static std::size_t LeafCellBytes(std::size_t key, std::size_t value) {
+    return kLeafCellHeader + key + value + kSlotSize;
+  }
+  static std::size_t InternalCellBytes(std::size_t key) {
+    return kInternalCellHeader + key + kSlotSize;
+  }
+  std::size_t UsedBytes() const;  // live cells and slots
+  static constexpr std::size_t Capacity() { return kPageSize - kNodeHeaderEnd; }
+
+  // Insert at position `i` (keeping key order is the caller's job). False when it does not fit
+  // even after compaction; the node is then unchanged.
+  bool InsertLeaf(std::size_t i, std::string_view key, std::string_view value);
+  bool InsertInternal(std::size_t i, std::string_view key, PageId child);
+  // Replaces entry i's value (leaf). False when the new value does not fit; unchanged then.
+  bool UpdateValue(std::size_t i, std::string_view value);
+  void Remove(std::size_t i);
+  // Rewrites the cells contiguously at the end of the page (no dead bytes).
+  void Compact();
+
+  // Moves entries [from, count) to the empty node `dst` (same level), in order.
+  void MoveTail(std::size_t from, Node& dst);
+  // Appends all of `src`'s entries (same level, all keys greater) to this node; false (nothing
+  // moved) when they do not fit.
+  bool AppendAll(const Node& src);
+
+  // The cell bytes of entry i as stored (for size accounting when splitting).
+  std::size_t EntryBytes(std::size_t i) const;
+
+ private:
+  std::uint16_t Get16(std::size_t off) const {
+    std::uint16_t v;
+    std::memcpy(&v, p_ + off, 2);
+    return v;
+  }
+  void Set16(std::size_t off, std::uint16_t v) { std::memcpy(p_ + off, &v, 2); }
+  std::uint64_t Get64(std::size_t off) const {
+    std::uint64_t v;
+    std::memcpy(&v, p_ + off, 8);
+    return v;
+  }
+  void Set64(std::size_t off, std::uint64_t v) { std::memcpy(p_ + off, &v, 8); }
+  std::uint16_t slot(std::size_t i) const { return Get16(kNodeHeaderEnd + i * kSlotSize); }
+  void set_slot(std::size_t i, std::uint16_t off) { Set16(kNodeHeaderEnd + i * kSlotSize, off); }
+  std::size_t CellSize(std::uint16_t off) const;
+  // Reserves `cell` bytes for a new cell and a slot at position i; returns the cell offset, or 0
+  // when it does not fit.
+  std::uint16_t MakeRoom(std::size_t i, std::size_t cell);
+
+  std::byte* p_;
+};
+
+}  // namespace pagestore
