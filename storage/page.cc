@@ -37,6 +37,8 @@ std::string_view PageTypeName(PageType type) {
       return "hash-bucket";
     case PageType::kOverflow:
       return "overflow";
+    case PageType::kBTreeMeta:
+      return "btree-meta";
   }
   return "unknown";
 }

@@ -46,6 +46,7 @@ enum class PageType : std::uint16_t {
   kHashDirectory = 7,
   kHashBucket = 8,
   kOverflow = 9,
+  kBTreeMeta = 10,  // a B+tree's anchor: its root and height
 };
 
 std::string_view PageTypeName(PageType type);

@@ -242,6 +242,26 @@ absl::Status MiniTransaction::FreePage(PageId id) {
   return absl::OkStatus();
 }
 
+absl::Status MiniTransaction::ReleasePage(PageId id) {
+  for (auto it = held_.begin(); it != held_.end(); ++it) {
+    if (it->id != id) continue;
+    if (it->write &&
+        (it->fresh || std::memcmp(it->before->data(), it->guard.data().data(), kPageSize) != 0)) {
+      return absl::FailedPreconditionError(fmt::format(
+          "page {} was changed in this mini-transaction; it is released at Commit", id));
+    }
+    for (const AllocOp& op : allocs_) {
+      if (op.id == id) {
+        return absl::FailedPreconditionError(
+            fmt::format("page {} was allocated or freed in this mini-transaction", id));
+      }
+    }
+    held_.erase(it);
+    return absl::OkStatus();
+  }
+  return absl::NotFoundError(fmt::format("page {} is not held by this mini-transaction", id));
+}
+
 void MiniTransaction::LogUndo(std::uint16_t resource_manager, std::span<const std::byte> payload) {
   undo_.emplace(resource_manager, std::vector<std::byte>(payload.begin(), payload.end()));
 }

@@ -135,6 +135,11 @@ class MiniTransaction {
   [[nodiscard]] absl::StatusOr<PageId> AllocatePage(PageType type);
   // Returns a page to the free list (reusable once this commits). Latches it for writing.
   [[nodiscard]] absl::Status FreePage(PageId id);
+  // Releases a page latched by this mini-transaction before Commit (latch crabbing: an ancestor
+  // that a change below cannot reach). FailedPreconditionError if the page was changed or
+  // allocated here; NotFoundError if it is not held.
+  [[nodiscard]] absl::Status ReleasePage(PageId id);
+  bool Holds(PageId id) { return Find(id) != nullptr; }
   // Registers the logical undo of this mini-transaction's operation (inside a transaction only).
   void LogUndo(std::uint16_t resource_manager, std::span<const std::byte> payload);
 
@@ -143,6 +148,7 @@ class MiniTransaction {
   [[nodiscard]] absl::StatusOr<Lsn> Commit();
 
   Transaction* transaction() const { return txn_; }
+  Store& store() const { return *store_; }
 
  private:
   friend class Store;

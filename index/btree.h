@@ -1,0 +1,151 @@
+// BTree: a B+tree of byte-string keys and values over buffer-pool pages, logged through
+// mini-transactions and, inside a user transaction, undone logically on abort and recovery.
+// index/README.md gives the page layouts, the latch protocol and the invariants Verify checks.
+//
+//   absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Create(*store);
+//   auto txn = store->Begin();
+//   tree->Insert(txn->get(), "key", "value");   // AlreadyExistsError if present
+//   (*txn)->Commit();
+//   absl::StatusOr<std::string> v = tree->Get("key");
+//   for (BTree::Iterator it = tree->Scan("a", "m"); it.Valid(); it.Next()) ...
+//
+// A tree is named by its anchor page (kBTreeMeta: root and height), which never moves.
+// Passing a null transaction makes a change commit on its own (a system mini-transaction: redo
+// only, never undone).
+//
+// Ownership: a BTree refers to its Store, which must outlive it; it owns nothing else.
+// Thread safety: every method is safe for concurrent use. Readers crab down with shared latches
+// and never block each other; writers descend optimistically (shared latches, the leaf
+// exclusive) and latch the path exclusively only when a split or merge needs it. An Iterator
+// holds one leaf latched at a time; writers of that leaf wait until it moves on, so do not keep
+// one open while writing to the same tree from the same thread.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "index/btree_node.h"
+#include "wal/store.h"
+
+namespace pagestore {
+
+// The resource manager id under which B+tree operations register their undo.
+inline constexpr std::uint16_t kBTreeResourceManager = 1;
+
+struct BTreeOptions {
+  KeyComparator comparator = BytewiseCompare;
+};
+
+struct BTreeStats {
+  std::uint64_t entries = 0;
+  std::uint32_t height = 0;  // levels above the leaves
+  std::uint64_t leaves = 0;
+  std::uint64_t internals = 0;
+  std::uint64_t payload_bytes = 0;  // keys and values
+  double average_fill = 0;          // used bytes / capacity over all nodes
+};
+
+class BTree {
+ public:
+  // A new empty tree (its anchor and an empty root leaf), created durably-logged in a system
+  // mini-transaction.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<BTree>> Create(Store& store,
+                                                                     BTreeOptions options = {});
+  // The tree anchored at `anchor`. DataLossError if that page is not a B+tree anchor.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<BTree>> Open(Store& store, PageId anchor,
+                                                                   BTreeOptions options = {});
+
+  PageId anchor() const { return anchor_; }
+
+  // InvalidArgumentError when key + value exceed kMaxEntryBytes.
+  [[nodiscard]] absl::Status Insert(Transaction* txn, std::string_view key,
+                                    std::string_view value);  // AlreadyExistsError if present
+  [[nodiscard]] absl::Status Put(Transaction* txn, std::string_view key, std::string_view value);
+  [[nodiscard]] absl::Status Delete(Transaction* txn, std::string_view key);  // NotFoundError
+  [[nodiscard]] absl::StatusOr<std::string> Get(std::string_view key) const;  // NotFoundError
+
+  // One operation inside the caller's mini-transaction (which must hold no page of this tree):
+  // undo handlers use these. `old` receives the previous value when there was one.
+  enum class Mode { kInsert, kPut };
+  [[nodiscard]] absl::Status PutIn(MiniTransaction& mtr, std::string_view key,
+                                   std::string_view value, Mode mode,
+                                   std::optional<std::string>* old);
+  [[nodiscard]] absl::Status DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old);
+
+  // Ordered iteration over [begin, end) (no end: to the last key).
+  class Iterator {
+   public:
+    Iterator() = default;
+    bool Valid() const { return valid_; }
+    std::string_view key() const;    // valid until Next
+    std::string_view value() const;  // valid until Next
+    void Next();
+    // OK, or the error that ended the iteration early (an I/O or checksum failure).
+    const absl::Status& status() const { return status_; }
+
+   private:
+    friend class BTree;
+    const BTree* tree_ = nullptr;
+    ReadPageGuard leaf_;
+    std::size_t index_ = 0;
+    std::optional<std::string> end_;
+    bool valid_ = false;
+    absl::Status status_;
+    void Settle();  // moves to the first entry at or after index_ (next leaves), checks end_
+  };
+  Iterator Scan(std::string_view begin, std::optional<std::string_view> end = std::nullopt) const;
+  Iterator Begin() const { return Scan(std::string_view()); }
+
+  // Loads sorted, unique keys into an empty tree, filling each node to `fill` (0.5-1.0) of its
+  // capacity. InvalidArgumentError for unsorted input or a non-empty tree.
+  [[nodiscard]] absl::Status BulkLoad(std::span<const std::pair<std::string, std::string>> sorted,
+                                      double fill = 0.9);
+
+  // Checks key order in every node, separator bounds, levels, the leaf chain, that every page is
+  // reachable once and none is on the free list. The first problem, naming the page.
+  [[nodiscard]] absl::Status Verify() const;
+  [[nodiscard]] absl::StatusOr<BTreeStats> Stats() const;
+
+  const KeyComparator& comparator() const { return options_.comparator; }
+
+ private:
+  BTree(Store& store, PageId anchor, BTreeOptions options)
+      : store_(store), anchor_(anchor), options_(std::move(options)) {}
+
+  enum class Op { kInsert, kPut, kDelete };
+  struct Change {
+    Op op;
+    std::string_view key;
+    std::string_view value;
+    std::optional<std::string> old;  // the previous value, if any
+  };
+  [[nodiscard]] absl::Status Apply(Transaction* txn, Change& change);
+  [[nodiscard]] absl::Status ApplyIn(MiniTransaction& mtr, Change& change);
+  [[nodiscard]] absl::StatusOr<bool> TryOptimistic(MiniTransaction& mtr, Change& change);
+  [[nodiscard]] absl::Status Pessimistic(MiniTransaction& mtr, Change& change);
+  bool Safe(const Node& node, const Change& change, bool is_root) const;
+  [[nodiscard]] absl::Status ChangeLeaf(MiniTransaction& mtr, Node& leaf, Change& change,
+                                        bool* done);
+  [[nodiscard]] absl::Status VerifyNode(PageId id, std::uint16_t level,
+                                        std::optional<std::string> lo,
+                                        std::optional<std::string> hi, std::vector<PageId>* leaves,
+                                        std::vector<PageId>* seen, BTreeStats* stats) const;
+
+  Store& store_;
+  const PageId anchor_;
+  const BTreeOptions options_;
+};
+
+// The undo handler for kBTreeResourceManager (register it in StoreOptions::undo_handlers before
+// opening a store that holds B+trees). `comparators` maps an anchor to its tree's comparator
+// (bytewise when it returns null).
+UndoHandler BTreeUndoHandler(std::function<const KeyComparator*(PageId anchor)> comparators = {});
+
+}  // namespace pagestore
