@@ -177,7 +177,8 @@ void BTree::Iterator::Next() {
   Settle();
 }
 
-BTree::Iterator BTree::Scan(std::string_view begin, std::optional<std::string_view> end) const {
+BTree::Iterator BTree::Start(const std::string_view* begin,
+                             std::optional<std::string_view> end) const {
   Iterator it;
   it.tree_ = this;
   if (end) it.end_ = std::string(*end);
@@ -201,12 +202,12 @@ BTree::Iterator BTree::Scan(std::string_view begin, std::optional<std::string_vi
     }
     const Node n(const_cast<std::byte*>(p));
     if (n.is_leaf()) {
-      it.index_ = n.LowerBound(begin, options_.comparator, nullptr);
+      it.index_ = begin == nullptr ? 0 : n.LowerBound(*begin, options_.comparator, nullptr);
       it.leaf_ = std::move(*cur);
       it.Settle();
       return it;
     }
-    id = n.ChildFor(begin, options_.comparator);
+    id = begin == nullptr ? n.leftmost_child() : n.ChildFor(*begin, options_.comparator);
   }
 }
 

@@ -100,8 +100,10 @@ class BTree {
     absl::Status status_;
     void Settle();  // moves to the first entry at or after index_ (next leaves), checks end_
   };
-  Iterator Scan(std::string_view begin, std::optional<std::string_view> end = std::nullopt) const;
-  Iterator Begin() const { return Scan(std::string_view()); }
+  Iterator Scan(std::string_view begin, std::optional<std::string_view> end = std::nullopt) const {
+    return Start(&begin, end);
+  }
+  Iterator Begin() const { return Start(nullptr, std::nullopt); }  // from the first key
 
   // Loads sorted, unique keys into an empty tree, filling each node to `fill` (0.5-1.0) of its
   // capacity. InvalidArgumentError for unsorted input or a non-empty tree.
@@ -118,6 +120,9 @@ class BTree {
  private:
   BTree(Store& store, PageId anchor, BTreeOptions options)
       : store_(store), anchor_(anchor), options_(std::move(options)) {}
+
+  // From the first key >= *begin (the first key of all when null).
+  Iterator Start(const std::string_view* begin, std::optional<std::string_view> end) const;
 
   enum class Op { kInsert, kPut, kDelete };
   struct Change {

@@ -686,6 +686,16 @@ absl::Status Store::Checkpoint() {
   return CheckpointLocked();
 }
 
+PageId Store::catalog_root() const { return pool_->roots().catalog_root; }
+
+absl::Status Store::SetCatalogRoot(PageId root) {
+  std::lock_guard lock(checkpoint_mu_);
+  SuperblockRoots roots = pool_->roots();
+  roots.catalog_root = root;
+  pool_->SetRoots(roots);
+  return CheckpointLocked();
+}
+
 absl::Status Store::Close() {
   std::lock_guard lock(checkpoint_mu_);
   absl::Status s = CheckpointLocked();

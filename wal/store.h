@@ -244,6 +244,10 @@ class Store {
   // A fuzzy checkpoint: transactions keep running. Afterwards the log before the checkpoint's
   // redo LSN (and before the oldest active transaction) is removed or recycled.
   [[nodiscard]] absl::Status Checkpoint();
+  // The superblock's catalog root (the index layer's catalog of named indexes); setting it
+  // takes a checkpoint, so it is durable on return.
+  PageId catalog_root() const;
+  [[nodiscard]] absl::Status SetCatalogRoot(PageId root);
   // Checkpoints and flushes; the store stays usable.
   [[nodiscard]] absl::Status Close();
 

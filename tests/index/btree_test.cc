@@ -86,3 +86,249 @@ TEST(BTreeTest, RandomOperationsMatchAModel) {
 
 }  // namespace
 }  // namespace pagestore::testing
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "index/catalog.h"
+
+namespace pagestore::testing {
+namespace {
+
+TEST(BTreeTest, EdgeCases) {
+  SimulatedStore sim(TreeStoreOptions());
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+  // Empty tree.
+  EXPECT_FALSE(tree->Begin().Valid());
+  EXPECT_FALSE(tree->Scan("a", "z").Valid());
+  EXPECT_TRUE(absl::IsNotFound(tree->Get("x").status()));
+  EXPECT_TRUE(absl::IsNotFound(tree->Delete(nullptr, "x")));
+  // The empty key and the empty value are keys and values like any other.
+  PS_ASSERT_OK(tree->Insert(nullptr, "", ""));
+  PS_ASSIGN_OR_FAIL(empty, tree->Get(""));
+  EXPECT_EQ(empty, "");
+  EXPECT_TRUE(absl::IsAlreadyExists(tree->Insert(nullptr, "", "again")));
+  PS_ASSERT_OK(tree->Delete(nullptr, ""));
+  // Maximum sizes, and one byte more.
+  const std::string big_key(kMaxEntryBytes, 'k');
+  PS_ASSERT_OK(tree->Insert(nullptr, big_key, ""));
+  const std::string half(kMaxEntryBytes / 2, 'h');
+  PS_ASSERT_OK(tree->Insert(nullptr, half, std::string(kMaxEntryBytes - half.size(), 'v')));
+  absl::Status too_big = tree->Insert(nullptr, "x", std::string(kMaxEntryBytes, 'v'));
+  EXPECT_TRUE(absl::IsInvalidArgument(too_big)) << too_big;
+  EXPECT_NE(too_big.message().find(std::to_string(kMaxEntryBytes)), std::string::npos);
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(tree->Put(nullptr, std::string(kMaxEntryBytes + 1, 'k'), "")));
+  // Many maximal entries force splits at every level.
+  for (int i = 0; i < 300; ++i) {
+    std::string k = fmt::format("{:04}", i) + std::string(kMaxEntryBytes - 4, 'p');
+    PS_ASSERT_OK(tree->Put(nullptr, k, ""));
+  }
+  PS_ASSERT_OK(tree->Verify());
+  PS_ASSIGN_OR_FAIL(stats, tree->Stats());
+  EXPECT_GE(stats.height, 2u);
+  // Ranges are [begin, end).
+  int n = 0;
+  for (auto it = tree->Scan("0010", "0020"); it.Valid(); it.Next()) ++n;
+  EXPECT_EQ(n, 10);
+  // A put that grows a value past its page's room splits.
+  PS_ASSERT_OK(tree->Put(nullptr, half, std::string(kMaxEntryBytes - half.size(), 'w')));
+  PS_ASSIGN_OR_FAIL(v, tree->Get(half));
+  EXPECT_EQ(v, std::string(kMaxEntryBytes - half.size(), 'w'));
+  PS_ASSERT_OK(tree->Verify());
+}
+
+TEST(BTreeTest, AbortAndRecoveryRestoreTheCommittedState) {
+  SimulatedStore sim(TreeStoreOptions());
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+  const PageId anchor = tree->anchor();
+  std::map<std::string, std::string> model;
+  {
+    PS_ASSIGN_OR_FAIL(txn, store->Begin());
+    for (int i = 0; i < 2000; ++i) {
+      const std::string k = fmt::format("k{:05}", i);
+      PS_ASSERT_OK(tree->Insert(txn.get(), k, std::string(50, 'a')));
+      model[k] = std::string(50, 'a');
+    }
+    PS_ASSERT_OK(txn->Commit());
+  }
+  {
+    // A big abort: deletes, puts and inserts that split and merge, all undone.
+    PS_ASSIGN_OR_FAIL(txn, store->Begin());
+    for (int i = 0; i < 2000; i += 2)
+      PS_ASSERT_OK(tree->Delete(txn.get(), fmt::format("k{:05}", i)));
+    for (int i = 1; i < 2000; i += 4)
+      PS_ASSERT_OK(tree->Put(txn.get(), fmt::format("k{:05}", i), "x"));
+    for (int i = 0; i < 1000; ++i)
+      PS_ASSERT_OK(tree->Insert(txn.get(), fmt::format("n{:05}", i), "y"));
+    PS_ASSERT_OK(txn->Abort());
+  }
+  PS_ASSERT_OK(tree->Verify());
+  ExpectMatches(*tree, model);
+  // The same, cut by a power loss: recovery undoes it.
+  PS_ASSIGN_OR_FAIL(txn, store->Begin());
+  for (int i = 0; i < 2000; i += 3) PS_ASSERT_OK(tree->Delete(txn.get(), fmt::format("k{:05}", i)));
+  for (int i = 0; i < 500; ++i)
+    PS_ASSERT_OK(tree->Insert(txn.get(), fmt::format("m{:05}", i), "z"));
+  PS_ASSERT_OK(store->log().FlushAll());
+  sim.Cut();
+  txn.reset();
+  tree.reset();
+  sim.Reboot();
+  PS_ASSIGN_OR_FAIL(again, sim.Open());
+  EXPECT_EQ(again->recovery_report().transactions_undone, 1u);
+  PS_ASSIGN_OR_FAIL(reopened, BTree::Open(*again, anchor));
+  PS_ASSERT_OK(reopened->Verify());
+  ExpectMatches(*reopened, model);
+}
+
+TEST(BTreeTest, BulkLoadBuildsAValidTree) {
+  SimulatedStore sim(TreeStoreOptions());
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+  std::vector<std::pair<std::string, std::string>> sorted;
+  std::map<std::string, std::string> model;
+  for (int i = 0; i < 20000; ++i) {
+    sorted.emplace_back(fmt::format("b{:08}", i * 3), std::string(i % 100, 'v'));
+    model[sorted.back().first] = sorted.back().second;
+  }
+  std::vector<std::pair<std::string, std::string>> unsorted = {{"b", "1"}, {"a", "2"}};
+  EXPECT_TRUE(absl::IsInvalidArgument(tree->BulkLoad(unsorted)));
+  PS_ASSERT_OK(tree->BulkLoad(sorted, 0.8));
+  PS_ASSERT_OK(tree->Verify());
+  ExpectMatches(*tree, model);
+  PS_ASSIGN_OR_FAIL(stats, tree->Stats());
+  EXPECT_GT(stats.average_fill, 0.7);
+  EXPECT_TRUE(absl::IsInvalidArgument(tree->BulkLoad(sorted)));  // not empty any more
+  // It is an ordinary tree afterwards.
+  for (int i = 0; i < 5000; ++i) {
+    const std::string k = fmt::format("b{:08}", i * 7 + 1);
+    PS_ASSERT_OK(tree->Put(nullptr, k, "p"));
+    model[k] = "p";
+  }
+  PS_ASSERT_OK(tree->Verify());
+  ExpectMatches(*tree, model);
+}
+
+TEST(BTreeTest, CustomComparatorOrdersTheTree) {
+  SimulatedStore sim(TreeStoreOptions());
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  BTreeOptions reverse;
+  reverse.comparator = [](std::string_view a, std::string_view b) { return BytewiseCompare(b, a); };
+  PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store, reverse));
+  for (int i = 0; i < 3000; ++i) PS_ASSERT_OK(tree->Insert(nullptr, fmt::format("{:05}", i), "v"));
+  PS_ASSERT_OK(tree->Verify());
+  auto it = tree->Begin();
+  ASSERT_TRUE(it.Valid());
+  EXPECT_EQ(it.key(), "02999");
+}
+
+class BTreeFileTest : public ::testing::TestWithParam<DiskManagerKind> {};
+
+TEST_P(BTreeFileTest, NamedTreesReopenAcrossADiskManagerSwap) {
+  TempDir dir;
+  StoreOptions options = TreeStoreOptions();
+  options.disk.kind = GetParam();
+  options.disk.mmap = SmallMmapOptions().mmap;
+  const auto path = dir.file("db.pages");
+  std::map<std::string, std::string> a_model, b_model;
+  {
+    PS_ASSIGN_OR_FAIL(store, Store::Open(path, options));
+    PS_ASSIGN_OR_FAIL(catalog, Catalog::Open(*store));
+    PS_ASSIGN_OR_FAIL(a, catalog->CreateBTree("a"));
+    PS_ASSIGN_OR_FAIL(b, catalog->CreateBTree("b"));
+    EXPECT_TRUE(absl::IsAlreadyExists(catalog->CreateBTree("a").status()));
+    EXPECT_TRUE(absl::IsInvalidArgument(catalog->CreateBTree("").status()));
+    for (int i = 0; i < 3000; ++i) {
+      if (i == 1500) {
+        DiskManagerOptions other = options.disk;
+        other.kind = GetParam() == DiskManagerKind::kPread ? DiskManagerKind::kMmap
+                                                           : DiskManagerKind::kPread;
+        PS_ASSERT_OK(store->pool().SwapDiskManager(other));
+      }
+      const std::string k = fmt::format("{:06}", i * 13 % 3001);
+      PS_ASSERT_OK(a->Put(nullptr, k, "a" + k));
+      a_model[k] = "a" + k;
+      if (i % 3 == 0) {
+        PS_ASSERT_OK(b->Put(nullptr, k, "b"));
+        b_model[k] = "b";
+      }
+    }
+  }
+  PS_ASSIGN_OR_FAIL(store, Store::Open(path, options));
+  PS_ASSIGN_OR_FAIL(catalog, Catalog::Open(*store));
+  PS_ASSIGN_OR_FAIL(list, catalog->List());
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].name, "a");
+  EXPECT_EQ(list[1].kind, IndexKind::kBTree);
+  EXPECT_TRUE(absl::IsNotFound(catalog->OpenBTree("c").status()));
+  PS_ASSIGN_OR_FAIL(a, catalog->OpenBTree("a"));
+  PS_ASSIGN_OR_FAIL(b, catalog->OpenBTree("b"));
+  PS_ASSERT_OK(a->Verify());
+  PS_ASSERT_OK(b->Verify());
+  ExpectMatches(*a, a_model);
+  ExpectMatches(*b, b_model);
+}
+
+TEST_P(BTreeFileTest, CorruptLeafIsDataLossForGetAndVerify) {
+  TempDir dir;
+  StoreOptions options = TreeStoreOptions();
+  options.disk.kind = GetParam();
+  options.disk.mmap = SmallMmapOptions().mmap;
+  const auto path = dir.file("db.pages");
+  PageId anchor;
+  {
+    PS_ASSIGN_OR_FAIL(store, Store::Open(path, options));
+    PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+    anchor = tree->anchor();
+    for (int i = 0; i < 2000; ++i) PS_ASSERT_OK(tree->Put(nullptr, fmt::format("{:05}", i), "v"));
+  }
+  // Flip a byte in the middle of some leaf: find one by walking the tree first.
+  PageId victim = kInvalidPageId;
+  std::string victim_key;
+  {
+    PS_ASSIGN_OR_FAIL(store, Store::Open(path, options));
+    PS_ASSIGN_OR_FAIL(tree, BTree::Open(*store, anchor));
+    PS_ASSIGN_OR_FAIL(stats, tree->Stats());
+    ASSERT_GE(stats.height, 1u);
+    // The page holding key 01000.
+    victim_key = "01000";
+    for (PageId id = kFirstDataPage; id < store->pool().page_count(); ++id) {
+      absl::StatusOr<ReadPageGuard> g = store->pool().ReadPage(id);
+      if (!g.ok()) continue;
+      if (ReadPageHeader(g->data()).type != static_cast<std::uint16_t>(PageType::kBTreeLeaf))
+        continue;
+      Node n(const_cast<std::byte*>(g->data().data()));
+      bool found;
+      n.LowerBound(victim_key, BytewiseCompare, &found);
+      if (found) victim = id;
+    }
+    ASSERT_NE(victim, kInvalidPageId);
+  }
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  std::byte b;
+  const off_t off = static_cast<off_t>(victim * kPageSize + 2000);
+  ASSERT_EQ(::pread(fd, &b, 1, off), 1);
+  b ^= std::byte{0x40};
+  ASSERT_EQ(::pwrite(fd, &b, 1, off), 1);
+  ::close(fd);
+  PS_ASSIGN_OR_FAIL(store, Store::Open(path, options));
+  PS_ASSIGN_OR_FAIL(tree, BTree::Open(*store, anchor));
+  absl::StatusOr<std::string> v = tree->Get(victim_key);
+  EXPECT_TRUE(absl::IsDataLoss(v.status())) << v.status();
+  absl::Status verify = tree->Verify();
+  EXPECT_TRUE(absl::IsDataLoss(verify)) << verify;
+  EXPECT_NE(verify.message().find(fmt::format("page {}", victim)), std::string::npos) << verify;
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, BTreeFileTest,
+                         ::testing::Values(DiskManagerKind::kPread, DiskManagerKind::kMmap),
+                         [](const auto& info) {
+                           return std::string(DiskManagerKindName(info.param));
+                         });
+
+}  // namespace
+}  // namespace pagestore::testing

@@ -1,0 +1,114 @@
+#include "index/catalog.h"
+
+#include <fmt/format.h>
+
+namespace pagestore {
+namespace {
+
+// Catalog value: u8 kind | u64 anchor.
+std::string Encode(IndexKind kind, PageId anchor) {
+  std::string v(9, '\0');
+  v[0] = static_cast<char>(kind);
+  std::memcpy(v.data() + 1, &anchor, 8);
+  return v;
+}
+
+absl::StatusOr<IndexInfo> Decode(std::string_view name, std::string_view v) {
+  if (v.size() != 9 || (v[0] != static_cast<char>(IndexKind::kBTree) &&
+                        v[0] != static_cast<char>(IndexKind::kHash))) {
+    return absl::DataLossError(fmt::format("catalog entry for '{}' is malformed", name));
+  }
+  IndexInfo info;
+  info.name = std::string(name);
+  info.kind = static_cast<IndexKind>(v[0]);
+  std::memcpy(&info.anchor, v.data() + 1, 8);
+  return info;
+}
+
+absl::Status CheckName(const std::string& name) {
+  if (name.empty() || name.size() > 255) {
+    return absl::InvalidArgumentError(
+        fmt::format("index name must be 1 to 255 bytes, not {}", name.size()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string_view IndexKindName(IndexKind kind) {
+  switch (kind) {
+    case IndexKind::kBTree:
+      return "btree";
+    case IndexKind::kHash:
+      return "hash";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(Store& store) {
+  const PageId root = store.catalog_root();
+  if (root != kInvalidPageId) {
+    absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(store, root);
+    if (!tree.ok()) return tree.status();
+    return std::unique_ptr<Catalog>(new Catalog(store, std::move(*tree)));
+  }
+  absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Create(store);
+  if (!tree.ok()) return tree.status();
+  if (absl::Status s = store.SetCatalogRoot((*tree)->anchor()); !s.ok()) return s;
+  return std::unique_ptr<Catalog>(new Catalog(store, std::move(*tree)));
+}
+
+absl::Status Catalog::Register(const IndexInfo& info) {
+  if (absl::Status s = CheckName(info.name); !s.ok()) return s;
+  absl::Status s = tree_->Insert(nullptr, info.name, Encode(info.kind, info.anchor));
+  if (absl::IsAlreadyExists(s)) {
+    return absl::AlreadyExistsError(fmt::format("an index named '{}' exists", info.name));
+  }
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<BTree>> Catalog::CreateBTree(const std::string& name,
+                                                            BTreeOptions options) {
+  if (absl::Status s = CheckName(name); !s.ok()) return s;
+  if (tree_->Get(name).ok()) {
+    return absl::AlreadyExistsError(fmt::format("an index named '{}' exists", name));
+  }
+  absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Create(store_, std::move(options));
+  if (!tree.ok()) return tree.status();
+  if (absl::Status s = Register({name, IndexKind::kBTree, (*tree)->anchor()}); !s.ok()) return s;
+  return tree;
+}
+
+absl::StatusOr<IndexInfo> Catalog::Lookup(const std::string& name) const {
+  absl::StatusOr<std::string> v = tree_->Get(name);
+  if (absl::IsNotFound(v.status())) {
+    return absl::NotFoundError(fmt::format("no index named '{}'", name));
+  }
+  if (!v.ok()) return v.status();
+  return Decode(name, *v);
+}
+
+absl::StatusOr<std::unique_ptr<BTree>> Catalog::OpenBTree(const std::string& name,
+                                                          BTreeOptions options) {
+  absl::StatusOr<IndexInfo> info = Lookup(name);
+  if (!info.ok()) return info.status();
+  if (info->kind != IndexKind::kBTree) {
+    return absl::FailedPreconditionError(
+        fmt::format("index '{}' is a {} index, not a B+tree", name, IndexKindName(info->kind)));
+  }
+  return BTree::Open(store_, info->anchor, std::move(options));
+}
+
+absl::StatusOr<std::vector<IndexInfo>> Catalog::List() const {
+  std::vector<IndexInfo> out;
+  auto it = tree_->Begin();
+  for (; it.Valid(); it.Next()) {
+    absl::StatusOr<IndexInfo> info = Decode(it.key(), it.value());
+    if (!info.ok()) return info.status();
+    out.push_back(std::move(*info));
+  }
+  if (!it.status().ok()) return it.status();
+  return out;
+}
+
+}  // namespace pagestore
