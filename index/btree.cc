@@ -513,11 +513,17 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
     Node n(spans[level].data());
     const bool node_is_root = anchored ? level == 1 : false;
     if (node_is_root) {
-      if (!n.is_leaf() && n.count() == 0) {
-        // The root has one child left: it becomes the root.
-        SetAnchor(spans.front().data(), n.leftmost_child(), height - 1);
-        if (absl::Status s = mtr.FreePage(path[level]); !s.ok()) return s;
+      // A root with one child left hands the root over to it, as many levels down as that holds
+      // (the path below is latched).
+      std::size_t r = level;
+      while (r + 1 < path.size() && !Node(spans[r].data()).is_leaf() &&
+             Node(spans[r].data()).count() == 0 &&
+             Node(spans[r].data()).leftmost_child() == path[r + 1]) {
+        if (absl::Status s = mtr.FreePage(path[r]); !s.ok()) return s;
+        --height;
+        ++r;
       }
+      if (r != level) SetAnchor(spans.front().data(), path[r], height);
       return absl::OkStatus();
     }
     if (level == 0 || n.UsedBytes() >= kMinFill) return absl::OkStatus();
@@ -591,6 +597,32 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
         left.AppendAll(right);
         parent.Remove(static_cast<std::size_t>(sep_idx));
         if (absl::Status s = mtr.FreePage(right_id); !s.ok()) return s;
+      } else {
+        // Too full to merge: rotate one entry through the parent into the smaller node, so no
+        // internal node is left without a separator (when the parent has room for the new one).
+        const bool into_right = left.UsedBytes() > right.UsedBytes();
+        Node& from = into_right ? left : right;
+        const std::size_t k = into_right ? from.count() - 1 : 0;
+        const std::string up(from.key(k));
+        if (from.count() >= 2 && parent.FreeBytes() + Node::InternalCellBytes(sep.size()) >=
+                                     Node::InternalCellBytes(up.size())) {
+          if (into_right) {
+            const PageId moved = left.child(k);
+            if (!right.InsertInternal(0, sep, right.leftmost_child())) {
+              return absl::InternalError("B+tree: internal rotation did not fit");
+            }
+            right.set_leftmost_child(moved);
+            left.Remove(k);
+          } else {
+            if (!left.InsertInternal(left.count(), sep, right.leftmost_child())) {
+              return absl::InternalError("B+tree: internal rotation did not fit");
+            }
+            right.set_leftmost_child(right.child(0));
+            right.Remove(0);
+          }
+          parent.Remove(static_cast<std::size_t>(sep_idx));
+          parent.InsertInternal(static_cast<std::size_t>(sep_idx), up, right_id);
+        }
       }
     }
     --level;

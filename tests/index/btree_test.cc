@@ -44,10 +44,17 @@ TEST(BTreeTest, RandomOperationsMatchAModel) {
   PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
   std::map<std::string, std::string> model;
   std::mt19937_64 rng(TestSeed());
-  const int ops = 200000;
+  // 1M operations (PAGESTORE_MODEL_OPS to change), keys from empty to the maximum size.
+  const char* env = std::getenv("PAGESTORE_MODEL_OPS");
+  const int ops = env != nullptr ? std::atoi(env) : 1000000;
   for (int i = 0; i < ops; ++i) {
-    const std::string key = RandomKey(rng, rng() % 8 == 0 ? 400 : 12);
-    const std::string value(rng() % (rng() % 16 == 0 ? 500 : 40), static_cast<char>('A' + i % 26));
+    std::string key = RandomKey(rng, rng() % 8 == 0 ? 400 : 12);
+    std::string value(rng() % (rng() % 16 == 0 ? 500 : 40), static_cast<char>('A' + i % 26));
+    if (rng() % 64 == 0) {  // a maximal key (shared prefix, distinct tails) and an empty value
+      key = std::string(kMaxEntryBytes - 3, 'm') + RandomKey(rng, 3);
+      key.resize(kMaxEntryBytes, 'm');
+      value.clear();
+    }
     const int op = static_cast<int>(rng() % 10);
     if (op < 4) {
       absl::Status s = tree->Insert(nullptr, key, value);
@@ -71,7 +78,7 @@ TEST(BTreeTest, RandomOperationsMatchAModel) {
         ASSERT_EQ(*v, m->second);
       }
     }
-    if (i % 20000 == 0) PS_ASSERT_OK(tree->Verify());
+    if (i % 100000 == 0) PS_ASSERT_OK(tree->Verify());
   }
   PS_ASSERT_OK(tree->Verify());
   ExpectMatches(*tree, model);
