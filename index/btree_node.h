@@ -8,7 +8,7 @@
 //   offset 36  u16 start of the cell area (cells grow down from the page end)
 //   offset 38  u16 level (0 = leaf)  offset 40  u16 dead bytes (cells deleted, not yet compacted)
 //   offset 42  u16 zero              offset 44  u32 zero
-//   offset 48  u64 right sibling     offset 56  u64 left sibling (leaves: the leaf chain)
+//   offset 48  u64 right sibling (leaves: the leaf chain)   offset 56  u64 zero (reserved)
 //   offset 64  u64 leftmost child (internal nodes: the child for keys below the first separator)
 //   offset 72  u64 zero              offset 80  slot array: u16 cell offsets, in key order
 // Leaf cell:     u16 key length | u16 value length | key | value
@@ -52,10 +52,8 @@ class Node {
   std::uint16_t level() const { return Get16(38); }
   bool is_leaf() const { return level() == 0; }
   PageId right() const { return Get64(48); }
-  PageId left() const { return Get64(56); }
   PageId leftmost_child() const { return Get64(64); }
   void set_right(PageId id) { Set64(48, id); }
-  void set_left(PageId id) { Set64(56, id); }
   void set_leftmost_child(PageId id) { Set64(64, id); }
 
   std::string_view key(std::size_t i) const;
