@@ -2,11 +2,16 @@
 // aborts) cut by simulated power losses at seeded points; after recovery the tree equals the
 // model of acknowledged commits and Verify() passes.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
+#include <thread>
 
 #include "index/btree.h"
+#include "index/catalog.h"
 #include "tests/crash/crash_util.h"
 #include "tests/wal/wal_test_util.h"
 
@@ -152,6 +157,112 @@ TEST(BTreeCrashTest, SimulatedPowerLossRecoversAcknowledgedCommits) {
     }
   }
   EXPECT_GT(undone, 0u);
+}
+
+// Real process kills: a child runs tree transactions on a real file and reports each
+// acknowledged commit through a pipe; the parent SIGKILLs it at a random moment and checks the
+// reopened tree against the acknowledgements.
+void RunTreeKills(DiskManagerKind kind, std::size_t runs) {
+  TempDir dir;
+  const std::filesystem::path path = dir.file("tree.pages");
+  StoreOptions options = TreeCrashOptions();
+  options.disk.kind = kind;
+  options.disk.mmap = SmallMmapOptions().mmap;
+  options.background_checkpoints = true;
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    PS_ASSIGN_OR_FAIL(catalog, Catalog::Open(**store));
+    ASSERT_TRUE(catalog->CreateBTree("t").ok());
+  }
+  const std::uint64_t seed = TestSeed();
+  std::mt19937_64 rng(seed);
+  Model model;
+  std::size_t killed = 0;
+  for (std::size_t run = 0; run < runs; ++run) {
+    options.durability =
+        std::array{Durability::kSync, Durability::kNone, Durability::kGroup}[run % 3];
+    const std::vector<TreeTxn> txns = MakeTreeWorkload(seed + run, 400);
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, options);
+      if (!store.ok()) _exit(2);
+      absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
+      if (!catalog.ok()) _exit(3);
+      absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->OpenBTree("t");
+      if (!tree.ok()) _exit(4);
+      for (std::uint32_t i = 0; i < txns.size(); ++i) {
+        absl::StatusOr<std::unique_ptr<Transaction>> txn = (*store)->Begin();
+        if (!txn.ok()) _exit(5);
+        for (const auto& op : txns[i].ops) {
+          absl::Status s = op.kind == 0   ? (*tree)->Insert(txn->get(), op.key, op.value)
+                           : op.kind == 1 ? (*tree)->Put(txn->get(), op.key, op.value)
+                                          : (*tree)->Delete(txn->get(), op.key);
+          if (!s.ok() && !absl::IsAlreadyExists(s) && !absl::IsNotFound(s)) _exit(6);
+        }
+        if (!txns[i].commit) {
+          if (!(*txn)->Abort().ok()) _exit(7);
+          continue;
+        }
+        if (!(*txn)->Commit().ok()) _exit(8);
+        if (::write(fds[1], &i, sizeof i) != sizeof i) _exit(9);
+      }
+      _exit(0);
+    }
+    ::close(fds[1]);
+    const std::uint32_t target = std::uniform_int_distribution<std::uint32_t>(0, 60)(rng);
+    std::vector<std::uint32_t> acks;
+    std::uint32_t v;
+    while (acks.size() < target && ::read(fds[0], &v, sizeof v) == sizeof v) acks.push_back(v);
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(std::uniform_int_distribution<int>(0, 3000)(rng)));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    while (::read(fds[0], &v, sizeof v) == sizeof v) acks.push_back(v);
+    ::close(fds[0]);
+    ASSERT_TRUE(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        << "child failed with exit code " << WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) ++killed;
+    const std::size_t acked_end = acks.empty() ? 0 : acks.back() + 1;
+    Model acked = model;
+    for (std::size_t i = 0; i < acked_end; ++i) {
+      if (txns[i].commit) ApplyToModel(txns[i], acked);
+    }
+    std::optional<Model> maybe;
+    std::size_t next = acked_end;
+    while (next < txns.size() && !txns[next].commit) ++next;
+    if (next < txns.size()) {
+      maybe = acked;
+      ApplyToModel(txns[next], *maybe);
+    }
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, options);
+    ASSERT_TRUE(store.ok()) << "run " << run << ": " << store.status();
+    PS_ASSIGN_OR_FAIL(catalog, Catalog::Open(**store));
+    PS_ASSIGN_OR_FAIL(tree, catalog->OpenBTree("t"));
+    absl::Status verify = tree->Verify();
+    ASSERT_TRUE(verify.ok()) << "run " << run << ": " << verify;
+    PS_ASSIGN_OR_FAIL(now, ReadTree(*tree));
+    if (maybe && now == *maybe) {
+      model = *maybe;
+    } else {
+      ASSERT_TRUE(now == acked) << "run " << run << " (" << acks.size()
+                                << " acks): " << (*store)->recovery_report().ToString();
+      model = acked;
+    }
+  }
+  EXPECT_GT(killed, runs / 2);
+}
+
+TEST(BTreeCrashTest, KilledProcessPread) {
+  RunTreeKills(DiskManagerKind::kPread, CrashRuns(20, 200));
+}
+TEST(BTreeCrashTest, KilledProcessMmap) {
+  RunTreeKills(DiskManagerKind::kMmap, CrashRuns(20, 200));
 }
 
 }  // namespace
