@@ -7,6 +7,11 @@
 namespace pagestore {
 namespace {
 
+// memcpy of a string_view's bytes; an empty view may have a null data pointer.
+void CopyBytes(std::byte* dst, std::string_view src) {
+  if (!src.empty()) std::memcpy(dst, src.data(), src.size());
+}
+
 // Anchor page (kBTreeMeta): u64 root at 32, u32 height at 40.
 constexpr std::size_t kRootOffset = kPageHeaderSize;
 constexpr std::size_t kHeightOffset = kPageHeaderSize + 8;
@@ -254,8 +259,8 @@ std::vector<std::byte> UndoRecord(PageId anchor, bool put, std::string_view key,
   std::memcpy(out.data(), &anchor, 8);
   out[8] = std::byte{put ? std::uint8_t{1} : std::uint8_t{0}};
   std::memcpy(out.data() + 9, &klen, 4);
-  std::memcpy(out.data() + 13, key.data(), key.size());
-  std::memcpy(out.data() + 13 + key.size(), value.data(), value.size());
+  CopyBytes(out.data() + 13, key);
+  CopyBytes(out.data() + 13 + key.size(), value);
   return out;
 }
 }  // namespace

@@ -5,6 +5,14 @@
 #include <vector>
 
 namespace pagestore {
+namespace {
+
+// memcpy of a string_view's bytes; an empty view may have a null data pointer.
+void CopyBytes(std::byte* dst, std::string_view src) {
+  if (!src.empty()) std::memcpy(dst, src.data(), src.size());
+}
+
+}  // namespace
 
 int BytewiseCompare(std::string_view a, std::string_view b) {
   const int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));
@@ -127,8 +135,8 @@ bool Node::InsertLeaf(std::size_t i, std::string_view k, std::string_view v) {
   if (off == 0) return false;
   Set16(off, static_cast<std::uint16_t>(k.size()));
   Set16(off + 2, static_cast<std::uint16_t>(v.size()));
-  std::memcpy(p_ + off + kLeafCellHeader, k.data(), k.size());
-  std::memcpy(p_ + off + kLeafCellHeader + k.size(), v.data(), v.size());
+  CopyBytes(p_ + off + kLeafCellHeader, k);
+  CopyBytes(p_ + off + kLeafCellHeader + k.size(), v);
   return true;
 }
 
@@ -137,14 +145,14 @@ bool Node::InsertInternal(std::size_t i, std::string_view k, PageId c) {
   if (off == 0) return false;
   Set16(off, static_cast<std::uint16_t>(k.size()));
   Set64(off + 2, c);
-  std::memcpy(p_ + off + kInternalCellHeader, k.data(), k.size());
+  CopyBytes(p_ + off + kInternalCellHeader, k);
   return true;
 }
 
 bool Node::UpdateValue(std::size_t i, std::string_view v) {
   const std::uint16_t off = slot(i);
   if (Get16(off + 2) == v.size()) {
-    std::memcpy(p_ + off + kLeafCellHeader + Get16(off), v.data(), v.size());
+    CopyBytes(p_ + off + kLeafCellHeader + Get16(off), v);
     return true;
   }
   const std::string k(key(i));
