@@ -104,6 +104,8 @@ class BTree {
     return Start(&begin, end);
   }
   Iterator Begin() const { return Start(nullptr, std::nullopt); }  // from the first key
+  // Positioned at the first key >= `key`.
+  Iterator LowerBound(std::string_view key) const { return Start(&key, std::nullopt); }
 
   // Loads sorted, unique keys into an empty tree, filling each node to `fill` (0.5-1.0) of its
   // capacity. InvalidArgumentError for unsorted input or a non-empty tree.

@@ -140,6 +140,10 @@ TEST(BTreeTest, EdgeCases) {
   PS_ASSERT_OK(tree->Verify());
   PS_ASSIGN_OR_FAIL(stats, tree->Stats());
   EXPECT_GE(stats.height, 2u);
+  // LowerBound lands on the first key >= its argument.
+  auto lb = tree->LowerBound("0010");
+  ASSERT_TRUE(lb.Valid());
+  EXPECT_EQ(lb.key().substr(0, 4), "0010");
   // Ranges are [begin, end).
   int n = 0;
   for (auto it = tree->Scan("0010", "0020"); it.Valid(); it.Next()) ++n;
