@@ -5,12 +5,13 @@
 #   scripts/bench.sh [--quick] [--out DIR] [--only LAYER] [-- BENCHMARK_FLAGS...]
 #
 #   --quick       storage: 256 MiB file; buffer: 32 swaps per run; wal: 50000 records to recover;
-#                 all: 3 repetitions, short runs (under 6 minutes, build included) instead of the
-#                 default 1 GiB file, 64 swaps, 200000 records and 5 repetitions (under 17
-#                 minutes).
+#                 index: 1M keys; all: 3 repetitions, short runs (under 7 minutes, build included)
+#                 instead of the default 1 GiB file, 64 swaps, 200000 records, 10M keys and 5
+#                 repetitions (under 45 minutes, half of it the index layer's 10M-key inserts;
+#                 index_bench peaks near 10 GiB of memory there).
 #   --out DIR     where the JSON and summary.md go (default: bench-results/).
-#   --only LAYER  run one layer's benchmark binary only; layers: storage, buffer, wal (default:
-#                 all).
+#   --only LAYER  run one layer's benchmark binary only; layers: storage, buffer, wal, index
+#                 (default: all).
 #   -- ...        passed to every benchmark binary (e.g. --benchmark_filter=read_random).
 #
 # Environment: PAGESTORE_BENCH_DIR (where bench files go, default /tmp), PAGESTORE_BENCH_FILE_MB,
@@ -18,12 +19,13 @@
 # benchmarks/disk_manager_bench.cc), PAGESTORE_BENCH_POOL_MB (default 32: the pool; the data is
 # 4x), PAGESTORE_BENCH_SWAPS (buffer; see benchmarks/buffer_pool_bench.cc) and
 # PAGESTORE_BENCH_WAL_RECORDS, PAGESTORE_BENCH_WAL_PAGES, PAGESTORE_BENCH_WAL_APPEND_BYTES (wal;
-# see benchmarks/wal_bench.cc, which also reads PAGESTORE_BENCH_SYNC_MIN_TIME for its commits)
-# override the mode's sizes. BUILD_DIR builds and runs from that directory (configured
-# RelWithDebInfo if new) instead of the `release` preset's build/release.
+# see benchmarks/wal_bench.cc, which also reads PAGESTORE_BENCH_SYNC_MIN_TIME for its commits) and
+# PAGESTORE_BENCH_KEYS (index; see benchmarks/index_bench.cc) override the mode's sizes. BUILD_DIR
+# builds and runs from that directory (configured RelWithDebInfo if new) instead of the `release`
+# preset's build/release.
 set -euo pipefail
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 
 cmdline="scripts/bench.sh"
 for a in "$@"; do cmdline+=" $(printf '%q' "$a")"; done
@@ -53,8 +55,9 @@ done
 # order, so that drift on a shared machine (other processes, background writeback) spreads over
 # all of them instead of biasing whichever ran at the time. The report compares some buffer rows
 # with storage rows, so a full run writes both JSON files from the same build and run.
-declare -A layer_binary=([storage]=disk_manager_bench [buffer]=buffer_pool_bench [wal]=wal_bench)
-layers=(storage buffer wal)
+declare -A layer_binary=([storage]=disk_manager_bench [buffer]=buffer_pool_bench [wal]=wal_bench
+  [index]=index_bench)
+layers=(storage buffer wal index)
 if [ -n "$only" ]; then
   if [ -z "${layer_binary[$only]+x}" ]; then
     echo "bench.sh: unknown layer '$only' (known: ${layers[*]})" >&2
@@ -69,6 +72,7 @@ if [ "$quick" -eq 1 ]; then
   export PAGESTORE_BENCH_SYNC_MIN_TIME="${PAGESTORE_BENCH_SYNC_MIN_TIME:-0.1}"
   export PAGESTORE_BENCH_SWAPS="${PAGESTORE_BENCH_SWAPS:-32}"
   export PAGESTORE_BENCH_WAL_RECORDS="${PAGESTORE_BENCH_WAL_RECORDS:-50000}"
+  export PAGESTORE_BENCH_KEYS="${PAGESTORE_BENCH_KEYS:-1000000}"
   repetitions=3
   min_time=0.1
 else
@@ -76,6 +80,7 @@ else
   export PAGESTORE_BENCH_FILE_MB="${PAGESTORE_BENCH_FILE_MB:-1024}"
   export PAGESTORE_BENCH_SWAPS="${PAGESTORE_BENCH_SWAPS:-64}"
   export PAGESTORE_BENCH_WAL_RECORDS="${PAGESTORE_BENCH_WAL_RECORDS:-200000}"
+  export PAGESTORE_BENCH_KEYS="${PAGESTORE_BENCH_KEYS:-10000000}"
   repetitions=5
   min_time=0.5
 fi
@@ -109,6 +114,7 @@ for layer in "${layers[@]}"; do
     storage) sizes="${PAGESTORE_BENCH_FILE_MB} MiB file" ;;
     buffer) sizes="${PAGESTORE_BENCH_POOL_MB} MiB pool over $((4 * PAGESTORE_BENCH_POOL_MB)) MiB of data" ;;
     wal) sizes="${PAGESTORE_BENCH_WAL_RECORDS} records to recover" ;;
+    index) sizes="${PAGESTORE_BENCH_KEYS} keys" ;;
   esac
   echo "bench.sh: running $bin ($mode: $sizes in $PAGESTORE_BENCH_DIR, $repetitions repetitions)" >&2
   rm -f "$json"  # never report an older run's file as this one's

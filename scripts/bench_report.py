@@ -6,11 +6,12 @@ compare, and by the median over repetitions. A benchmark is found by its name's 
 components ("read_random/pread"); what Google Benchmark appends ("/real_time", "/threads:2",
 "/min_time:0.100", ...) is ignored except the thread count, taken from the JSON.
 
-The files of one bench.sh run (disk_manager_bench.json, buffer_pool_bench.json, wal_bench.json) are
-read together: some buffer rows compare with storage rows. A comparison whose benchmarks are
-missing (a layer not run, a filter) reads "not run". The WAL's targets and baselines have a section
-of their own; "commit_group/threads:16" is a whole name there (Google Benchmark appends its own
-"/threads:16", ignored as above).
+The files of one bench.sh run (disk_manager_bench.json, buffer_pool_bench.json, wal_bench.json,
+index_bench.json) are read together: some buffer rows compare with storage rows. A comparison whose
+benchmarks are missing (a layer not run, a filter) reads "not run". The WAL's targets and baselines
+have a section of their own; "commit_group/threads:16" is a whole name there (Google Benchmark
+appends its own "/threads:16", ignored as above). So do the B+tree's ("## Indexes": ours beside
+LMDB and absl::btree_map).
 
 Standard library only.
 
@@ -32,6 +33,8 @@ REFERENCE_LABEL = "reference (LauraDB guide, different machine, not measured her
 # (label, numerator benchmark, denominator benchmark, kind, target, threads of each side)
 #   kind "speedup":  value = items/s(a) / items/s(b); met when value >= target.
 #   kind "within":   value = items/s(b) / items/s(a), i.e. time(a) / time(b); met when <= target.
+#   kind "throughput": value = items/s(a) / items/s(b), as speedup, but read as a fraction of the
+#                    second's throughput (targets below 1 read naturally); met when >= target.
 TARGETS = [
     ("read_random/mmap vs read_random/pread", "read_random/mmap", "read_random/pread",
      "speedup", 2.0, 1, 1),
@@ -126,6 +129,37 @@ WAL_INFORMATIONAL = [
      1, 1),
 ]
 WAL_PREFIXES = ("commit/", "commit_group/", "append/", "recovery/")
+
+# B+tree (index_bench), in the Indexes section: ours beside LMDB and absl::btree_map. Targets as in
+# TARGETS; then comparisons without a target as in INFORMATIONAL.
+INDEX_TARGETS = [
+    ("btree_get/pagestore vs btree_get/lmdb (1 thread)", "btree_get/pagestore", "btree_get/lmdb",
+     "throughput", 1.0, 1, 1),
+    ("btree_get/pagestore vs btree_get/lmdb (2 threads)", "btree_get/pagestore", "btree_get/lmdb",
+     "throughput", 1.0, 2, 2),
+    ("btree_get/pagestore vs btree_get/absl_btree_map (1 thread)", "btree_get/pagestore",
+     "btree_get/absl_btree_map", "throughput", 0.3, 1, 1),
+    ("btree_get/pagestore vs btree_get/absl_btree_map (2 threads)", "btree_get/pagestore",
+     "btree_get/absl_btree_map", "throughput", 0.3, 2, 2),
+    ("btree_insert_random/pagestore vs btree_insert_random/lmdb", "btree_insert_random/pagestore",
+     "btree_insert_random/lmdb", "throughput", 1.0, 1, 1),
+    ("btree_scan/pagestore vs btree_scan/lmdb", "btree_scan/pagestore", "btree_scan/lmdb",
+     "throughput", 1.0, 1, 1),
+    ("btree_bulk_load/pagestore vs btree_insert_random/pagestore", "btree_bulk_load/pagestore",
+     "btree_insert_random/pagestore", "speedup", 5.0, 1, 1),
+]
+INDEX_INFORMATIONAL = [
+    ("btree_get/pagestore: 2 threads vs 1 thread", "btree_get/pagestore", "btree_get/pagestore",
+     "speedup", 2, 1),
+    ("btree_get/lmdb: 2 threads vs 1 thread", "btree_get/lmdb", "btree_get/lmdb", "speedup", 2, 1),
+    ("btree_get/absl_btree_map: 2 threads vs 1 thread", "btree_get/absl_btree_map",
+     "btree_get/absl_btree_map", "speedup", 2, 1),
+    ("btree_get/lmdb vs btree_get/absl_btree_map", "btree_get/lmdb", "btree_get/absl_btree_map",
+     "throughput", 1, 1),
+    ("btree_bulk_load/pagestore vs btree_insert_random/lmdb", "btree_bulk_load/pagestore",
+     "btree_insert_random/lmdb", "speedup", 1, 1),
+]
+INDEX_PREFIXES = ("btree_get/", "btree_scan/", "btree_insert_random/", "btree_bulk_load/")
 
 # Our single-thread pread and mmap rows beside the reference numbers (ns per op, standard vs mmap).
 REFERENCE = [
@@ -353,7 +387,7 @@ def compare(results, a, b, kind, ta, tb):
     mb = rb.median() if rb else None
     if not ma or not mb:
         return ma, mb, None
-    return ma, mb, (ma / mb if kind == "speedup" else mb / ma)
+    return ma, mb, (mb / ma if kind == "within" else ma / mb)
 
 
 def side_text(m, t, show_threads):
@@ -363,7 +397,15 @@ def side_text(m, t, show_threads):
 def measured_text(kind, value):
     if value is None:
         return "n/a"
+    if kind == "throughput":
+        return f"{value:.2f}x the items/s"
     return f"{value:.2f}x faster" if kind == "speedup" else f"{value:.2f}x the time"
+
+
+def target_text(kind, target):
+    if kind == "throughput":
+        return f">= {target:g}x the items/s"
+    return f">= {target:g}x faster" if kind == "speedup" else f"within {target:g}x"
 
 
 def targets_section(results):
@@ -391,11 +433,11 @@ def targets_table(results, targets):
         measured = measured_text(kind, value)
         if value is None:
             verdict = "not run"
-        elif kind == "speedup":
-            verdict = "met" if value >= target else "**missed**"
-        else:
+        elif kind == "within":
             verdict = "met" if value <= target else "**missed**"
-        tgt = f">= {target:g}x faster" if kind == "speedup" else f"within {target:g}x"
+        else:
+            verdict = "met" if value >= target else "**missed**"
+        tgt = target_text(kind, target)
         lines.append(f"| {label} | {sa} | {sb} | {measured} | {tgt} | {verdict} |")
     return lines
 
@@ -511,6 +553,67 @@ def wal_section(results):
     return lines
 
 
+def index_notes(results, name, threads):
+    """The tree shape and cost counters worth reading beside one index benchmark's items/s."""
+    r = results.get((name, threads))
+    if not r:
+        return ""
+    c = r.counters
+    parts = []
+    if "height" in c:
+        parts.append(f"height {c['height']:g}")
+    if "leaves" in c:
+        parts.append(f"{c['leaves']:g} leaves")
+    if "fill" in c:
+        parts.append(f"fill {c['fill']:.2f}")
+    if "log_bytes_per_key" in c:
+        parts.append(f"{c['log_bytes_per_key']:.0f} log bytes/key")
+    if c.get("pool_evictions"):
+        parts.append(f"**{c['pool_evictions']:g} pool evictions** (data not all cached)")
+    return ", ".join(parts)
+
+
+def index_section(results):
+    lines = [
+        "## Indexes",
+        "",
+        "Our B+tree beside LMDB and absl::btree_map (the in-memory limit): the same keys (16 "
+        "bytes) and values (100 bytes), all cached, durability off on every side. Targets "
+        "(ratios of median items/s: gets/s of all threads per second of wall time, inserts/s, "
+        "keys/s scanned or bulk loaded).",
+        "",
+    ]
+    lines += targets_table(results, INDEX_TARGETS)
+    lines.append("")
+    if not any(name.startswith(INDEX_PREFIXES) for name, _ in results):
+        return lines
+    lines += [
+        "Beside each other (informational, no target); notes give the tree each insert or bulk "
+        "load built (levels above the leaves, leaves, average fill) and our log bytes per key.",
+        "",
+        "| comparison | first (median) | second (median) | measured | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for label, a, b, kind, ta, tb in INDEX_INFORMATIONAL:
+        ma, mb, value = compare(results, a, b, kind, ta, tb)
+        if ma is None or mb is None:
+            continue
+        threads = ta != tb or ta != 1
+        na, nb = index_notes(results, a, ta), index_notes(results, b, tb)
+        note = "; ".join(f"{side}: {n}" for side, n in (("first", na), ("second", nb)) if n)
+        lines.append(f"| {label} | {side_text(ma, ta, threads)} | {side_text(mb, tb, threads)} | "
+                     f"{measured_text(kind, value)} | {note} |")
+    built = [(name, index_notes(results, name, 1))
+             for name in ("btree_insert_random/pagestore", "btree_insert_random/lmdb",
+                          "btree_bulk_load/pagestore")]
+    built = [(name, note) for name, note in built if note]
+    if built:
+        lines += ["", "Trees built (median repetition's counters):", ""]
+        lines += [f"- {name}: {note}" for name, note in built]
+    lines.append("")
+    return lines
+
+
 def reference_section(results):
     lines = [
         "## pread vs mmap beside the reference",
@@ -575,6 +678,7 @@ def main():
     lines += targets_section(results)
     lines += buffer_section(results)
     lines += wal_section(results)
+    lines += index_section(results)
     lines += reference_section(results)
     lines += all_section(results)
     errors = [r for r in results.values() if r.errors]

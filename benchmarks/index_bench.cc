@@ -1,0 +1,739 @@
+// index_bench: the B+tree (index/btree.h) beside LMDB, a mature memory-mapped B+tree, and
+// absl::btree_map, the in-memory limit, in the same binary and run, so results read as ratios;
+// scripts/bench_report.py finds them by name and compares medians ("## Indexes").
+//
+// Data: PAGESTORE_BENCH_KEYS keys (default 10000000; scripts/bench.sh --quick sets 1000000) of
+// 16 bytes and values of 100 bytes. Key i is the big-endian bytes of Mix(i ^ Mix(seed)) (a
+// bijection of 64-bit integers) followed by the big-endian bytes of i: unique, fixed width,
+// uniformly spread over the key space, so that i = 0, 1, 2... is a random key order and sorting
+// the first eight bytes gives the sorted order. Value i is a fixed pattern starting with i's
+// bytes. Both trees compare keys bytewise (LMDB's default memcmp order is the same order).
+//
+// Everything is cached and nothing is durable, on every side: our stores have a pool of twice
+// the data (16 + 100 bytes per key, in 4 KiB frames; the pool_evictions counter says whether
+// anything was ever evicted), commit with Durability::kNone and never checkpoint on their own
+// (checkpoint_interval_bytes is unbounded; a store's final checkpoint at close is untimed);
+// LMDB runs with MDB_NOSYNC | MDB_NOMETASYNC and a map 4x the data. Both write their file (our
+// log, LMDB's pages) into the page cache with write(2)s as they go: that is part of their cost.
+//
+//   btree_get/{pagestore,lmdb,absl_btree_map}  (1 and 2 threads) point lookups of uniformly
+//       random existing keys (absl::BitGen seeded with PAGESTORE_BENCH_SEED and the thread
+//       index). pagestore: BTree::Get, which returns the value as a new std::string; lmdb:
+//       mdb_get in a read transaction that each thread keeps and refreshes (mdb_txn_reset and
+//       mdb_txn_renew) every 1000 gets, as LMDB's db_bench does; absl_btree_map: find on an
+//       absl::btree_map<std::string, std::string> of the same pairs (no copy of the value).
+//       Items are gets (of all threads) per second of wall time.
+//   btree_scan/{pagestore,lmdb}   one iteration is a full ordered scan (BTree::Begin and Next;
+//       an LMDB cursor's MDB_FIRST and MDB_NEXT in one read transaction), reading one byte of
+//       every key and value. Items are keys per second.
+//       The read trees behind get and scan are built once (untimed) from the sorted keys:
+//       BTree::BulkLoad with fill 1.0 on our side, mdb_put with MDB_APPEND on LMDB's (which
+//       leaves its pages full), so both have about the same number of equally full leaves.
+//   btree_insert_random/{pagestore,lmdb}   one iteration (Iterations(1), manual time) inserts
+//       every key in random order (i = 0, 1, 2...) into a new, empty store or environment made
+//       for it (untimed, as is its deletion). Both sides insert in transactions of 1000 inserts:
+//       pagestore: Store::Begin, BTree::Insert(txn, ...) x 1000, Commit(Durability::kNone)
+//       (user transactions, each insert logging its logical undo, rather than txn = nullptr
+//       system mini-transactions: the parity with LMDB's write transactions); lmdb:
+//       mdb_txn_begin, mdb_put(MDB_NOOVERWRITE, as Insert fails on an existing key) x 1000,
+//       mdb_txn_commit. Items are inserts per second of the timed insertion.
+//   btree_bulk_load/pagestore   one iteration (Iterations(1), manual time) is BTree::BulkLoad of
+//       the sorted pairs (fill 0.9, the default) into a new empty tree in a new store. Items are
+//       keys per second.
+//
+// After each insert or bulk load the tree is checked (BTree::Stats or mdb_stat must count every
+// key) and counters report its height, leaves, fill and, for ours, the log bytes per key.
+//
+// Files: everything lives in one directory, PAGESTORE_BENCH_DIR (default /tmp) /
+// pagestore_index_bench_<pid>, created at start and deleted with its contents at exit or on
+// SIGINT/SIGTERM/SIGHUP. Setup hooks (run before each run, with no benchmark thread running)
+// build the shared inputs and read trees on first use; they stay until exit.
+//
+// Other knobs (environment): PAGESTORE_BENCH_SEED (default 42).
+//
+// Sizes: at 10M keys the process peaks near 10 GiB (the read trees, the absl map, the sorted
+// pairs and one insert tree at a time) and one insert repetition takes one to two minutes per
+// side; at 1M keys (quick) the whole binary runs in under a minute.
+#include <fmt/format.h>
+#include <lmdb.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/random/distributions.h"
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "benchmark/benchmark.h"
+#include "benchmarks/bench_util.h"
+#include "index/btree.h"
+#include "storage/page.h"
+#include "wal/store.h"
+
+namespace pagestore {
+
+using bench::Check;
+using bench::Die;
+using bench::EnvUint;
+using bench::Fail;
+using bench::Register;
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kKeyBytes = 16;
+constexpr std::size_t kValueBytes = 100;
+constexpr std::uint64_t kInsertsPerTxn = 1000;   // both sides' write transactions
+constexpr std::uint64_t kGetsPerReadTxn = 1000;  // LMDB: gets between reset and renew
+constexpr double kReadTreeFill = 1.0;            // as full as LMDB's MDB_APPEND pages
+constexpr double kBulkLoadFill = 0.9;            // BTree::BulkLoad's default
+constexpr std::uint64_t kLmdbLoadTxn = 100000;   // appends per transaction building LMDB's tree
+
+// ---------------------------------------------------------------------------------------------
+// Configuration, keys and values.
+
+struct Config {
+  fs::path dir;   // PAGESTORE_BENCH_DIR
+  fs::path root;  // this process's directory under it
+  std::uint64_t keys;
+  std::uint64_t seed;
+  std::uint64_t key_mask;  // Mix(seed)
+};
+
+// splitmix64's finalizer: a bijection of 64-bit integers.
+constexpr std::uint64_t Mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+const Config& GetConfig() {
+  static const Config config = [] {
+    Config c;
+    const char* dir = std::getenv("PAGESTORE_BENCH_DIR");
+    c.dir = (dir != nullptr && *dir != '\0') ? dir : "/tmp";
+    c.root = c.dir / fmt::format("pagestore_index_bench_{}", ::getpid());
+    c.keys = std::max<std::uint64_t>(1, EnvUint("PAGESTORE_BENCH_KEYS", 10000000));
+    c.seed = EnvUint("PAGESTORE_BENCH_SEED", 42);
+    c.key_mask = Mix(c.seed);
+    return c;
+  }();
+  return config;
+}
+
+// The first eight bytes of key i: its place in the sorted order.
+std::uint64_t KeyPrefix(std::uint64_t i, std::uint64_t mask) { return Mix(i ^ mask); }
+std::uint64_t KeyPrefix(std::uint64_t i) { return KeyPrefix(i, GetConfig().key_mask); }
+
+// Key i under `mask` (GetConfig().key_mask; a parameter so that hot loops need not fetch it).
+void MakeKey(std::uint64_t i, std::uint64_t mask, char* out) {
+  const std::uint64_t hi = __builtin_bswap64(KeyPrefix(i, mask));
+  const std::uint64_t lo = __builtin_bswap64(i);
+  std::memcpy(out, &hi, 8);
+  std::memcpy(out + 8, &lo, 8);
+}
+void MakeKey(std::uint64_t i, char* out) { MakeKey(i, GetConfig().key_mask, out); }
+
+// A 26-letter cycle twice over, so that any 92 bytes from any start are one memcpy.
+constexpr std::string_view kLetters =
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz";
+static_assert(kLetters.size() >= 26 + kValueBytes);
+
+void MakeValue(std::uint64_t i, char* out) {
+  std::memcpy(out, &i, 8);
+  std::memcpy(out + 8, kLetters.data() + (i + 8) % 26, kValueBytes - 8);
+}
+
+std::string_view View(const char* p, std::size_t n) { return std::string_view(p, n); }
+
+// The key indexes in sorted key order, built once.
+const std::vector<std::uint64_t>& SortedIds() {
+  static const std::vector<std::uint64_t>* ids = [] {
+    const std::uint64_t n = GetConfig().keys;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> by_prefix(n);
+    for (std::uint64_t i = 0; i < n; ++i) by_prefix[i] = {KeyPrefix(i), i};
+    std::sort(by_prefix.begin(), by_prefix.end());
+    auto* out = new std::vector<std::uint64_t>(n);
+    for (std::uint64_t k = 0; k < n; ++k) (*out)[k] = by_prefix[k].second;
+    return out;
+  }();
+  return *ids;
+}
+
+// The sorted (key, value) pairs, as BTree::BulkLoad takes them; built once.
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+const Pairs& SortedPairs() {
+  static const Pairs* pairs = [] {
+    const std::vector<std::uint64_t>& ids = SortedIds();
+    auto* out = new Pairs(ids.size());
+    char key[kKeyBytes], value[kValueBytes];
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      MakeKey(ids[k], key);
+      MakeValue(ids[k], value);
+      (*out)[k] = {std::string(key, kKeyBytes), std::string(value, kValueBytes)};
+    }
+    return out;
+  }();
+  return *pairs;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void MakeRoot() {
+  const fs::path& root = GetConfig().root;
+  std::error_code ec;
+  fs::remove_all(root, ec);  // a leftover of an earlier process with the same pid
+  if (!fs::create_directories(root, ec) || ec) {
+    Die(fmt::format("{}: cannot create: {}", root.string(), ec.message()));
+  }
+  bench::SetTempDir(root);
+}
+
+void RemoveStoreFiles(const fs::path& pages) {
+  std::error_code ec;
+  fs::remove(pages, ec);
+  fs::remove_all(pages.string() + "-wal", ec);
+}
+
+// A fresh name under the root for each store or environment made.
+fs::path FreshPath(std::string_view what) {
+  static int counter = 0;
+  return GetConfig().root / fmt::format("{}_{}", what, counter++);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Our side: stores and trees.
+
+StoreOptions IndexStoreOptions() {
+  const std::uint64_t data = GetConfig().keys * (kKeyBytes + kValueBytes);
+  StoreOptions o;
+  o.pool_frames = static_cast<std::size_t>(2 * data / kPageSize + 1024);  // 2x the data
+  o.durability = Durability::kNone;
+  o.checkpoint_interval_bytes = ~std::uint64_t{0};  // no checkpoint while measuring
+  o.undo_handlers[kBTreeResourceManager] = BTreeUndoHandler();
+  return o;
+}
+
+struct OurTree {
+  fs::path path;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<BTree> tree;
+
+  static OurTree Make(std::string_view what) {
+    OurTree t;
+    t.path = FreshPath(what);
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(t.path, IndexStoreOptions());
+    Check(store.status(), fmt::format("open the store {}", t.path.string()));
+    t.store = std::move(*store);
+    absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Create(*t.store);
+    Check(tree.status(), "create a B+tree");
+    t.tree = std::move(*tree);
+    return t;
+  }
+  // Closes (the store's final checkpoint writes its pages) and deletes the files.
+  void Destroy() {
+    tree.reset();
+    if (store != nullptr) {
+      if (absl::Status s = store->Close(); !s.ok()) {
+        std::fprintf(stderr, "index_bench: closing %s: %s\n", path.c_str(), s.ToString().c_str());
+      }
+      store.reset();
+    }
+    RemoveStoreFiles(path);
+  }
+};
+
+// Counters describing a finished tree; fails the benchmark unless it holds every key.
+void OurTreeCounters(benchmark::State& state, const OurTree& t, std::uint64_t log_before) {
+  absl::StatusOr<BTreeStats> st = t.tree->Stats();  // also verifies the tree
+  if (!st.ok()) {
+    Fail(state, st.status());
+    return;
+  }
+  if (st->entries != GetConfig().keys) {
+    Fail(state, absl::InternalError(fmt::format("the tree holds {} entries, expected {}",
+                                                st->entries, GetConfig().keys)));
+    return;
+  }
+  const BufferPoolStats pool = t.store->pool().stats();
+  state.counters["height"] = static_cast<double>(st->height);
+  state.counters["leaves"] = static_cast<double>(st->leaves);
+  state.counters["fill"] = st->average_fill;
+  state.counters["pool_evictions"] = static_cast<double>(pool.evictions);
+  state.counters["log_bytes_per_key"] =
+      static_cast<double>(t.store->log().stats().bytes_appended - log_before) /
+      static_cast<double>(GetConfig().keys);
+}
+
+OurTree* g_our_read = nullptr;
+
+void SetUpOurRead(const benchmark::State&) {
+  if (g_our_read != nullptr) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Pairs& pairs = SortedPairs();
+  auto t = std::make_unique<OurTree>(OurTree::Make("read"));
+  Check(t->tree->BulkLoad(pairs, kReadTreeFill), "bulk load the read tree");
+  absl::StatusOr<BTreeStats> st = t->tree->Stats();
+  Check(st.status(), "verify the read tree");
+  if (st->entries != pairs.size()) Die("the read tree lost entries");
+  std::fprintf(stderr,
+               "index_bench: pagestore read tree: %llu keys, height %u, %llu leaves, fill %.3f, "
+               "built in %.1f s\n",
+               static_cast<unsigned long long>(st->entries), st->height,
+               static_cast<unsigned long long>(st->leaves), st->average_fill, SecondsSince(t0));
+  g_our_read = t.release();
+}
+
+// ---------------------------------------------------------------------------------------------
+// LMDB.
+
+void CheckMdb(int rc, std::string_view what) {
+  if (rc != MDB_SUCCESS) Die(fmt::format("lmdb: {}: {}", what, mdb_strerror(rc)));
+}
+
+struct Lmdb {
+  fs::path path;  // a directory (data.mdb, lock.mdb)
+  MDB_env* env = nullptr;
+  MDB_dbi dbi = 0;
+
+  static Lmdb Make(std::string_view what) {
+    Lmdb l;
+    l.path = FreshPath(what);
+    std::error_code ec;
+    if (!fs::create_directories(l.path, ec) || ec) {
+      Die(fmt::format("{}: cannot create: {}", l.path.string(), ec.message()));
+    }
+    const std::uint64_t data = GetConfig().keys * (kKeyBytes + kValueBytes);
+    CheckMdb(mdb_env_create(&l.env), "mdb_env_create");
+    CheckMdb(mdb_env_set_mapsize(l.env, static_cast<std::size_t>(4 * data + (64 << 20))),
+             "mdb_env_set_mapsize");
+    CheckMdb(mdb_env_set_maxreaders(l.env, 64), "mdb_env_set_maxreaders");
+    // Durability off (no fsync at commit, none of the meta page); read transactions belong to
+    // their MDB_txn, not to the thread that began them.
+    CheckMdb(mdb_env_open(l.env, l.path.c_str(), MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS, 0644),
+             "mdb_env_open");
+    MDB_txn* txn;
+    CheckMdb(mdb_txn_begin(l.env, nullptr, 0, &txn), "mdb_txn_begin");
+    CheckMdb(mdb_dbi_open(txn, nullptr, 0, &l.dbi), "mdb_dbi_open");
+    CheckMdb(mdb_txn_commit(txn), "mdb_txn_commit");
+    return l;
+  }
+  void Destroy() {
+    if (env != nullptr) mdb_env_close(env);
+    env = nullptr;
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  MDB_stat Stat() const {
+    MDB_txn* txn;
+    CheckMdb(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin");
+    MDB_stat st;
+    CheckMdb(mdb_stat(txn, dbi, &st), "mdb_stat");
+    mdb_txn_abort(txn);
+    return st;
+  }
+};
+
+void LmdbCounters(benchmark::State& state, const Lmdb& l) {
+  const MDB_stat st = l.Stat();
+  if (st.ms_entries != GetConfig().keys) {
+    Fail(state, absl::InternalError(fmt::format("LMDB holds {} entries, expected {}", st.ms_entries,
+                                                GetConfig().keys)));
+    return;
+  }
+  state.counters["height"] = static_cast<double>(st.ms_depth - 1);  // levels above the leaves
+  state.counters["leaves"] = static_cast<double>(st.ms_leaf_pages);
+}
+
+Lmdb* g_lmdb_read = nullptr;
+
+void SetUpLmdbRead(const benchmark::State&) {
+  if (g_lmdb_read != nullptr) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<std::uint64_t>& ids = SortedIds();
+  auto l = std::make_unique<Lmdb>(Lmdb::Make("lmdb_read"));
+  char key[kKeyBytes], value[kValueBytes];
+  for (std::size_t k = 0; k < ids.size();) {
+    MDB_txn* txn;
+    CheckMdb(mdb_txn_begin(l->env, nullptr, 0, &txn), "mdb_txn_begin");
+    for (std::uint64_t n = 0; n < kLmdbLoadTxn && k < ids.size(); ++n, ++k) {
+      MakeKey(ids[k], key);
+      MakeValue(ids[k], value);
+      MDB_val mk{kKeyBytes, key}, mv{kValueBytes, value};
+      CheckMdb(mdb_put(txn, l->dbi, &mk, &mv, MDB_APPEND), "mdb_put(MDB_APPEND)");
+    }
+    CheckMdb(mdb_txn_commit(txn), "mdb_txn_commit");
+  }
+  const MDB_stat st = l->Stat();
+  if (st.ms_entries != ids.size()) Die("the LMDB read tree lost entries");
+  std::fprintf(stderr,
+               "index_bench: lmdb read tree: %zu keys, depth %u, %zu leaf pages, %zu branch pages, "
+               "built in %.1f s\n",
+               st.ms_entries, st.ms_depth, st.ms_leaf_pages, st.ms_branch_pages, SecondsSince(t0));
+  g_lmdb_read = l.release();
+}
+
+// ---------------------------------------------------------------------------------------------
+// absl::btree_map.
+
+using AbslMap = absl::btree_map<std::string, std::string>;
+AbslMap* g_absl = nullptr;
+
+void SetUpAbsl(const benchmark::State&) {
+  if (g_absl != nullptr) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<std::uint64_t>& ids = SortedIds();
+  auto m = std::make_unique<AbslMap>();
+  char key[kKeyBytes], value[kValueBytes];
+  for (std::uint64_t id : ids) {
+    MakeKey(id, key);
+    MakeValue(id, value);
+    m->emplace_hint(m->end(), std::string(key, kKeyBytes), std::string(value, kValueBytes));
+  }
+  if (m->size() != ids.size()) Die("the absl::btree_map lost entries");
+  std::fprintf(stderr, "index_bench: absl::btree_map: %zu keys, built in %.1f s\n", m->size(),
+               SecondsSince(t0));
+  g_absl = m.release();
+}
+
+// ---------------------------------------------------------------------------------------------
+// btree_get/*
+
+// Random existing keys: each thread its own generator, seeded explicitly.
+class RandomKeys {
+ public:
+  explicit RandomKeys(const benchmark::State& state)
+      : seq_{GetConfig().seed, static_cast<std::uint64_t>(state.thread_index())},
+        gen_(seq_),
+        keys_(GetConfig().keys),
+        mask_(GetConfig().key_mask) {}
+  // The next key, written to key(); returns its index.
+  std::uint64_t Next() {
+    const std::uint64_t i = absl::Uniform<std::uint64_t>(gen_, 0, keys_);
+    MakeKey(i, mask_, key_);
+    return i;
+  }
+  std::string_view key() const { return View(key_, kKeyBytes); }
+  const char* data() const { return key_; }
+
+ private:
+  std::seed_seq seq_;
+  absl::BitGen gen_;
+  const std::uint64_t keys_;
+  const std::uint64_t mask_;
+  char key_[kKeyBytes];
+};
+
+void GetPagestore(benchmark::State& state) {
+  const BTree& tree = *g_our_read->tree;
+  RandomKeys keys(state);
+  for (auto _ : state) {
+    keys.Next();
+    absl::StatusOr<std::string> v = tree.Get(keys.key());
+    if (!v.ok() || v->size() != kValueBytes) [[unlikely]] {
+      Fail(state, v.ok() ? absl::InternalError("wrong value size") : v.status());
+      break;
+    }
+    benchmark::DoNotOptimize(v->data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void GetLmdb(benchmark::State& state) {
+  const Lmdb& l = *g_lmdb_read;
+  RandomKeys keys(state);
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(l.env, nullptr, MDB_RDONLY, &txn); rc != MDB_SUCCESS) {
+    state.SkipWithError(mdb_strerror(rc));
+    return;
+  }
+  std::uint64_t left = kGetsPerReadTxn;
+  for (auto _ : state) {
+    if (left-- == 0) [[unlikely]] {
+      mdb_txn_reset(txn);
+      if (int rc = mdb_txn_renew(txn); rc != MDB_SUCCESS) {
+        state.SkipWithError(mdb_strerror(rc));
+        break;
+      }
+      left = kGetsPerReadTxn - 1;
+    }
+    keys.Next();
+    MDB_val k{kKeyBytes, const_cast<char*>(keys.data())}, v;
+    const int rc = mdb_get(txn, l.dbi, &k, &v);
+    if (rc != MDB_SUCCESS || v.mv_size != kValueBytes) [[unlikely]] {
+      state.SkipWithError(rc != MDB_SUCCESS ? mdb_strerror(rc) : "wrong value size");
+      break;
+    }
+    benchmark::DoNotOptimize(v.mv_data);
+  }
+  mdb_txn_abort(txn);
+  state.SetItemsProcessed(state.iterations());
+}
+
+void GetAbsl(benchmark::State& state) {
+  const AbslMap& m = *g_absl;
+  RandomKeys keys(state);
+  for (auto _ : state) {
+    keys.Next();
+    const auto it = m.find(absl::string_view(keys.data(), kKeyBytes));
+    if (it == m.end() || it->second.size() != kValueBytes) [[unlikely]] {
+      state.SkipWithError("key not found");
+      break;
+    }
+    benchmark::DoNotOptimize(it->second.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// ---------------------------------------------------------------------------------------------
+// btree_scan/*
+
+void ScanPagestore(benchmark::State& state) {
+  const BTree& tree = *g_our_read->tree;
+  const std::uint64_t n = GetConfig().keys;
+  std::uint64_t total = 0;
+  for (auto _ : state) {
+    std::uint64_t count = 0;
+    unsigned sum = 0;
+    BTree::Iterator it = tree.Begin();
+    for (; it.Valid(); it.Next()) {
+      sum += static_cast<unsigned char>(it.key()[kKeyBytes - 1]) +
+             static_cast<unsigned char>(it.value()[kValueBytes - 1]);
+      ++count;
+    }
+    benchmark::DoNotOptimize(sum);
+    if (!it.status().ok() || count != n) [[unlikely]] {
+      Fail(state, it.status().ok() ? absl::InternalError(
+                                         fmt::format("the scan saw {} keys, expected {}", count, n))
+                                   : it.status());
+      break;
+    }
+    total += count;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(total));
+}
+
+void ScanLmdb(benchmark::State& state) {
+  const Lmdb& l = *g_lmdb_read;
+  const std::uint64_t n = GetConfig().keys;
+  std::uint64_t total = 0;
+  for (auto _ : state) {
+    MDB_txn* txn;
+    MDB_cursor* cur;
+    int rc = mdb_txn_begin(l.env, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_SUCCESS) {
+      rc = mdb_cursor_open(txn, l.dbi, &cur);
+      if (rc != MDB_SUCCESS) mdb_txn_abort(txn);
+    }
+    if (rc != MDB_SUCCESS) {
+      state.SkipWithError(mdb_strerror(rc));
+      break;
+    }
+    std::uint64_t count = 0;
+    unsigned sum = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      sum += static_cast<unsigned char>(static_cast<const char*>(k.mv_data)[kKeyBytes - 1]) +
+             static_cast<unsigned char>(static_cast<const char*>(v.mv_data)[kValueBytes - 1]);
+      ++count;
+    }
+    benchmark::DoNotOptimize(sum);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc != MDB_NOTFOUND || count != n) [[unlikely]] {
+      state.SkipWithError(rc != MDB_NOTFOUND
+                              ? mdb_strerror(rc)
+                              : fmt::format("the scan saw {} keys, expected {}", count, n).c_str());
+      break;
+    }
+    total += count;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(total));
+}
+
+// ---------------------------------------------------------------------------------------------
+// btree_insert_random/* and btree_bulk_load/pagestore: a new tree per iteration.
+
+void InsertRandomPagestore(benchmark::State& state) {
+  const std::uint64_t n = GetConfig().keys, mask = GetConfig().key_mask;
+  char key[kKeyBytes], value[kValueBytes];
+  for (auto _ : state) {
+    OurTree t = OurTree::Make("insert");
+    const std::uint64_t log_before = t.store->log().stats().bytes_appended;
+    absl::Status s;
+    const auto start = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 0; i < n && s.ok();) {
+      absl::StatusOr<std::unique_ptr<Transaction>> txn = t.store->Begin();
+      if (!txn.ok()) {
+        s = txn.status();
+        break;
+      }
+      for (std::uint64_t j = 0; j < kInsertsPerTxn && i < n && s.ok(); ++j, ++i) {
+        MakeKey(i, mask, key);
+        MakeValue(i, value);
+        s = t.tree->Insert(txn->get(), View(key, kKeyBytes), View(value, kValueBytes));
+      }
+      if (s.ok()) s = (*txn)->Commit(Durability::kNone);
+    }
+    const auto stop = std::chrono::steady_clock::now();
+    if (!s.ok()) {
+      Fail(state, s);
+      t.Destroy();
+      break;
+    }
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+    OurTreeCounters(state, t, log_before);
+    t.Destroy();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+
+void InsertRandomLmdb(benchmark::State& state) {
+  const std::uint64_t n = GetConfig().keys, mask = GetConfig().key_mask;
+  char key[kKeyBytes], value[kValueBytes];
+  for (auto _ : state) {
+    Lmdb l = Lmdb::Make("lmdb_insert");
+    int rc = MDB_SUCCESS;
+    const auto start = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 0; i < n && rc == MDB_SUCCESS;) {
+      MDB_txn* txn;
+      rc = mdb_txn_begin(l.env, nullptr, 0, &txn);
+      if (rc != MDB_SUCCESS) break;
+      for (std::uint64_t j = 0; j < kInsertsPerTxn && i < n && rc == MDB_SUCCESS; ++j, ++i) {
+        MakeKey(i, mask, key);
+        MakeValue(i, value);
+        MDB_val mk{kKeyBytes, key}, mv{kValueBytes, value};
+        rc = mdb_put(txn, l.dbi, &mk, &mv, MDB_NOOVERWRITE);
+      }
+      if (rc == MDB_SUCCESS) {
+        rc = mdb_txn_commit(txn);
+      } else {
+        mdb_txn_abort(txn);
+      }
+    }
+    const auto stop = std::chrono::steady_clock::now();
+    if (rc != MDB_SUCCESS) {
+      state.SkipWithError(mdb_strerror(rc));
+      l.Destroy();
+      break;
+    }
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+    LmdbCounters(state, l);
+    l.Destroy();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(GetConfig().keys));
+}
+
+void SetUpBulkLoad(const benchmark::State&) { SortedPairs(); }
+
+void BulkLoadPagestore(benchmark::State& state) {
+  const Pairs& pairs = SortedPairs();
+  for (auto _ : state) {
+    OurTree t = OurTree::Make("bulk");
+    const std::uint64_t log_before = t.store->log().stats().bytes_appended;
+    const auto start = std::chrono::steady_clock::now();
+    const absl::Status s = t.tree->BulkLoad(pairs, kBulkLoadFill);
+    const auto stop = std::chrono::steady_clock::now();
+    if (!s.ok()) {
+      Fail(state, s);
+      t.Destroy();
+      break;
+    }
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+    OurTreeCounters(state, t, log_before);
+    t.Destroy();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(pairs.size()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration and shutdown.
+
+void NoSetUp(const benchmark::State&) {}
+
+void RegisterAll() {
+  auto get = [](const char* name, void (*fn)(benchmark::State&), bench::Setup setup) {
+    Register(name, fn, setup)->Threads(1)->Threads(2)->UseRealTime();
+  };
+  get("btree_get/pagestore", GetPagestore, SetUpOurRead);
+  get("btree_get/lmdb", GetLmdb, SetUpLmdbRead);
+  get("btree_get/absl_btree_map", GetAbsl, SetUpAbsl);
+
+  auto build = [](const char* name, void (*fn)(benchmark::State&), bench::Setup setup) {
+    Register(name, fn, setup)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+  };
+  build("btree_insert_random/pagestore", InsertRandomPagestore, NoSetUp);
+  build("btree_insert_random/lmdb", InsertRandomLmdb, NoSetUp);
+
+  Register("btree_scan/pagestore", ScanPagestore, SetUpOurRead)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  Register("btree_scan/lmdb", ScanLmdb, SetUpLmdbRead)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+
+  build("btree_bulk_load/pagestore", BulkLoadPagestore, SetUpBulkLoad);
+}
+
+void Shutdown() {
+  if (g_our_read != nullptr) {
+    g_our_read->Destroy();
+    delete g_our_read;
+    g_our_read = nullptr;
+  }
+  if (g_lmdb_read != nullptr) {
+    g_lmdb_read->Destroy();
+    delete g_lmdb_read;
+    g_lmdb_read = nullptr;
+  }
+  delete g_absl;
+  g_absl = nullptr;
+  std::error_code ec;
+  fs::remove_all(GetConfig().root, ec);
+  bench::ClearTempDir();
+}
+
+}  // namespace
+}  // namespace pagestore
+
+int main(int argc, char** argv) {
+  using pagestore::GetConfig;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  pagestore::bench::InstallSignalCleanup();
+  const pagestore::Config& c = GetConfig();
+  pagestore::MakeRoot();
+  benchmark::AddCustomContext("pagestore_bench_dir", c.dir.string());
+  benchmark::AddCustomContext("pagestore_bench_keys", std::to_string(c.keys));
+  benchmark::AddCustomContext("pagestore_bench_seed", std::to_string(c.seed));
+  benchmark::AddCustomContext("lmdb_version", MDB_VERSION_STRING);
+  pagestore::RegisterAll();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  pagestore::Shutdown();
+  pagestore::bench::UnlinkTempPaths();
+  return 0;
+}
