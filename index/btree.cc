@@ -120,6 +120,12 @@ absl::StatusOr<std::unique_ptr<BTree>> BTree::Open(Store& store, PageId anchor,
 // Reads
 
 absl::StatusOr<std::string> BTree::Get(std::string_view key) const {
+  std::string value;
+  if (absl::Status s = Get(key, &value); !s.ok()) return s;
+  return value;
+}
+
+absl::Status BTree::Get(std::string_view key, std::string* value) const {
   absl::StatusOr<ReadPageGuard> cur = store_.pool().ReadPage(anchor_);
   if (!cur.ok()) return cur.status();
   PageId id = AnchorRoot(cur->data().data());
@@ -134,25 +140,18 @@ absl::StatusOr<std::string> BTree::Get(std::string_view key) const {
       bool found;
       const std::size_t i = n.LowerBound(key, options_.comparator, &found);
       if (!found) return absl::NotFoundError("key not found");
-      return std::string(n.value(i));
+      value->assign(n.value(i));
+      return absl::OkStatus();
     }
     id = n.ChildFor(key, options_.comparator);
   }
-}
-
-std::string_view BTree::Iterator::key() const {
-  return Node(const_cast<std::byte*>(leaf_.data().data())).key(index_);
-}
-
-std::string_view BTree::Iterator::value() const {
-  return Node(const_cast<std::byte*>(leaf_.data().data())).value(index_);
 }
 
 void BTree::Iterator::Settle() {
   for (;;) {
     const Node n(const_cast<std::byte*>(leaf_.data().data()));
     if (index_ < n.count()) {
-      valid_ = !end_ || tree_->options_.comparator(n.key(index_), *end_) < 0;
+      valid_ = !end_ || CompareKeys(tree_->options_.comparator, n.key(index_), *end_) < 0;
       if (!valid_) leaf_.Release();
       return;
     }
@@ -174,12 +173,6 @@ void BTree::Iterator::Settle() {
     leaf_ = std::move(*next);
     index_ = 0;
   }
-}
-
-void BTree::Iterator::Next() {
-  if (!valid_) return;
-  ++index_;
-  Settle();
 }
 
 BTree::Iterator BTree::Start(const std::string_view* begin,
@@ -644,7 +637,7 @@ absl::Status BTree::BulkLoad(std::span<const std::pair<std::string, std::string>
     if (sorted[i].first.size() + sorted[i].second.size() > kMaxEntryBytes) {
       return TooLarge(sorted[i].first, sorted[i].second);
     }
-    if (i > 0 && options_.comparator(sorted[i - 1].first, sorted[i].first) >= 0) {
+    if (i > 0 && CompareKeys(options_.comparator, sorted[i - 1].first, sorted[i].first) >= 0) {
       return absl::InvalidArgumentError(
           fmt::format("bulk load input is not sorted and unique at entry {}", i));
     }
@@ -749,11 +742,12 @@ absl::Status BTree::VerifyNode(PageId id, std::uint16_t level, std::optional<std
         fmt::format("B+tree page {}: level {} where {} was expected", id, n.level(), level));
   }
   for (std::size_t i = 0; i < n.count(); ++i) {
-    if (i > 0 && cmp(n.key(i - 1), n.key(i)) >= 0) {
+    if (i > 0 && CompareKeys(cmp, n.key(i - 1), n.key(i)) >= 0) {
       return absl::DataLossError(
           fmt::format("B+tree page {}: keys {} and {} out of order", id, i - 1, i));
     }
-    if ((lo && cmp(n.key(i), *lo) < 0) || (hi && cmp(n.key(i), *hi) >= 0)) {
+    if ((lo && CompareKeys(cmp, n.key(i), *lo) < 0) ||
+        (hi && CompareKeys(cmp, n.key(i), *hi) >= 0)) {
       return absl::DataLossError(
           fmt::format("B+tree page {}: key {} outside its parent's separator bounds", id, i));
     }

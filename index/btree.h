@@ -40,7 +40,7 @@ namespace pagestore {
 inline constexpr std::uint16_t kBTreeResourceManager = 1;
 
 struct BTreeOptions {
-  KeyComparator comparator = BytewiseCompare;
+  KeyComparator comparator;  // empty: bytewise, compared inline
 };
 
 struct BTreeStats {
@@ -70,6 +70,8 @@ class BTree {
   [[nodiscard]] absl::Status Put(Transaction* txn, std::string_view key, std::string_view value);
   [[nodiscard]] absl::Status Delete(Transaction* txn, std::string_view key);  // NotFoundError
   [[nodiscard]] absl::StatusOr<std::string> Get(std::string_view key) const;  // NotFoundError
+  // As Get, into the caller's string (its buffer is reused: no allocation once large enough).
+  [[nodiscard]] absl::Status Get(std::string_view key, std::string* value) const;
 
   // One operation inside the caller's mini-transaction (which must hold no page of this tree):
   // undo handlers use these. `old` receives the previous value when there was one.
@@ -84,9 +86,20 @@ class BTree {
    public:
     Iterator() = default;
     bool Valid() const { return valid_; }
-    std::string_view key() const;    // valid until Next
-    std::string_view value() const;  // valid until Next
-    void Next();
+    // Valid until Next.
+    std::string_view key() const {
+      return Node(const_cast<std::byte*>(leaf_.data().data())).key(index_);
+    }
+    std::string_view value() const {
+      return Node(const_cast<std::byte*>(leaf_.data().data())).value(index_);
+    }
+    void Next() {
+      if (!valid_) return;
+      ++index_;
+      // The common case inline: another entry on this leaf and no end bound to check.
+      if (!end_ && index_ < Node(const_cast<std::byte*>(leaf_.data().data())).count()) return;
+      Settle();
+    }
     // OK, or the error that ended the iteration early (an I/O or checksum failure).
     const absl::Status& status() const { return status_; }
 

@@ -14,12 +14,6 @@ void CopyBytes(std::byte* dst, std::string_view src) {
 
 }  // namespace
 
-int BytewiseCompare(std::string_view a, std::string_view b) {
-  const int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));
-  if (c != 0) return c;
-  return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
-}
-
 void Node::Init(std::uint16_t level) {
   PageHeader h = ReadPageHeader(ConstPageSpan(p_, kPageSize));
   h.type = static_cast<std::uint16_t>(level == 0 ? PageType::kBTreeLeaf : PageType::kBTreeInternal);
@@ -35,48 +29,6 @@ std::size_t Node::CellSize(std::uint16_t off) const {
   const std::uint16_t klen = Get16(off);
   if (is_leaf()) return kLeafCellHeader + klen + Get16(off + 2);
   return kInternalCellHeader + klen;
-}
-
-std::string_view Node::key(std::size_t i) const {
-  const std::uint16_t off = slot(i);
-  const std::size_t header = is_leaf() ? kLeafCellHeader : kInternalCellHeader;
-  return {reinterpret_cast<const char*>(p_ + off + header), Get16(off)};
-}
-
-std::string_view Node::value(std::size_t i) const {
-  const std::uint16_t off = slot(i);
-  return {reinterpret_cast<const char*>(p_ + off + kLeafCellHeader + Get16(off)), Get16(off + 2)};
-}
-
-PageId Node::child(std::size_t i) const { return Get64(slot(i) + 2); }
-void Node::set_child(std::size_t i, PageId id) { Set64(slot(i) + 2, id); }
-
-std::size_t Node::LowerBound(std::string_view k, const KeyComparator& cmp, bool* found) const {
-  std::size_t lo = 0, hi = count();
-  while (lo < hi) {
-    const std::size_t mid = (lo + hi) / 2;
-    if (cmp(key(mid), k) < 0) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  if (found != nullptr) *found = lo < count() && cmp(key(lo), k) == 0;
-  return lo;
-}
-
-PageId Node::ChildFor(std::string_view k, const KeyComparator& cmp) const {
-  // The last separator <= key; none: the leftmost child.
-  std::size_t lo = 0, hi = count();
-  while (lo < hi) {
-    const std::size_t mid = (lo + hi) / 2;
-    if (cmp(key(mid), k) <= 0) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo == 0 ? leftmost_child() : child(lo - 1);
 }
 
 int Node::IndexOfChild(PageId c) const {

@@ -29,9 +29,19 @@
 namespace pagestore {
 
 // Orders keys; returns <0, 0, >0 like memcmp. Must be a strict weak order, stable across runs
-// (the tree's order is on disk).
+// (the tree's order is on disk). An empty KeyComparator means bytewise order, compared inline
+// (the fast path; a custom comparator costs an indirect call per comparison).
 using KeyComparator = std::function<int(std::string_view, std::string_view)>;
-int BytewiseCompare(std::string_view a, std::string_view b);
+inline int BytewiseCompare(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size() < b.size() ? a.size() : b.size();
+  const int c = n == 0 ? 0 : std::memcmp(a.data(), b.data(), n);
+  if (c != 0) return c;
+  return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+}
+// Compares with `cmp`, or bytewise when it is empty.
+inline int CompareKeys(const KeyComparator& cmp, std::string_view a, std::string_view b) {
+  return cmp ? cmp(a, b) : BytewiseCompare(a, b);
+}
 
 inline constexpr std::size_t kNodeHeaderEnd = 80;
 inline constexpr std::size_t kSlotSize = 2;
@@ -56,15 +66,55 @@ class Node {
   void set_right(PageId id) { Set64(48, id); }
   void set_leftmost_child(PageId id) { Set64(64, id); }
 
-  std::string_view key(std::size_t i) const;
-  std::string_view value(std::size_t i) const;  // leaf
-  PageId child(std::size_t i) const;            // internal: the child right of separator i
-  void set_child(std::size_t i, PageId id);
+  std::string_view key(std::size_t i) const {
+    const std::uint16_t off = slot(i);
+    const std::size_t header = is_leaf() ? kLeafCellHeader : kInternalCellHeader;
+    return {reinterpret_cast<const char*>(p_ + off + header), Get16(off)};
+  }
+  std::string_view value(std::size_t i) const {  // leaf
+    const std::uint16_t off = slot(i);
+    return {reinterpret_cast<const char*>(p_ + off + kLeafCellHeader + Get16(off)), Get16(off + 2)};
+  }
+  // Internal: the child right of separator i.
+  PageId child(std::size_t i) const { return Get64(slot(i) + 2); }
+  void set_child(std::size_t i, PageId id) { Set64(slot(i) + 2, id); }
 
   // The first index whose key is >= `key` (count() if none); `found` says whether it is equal.
-  std::size_t LowerBound(std::string_view key, const KeyComparator& cmp, bool* found) const;
+  std::size_t LowerBound(std::string_view key, const KeyComparator& cmp, bool* found) const {
+    return cmp ? LowerBoundWith(key, cmp, found) : LowerBoundWith(key, BytewiseCompare, found);
+  }
   // Internal node: the child to descend into for `key`.
-  PageId ChildFor(std::string_view key, const KeyComparator& cmp) const;
+  PageId ChildFor(std::string_view key, const KeyComparator& cmp) const {
+    return cmp ? ChildForWith(key, cmp) : ChildForWith(key, BytewiseCompare);
+  }
+  template <typename Cmp>
+  std::size_t LowerBoundWith(std::string_view k, const Cmp& cmp, bool* found) const {
+    std::size_t lo = 0, hi = count();
+    while (lo < hi) {
+      const std::size_t mid = (lo + hi) / 2;
+      if (cmp(key(mid), k) < 0) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    if (found != nullptr) *found = lo < count() && cmp(key(lo), k) == 0;
+    return lo;
+  }
+  template <typename Cmp>
+  PageId ChildForWith(std::string_view k, const Cmp& cmp) const {
+    // The last separator <= key; none: the leftmost child.
+    std::size_t lo = 0, hi = count();
+    while (lo < hi) {
+      const std::size_t mid = (lo + hi) / 2;
+      if (cmp(key(mid), k) <= 0) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo == 0 ? leftmost_child() : child(lo - 1);
+  }
   // Internal node: the position of `child` (-1 for the leftmost child); -2 if absent.
   int IndexOfChild(PageId child) const;
 
