@@ -125,9 +125,13 @@ absl::StatusOr<std::string> BTree::Get(std::string_view key) const {
   return value;
 }
 
-absl::Status BTree::Get(std::string_view key, std::string* value) const {
+absl::StatusOr<ReadPageGuard> BTree::DescendShared(const std::string_view* key,
+                                                   std::uint16_t level) const {
   absl::StatusOr<ReadPageGuard> cur = store_.pool().ReadPage(anchor_);
   if (!cur.ok()) return cur.status();
+  if (AnchorHeight(cur->data().data()) < level) {
+    return absl::OutOfRangeError("the tree is not that high");
+  }
   PageId id = AnchorRoot(cur->data().data());
   for (;;) {
     absl::StatusOr<ReadPageGuard> next = store_.pool().ReadPage(id);
@@ -136,15 +140,20 @@ absl::Status BTree::Get(std::string_view key, std::string* value) const {
     const std::byte* p = cur->data().data();
     if (!IsNode(p)) return NotANode(id, p);
     const Node n(const_cast<std::byte*>(p));
-    if (n.is_leaf()) {
-      bool found;
-      const std::size_t i = n.LowerBound(key, options_.comparator, &found);
-      if (!found) return absl::NotFoundError("key not found");
-      value->assign(n.value(i));
-      return absl::OkStatus();
-    }
-    id = n.ChildFor(key, options_.comparator);
+    if (n.level() <= level) return cur;
+    id = key == nullptr ? n.leftmost_child() : n.ChildFor(*key, options_.comparator);
   }
+}
+
+absl::Status BTree::Get(std::string_view key, std::string* value) const {
+  absl::StatusOr<ReadPageGuard> leaf = DescendShared(&key, 0);
+  if (!leaf.ok()) return leaf.status();
+  const Node n(const_cast<std::byte*>(leaf->data().data()));
+  bool found;
+  const std::size_t i = n.LowerBound(key, options_.comparator, &found);
+  if (!found) return absl::NotFoundError("key not found");
+  value->assign(n.value(i));
+  return absl::OkStatus();
 }
 
 void BTree::Iterator::Settle() {
@@ -180,33 +189,16 @@ BTree::Iterator BTree::Start(const std::string_view* begin,
   Iterator it;
   it.tree_ = this;
   if (end) it.end_ = std::string(*end);
-  absl::StatusOr<ReadPageGuard> cur = store_.pool().ReadPage(anchor_);
-  if (!cur.ok()) {
-    it.status_ = cur.status();
+  absl::StatusOr<ReadPageGuard> leaf = DescendShared(begin, 0);
+  if (!leaf.ok()) {
+    it.status_ = leaf.status();
     return it;
   }
-  PageId id = AnchorRoot(cur->data().data());
-  for (;;) {
-    absl::StatusOr<ReadPageGuard> next = store_.pool().ReadPage(id);
-    if (!next.ok()) {
-      it.status_ = next.status();
-      return it;
-    }
-    *cur = std::move(*next);
-    const std::byte* p = cur->data().data();
-    if (!IsNode(p)) {
-      it.status_ = NotANode(id, p);
-      return it;
-    }
-    const Node n(const_cast<std::byte*>(p));
-    if (n.is_leaf()) {
-      it.index_ = begin == nullptr ? 0 : n.LowerBound(*begin, options_.comparator, nullptr);
-      it.leaf_ = std::move(*cur);
-      it.Settle();
-      return it;
-    }
-    id = begin == nullptr ? n.leftmost_child() : n.ChildFor(*begin, options_.comparator);
-  }
+  const Node n(const_cast<std::byte*>(leaf->data().data()));
+  it.index_ = begin == nullptr ? 0 : n.LowerBound(*begin, options_.comparator, nullptr);
+  it.leaf_ = std::move(*leaf);
+  it.Settle();
+  return it;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,20 +286,10 @@ bool BTree::Safe(const Node& n, const Change& c, bool is_root) const {
 }
 
 absl::StatusOr<bool> BTree::TryOptimistic(MiniTransaction& mtr, Change& change) {
-  absl::StatusOr<ReadPageGuard> cur = store_.pool().ReadPage(anchor_);
+  // Shared latches down to the leaf's parent; the root alone (a leaf) goes the pessimistic way.
+  absl::StatusOr<ReadPageGuard> cur = DescendShared(&change.key, 1);
+  if (absl::IsOutOfRange(cur.status())) return false;
   if (!cur.ok()) return cur.status();
-  if (AnchorHeight(cur->data().data()) == 0) return false;  // the root is the leaf
-  PageId id = AnchorRoot(cur->data().data());
-  for (;;) {
-    absl::StatusOr<ReadPageGuard> next = store_.pool().ReadPage(id);
-    if (!next.ok()) return next.status();
-    *cur = std::move(*next);
-    const std::byte* p = cur->data().data();
-    if (!IsNode(p)) return NotANode(id, p);
-    const Node n(const_cast<std::byte*>(p));
-    if (n.level() == 1) break;
-    id = n.ChildFor(change.key, options_.comparator);
-  }
   const PageId leaf_id =
       Node(const_cast<std::byte*>(cur->data().data())).ChildFor(change.key, options_.comparator);
   absl::StatusOr<PageSpan> leaf = mtr.GetForWrite(leaf_id);

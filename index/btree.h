@@ -136,6 +136,10 @@ class BTree {
   BTree(Store& store, PageId anchor, BTreeOptions options)
       : store_(store), anchor_(anchor), options_(std::move(options)) {}
 
+  // Crabs down from the anchor with shared latches along the path of *key (the leftmost path
+  // when null) and returns the node at `level` latched. OutOfRangeError if the tree is lower.
+  [[nodiscard]] absl::StatusOr<ReadPageGuard> DescendShared(const std::string_view* key,
+                                                            std::uint16_t level) const;
   // From the first key >= *begin (the first key of all when null).
   Iterator Start(const std::string_view* begin, std::optional<std::string_view> end) const;
 
