@@ -63,30 +63,12 @@ void RunKills(DiskManagerKind kind, std::size_t runs) {
     const StoreOptions options = KillOptions(kind, durability);
     const std::vector<WorkloadTxn> slice(txns.begin() + static_cast<std::ptrdiff_t>(done),
                                          txns.begin() + static_cast<std::ptrdiff_t>(done + 400));
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      Child(path, options, slice, fds[1]);
-    }
-    ::close(fds[1]);
     // Kill after a random number of acknowledgements, a random moment later.
-    const std::uint32_t target = std::uniform_int_distribution<std::uint32_t>(0, 40)(rng);
-    std::vector<std::uint32_t> acks;
-    std::uint32_t v;
-    while (acks.size() < target && ::read(fds[0], &v, sizeof v) == sizeof v) acks.push_back(v);
-    std::this_thread::sleep_for(
-        std::chrono::microseconds(std::uniform_int_distribution<int>(0, 3000)(rng)));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    while (::read(fds[0], &v, sizeof v) == sizeof v) acks.push_back(v);
-    ::close(fds[0]);
-    ASSERT_TRUE(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
-        << "child failed with exit code " << WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) ++killed_mid_run;
+    const KillRun kill = ForkAndKill([&](int fd) { Child(path, options, slice, fd); },
+                                     std::uniform_int_distribution<std::uint32_t>(0, 40)(rng), rng);
+    ASSERT_EQ(kill.exit_code, 0) << "the child failed";
+    if (kill.killed) ++killed_mid_run;
+    const std::vector<std::uint32_t>& acks = kill.acks;
 
     // Acknowledged prefix: everything up to the last ack; the next commit may or may not be in.
     const std::size_t acked_end = acks.empty() ? 0 : acks.back() + 1;

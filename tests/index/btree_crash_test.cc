@@ -183,51 +183,35 @@ void RunTreeKills(DiskManagerKind kind, std::size_t runs) {
     options.durability =
         std::array{Durability::kSync, Durability::kNone, Durability::kGroup}[run % 3];
     const std::vector<TreeTxn> txns = MakeTreeWorkload(seed + run, 400);
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, options);
-      if (!store.ok()) _exit(2);
-      absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
-      if (!catalog.ok()) _exit(3);
-      absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->OpenBTree("t");
-      if (!tree.ok()) _exit(4);
-      for (std::uint32_t i = 0; i < txns.size(); ++i) {
-        absl::StatusOr<std::unique_ptr<Transaction>> txn = (*store)->Begin();
-        if (!txn.ok()) _exit(5);
-        for (const auto& op : txns[i].ops) {
-          absl::Status s = op.kind == 0   ? (*tree)->Insert(txn->get(), op.key, op.value)
-                           : op.kind == 1 ? (*tree)->Put(txn->get(), op.key, op.value)
-                                          : (*tree)->Delete(txn->get(), op.key);
-          if (!s.ok() && !absl::IsAlreadyExists(s) && !absl::IsNotFound(s)) _exit(6);
-        }
-        if (!txns[i].commit) {
-          if (!(*txn)->Abort().ok()) _exit(7);
-          continue;
-        }
-        if (!(*txn)->Commit().ok()) _exit(8);
-        if (::write(fds[1], &i, sizeof i) != sizeof i) _exit(9);
-      }
-      _exit(0);
-    }
-    ::close(fds[1]);
-    const std::uint32_t target = std::uniform_int_distribution<std::uint32_t>(0, 60)(rng);
-    std::vector<std::uint32_t> acks;
-    std::uint32_t v;
-    while (acks.size() < target && ::read(fds[0], &v, sizeof v) == sizeof v) acks.push_back(v);
-    std::this_thread::sleep_for(
-        std::chrono::microseconds(std::uniform_int_distribution<int>(0, 3000)(rng)));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    while (::read(fds[0], &v, sizeof v) == sizeof v) acks.push_back(v);
-    ::close(fds[0]);
-    ASSERT_TRUE(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
-        << "child failed with exit code " << WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) ++killed;
+    const KillRun kill = ForkAndKill(
+        [&](int fd) {
+          absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, options);
+          if (!store.ok()) _exit(2);
+          absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
+          if (!catalog.ok()) _exit(3);
+          absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->OpenBTree("t");
+          if (!tree.ok()) _exit(4);
+          for (std::uint32_t i = 0; i < txns.size(); ++i) {
+            absl::StatusOr<std::unique_ptr<Transaction>> txn = (*store)->Begin();
+            if (!txn.ok()) _exit(5);
+            for (const auto& op : txns[i].ops) {
+              absl::Status s = op.kind == 0   ? (*tree)->Insert(txn->get(), op.key, op.value)
+                               : op.kind == 1 ? (*tree)->Put(txn->get(), op.key, op.value)
+                                              : (*tree)->Delete(txn->get(), op.key);
+              if (!s.ok() && !absl::IsAlreadyExists(s) && !absl::IsNotFound(s)) _exit(6);
+            }
+            if (!txns[i].commit) {
+              if (!(*txn)->Abort().ok()) _exit(7);
+              continue;
+            }
+            if (!(*txn)->Commit().ok()) _exit(8);
+            if (::write(fd, &i, sizeof i) != sizeof i) _exit(9);
+          }
+        },
+        std::uniform_int_distribution<std::uint32_t>(0, 60)(rng), rng);
+    ASSERT_EQ(kill.exit_code, 0) << "the child failed";
+    if (kill.killed) ++killed;
+    const std::vector<std::uint32_t>& acks = kill.acks;
     const std::size_t acked_end = acks.empty() ? 0 : acks.back() + 1;
     Model acked = model;
     for (std::size_t i = 0; i < acked_end; ++i) {
