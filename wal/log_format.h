@@ -89,7 +89,8 @@ std::uint64_t RecordChecksum(const std::byte* p, std::uint32_t length, std::uint
 // contiguous; redo decides once per (record, page) whether to apply them.
 enum class MtrEntry : std::uint8_t {
   kPageBytes = 1,     // u64 page | u16 offset | u16 length | bytes: physiological redo
-  kPageImage = 2,     // u64 page | u16 length | bytes: the page's first `length` bytes, rest zero
+  kPageImage = 2,     // u64 page | u16 hole offset | u16 hole length | the page's bytes but
+                      // the hole (the longest run of zeros): [0, offset) then [offset+length, 4096)
   kAlloc = 3,         // u64 page: taken from the free list
   kExtend = 4,        // u64 page: appended to the file (the allocation high-water mark moves)
   kFree = 5,          // u64 page: returned to the free list

@@ -84,9 +84,10 @@ bool SkipOrReadUndo(MtrEntry kind, Decoder& d, MtrUndoInfo* info) {
     }
     case MtrEntry::kPageImage: {
       PageId id;
-      std::uint16_t len;
+      std::uint16_t hole, hole_len;
       std::span<const std::byte> b;
-      return d.Get(&id) && d.Get(&len) && d.Bytes(len, &b);
+      return d.Get(&id) && d.Get(&hole) && d.Get(&hole_len) && hole + hole_len <= kPageSize &&
+             d.Bytes(kPageSize - hole_len, &b);
     }
     case MtrEntry::kAlloc:
     case MtrEntry::kExtend:
@@ -302,13 +303,29 @@ void EncodeDiff(PageId id, const std::byte* before, const std::byte* now, Encode
   }
 }
 
+// A full page image without its longest run of zero words (the free gap of a slotted page, or
+// the empty tail of a fresh one): offset and length of the hole, then the bytes around it.
 void EncodeImage(PageId id, const std::byte* now, Encoder& enc) {
-  std::size_t len = kPageSize;
-  while (len > kPageHeaderSize && now[len - 1] == std::byte{0}) --len;
+  std::size_t best = 0, best_len = 0, run = 0;
+  for (std::size_t off = kPageHeaderSize; off < kPageSize; off += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, now + off, 8);
+    if (w != 0) {
+      run = 0;
+      continue;
+    }
+    run += 8;
+    if (run > best_len) {
+      best_len = run;
+      best = off + 8 - run;
+    }
+  }
   enc.Put(static_cast<std::uint8_t>(MtrEntry::kPageImage));
   enc.Put(id);
-  enc.Put(static_cast<std::uint16_t>(len));
-  enc.Bytes(now, len);
+  enc.Put(static_cast<std::uint16_t>(best));
+  enc.Put(static_cast<std::uint16_t>(best_len));
+  enc.Bytes(now, best);
+  enc.Bytes(now + best + best_len, kPageSize - best - best_len);
 }
 
 }  // namespace
@@ -922,14 +939,19 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
       }
       case MtrEntry::kPageImage: {
         PageId id;
-        std::uint16_t len;
+        std::uint16_t hole, hole_len;
         std::span<const std::byte> b;
-        if (!d.Get(&id) || !d.Get(&len) || !d.Bytes(len, &b) || len > kPageSize) return false;
+        if (!d.Get(&id) || !d.Get(&hole) || !d.Get(&hole_len) || hole + hole_len > kPageSize ||
+            !d.Bytes(kPageSize - hole_len, &b)) {
+          return false;
+        }
         if (page.valid() && page.page_id() == id) return false;  // an image comes first
         if (!open_page(id, true)) return false;
         if (apply) {
-          std::memset(page.mutable_data().data(), 0, kPageSize);
-          std::memcpy(page.mutable_data().data(), b.data(), len);
+          std::byte* p = page.mutable_data().data();
+          std::memcpy(p, b.data(), hole);
+          std::memset(p + hole, 0, hole_len);
+          std::memcpy(p + hole + hole_len, b.data() + hole, kPageSize - hole - hole_len);
           ++report_.page_images;
         }
         return true;
