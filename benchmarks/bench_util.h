@@ -109,6 +109,22 @@ inline void InstallSignalCleanup() {
   std::_Exit(1);
 }
 
+// A fresh directory for this process's files (a leftover of an earlier process with the same
+// pid is removed first), deleted by RemoveTempRoot at exit or by the signal handler.
+inline void MakeTempRoot(const std::filesystem::path& root) {
+  std::error_code ec;
+  std::filesystem::remove_all(root, ec);
+  if (!std::filesystem::create_directories(root, ec) || ec) {
+    Die(root.string() + ": cannot create: " + ec.message());
+  }
+  SetTempDir(root);
+}
+inline void RemoveTempRoot(const std::filesystem::path& root) {
+  std::error_code ec;
+  std::filesystem::remove_all(root, ec);
+  ClearTempDir();
+}
+
 inline void Check(const absl::Status& s, std::string_view what) {
   if (!s.ok()) Die(fmt::format("{}: {}", what, s.ToString()));
 }

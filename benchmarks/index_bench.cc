@@ -201,16 +201,6 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void MakeRoot() {
-  const fs::path& root = GetConfig().root;
-  std::error_code ec;
-  fs::remove_all(root, ec);  // a leftover of an earlier process with the same pid
-  if (!fs::create_directories(root, ec) || ec) {
-    Die(fmt::format("{}: cannot create: {}", root.string(), ec.message()));
-  }
-  bench::SetTempDir(root);
-}
-
 void RemoveStoreFiles(const fs::path& pages) {
   std::error_code ec;
   fs::remove(pages, ec);
@@ -712,9 +702,7 @@ void Shutdown() {
   }
   delete g_absl;
   g_absl = nullptr;
-  std::error_code ec;
-  fs::remove_all(GetConfig().root, ec);
-  bench::ClearTempDir();
+  bench::RemoveTempRoot(GetConfig().root);
 }
 
 }  // namespace
@@ -726,7 +714,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   pagestore::bench::InstallSignalCleanup();
   const pagestore::Config& c = GetConfig();
-  pagestore::MakeRoot();
+  pagestore::bench::MakeTempRoot(c.root);
   benchmark::AddCustomContext("pagestore_bench_dir", c.dir.string());
   benchmark::AddCustomContext("pagestore_bench_keys", std::to_string(c.keys));
   benchmark::AddCustomContext("pagestore_bench_seed", std::to_string(c.seed));

@@ -128,16 +128,6 @@ const Config& GetConfig() {
 std::string ErrnoText(int err) { return std::system_category().message(err); }
 
 // The benchmark directory, new and empty, registered for deletion.
-void MakeRoot() {
-  const fs::path& root = GetConfig().root;
-  std::error_code ec;
-  fs::remove_all(root, ec);  // a leftover of an earlier process with the same pid
-  if (!fs::create_directories(root, ec) || ec) {
-    Die(fmt::format("{}: cannot create: {}", root.string(), ec.message()));
-  }
-  bench::SetTempDir(root);
-}
-
 void SyncPath(const fs::path& p, bool directory) {
   const int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) Die(fmt::format("{}: open: {}", p.string(), ErrnoText(errno)));
@@ -730,9 +720,7 @@ void Shutdown() {
   g_golden = nullptr;
   delete g_memcpy_buffer;
   g_memcpy_buffer = nullptr;
-  std::error_code ec;
-  fs::remove_all(GetConfig().root, ec);
-  bench::ClearTempDir();
+  bench::RemoveTempRoot(GetConfig().root);
 }
 
 }  // namespace
@@ -744,7 +732,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   pagestore::bench::InstallSignalCleanup();
   const pagestore::Config& c = GetConfig();
-  pagestore::MakeRoot();
+  pagestore::bench::MakeTempRoot(c.root);
   benchmark::AddCustomContext("pagestore_bench_dir", c.dir.string());
   benchmark::AddCustomContext("pagestore_bench_sync_min_time", fmt::format("{}", c.sync_min_time));
   benchmark::AddCustomContext("pagestore_bench_wal_records", std::to_string(c.records));

@@ -564,9 +564,11 @@ absl::Status Store::EndTransaction(Transaction& txn, RecordType type,
     LogManager::Record rec{type, txn.id_, txn.last_lsn_, {}};
     absl::StatusOr<Lsn> lsn = log_->Append(rec, kInvalidLsn, [&](Lsn at) {
       txn.last_lsn_ = at;
-      txn.ended_ = true;
+      txn.ended_ = true;  // checkpoints skip it from here on
     });
     if (!lsn.ok()) return lsn.status();
+    // It stays in the active table while it waits, so that a kGroup leader counts it among the
+    // siblings worth waiting for.
     std::size_t siblings;
     {
       MutexLock lock(&txn_mu_);
@@ -575,7 +577,7 @@ absl::Status Store::EndTransaction(Transaction& txn, RecordType type,
     status = log_->Commit(*lsn, durability.value_or(options_.durability), siblings);
   } else {
     // No record: no checkpoint ever looks at this transaction (it skips those without a first
-    // LSN), so no lock is needed. With records, ended_ is written under the log's lock above.
+    // LSN), so no lock is needed.
     txn.ended_ = true;
   }
   {
@@ -592,12 +594,8 @@ void Store::ApplyAllocations(const std::vector<MiniTransaction::AllocOp>& ops) {
   for (const MiniTransaction::AllocOp& op : ops) {
     // Every page named in the log is below the high-water mark: pages past it are free.
     high_water_ = std::max(high_water_, op.id + 1);
-    if (op.kind == MtrEntry::kFree) {
-      in_flight_.erase(op.id);
-      free_.insert(op.id);
-    } else {
-      in_flight_.erase(op.id);
-    }
+    in_flight_.erase(op.id);
+    if (op.kind == MtrEntry::kFree) free_.insert(op.id);
   }
 }
 

@@ -3,11 +3,7 @@
 // reopens the store and checks it against the acknowledgements. Durability kNone is included:
 // a commit written to the OS survives the death of the process.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <thread>
 
 #include "tests/crash/crash_util.h"
 #include "tests/wal/wal_test_util.h"

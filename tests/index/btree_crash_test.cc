@@ -2,13 +2,10 @@
 // aborts) cut by simulated power losses at seeded points; after recovery the tree equals the
 // model of acknowledged commits and Verify() passes.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <map>
-#include <thread>
 
 #include "index/btree.h"
 #include "index/catalog.h"
