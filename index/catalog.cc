@@ -79,6 +79,29 @@ absl::StatusOr<std::unique_ptr<BTree>> Catalog::CreateBTree(const std::string& n
   return tree;
 }
 
+absl::StatusOr<std::unique_ptr<HashIndex>> Catalog::CreateHash(const std::string& name,
+                                                               HashIndexOptions options) {
+  if (absl::Status s = CheckName(name); !s.ok()) return s;
+  if (tree_->Get(name).ok()) {
+    return absl::AlreadyExistsError(fmt::format("an index named '{}' exists", name));
+  }
+  absl::StatusOr<std::unique_ptr<HashIndex>> index = HashIndex::Create(store_, std::move(options));
+  if (!index.ok()) return index.status();
+  if (absl::Status s = Register({name, IndexKind::kHash, (*index)->anchor()}); !s.ok()) return s;
+  return index;
+}
+
+absl::StatusOr<std::unique_ptr<HashIndex>> Catalog::OpenHash(const std::string& name,
+                                                             HashIndexOptions options) {
+  absl::StatusOr<IndexInfo> info = Lookup(name);
+  if (!info.ok()) return info.status();
+  if (info->kind != IndexKind::kHash) {
+    return absl::FailedPreconditionError(
+        fmt::format("index '{}' is a {} index, not a hash index", name, IndexKindName(info->kind)));
+  }
+  return HashIndex::Open(store_, info->anchor, std::move(options));
+}
+
 absl::StatusOr<IndexInfo> Catalog::Lookup(const std::string& name) const {
   absl::StatusOr<std::string> v = tree_->Get(name);
   if (absl::IsNotFound(v.status())) {

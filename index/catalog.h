@@ -5,10 +5,12 @@
 //   absl::StatusOr<std::unique_ptr<BTree>> users = (*catalog)->CreateBTree("users");
 //   ... after a reopen:
 //   absl::StatusOr<std::unique_ptr<BTree>> again = (*catalog)->OpenBTree("users");
+//   absl::StatusOr<std::unique_ptr<HashIndex>> ids = (*catalog)->CreateHash("ids");
 //
 // A tree's comparator is not stored (it is code): open a tree with the comparator it was created
 // with. Creating an index is a system operation (not undone by a user transaction's abort); a
 // crash between building the index and naming it leaves its two pages unnamed.
+// A hash index's seed is stored in it; a test hash function (HashIndexOptions) is code.
 //
 // Ownership: refers to the Store, which must outlive it. Thread safety: safe for concurrent use.
 #pragma once
@@ -19,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "index/btree.h"
+#include "index/hash_index.h"
 #include "wal/store.h"
 
 namespace pagestore {
@@ -43,6 +46,11 @@ class Catalog {
   // NotFoundError; FailedPreconditionError if the name is an index of another kind.
   [[nodiscard]] absl::StatusOr<std::unique_ptr<BTree>> OpenBTree(const std::string& name,
                                                                  BTreeOptions options = {});
+  // The same for hash indexes.
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<HashIndex>> CreateHash(
+      const std::string& name, HashIndexOptions options = {});
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<HashIndex>> OpenHash(const std::string& name,
+                                                                    HashIndexOptions options = {});
   [[nodiscard]] absl::StatusOr<IndexInfo> Lookup(const std::string& name) const;
   // Every index, in name order.
   [[nodiscard]] absl::StatusOr<std::vector<IndexInfo>> List() const;

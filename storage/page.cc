@@ -39,6 +39,8 @@ std::string_view PageTypeName(PageType type) {
       return "overflow";
     case PageType::kBTreeMeta:
       return "btree-meta";
+    case PageType::kHashMeta:
+      return "hash-meta";
   }
   return "unknown";
 }

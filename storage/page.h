@@ -47,6 +47,7 @@ enum class PageType : std::uint16_t {
   kHashBucket = 8,
   kOverflow = 9,
   kBTreeMeta = 10,  // a B+tree's anchor: its root and height
+  kHashMeta = 11,   // a hash index's anchor: seed, depths, directory index
 };
 
 std::string_view PageTypeName(PageType type);

@@ -1,0 +1,194 @@
+// HashIndex: an extendible hash index of byte-string keys and values over buffer-pool pages,
+// logged through mini-transactions and, inside a user transaction, undone logically on abort
+// and recovery. It is for point lookups; it keeps no order (use a BTree for ranges).
+// index/README.md gives the page layouts, the latch protocol and the invariants Verify checks.
+//
+//   absl::StatusOr<std::unique_ptr<HashIndex>> index = HashIndex::Create(*store);
+//   auto txn = store->Begin();
+//   (*index)->Insert(txn->get(), "key", "value");   // AlreadyExistsError if present
+//   (*txn)->Commit();
+//   absl::StatusOr<std::string> v = (*index)->Get("key");
+//   for (HashIndex::Iterator it = (*index)->Begin(); it.Valid(); it.Next()) ...  // no order
+//
+// Structure: a directory of 2^global_depth entries, each naming a bucket page; a bucket of
+// local depth d holds exactly the keys whose hash has its d low bits equal to the bucket's
+// prefix. A full bucket splits (doubling the directory when d reaches the global depth; the
+// doubling is O(1): the new half of the directory is written page by page as splits first
+// change it). Keys whose hashes agree on every bit up to the maximum depth go to overflow
+// pages chained to their bucket. A bucket that empties merges with its buddy, and the directory
+// halves when no bucket needs its top bit.
+//
+// The hash is XXH3-64 seeded with a per-index seed (random at creation, stored in the index).
+//
+// Ownership: a HashIndex refers to its Store, which must outlive it; it owns a small cache of
+// directory page ids, validated on every use (so any number of HashIndex objects may be open
+// on the same index, as the undo handler does). Thread safety: every method is safe for
+// concurrent use. Readers take shared latches on one directory page and one bucket chain;
+// writers change a bucket under its exclusive latch and take the index's anchor exclusively
+// only to split, merge or grow a chain (each such change its own system mini-transaction).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "wal/store.h"
+
+namespace pagestore {
+
+// The resource manager id under which hash index operations register their undo.
+inline constexpr std::uint16_t kHashResourceManager = 2;
+// key + value of one entry is at most this many bytes (as for the B+tree: four per page).
+inline constexpr std::size_t kMaxHashEntryBytes = 992;
+// The largest directory: 2^26 entries (about 1.5 billion keys of 100 bytes before overflow).
+inline constexpr std::uint32_t kMaxHashGlobalDepth = 26;
+
+// A replacement for the index's hash function (tests: forced collisions). It must be the same
+// function every time the index is opened; the seed is not applied to it.
+using HashFunction = std::function<std::uint64_t(std::string_view key)>;
+
+struct HashIndexOptions {
+  // Create only (stored in the index): the XXH3 seed (default: random), and the largest global
+  // depth the directory may reach (1 to kMaxHashGlobalDepth): beyond it, keys go to overflow
+  // pages.
+  std::optional<std::uint64_t> seed;
+  std::uint32_t max_global_depth = kMaxHashGlobalDepth;
+  HashFunction hash_for_testing;  // empty: XXH3-64 with the index's seed
+};
+
+struct HashIndexStats {
+  std::uint64_t entries = 0;
+  std::uint32_t global_depth = 0;
+  std::uint32_t max_global_depth = 0;
+  std::uint32_t max_local_depth = 0;
+  std::uint64_t buckets = 0;
+  std::uint64_t overflow_pages = 0;
+  std::uint64_t directory_pages = 0;  // written directory pages (the lazily copied half excluded)
+  std::uint64_t directory_index_pages = 0;
+  std::uint64_t payload_bytes = 0;  // keys and values
+  double average_fill = 0;          // used bytes / capacity over bucket and overflow pages
+};
+
+class HashIndex {
+ public:
+  // A new empty index (its anchor, one directory page and one bucket), created in a system
+  // mini-transaction. InvalidArgumentError for a max_global_depth out of range.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<HashIndex>> Create(
+      Store& store, HashIndexOptions options = {});
+  // The index anchored at `anchor`. DataLossError if that page is not a hash index anchor.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<HashIndex>> Open(
+      Store& store, PageId anchor, HashIndexOptions options = {});
+  ~HashIndex();
+
+  PageId anchor() const { return anchor_; }
+  std::uint64_t seed() const { return seed_; }
+  std::uint64_t Hash(std::string_view key) const;
+
+  // InvalidArgumentError when key + value exceed kMaxHashEntryBytes. A null transaction: the
+  // change commits on its own (a system mini-transaction, never undone).
+  [[nodiscard]] absl::Status Insert(Transaction* txn, std::string_view key,
+                                    std::string_view value);  // AlreadyExistsError if present
+  [[nodiscard]] absl::Status Put(Transaction* txn, std::string_view key, std::string_view value);
+  [[nodiscard]] absl::Status Delete(Transaction* txn, std::string_view key);  // NotFoundError
+  [[nodiscard]] absl::StatusOr<std::string> Get(std::string_view key) const;  // NotFoundError
+  // As Get, into the caller's string (its buffer is reused: no allocation once large enough).
+  [[nodiscard]] absl::Status Get(std::string_view key, std::string* value) const;
+  // The number of entries: walks every bucket (O(pages); for statistics, not per operation).
+  [[nodiscard]] absl::StatusOr<std::uint64_t> Size() const;
+
+  // One operation inside the caller's mini-transaction (which must hold no page of this
+  // index): undo handlers use these. Splits they need run in their own system mini-transactions
+  // first. `old` receives the previous value when there was one.
+  enum class Mode { kInsert, kPut };
+  [[nodiscard]] absl::Status PutIn(MiniTransaction& mtr, std::string_view key,
+                                   std::string_view value, Mode mode,
+                                   std::optional<std::string>* old);
+  [[nodiscard]] absl::Status DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old);
+
+  // Every entry, in no particular order, one bucket at a time (the bucket's entries are copied
+  // out, so no latch is held between calls). Weakly consistent under concurrent writers: an
+  // entry present and unchanged for the whole iteration is seen at least once; entries moved by
+  // a concurrent split may be seen twice, and changes made meanwhile may or may not be seen.
+  class Iterator {
+   public:
+    Iterator() = default;
+    bool Valid() const { return valid_; }
+    std::string_view key() const { return entries_[index_].first; }  // valid until Next
+    std::string_view value() const { return entries_[index_].second; }
+    void Next();
+    // OK, or the error that ended the iteration early (an I/O or checksum failure).
+    const absl::Status& status() const { return status_; }
+
+   private:
+    friend class HashIndex;
+    const HashIndex* index_of_ = nullptr;
+    std::uint64_t position_ = 0;  // the next directory position to look at
+    // Buckets already visited: (page, prefix, local depth).
+    absl::flat_hash_set<std::tuple<PageId, std::uint64_t, unsigned>> seen_;
+    std::vector<std::pair<std::string, std::string>> entries_;
+    std::size_t index_ = 0;
+    bool valid_ = false;
+    absl::Status status_;
+    void Load();  // the next bucket's entries, from position_ on
+  };
+  Iterator Begin() const;
+
+  // Checks every directory position (it names a live bucket whose prefix it matches, and a
+  // bucket of local depth d is named by exactly 2^(global - d) positions), every entry (in the
+  // bucket its hash selects, stored hash correct, no key twice), the depth counts, the overflow
+  // chains, that every page is reachable once and none is on the free list. The first problem,
+  // naming the page.
+  [[nodiscard]] absl::Status Verify() const;
+  [[nodiscard]] absl::StatusOr<HashIndexStats> Stats() const;
+
+ private:
+  class DirCache;
+  struct Located;
+  HashIndex(Store& store, PageId anchor, std::uint64_t seed, HashIndexOptions options);
+
+  enum class Op { kInsert, kPut, kDelete };
+  struct Change {
+    Op op;
+    std::string_view key;
+    std::string_view value;
+    std::uint64_t hash;
+    std::optional<std::string> old;  // the previous value, if any
+  };
+  enum class Outcome { kDone, kNeedsRoom, kEmptied };
+  [[nodiscard]] absl::Status Apply(Transaction* txn, Change& change);
+  [[nodiscard]] absl::Status ApplyIn(MiniTransaction& mtr, Change& change, bool* emptied);
+  [[nodiscard]] absl::StatusOr<Outcome> TryChange(MiniTransaction& mtr, Change& change);
+  // Structure changes, each in its own system mini-transaction.
+  [[nodiscard]] absl::Status MakeRoom(const Change& change);
+  [[nodiscard]] absl::Status MergeFrom(std::uint64_t hash);
+  [[nodiscard]] absl::Status Shrink();
+
+  // The bucket for `hash`, shared-latched (the directory page latched on the way, released).
+  [[nodiscard]] absl::StatusOr<ReadPageGuard> FindBucket(std::uint64_t hash) const;
+  // The bucket id for `hash` with its directory page latched for reading (fast path through the
+  // cache, falling back to the anchor).
+  [[nodiscard]] absl::StatusOr<Located> Locate(std::uint64_t hash, bool authoritative) const;
+
+  Store& store_;
+  const PageId anchor_;
+  const std::uint64_t seed_;
+  const HashIndexOptions options_;
+  std::unique_ptr<DirCache> cache_;
+};
+
+// The undo handler for kHashResourceManager (register it in StoreOptions::undo_handlers before
+// opening a store that holds hash indexes). `options` maps an anchor to the options its index
+// is opened with (for a test hash function; defaults when it returns null).
+UndoHandler HashUndoHandler(std::function<const HashIndexOptions*(PageId anchor)> options = {});
+
+}  // namespace pagestore
