@@ -303,50 +303,82 @@ struct OwnedEntry {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// The directory cache: the global depth and directory page ids last seen. Never trusted: every
-// page read through it is checked (type, owner, number), and the bucket found must match the
-// hash (its prefix), so a stale entry costs a retry through the anchor, never a wrong answer.
+// The directory cache: the global depth, the directory page ids and the bucket ids of directory
+// positions last seen. Never trusted: a directory page read through it must be one of this index
+// with the expected number, and a bucket must be a live bucket of this index whose prefix
+// matches the hash (which makes it the one bucket that can hold the key: live buckets partition
+// the hashes by prefix). A stale entry costs a retry through the anchor, never a wrong answer.
 
-class HashIndex::DirCache {
+namespace {
+
+// A lazily allocated array of `Size` atomic u64s (0 = unknown), in chunks of 4096.
+template <std::uint64_t Size>
+class LazyTable {
  public:
-  static constexpr std::uint64_t kUnknown = 0;
-  static constexpr std::uint64_t kMissing = 1;  // not written yet: a copy of SourceOf(n)
-  static constexpr std::size_t kChunk = 512;
-
-  DirCache() {
+  static constexpr std::uint64_t kChunk = 4096;
+  static constexpr std::uint64_t kChunks = (Size + kChunk - 1) / kChunk;
+  LazyTable() {
     for (auto& c : chunks_) c.store(nullptr, std::memory_order_relaxed);
   }
-  ~DirCache() {
+  ~LazyTable() {
     for (auto& c : chunks_) delete[] c.load(std::memory_order_relaxed);
   }
-  int depth() const { return depth_.load(std::memory_order_acquire); }
-  void set_depth(unsigned g) { depth_.store(static_cast<int>(g), std::memory_order_release); }
-  std::uint64_t Get(std::uint64_t n) const {
-    const std::atomic<std::uint64_t>* c = chunks_[n / kChunk].load(std::memory_order_acquire);
-    return c == nullptr ? kUnknown : c[n % kChunk].load(std::memory_order_relaxed);
+  LazyTable(const LazyTable&) = delete;
+  LazyTable& operator=(const LazyTable&) = delete;
+  std::uint64_t Get(std::uint64_t i) const {
+    if (i >= Size) return 0;
+    const std::atomic<std::uint64_t>* c = chunks_[i / kChunk].load(std::memory_order_acquire);
+    return c == nullptr ? 0 : c[i % kChunk].load(std::memory_order_relaxed);
   }
-  void Set(std::uint64_t n, std::uint64_t v) {
-    std::atomic<std::uint64_t>* c = chunks_[n / kChunk].load(std::memory_order_acquire);
+  void Set(std::uint64_t i, std::uint64_t v) {
+    if (i >= Size) return;
+    std::atomic<std::uint64_t>* c = chunks_[i / kChunk].load(std::memory_order_acquire);
     if (c == nullptr) {
       auto* fresh = new std::atomic<std::uint64_t>[kChunk];
-      for (std::size_t i = 0; i < kChunk; ++i) fresh[i].store(kUnknown, std::memory_order_relaxed);
-      if (chunks_[n / kChunk].compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
+      for (std::uint64_t j = 0; j < kChunk; ++j) fresh[j].store(0, std::memory_order_relaxed);
+      if (chunks_[i / kChunk].compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
         c = fresh;
       } else {
         delete[] fresh;
       }
     }
-    c[n % kChunk].store(v, std::memory_order_relaxed);
+    c[i % kChunk].store(v, std::memory_order_relaxed);
   }
 
  private:
+  std::array<std::atomic<std::atomic<std::uint64_t>*>, kChunks> chunks_;
+};
+
+// Bucket ids are cached for the first 2^22 positions (32 MiB at most); beyond, lookups go
+// through the directory pages.
+constexpr std::uint64_t kCachedPositions = std::uint64_t{1} << 22;
+
+}  // namespace
+
+class HashIndex::DirCache {
+ public:
+  static constexpr std::uint64_t kUnknown = 0;
+  static constexpr std::uint64_t kMissing = 1;  // not written yet: a copy of SourceOf(n)
+
+  int depth() const { return depth_.load(std::memory_order_acquire); }
+  void set_depth(unsigned g) { depth_.store(static_cast<int>(g), std::memory_order_release); }
+  // Directory page n's id, kMissing or kUnknown.
+  std::uint64_t Get(std::uint64_t n) const { return pages_.Get(n); }
+  void Set(std::uint64_t n, std::uint64_t v) { pages_.Set(n, v); }
+  // The bucket last seen at a position (kUnknown if none).
+  PageId BucketAt(std::uint64_t pos) const { return buckets_.Get(pos); }
+  void SetBucketAt(std::uint64_t pos, PageId id) { buckets_.Set(pos, id); }
+
+ private:
   std::atomic<int> depth_{-1};
-  std::array<std::atomic<std::atomic<std::uint64_t>*>, kMaxDirPages / kChunk> chunks_;
+  LazyTable<kMaxDirPages> pages_;
+  LazyTable<kCachedPositions> buckets_;
 };
 
 struct HashIndex::Located {
   ReadPageGuard dir;  // the directory page, latched for reading
   PageId bucket;
+  std::uint64_t position;  // the hash's directory position
 };
 
 HashIndex::HashIndex(Store& store, PageId anchor, std::uint64_t seed, HashIndexOptions options)
@@ -456,7 +488,7 @@ absl::StatusOr<HashIndex::Located> HashIndex::Locate(std::uint64_t hash, bool au
     const PageId bucket = DirEntry(dir->data().data(), pos & (kDirSlots - 1));
     // Positions beyond a global depth since lowered read as zero (Shrink clears them).
     if (bucket < kFirstDataPage) return absl::UnavailableError("stale cache");
-    return Located{std::move(*dir), bucket};
+    return Located{std::move(*dir), bucket, pos};
   }
   // Through the anchor, latched for reading until the directory page is: the structure cannot
   // change meanwhile (splits and merges hold the anchor exclusively).
@@ -499,27 +531,40 @@ absl::StatusOr<HashIndex::Located> HashIndex::Locate(std::uint64_t hash, bool au
     }
     const PageId bucket = DirEntry(dir->data().data(), pos & (kDirSlots - 1));
     meta->Release();
-    return Located{std::move(*dir), bucket};
+    return Located{std::move(*dir), bucket, pos};
   }
 }
 
 absl::StatusOr<ReadPageGuard> HashIndex::FindBucket(std::uint64_t hash) const {
+  BufferPool& pool = store_.pool();
+  const auto matches = [&](const std::byte* p) {
+    return IsBucketOf(p, anchor_, PageType::kHashBucket) &&
+           (hash & Mask(Bucket(p).depth())) == Bucket(p).prefix();
+  };
+  // The bucket last seen at this position: one latch, no directory page.
+  const int g = cache_->depth();
+  if (g >= 0) {
+    const PageId cached = cache_->BucketAt(hash & Mask(static_cast<unsigned>(g)));
+    if (cached >= kFirstDataPage) {
+      absl::StatusOr<ReadPageGuard> b = pool.ReadPage(cached);
+      if (b.ok() && matches(b->data().data())) return b;
+    }
+  }
   for (bool authoritative : {false, true}) {
     absl::StatusOr<Located> loc = Locate(hash, authoritative);
     if (!loc.ok()) {
       if (authoritative || !absl::IsUnavailable(loc.status())) return loc.status();
       continue;
     }
-    absl::StatusOr<ReadPageGuard> b = store_.pool().ReadPage(loc->bucket);
+    absl::StatusOr<ReadPageGuard> b = pool.ReadPage(loc->bucket);
     loc->dir.Release();
     if (!b.ok()) {
       // Through a stale cache (a global depth since lowered) a position may name no page.
       if (authoritative) return b.status();
       continue;
     }
-    const std::byte* p = b->data().data();
-    if (IsBucketOf(p, anchor_, PageType::kHashBucket) &&
-        (hash & Mask(Bucket(p).depth())) == Bucket(p).prefix()) {
+    if (matches(b->data().data())) {
+      cache_->SetBucketAt(loc->position, loc->bucket);
       return b;
     }
     if (authoritative) return NotOurs(anchor_, loc->bucket, "bucket its directory names");
@@ -648,12 +693,36 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
   if (change.key.size() > kMaxHashEntryBytes) return TooLarge(change.key, {});
   const std::uint64_t h = change.hash;
   // The bucket, exclusively latched (the directory page shared until then).
+  // The bucket, exclusively latched: the one cached for the position, or through the directory
+  // (its page latched shared until the bucket is). A page the caller's mini-transaction already
+  // holds is not a bucket of this index (see PutIn), so a stale id naming one is skipped.
   PageId head = kInvalidPageId;
   std::optional<PageSpan> head_span;
+  const auto matches = [&](const std::byte* p) {
+    return IsBucketOf(p, anchor_, PageType::kHashBucket) &&
+           (h & Mask(Bucket(p).depth())) == Bucket(p).prefix();
+  };
+  if (const int g = cache_->depth(); g >= 0) {
+    const PageId cached = cache_->BucketAt(h & Mask(static_cast<unsigned>(g)));
+    if (cached >= kFirstDataPage && !mtr.Holds(cached)) {
+      absl::StatusOr<PageSpan> b = mtr.GetForWrite(cached);
+      if (b.ok() && matches(b->data())) {
+        head = cached;
+        head_span.emplace(*b);
+      } else if (b.ok()) {
+        if (absl::Status s = mtr.ReleasePage(cached); !s.ok()) return s;
+      }
+    }
+  }
   for (bool authoritative : {false, true}) {
+    if (head_span) break;
     absl::StatusOr<Located> loc = Locate(h, authoritative);
     if (!loc.ok()) {
       if (authoritative || !absl::IsUnavailable(loc.status())) return loc.status();
+      continue;
+    }
+    if (mtr.Holds(loc->bucket)) {
+      if (authoritative) return NotOurs(anchor_, loc->bucket, "bucket its directory names");
       continue;
     }
     absl::StatusOr<PageSpan> b = mtr.GetForWrite(loc->bucket);
@@ -662,11 +731,10 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
       if (authoritative) return b.status();
       continue;  // a stale cache: see FindBucket
     }
-    const std::byte* p = b->data();
-    if (IsBucketOf(p, anchor_, PageType::kHashBucket) &&
-        (h & Mask(Bucket(p).depth())) == Bucket(p).prefix()) {
+    if (matches(b->data())) {
       head = loc->bucket;
       head_span.emplace(*b);
+      cache_->SetBucketAt(loc->position, head);
       break;
     }
     if (authoritative) return NotOurs(anchor_, loc->bucket, "bucket its directory names");
