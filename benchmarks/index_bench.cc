@@ -1,13 +1,15 @@
 // index_bench: the B+tree (index/btree.h) beside LMDB, a mature memory-mapped B+tree, and
-// absl::btree_map, the in-memory limit, in the same binary and run, so results read as ratios;
-// scripts/bench_report.py finds them by name and compares medians ("## Indexes").
+// absl::btree_map, the in-memory limit; the extendible hash index (index/hash_index.h) beside our
+// B+tree and absl::flat_hash_map, its in-memory limit. All in the same binary and run, so results
+// read as ratios; scripts/bench_report.py finds them by name and compares medians ("## Indexes").
 //
 // Data: PAGESTORE_BENCH_KEYS keys (default 10000000; scripts/bench.sh --quick sets 1000000) of
 // 16 bytes and values of 100 bytes. Key i is the big-endian bytes of Mix(i ^ Mix(seed)) (a
 // bijection of 64-bit integers) followed by the big-endian bytes of i: unique, fixed width,
 // uniformly spread over the key space, so that i = 0, 1, 2... is a random key order and sorting
 // the first eight bytes gives the sorted order. Value i is a fixed pattern starting with i's
-// bytes. Both trees compare keys bytewise (LMDB's default memcmp order is the same order).
+// bytes. Both trees compare keys bytewise (LMDB's default memcmp order is the same order); the
+// hash index hashes them with its own seeded XXH3, so no key order means anything to it.
 //
 // Everything is cached and nothing is durable, on every side: our stores have a pool of twice
 // the data (16 + 100 bytes per key, in 4 KiB frames; the pool_evictions counter says whether
@@ -18,7 +20,7 @@
 //
 //   btree_get/{pagestore,lmdb,absl_btree_map}  (1 and 2 threads) point lookups of uniformly
 //       random existing keys (absl::BitGen seeded with PAGESTORE_BENCH_SEED and the thread
-//       index). pagestore: BTree::Get, which returns the value as a new std::string; lmdb:
+//       index). pagestore: BTree::Get into a reused std::string (no allocation per get); lmdb:
 //       mdb_get in a read transaction that each thread keeps and refreshes (mdb_txn_reset and
 //       mdb_txn_renew) every 1000 gets, as LMDB's db_bench does; absl_btree_map: find on an
 //       absl::btree_map<std::string, std::string> of the same pairs (no copy of the value).
@@ -40,20 +42,42 @@
 //   btree_bulk_load/pagestore   one iteration (Iterations(1), manual time) is BTree::BulkLoad of
 //       the sorted pairs (fill 0.9, the default) into a new empty tree in a new store. Items are
 //       keys per second.
+//   hash_get/{pagestore,absl_flat_hash_map}  (1 and 2 threads) as btree_get, the same random
+//       keys: pagestore: HashIndex::Get into a reused std::string; absl_flat_hash_map: find on an
+//       absl::flat_hash_map<std::string, std::string> of the same pairs (no copy of the value).
+//       The read hash index is built once (untimed) by HashIndex::Insert of every key in the
+//       order i = 0, 1, 2... with txn = nullptr (system mini-transactions: no undo to log, and
+//       faster than transactions of 1000), then verified.
+//   hash_insert_random/pagestore   as btree_insert_random/pagestore, exactly (a new empty index
+//       in a new store, every key in the order i = 0, 1, 2..., transactions of 1000 inserts
+//       committed with Durability::kNone), so that the two compare: the timed part includes
+//       every bucket split and directory doubling from one bucket up.
+//   hash_delete/pagestore   one iteration (Iterations(1), manual time) builds (untimed) a new
+//       index holding every key, as the read index is built, then times deleting every key in
+//       another random order (the indexes sorted by Mix(i ^ Mix(Mix(seed))), prepared once,
+//       untimed) in transactions of 1000 deletes committed with Durability::kNone: the timed
+//       part includes the bucket merges and directory halvings down to one bucket. Items are
+//       deletes per second.
 //
 // After each insert or bulk load the tree is checked (BTree::Stats or mdb_stat must count every
-// key) and counters report its height, leaves, fill and, for ours, the log bytes per key.
+// key) and counters report its height, leaves, fill and, for ours, the log bytes per key. After
+// each hash insert or delete the index is checked (HashIndex::Verify, then Stats must count every
+// key; after the deletes, Stats and Size must count none) and counters report its global depth,
+// buckets, overflow pages, fill, pool evictions and the log bytes per key of the timed part.
 //
 // Files: everything lives in one directory, PAGESTORE_BENCH_DIR (default /tmp) /
 // pagestore_index_bench_<pid>, created at start and deleted with its contents at exit or on
 // SIGINT/SIGTERM/SIGHUP. Setup hooks (run before each run, with no benchmark thread running)
-// build the shared inputs and read trees on first use; they stay until exit.
+// build the shared inputs, read trees, read hash index and absl maps on first use; they stay
+// until exit.
 //
 // Other knobs (environment): PAGESTORE_BENCH_SEED (default 42).
 //
-// Sizes: at 10M keys the process peaks near 10 GiB (the read trees, the absl map, the sorted
-// pairs and one insert tree at a time) and one insert repetition takes one to two minutes per
-// side; at 1M keys (quick) the whole binary runs in under a minute.
+// Sizes: at 10M keys the process peaks near 15 GiB (the read trees and hash index, the two absl
+// maps, the sorted pairs, the delete order and one insert tree or index at a time; at 1M keys it
+// peaks at 1.5 GiB, 1.0 GiB without the hash benchmarks) and one insert repetition takes one to
+// two minutes per side (hash_delete's about twice that: its untimed build too); at 1M keys
+// (quick) the whole binary, three repetitions, runs in about two minutes.
 #include <fmt/format.h>
 #include <lmdb.h>
 #include <unistd.h>
@@ -75,6 +99,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/random/distributions.h"
 #include "absl/random/random.h"
 #include "absl/status/status.h"
@@ -83,6 +108,7 @@
 #include "benchmark/benchmark.h"
 #include "benchmarks/bench_util.h"
 #include "index/btree.h"
+#include "index/hash_index.h"
 #include "storage/page.h"
 #include "wal/store.h"
 
@@ -99,7 +125,7 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kKeyBytes = 16;
 constexpr std::size_t kValueBytes = 100;
-constexpr std::uint64_t kInsertsPerTxn = 1000;   // both sides' write transactions
+constexpr std::uint64_t kInsertsPerTxn = 1000;   // every write transaction's operations
 constexpr std::uint64_t kGetsPerReadTxn = 1000;  // LMDB: gets between reset and renew
 constexpr double kReadTreeFill = 1.0;            // as full as LMDB's MDB_APPEND pages
 constexpr double kBulkLoadFill = 0.9;            // BTree::BulkLoad's default
@@ -140,9 +166,8 @@ const Config& GetConfig() {
   return config;
 }
 
-// The first eight bytes of key i: its place in the sorted order.
+// Key i's first eight bytes under `mask` (GetConfig().key_mask): its place in the sorted order.
 std::uint64_t KeyPrefix(std::uint64_t i, std::uint64_t mask) { return Mix(i ^ mask); }
-std::uint64_t KeyPrefix(std::uint64_t i) { return KeyPrefix(i, GetConfig().key_mask); }
 
 // Key i under `mask` (GetConfig().key_mask; a parameter so that hot loops need not fetch it).
 void MakeKey(std::uint64_t i, std::uint64_t mask, char* out) {
@@ -166,17 +191,26 @@ void MakeValue(std::uint64_t i, char* out) {
 
 std::string_view View(const char* p, std::size_t n) { return std::string_view(p, n); }
 
+// The key indexes 0..keys-1 sorted by Mix(i ^ mask): a permutation of them.
+std::vector<std::uint64_t>* IdsSortedBy(std::uint64_t mask) {
+  const std::uint64_t n = GetConfig().keys;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> by_prefix(n);
+  for (std::uint64_t i = 0; i < n; ++i) by_prefix[i] = {KeyPrefix(i, mask), i};
+  std::sort(by_prefix.begin(), by_prefix.end());
+  auto* out = new std::vector<std::uint64_t>(n);
+  for (std::uint64_t k = 0; k < n; ++k) (*out)[k] = by_prefix[k].second;
+  return out;
+}
+
 // The key indexes in sorted key order, built once.
 const std::vector<std::uint64_t>& SortedIds() {
-  static const std::vector<std::uint64_t>* ids = [] {
-    const std::uint64_t n = GetConfig().keys;
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> by_prefix(n);
-    for (std::uint64_t i = 0; i < n; ++i) by_prefix[i] = {KeyPrefix(i), i};
-    std::sort(by_prefix.begin(), by_prefix.end());
-    auto* out = new std::vector<std::uint64_t>(n);
-    for (std::uint64_t k = 0; k < n; ++k) (*out)[k] = by_prefix[k].second;
-    return out;
-  }();
+  static const std::vector<std::uint64_t>* ids = IdsSortedBy(GetConfig().key_mask);
+  return *ids;
+}
+
+// The order hash_delete deletes in: random, and neither the insertion order nor the sorted order.
+const std::vector<std::uint64_t>& DeleteOrder() {
+  static const std::vector<std::uint64_t>* ids = IdsSortedBy(Mix(GetConfig().key_mask));
   return *ids;
 }
 
@@ -223,7 +257,40 @@ StoreOptions IndexStoreOptions() {
   o.durability = Durability::kNone;
   o.checkpoint_interval_bytes = ~std::uint64_t{0};  // no checkpoint while measuring
   o.undo_handlers[kBTreeResourceManager] = BTreeUndoHandler();
+  o.undo_handlers[kHashResourceManager] = HashUndoHandler();
   return o;
+}
+
+std::unique_ptr<Store> OpenStore(const fs::path& path) {
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, IndexStoreOptions());
+  Check(store.status(), fmt::format("open the store {}", path.string()));
+  return std::move(*store);
+}
+
+// Closes (the store's final checkpoint writes its pages) and deletes the files.
+void DestroyStore(const fs::path& path, std::unique_ptr<Store>& store) {
+  if (store != nullptr) {
+    if (absl::Status s = store->Close(); !s.ok()) {
+      std::fprintf(stderr, "index_bench: closing %s: %s\n", path.c_str(), s.ToString().c_str());
+    }
+    store.reset();
+  }
+  RemoveStoreFiles(path);
+}
+
+// Runs op(txn, k) for k = 0 .. n-1 in transactions of kInsertsPerTxn operations, each committed
+// with Durability::kNone; the first error stops it.
+template <typename Op>
+absl::Status InTransactions(Store& store, std::uint64_t n, Op op) {
+  for (std::uint64_t k = 0; k < n;) {
+    absl::StatusOr<std::unique_ptr<Transaction>> txn = store.Begin();
+    if (!txn.ok()) return txn.status();
+    for (std::uint64_t j = 0; j < kInsertsPerTxn && k < n; ++j, ++k) {
+      if (absl::Status s = op(txn->get(), k); !s.ok()) return s;
+    }
+    if (absl::Status s = (*txn)->Commit(Durability::kNone); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 struct OurTree {
@@ -234,24 +301,15 @@ struct OurTree {
   static OurTree Make(std::string_view what) {
     OurTree t;
     t.path = FreshPath(what);
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(t.path, IndexStoreOptions());
-    Check(store.status(), fmt::format("open the store {}", t.path.string()));
-    t.store = std::move(*store);
+    t.store = OpenStore(t.path);
     absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Create(*t.store);
     Check(tree.status(), "create a B+tree");
     t.tree = std::move(*tree);
     return t;
   }
-  // Closes (the store's final checkpoint writes its pages) and deletes the files.
   void Destroy() {
     tree.reset();
-    if (store != nullptr) {
-      if (absl::Status s = store->Close(); !s.ok()) {
-        std::fprintf(stderr, "index_bench: closing %s: %s\n", path.c_str(), s.ToString().c_str());
-      }
-      store.reset();
-    }
-    RemoveStoreFiles(path);
+    DestroyStore(path, store);
   }
 };
 
@@ -294,6 +352,98 @@ void SetUpOurRead(const benchmark::State&) {
                static_cast<unsigned long long>(st->entries), st->height,
                static_cast<unsigned long long>(st->leaves), st->average_fill, SecondsSince(t0));
   g_our_read = t.release();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Our side: hash indexes.
+
+struct OurHash {
+  fs::path path;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<HashIndex> index;
+
+  static OurHash Make(std::string_view what) {
+    OurHash h;
+    h.path = FreshPath(what);
+    h.store = OpenStore(h.path);
+    absl::StatusOr<std::unique_ptr<HashIndex>> index = HashIndex::Create(*h.store);
+    Check(index.status(), "create a hash index");
+    h.index = std::move(*index);
+    return h;
+  }
+  void Destroy() {
+    index.reset();
+    DestroyStore(path, store);
+  }
+};
+
+// Inserts every key, i = 0, 1, 2..., each in its own system mini-transaction (untimed builds).
+absl::Status FillHash(const OurHash& h) {
+  const std::uint64_t n = GetConfig().keys, mask = GetConfig().key_mask;
+  char key[kKeyBytes], value[kValueBytes];
+  for (std::uint64_t i = 0; i < n; ++i) {
+    MakeKey(i, mask, key);
+    MakeValue(i, value);
+    const absl::Status s = h.index->Insert(nullptr, View(key, kKeyBytes), View(value, kValueBytes));
+    if (!s.ok()) {
+      return absl::Status(s.code(), fmt::format("building the hash index {}: key {}: {}",
+                                                h.path.string(), i, std::string(s.message())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Verifies the index and returns its statistics, or the first problem (an entry count other
+// than `entries` among them).
+absl::StatusOr<HashIndexStats> CheckedHashStats(const OurHash& h, std::uint64_t entries) {
+  if (absl::Status s = h.index->Verify(); !s.ok()) return s;
+  absl::StatusOr<HashIndexStats> st = h.index->Stats();
+  if (!st.ok()) return st.status();
+  if (st->entries != entries) {
+    return absl::InternalError(
+        fmt::format("the hash index holds {} entries, expected {}", st->entries, entries));
+  }
+  return st;
+}
+
+// Counters describing a finished index; fails the benchmark unless it holds `entries` keys.
+void OurHashCounters(benchmark::State& state, const OurHash& h, std::uint64_t log_before,
+                     std::uint64_t entries) {
+  absl::StatusOr<HashIndexStats> st = CheckedHashStats(h, entries);
+  if (!st.ok()) {
+    Fail(state, st.status());
+    return;
+  }
+  const BufferPoolStats pool = h.store->pool().stats();
+  state.counters["global_depth"] = static_cast<double>(st->global_depth);
+  state.counters["buckets"] = static_cast<double>(st->buckets);
+  state.counters["overflow_pages"] = static_cast<double>(st->overflow_pages);
+  state.counters["fill"] = st->average_fill;
+  state.counters["pool_evictions"] = static_cast<double>(pool.evictions);
+  state.counters["log_bytes_per_key"] =
+      static_cast<double>(h.store->log().stats().bytes_appended - log_before) /
+      static_cast<double>(GetConfig().keys);
+}
+
+OurHash* g_our_hash_read = nullptr;
+
+void SetUpOurHashRead(const benchmark::State&) {
+  if (g_our_hash_read != nullptr) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto h = std::make_unique<OurHash>(OurHash::Make("hash_read"));
+  Check(FillHash(*h), "build the read hash index");
+  absl::StatusOr<HashIndexStats> st = CheckedHashStats(*h, GetConfig().keys);
+  Check(st.status(), "verify the read hash index");
+  std::fprintf(stderr,
+               "index_bench: pagestore read hash index: %llu keys, global depth %u (max local "
+               "%u), %llu buckets, %llu overflow pages, %llu directory pages, fill %.3f, built in "
+               "%.1f s\n",
+               static_cast<unsigned long long>(st->entries), st->global_depth, st->max_local_depth,
+               static_cast<unsigned long long>(st->buckets),
+               static_cast<unsigned long long>(st->overflow_pages),
+               static_cast<unsigned long long>(st->directory_pages), st->average_fill,
+               SecondsSince(t0));
+  g_our_hash_read = h.release();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -409,7 +559,31 @@ void SetUpAbsl(const benchmark::State&) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// btree_get/*
+// absl::flat_hash_map.
+
+using AbslHashMap = absl::flat_hash_map<std::string, std::string>;
+AbslHashMap* g_absl_hash = nullptr;
+
+void SetUpAbslHash(const benchmark::State&) {
+  if (g_absl_hash != nullptr) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::uint64_t n = GetConfig().keys;
+  auto m = std::make_unique<AbslHashMap>();
+  m->reserve(n);
+  char key[kKeyBytes], value[kValueBytes];
+  for (std::uint64_t i = 0; i < n; ++i) {
+    MakeKey(i, key);
+    MakeValue(i, value);
+    m->emplace(std::string(key, kKeyBytes), std::string(value, kValueBytes));
+  }
+  if (m->size() != n) Die("the absl::flat_hash_map lost entries");
+  std::fprintf(stderr, "index_bench: absl::flat_hash_map: %zu keys, built in %.1f s\n", m->size(),
+               SecondsSince(t0));
+  g_absl_hash = m.release();
+}
+
+// ---------------------------------------------------------------------------------------------
+// btree_get/* and hash_get/*
 
 // Random existing keys: each thread its own generator, seeded explicitly.
 class RandomKeys {
@@ -436,13 +610,14 @@ class RandomKeys {
   char key_[kKeyBytes];
 };
 
-void GetPagestore(benchmark::State& state) {
-  const BTree& tree = *g_our_read->tree;
+// BTree or HashIndex: Get(key, &value).
+template <typename Index>
+void GetOurs(benchmark::State& state, const Index& index) {
   RandomKeys keys(state);
   std::string value;  // reused, as an engine would: no allocation per get
   for (auto _ : state) {
     keys.Next();
-    absl::Status s = tree.Get(keys.key(), &value);
+    absl::Status s = index.Get(keys.key(), &value);
     if (!s.ok() || value.size() != kValueBytes) [[unlikely]] {
       Fail(state, s.ok() ? absl::InternalError("wrong value size") : s);
       break;
@@ -451,6 +626,8 @@ void GetPagestore(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+void GetPagestore(benchmark::State& state) { GetOurs(state, *g_our_read->tree); }
+void GetHashPagestore(benchmark::State& state) { GetOurs(state, *g_our_hash_read->index); }
 
 void GetLmdb(benchmark::State& state) {
   const Lmdb& l = *g_lmdb_read;
@@ -483,8 +660,9 @@ void GetLmdb(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void GetAbsl(benchmark::State& state) {
-  const AbslMap& m = *g_absl;
+// absl::btree_map or absl::flat_hash_map: find by string_view, no copy of the key or the value.
+template <typename Map>
+void GetAbslMap(benchmark::State& state, const Map& m) {
   RandomKeys keys(state);
   for (auto _ : state) {
     keys.Next();
@@ -497,6 +675,8 @@ void GetAbsl(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+void GetAbsl(benchmark::State& state) { GetAbslMap(state, *g_absl); }
+void GetAbslHash(benchmark::State& state) { GetAbslMap(state, *g_absl_hash); }
 
 // ---------------------------------------------------------------------------------------------
 // btree_scan/*
@@ -574,21 +754,12 @@ void InsertRandomPagestore(benchmark::State& state) {
   for (auto _ : state) {
     OurTree t = OurTree::Make("insert");
     const std::uint64_t log_before = t.store->log().stats().bytes_appended;
-    absl::Status s;
     const auto start = std::chrono::steady_clock::now();
-    for (std::uint64_t i = 0; i < n && s.ok();) {
-      absl::StatusOr<std::unique_ptr<Transaction>> txn = t.store->Begin();
-      if (!txn.ok()) {
-        s = txn.status();
-        break;
-      }
-      for (std::uint64_t j = 0; j < kInsertsPerTxn && i < n && s.ok(); ++j, ++i) {
-        MakeKey(i, mask, key);
-        MakeValue(i, value);
-        s = t.tree->Insert(txn->get(), View(key, kKeyBytes), View(value, kValueBytes));
-      }
-      if (s.ok()) s = (*txn)->Commit(Durability::kNone);
-    }
+    const absl::Status s = InTransactions(*t.store, n, [&](Transaction* txn, std::uint64_t i) {
+      MakeKey(i, mask, key);
+      MakeValue(i, value);
+      return t.tree->Insert(txn, View(key, kKeyBytes), View(value, kValueBytes));
+    });
     const auto stop = std::chrono::steady_clock::now();
     if (!s.ok()) {
       Fail(state, s);
@@ -661,6 +832,74 @@ void BulkLoadPagestore(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// hash_insert_random/pagestore and hash_delete/pagestore: a new index per iteration.
+
+void InsertRandomHashPagestore(benchmark::State& state) {
+  const std::uint64_t n = GetConfig().keys, mask = GetConfig().key_mask;
+  char key[kKeyBytes], value[kValueBytes];
+  for (auto _ : state) {
+    OurHash h = OurHash::Make("hash_insert");
+    const std::uint64_t log_before = h.store->log().stats().bytes_appended;
+    const auto start = std::chrono::steady_clock::now();
+    const absl::Status s = InTransactions(*h.store, n, [&](Transaction* txn, std::uint64_t i) {
+      MakeKey(i, mask, key);
+      MakeValue(i, value);
+      return h.index->Insert(txn, View(key, kKeyBytes), View(value, kValueBytes));
+    });
+    const auto stop = std::chrono::steady_clock::now();
+    if (!s.ok()) {
+      Fail(state, s);
+      h.Destroy();
+      break;
+    }
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+    OurHashCounters(state, h, log_before, n);
+    h.Destroy();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+
+void SetUpHashDelete(const benchmark::State&) { DeleteOrder(); }
+
+void DeleteHashPagestore(benchmark::State& state) {
+  const std::vector<std::uint64_t>& order = DeleteOrder();
+  const std::uint64_t n = GetConfig().keys, mask = GetConfig().key_mask;
+  char key[kKeyBytes];
+  for (auto _ : state) {
+    OurHash h = OurHash::Make("hash_delete");
+    if (absl::Status s = FillHash(h); !s.ok()) {
+      Fail(state, s);
+      h.Destroy();
+      break;
+    }
+    const std::uint64_t log_before = h.store->log().stats().bytes_appended;
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status s = InTransactions(*h.store, n, [&](Transaction* txn, std::uint64_t k) {
+      MakeKey(order[k], mask, key);
+      return h.index->Delete(txn, View(key, kKeyBytes));
+    });
+    const auto stop = std::chrono::steady_clock::now();
+    if (s.ok()) {
+      absl::StatusOr<std::uint64_t> size = h.index->Size();
+      if (!size.ok()) {
+        s = size.status();
+      } else if (*size != 0) {
+        s = absl::InternalError(fmt::format("Size() is {} after deleting every key", *size));
+      }
+    }
+    if (!s.ok()) {
+      Fail(state, s);
+      h.Destroy();
+      break;
+    }
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+    OurHashCounters(state, h, log_before, 0);
+    h.Destroy();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration and shutdown.
 
 void NoSetUp(const benchmark::State&) {}
@@ -672,6 +911,8 @@ void RegisterAll() {
   get("btree_get/pagestore", GetPagestore, SetUpOurRead);
   get("btree_get/lmdb", GetLmdb, SetUpLmdbRead);
   get("btree_get/absl_btree_map", GetAbsl, SetUpAbsl);
+  get("hash_get/pagestore", GetHashPagestore, SetUpOurHashRead);
+  get("hash_get/absl_flat_hash_map", GetAbslHash, SetUpAbslHash);
 
   auto build = [](const char* name, void (*fn)(benchmark::State&), bench::Setup setup) {
     Register(name, fn, setup)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -687,6 +928,8 @@ void RegisterAll() {
       ->Unit(benchmark::kMillisecond);
 
   build("btree_bulk_load/pagestore", BulkLoadPagestore, SetUpBulkLoad);
+  build("hash_insert_random/pagestore", InsertRandomHashPagestore, NoSetUp);
+  build("hash_delete/pagestore", DeleteHashPagestore, SetUpHashDelete);
 }
 
 void Shutdown() {
@@ -700,8 +943,15 @@ void Shutdown() {
     delete g_lmdb_read;
     g_lmdb_read = nullptr;
   }
+  if (g_our_hash_read != nullptr) {
+    g_our_hash_read->Destroy();
+    delete g_our_hash_read;
+    g_our_hash_read = nullptr;
+  }
   delete g_absl;
   g_absl = nullptr;
+  delete g_absl_hash;
+  g_absl_hash = nullptr;
   bench::RemoveTempRoot(GetConfig().root);
 }
 

@@ -23,9 +23,10 @@
 // Ownership: a HashIndex refers to its Store, which must outlive it; it owns a small cache of
 // directory page ids, validated on every use (so any number of HashIndex objects may be open
 // on the same index, as the undo handler does). Thread safety: every method is safe for
-// concurrent use. Readers take shared latches on one directory page and one bucket chain;
-// writers change a bucket under its exclusive latch and take the index's anchor exclusively
-// only to split, merge or grow a chain (each such change its own system mini-transaction).
+// concurrent use. Readers take a shared latch on the bucket (found through the cache, or
+// through one directory page) and crab along its chain; writers change a bucket chain under
+// exclusive latches and take the index's anchor exclusively only to split, merge or grow a chain
+// (each such change its own system mini-transaction).
 #pragma once
 
 #include <atomic>

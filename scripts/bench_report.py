@@ -10,8 +10,8 @@ The files of one bench.sh run (disk_manager_bench.json, buffer_pool_bench.json, 
 index_bench.json) are read together: some buffer rows compare with storage rows. A comparison whose
 benchmarks are missing (a layer not run, a filter) reads "not run". The WAL's targets and baselines
 have a section of their own; "commit_group/threads:16" is a whole name there (Google Benchmark
-appends its own "/threads:16", ignored as above). So do the B+tree's ("## Indexes": ours beside
-LMDB and absl::btree_map).
+appends its own "/threads:16", ignored as above). So do the indexes' ("## Indexes": our B+tree
+beside LMDB and absl::btree_map, our hash index beside our B+tree and absl::flat_hash_map).
 
 Standard library only.
 
@@ -130,8 +130,9 @@ WAL_INFORMATIONAL = [
 ]
 WAL_PREFIXES = ("commit/", "commit_group/", "append/", "recovery/")
 
-# B+tree (index_bench), in the Indexes section: ours beside LMDB and absl::btree_map. Targets as in
-# TARGETS; then comparisons without a target as in INFORMATIONAL.
+# Indexes (index_bench), in the Indexes section: our B+tree beside LMDB and absl::btree_map, our
+# hash index beside our B+tree and absl::flat_hash_map. Targets as in TARGETS; then comparisons
+# without a target as in INFORMATIONAL.
 INDEX_TARGETS = [
     ("btree_get/pagestore vs btree_get/lmdb (1 thread)", "btree_get/pagestore", "btree_get/lmdb",
      "throughput", 1.0, 1, 1),
@@ -147,6 +148,16 @@ INDEX_TARGETS = [
      "throughput", 1.0, 1, 1),
     ("btree_bulk_load/pagestore vs btree_insert_random/pagestore", "btree_bulk_load/pagestore",
      "btree_insert_random/pagestore", "speedup", 5.0, 1, 1),
+    ("hash_get/pagestore vs btree_get/pagestore (1 thread)", "hash_get/pagestore",
+     "btree_get/pagestore", "speedup", 1.5, 1, 1),
+    ("hash_get/pagestore vs btree_get/pagestore (2 threads)", "hash_get/pagestore",
+     "btree_get/pagestore", "speedup", 1.5, 2, 2),
+    ("hash_get/pagestore vs hash_get/absl_flat_hash_map (1 thread)", "hash_get/pagestore",
+     "hash_get/absl_flat_hash_map", "throughput", 0.3, 1, 1),
+    ("hash_get/pagestore vs hash_get/absl_flat_hash_map (2 threads)", "hash_get/pagestore",
+     "hash_get/absl_flat_hash_map", "throughput", 0.3, 2, 2),
+    ("hash_insert_random/pagestore vs btree_insert_random/pagestore",
+     "hash_insert_random/pagestore", "btree_insert_random/pagestore", "throughput", 1.0, 1, 1),
 ]
 INDEX_INFORMATIONAL = [
     ("btree_get/pagestore: 2 threads vs 1 thread", "btree_get/pagestore", "btree_get/pagestore",
@@ -158,8 +169,17 @@ INDEX_INFORMATIONAL = [
      "throughput", 1, 1),
     ("btree_bulk_load/pagestore vs btree_insert_random/lmdb", "btree_bulk_load/pagestore",
      "btree_insert_random/lmdb", "speedup", 1, 1),
+    ("hash_get/pagestore: 2 threads vs 1 thread", "hash_get/pagestore", "hash_get/pagestore",
+     "speedup", 2, 1),
+    ("hash_get/absl_flat_hash_map: 2 threads vs 1 thread", "hash_get/absl_flat_hash_map",
+     "hash_get/absl_flat_hash_map", "speedup", 2, 1),
+    ("hash_get/absl_flat_hash_map vs btree_get/absl_btree_map", "hash_get/absl_flat_hash_map",
+     "btree_get/absl_btree_map", "speedup", 1, 1),
+    ("hash_delete/pagestore vs hash_insert_random/pagestore", "hash_delete/pagestore",
+     "hash_insert_random/pagestore", "throughput", 1, 1),
 ]
-INDEX_PREFIXES = ("btree_get/", "btree_scan/", "btree_insert_random/", "btree_bulk_load/")
+INDEX_PREFIXES = ("btree_get/", "btree_scan/", "btree_insert_random/", "btree_bulk_load/",
+                  "hash_get/", "hash_insert_random/", "hash_delete/")
 
 # Our single-thread pread and mmap rows beside the reference numbers (ns per op, standard vs mmap).
 REFERENCE = [
@@ -554,7 +574,8 @@ def wal_section(results):
 
 
 def index_notes(results, name, threads):
-    """The tree shape and cost counters worth reading beside one index benchmark's items/s."""
+    """The tree or hash index shape and cost counters worth reading beside one index benchmark's
+    items/s."""
     r = results.get((name, threads))
     if not r:
         return ""
@@ -564,6 +585,12 @@ def index_notes(results, name, threads):
         parts.append(f"height {c['height']:g}")
     if "leaves" in c:
         parts.append(f"{c['leaves']:g} leaves")
+    if "global_depth" in c:
+        parts.append(f"global depth {c['global_depth']:g}")
+    if "buckets" in c:
+        parts.append(f"{c['buckets']:g} bucket{'' if c['buckets'] == 1 else 's'}")
+    if "overflow_pages" in c:
+        parts.append(f"{c['overflow_pages']:g} overflow pages")
     if "fill" in c:
         parts.append(f"fill {c['fill']:.2f}")
     if "log_bytes_per_key" in c:
@@ -577,10 +604,11 @@ def index_section(results):
     lines = [
         "## Indexes",
         "",
-        "Our B+tree beside LMDB and absl::btree_map (the in-memory limit): the same keys (16 "
-        "bytes) and values (100 bytes), all cached, durability off on every side. Targets "
-        "(ratios of median items/s: gets/s of all threads per second of wall time, inserts/s, "
-        "keys/s scanned or bulk loaded).",
+        "Our B+tree beside LMDB and absl::btree_map (the in-memory limit), our hash index beside "
+        "our B+tree and absl::flat_hash_map (its in-memory limit): the same keys (16 bytes) and "
+        "values (100 bytes), all cached, durability off on every side. Targets (ratios of median "
+        "items/s: gets/s of all threads per second of wall time, inserts/s, deletes/s, keys/s "
+        "scanned or bulk loaded).",
         "",
     ]
     lines += targets_table(results, INDEX_TARGETS)
@@ -589,7 +617,9 @@ def index_section(results):
         return lines
     lines += [
         "Beside each other (informational, no target); notes give the tree each insert or bulk "
-        "load built (levels above the leaves, leaves, average fill) and our log bytes per key.",
+        "load built (levels above the leaves, leaves, average fill), the hash index each insert "
+        "built or the deletes left (global depth, buckets, overflow pages, average fill) and our "
+        "log bytes per key.",
         "",
         "| comparison | first (median) | second (median) | measured | notes |",
         "|---|---|---|---|---|",
@@ -605,10 +635,12 @@ def index_section(results):
                      f"{measured_text(kind, value)} | {note} |")
     built = [(name, index_notes(results, name, 1))
              for name in ("btree_insert_random/pagestore", "btree_insert_random/lmdb",
-                          "btree_bulk_load/pagestore")]
+                          "btree_bulk_load/pagestore", "hash_insert_random/pagestore",
+                          "hash_delete/pagestore")]
     built = [(name, note) for name, note in built if note]
     if built:
-        lines += ["", "Trees built (median repetition's counters):", ""]
+        lines += ["", "Trees and hash indexes built, or left by hash_delete's deletes (median "
+                  "repetition's counters; log bytes per key of the timed part):", ""]
         lines += [f"- {name}: {note}" for name, note in built]
     lines.append("")
     return lines
