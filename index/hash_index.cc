@@ -154,7 +154,18 @@ class Bucket {
   bool Sane() const {
     const std::size_t start = Get16(p_, kBktCellStart);
     return kBktSlots + count() * kSlotBytes <= start && start <= kPageSize &&
-           depth() <= kMaxHashGlobalDepth;
+           Get16(p_, kBktDead) <= kPageSize - start && depth() <= kMaxHashGlobalDepth;
+  }
+  // Sane, every cell inside the page, and the live cells plus the dead bytes exactly fill the
+  // cell area: what a write (which may compact the page) relies on.
+  bool Valid() const {
+    if (!Sane()) return false;
+    std::size_t cells = Get16(p_, kBktDead);
+    for (std::size_t i = 0; i < count(); ++i) {
+      if (!CellSane(i)) return false;
+      cells += kCellHeader + key(i).size() + value(i).size();
+    }
+    return cells == kPageSize - Get16(p_, kBktCellStart);
   }
   // Every cell lies inside the page (Verify and the tools check this; reads check the one entry
   // they return).
@@ -279,6 +290,23 @@ absl::Status NotOurs(PageId anchor, PageId id, std::string_view what) {
   return absl::DataLossError(
       fmt::format("hash index {}: page {} is not the {} it should be", anchor, id, what));
 }
+
+// The anchor's type and depths are in range (every path that reads the anchor checks this
+// before using its depths as shifts or indexes).
+absl::Status CheckAnchor(PageId anchor, const std::byte* m) {
+  if (TypeOf(m) != PageType::kHashMeta) {
+    return absl::DataLossError(fmt::format("page {} is not a hash index anchor", anchor));
+  }
+  if (MaxDepth(m) < 1 || MaxDepth(m) > kMaxHashGlobalDepth || GlobalDepth(m) > MaxDepth(m)) {
+    return absl::DataLossError(
+        fmt::format("hash index anchor {}: global depth {} / maximum {} out of range", anchor,
+                    GlobalDepth(m), MaxDepth(m)));
+  }
+  return absl::OkStatus();
+}
+
+// Chains are bounded: at most this many pages (a longer one is taken for a loop).
+constexpr std::size_t kMaxChainPages = 1 << 20;
 
 // Undo payload: u64 anchor | u8 op (0: delete the key, 1: put key = value) | u32 key length |
 // key | value.
@@ -448,14 +476,7 @@ absl::StatusOr<std::unique_ptr<HashIndex>> HashIndex::Open(Store& store, PageId 
   absl::StatusOr<ReadPageGuard> a = store.pool().ReadPage(anchor);
   if (!a.ok()) return a.status();
   const std::byte* m = a->data().data();
-  if (TypeOf(m) != PageType::kHashMeta) {
-    return absl::DataLossError(fmt::format("page {} is not a hash index anchor", anchor));
-  }
-  if (MaxDepth(m) < 1 || MaxDepth(m) > kMaxHashGlobalDepth || GlobalDepth(m) > MaxDepth(m)) {
-    return absl::DataLossError(
-        fmt::format("hash index anchor {}: global depth {} / maximum {} out of range", anchor,
-                    GlobalDepth(m), MaxDepth(m)));
-  }
+  if (absl::Status s = CheckAnchor(anchor, m); !s.ok()) return s;
   const std::uint64_t seed = Get64(m, kMetaSeed);
   return std::unique_ptr<HashIndex>(new HashIndex(store, anchor, seed, std::move(options)));
 }
@@ -495,12 +516,8 @@ absl::StatusOr<HashIndex::Located> HashIndex::Locate(std::uint64_t hash, bool au
   absl::StatusOr<ReadPageGuard> meta = pool.ReadPage(anchor_);
   if (!meta.ok()) return meta.status();
   const std::byte* m = meta->data().data();
-  if (TypeOf(m) != PageType::kHashMeta) return NotOurs(anchor_, anchor_, "anchor");
+  if (absl::Status s = CheckAnchor(anchor_, m); !s.ok()) return s;
   const unsigned g = GlobalDepth(m);
-  if (g > MaxDepth(m) || MaxDepth(m) > kMaxHashGlobalDepth) {
-    return absl::DataLossError(
-        fmt::format("hash index anchor {}: global depth {} out of range", anchor_, g));
-  }
   cache_->set_depth(g);
   const std::uint64_t pos = hash & Mask(g);
   std::uint64_t n = pos >> kDirBits;
@@ -556,6 +573,10 @@ absl::StatusOr<ReadPageGuard> HashIndex::FindBucket(std::uint64_t hash) const {
       if (authoritative || !absl::IsUnavailable(loc.status())) return loc.status();
       continue;
     }
+    if (loc->bucket == loc->dir.page_id()) {
+      if (authoritative) return NotOurs(anchor_, loc->bucket, "bucket its directory names");
+      continue;
+    }
     absl::StatusOr<ReadPageGuard> b = pool.ReadPage(loc->bucket);
     loc->dir.Release();
     if (!b.ok()) {
@@ -585,6 +606,7 @@ absl::Status HashIndex::Get(std::string_view key, std::string* value) const {
   const std::uint64_t h = Hash(key);
   absl::StatusOr<ReadPageGuard> page = FindBucket(h);
   if (!page.ok()) return page.status();
+  std::vector<PageId> chain;  // overflow pages visited (chains are rare and short)
   for (;;) {
     const Bucket b(page->data().data());
     const int i = b.Find(h, key);
@@ -595,6 +617,11 @@ absl::Status HashIndex::Get(std::string_view key, std::string* value) const {
     if (i == -2) return NotOurs(anchor_, page->page_id(), "bucket (a cell is out of bounds)");
     const PageId next = b.next();
     if (next == kInvalidPageId) return absl::NotFoundError("key not found");
+    if (next == page->page_id() || std::find(chain.begin(), chain.end(), next) != chain.end() ||
+        chain.size() > kMaxChainPages) {
+      return NotOurs(anchor_, next, "overflow page (the chain loops)");
+    }
+    chain.push_back(next);
     absl::StatusOr<ReadPageGuard> n = store_.pool().ReadPage(next);
     if (!n.ok()) return n.status();
     if (!IsBucketOf(n->data().data(), anchor_, PageType::kOverflow)) {
@@ -665,10 +692,10 @@ absl::Status HashIndex::Apply(Transaction* txn, Change& change) {
       continue;
     }
     if (emptied) {
-      // The change is committed; merging the emptied bucket only reclaims space (an error
-      // there is reported, but nothing committed is lost).
-      if (absl::Status s = MergeFrom(change.hash); !s.ok()) return s;
-      return Shrink();
+      // The change is committed. Merging the emptied bucket only reclaims space: a failure
+      // there (the log failing, which the next operation reports) leaves a valid index whose
+      // empty bucket is merged when its buddy next empties.
+      if (MergeFrom(change.hash).ok()) (void)Shrink();
     }
     return absl::OkStatus();
   }
@@ -704,13 +731,22 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
   };
   if (const int g = cache_->depth(); g >= 0) {
     const PageId cached = cache_->BucketAt(h & Mask(static_cast<unsigned>(g)));
-    if (cached >= kFirstDataPage && !mtr.Holds(cached)) {
-      absl::StatusOr<PageSpan> b = mtr.GetForWrite(cached);
-      if (b.ok() && matches(b->data())) {
-        head = cached;
-        head_span.emplace(*b);
-      } else if (b.ok()) {
-        if (absl::Status s = mtr.ReleasePage(cached); !s.ok()) return s;
+    if (cached >= kFirstDataPage && cached != anchor_ && !mtr.Holds(cached)) {
+      // Checked under a shared latch first, so a stale id never dirties or blocks a page that
+      // is no longer ours for long; then latched exclusively and checked again.
+      bool ours = false;
+      {
+        absl::StatusOr<ReadPageGuard> peek = store_.pool().ReadPage(cached);
+        ours = peek.ok() && matches(peek->data().data());
+      }
+      if (ours) {
+        absl::StatusOr<PageSpan> b = mtr.GetForWrite(cached);
+        if (b.ok() && matches(b->data())) {
+          head = cached;
+          head_span.emplace(*b);
+        } else if (b.ok()) {
+          if (absl::Status s = mtr.ReleasePage(cached); !s.ok()) return s;
+        }
       }
     }
   }
@@ -721,7 +757,7 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
       if (authoritative || !absl::IsUnavailable(loc.status())) return loc.status();
       continue;
     }
-    if (mtr.Holds(loc->bucket)) {
+    if (mtr.Holds(loc->bucket) || loc->bucket == loc->dir.page_id() || loc->bucket == anchor_) {
       if (authoritative) return NotOurs(anchor_, loc->bucket, "bucket its directory names");
       continue;
     }
@@ -740,16 +776,21 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
     if (authoritative) return NotOurs(anchor_, loc->bucket, "bucket its directory names");
     if (absl::Status s = mtr.ReleasePage(loc->bucket); !s.ok()) return s;
   }
-  // The whole chain, exclusively latched in chain order.
+  // The whole chain, exclusively latched in chain order; every page checked whole, since a
+  // write may compact it.
+  if (!Bucket(head_span->data()).Valid()) {
+    return NotOurs(anchor_, head, "bucket (its slots and cells disagree)");
+  }
   std::vector<PageId> ids{head};
   std::vector<PageSpan> spans{*head_span};
   for (PageId next = Bucket(head_span->data()).next(); next != kInvalidPageId;) {
-    if (std::find(ids.begin(), ids.end(), next) != ids.end()) {
+    if (std::find(ids.begin(), ids.end(), next) != ids.end() || mtr.Holds(next) ||
+        ids.size() > kMaxChainPages) {
       return NotOurs(anchor_, next, "overflow page (the chain loops)");
     }
     absl::StatusOr<PageSpan> s = mtr.GetForWrite(next);
     if (!s.ok()) return s.status();
-    if (!IsBucketOf(s->data(), anchor_, PageType::kOverflow)) {
+    if (!IsBucketOf(s->data(), anchor_, PageType::kOverflow) || !Bucket(s->data()).Valid()) {
       return NotOurs(anchor_, next, "overflow page");
     }
     ids.push_back(next);
@@ -772,6 +813,14 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
   }
   const bool found = slot >= 0;
   const std::size_t need = Bucket::EntryBytes(change.key.size(), change.value.size());
+  // An emptied overflow page leaves the chain.
+  auto drop_if_empty = [&](std::size_t page) -> absl::Status {
+    Bucket b(spans[page].data());
+    if (page == 0 || b.count() != 0) return absl::OkStatus();
+    Bucket(spans[page - 1].data()).set_next(b.next());
+    b.Init(kInvalidPageId, 0, 0);
+    return mtr.FreePage(ids[page]);
+  };
   auto insert_anywhere = [&]() -> bool {
     for (PageSpan& s : spans) {
       if (Bucket(s.data()).Insert(h, change.key, change.value)) return true;
@@ -800,9 +849,10 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
       b.Remove(i);
       if (same_page) {
         b.Insert(h, change.key, change.value);
-      } else {
-        insert_anywhere();
+        return Outcome::kDone;
       }
+      insert_anywhere();
+      if (absl::Status s = drop_if_empty(at); !s.ok()) return s;
       return Outcome::kDone;
     }
     case Op::kDelete: {
@@ -810,12 +860,7 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
       Bucket b(spans[at].data());
       change.old = std::string(b.value(static_cast<std::size_t>(slot)));
       b.Remove(static_cast<std::size_t>(slot));
-      if (at > 0 && b.count() == 0) {
-        // An emptied overflow page leaves the chain.
-        Bucket(spans[at - 1].data()).set_next(b.next());
-        b.set_owner(kInvalidPageId);
-        if (absl::Status s = mtr.FreePage(ids[at]); !s.ok()) return s;
-      }
+      if (absl::Status s = drop_if_empty(at); !s.ok()) return s;
       const Bucket head_bucket(head_span->data());
       if (head_bucket.count() == 0 && head_bucket.next() == kInvalidPageId &&
           head_bucket.depth() > 0) {
@@ -876,8 +921,11 @@ class DirWriter {
   // Points every position i < 2^g with i mod 2^depth == prefix at `target`. A page not written
   // yet is written first (a copy of its source) when the change breaks its being a copy: when
   // the positions it shares with its source differ in a bit below `depth`.
-  // Prepare latches (and writes) every page; Apply then changes the entries.
-  absl::Status Prepare(unsigned g, unsigned depth, std::uint64_t prefix) {
+  // Prepare latches (and writes) every page; Apply then changes the entries. Prepare returns
+  // false, having changed nothing, when more than kMaxPagesPerChange pages would change (a
+  // bucket far shallower than the directory: only skewed hashes make one).
+  static constexpr std::size_t kMaxPagesPerChange = 256;
+  absl::StatusOr<bool> Prepare(unsigned g, unsigned depth, std::uint64_t prefix) {
     pages_.clear();
     std::vector<std::uint64_t> numbers;
     if (g <= kDirBits) {
@@ -890,6 +938,8 @@ class DirWriter {
         numbers.push_back(n);
       }
     }
+    // The pages to change: those written, and those that must be written now.
+    std::vector<std::pair<std::uint64_t, PageId>> change;
     for (std::uint64_t n : numbers) {
       absl::StatusOr<PageId> id = Exact(n);
       if (!id.ok()) return id.status();
@@ -899,6 +949,13 @@ class DirWriter {
               fmt::format("hash index {}: directory page 0 is missing", anchor_));
         }
         if (static_cast<unsigned>(std::bit_width(n)) - 1 + kDirBits >= depth) continue;
+      }
+      change.emplace_back(n, *id);
+      if (change.size() > kMaxPagesPerChange) return false;
+    }
+    for (auto [n, existing] : change) {
+      absl::StatusOr<PageId> id = existing;
+      if (existing == kInvalidPageId) {
         id = Materialize(n);
         if (!id.ok()) return id.status();
       }
@@ -912,7 +969,7 @@ class DirWriter {
     g_ = g;
     depth_ = depth;
     prefix_ = prefix;
-    return absl::OkStatus();
+    return true;
   }
   void Apply(PageId target) {
     const std::uint64_t step = std::uint64_t{1} << depth_;
@@ -993,9 +1050,13 @@ struct Peek {
   std::uint64_t differing = 0;  // OR of (stored hash ^ the hash asked about)
 };
 
-absl::StatusOr<Peek> PeekChain(BufferPool& pool, PageId anchor, PageId head, std::uint64_t hash,
+absl::StatusOr<Peek> PeekChain(MiniTransaction& mtr, PageId anchor, PageId head, std::uint64_t hash,
                                std::size_t need) {
   Peek out;
+  // The caller holds the anchor and directory pages: a (corrupt) chain naming one of them is
+  // refused rather than waited for.
+  if (mtr.Holds(head)) return NotOurs(anchor, head, "bucket its directory names");
+  BufferPool& pool = mtr.store().pool();
   absl::StatusOr<ReadPageGuard> g = pool.ReadPage(head);
   if (!g.ok()) return g.status();
   if (!IsBucketOf(g->data().data(), anchor, PageType::kHashBucket)) {
@@ -1003,14 +1064,17 @@ absl::StatusOr<Peek> PeekChain(BufferPool& pool, PageId anchor, PageId head, std
   }
   out.depth = Bucket(g->data().data()).depth();
   out.prefix = Bucket(g->data().data()).prefix();
-  for (std::size_t pages = 0;; ++pages) {
+  absl::flat_hash_set<PageId> visited{head};
+  for (;;) {
     const Bucket b(g->data().data());
     out.empty = out.empty && b.count() == 0;
     out.fits = out.fits || b.FreeBytes() >= need;
     for (std::size_t i = 0; i < b.count(); ++i) out.differing |= b.hash(i) ^ hash;
     const PageId next = b.next();
     if (next == kInvalidPageId) break;
-    if (pages > kMaxDirPages) return NotOurs(anchor, next, "overflow page (the chain loops)");
+    if (!visited.insert(next).second || visited.size() > kMaxChainPages || mtr.Holds(next)) {
+      return NotOurs(anchor, next, "overflow page (the chain loops)");
+    }
     absl::StatusOr<ReadPageGuard> n = pool.ReadPage(next);
     if (!n.ok()) return n.status();
     if (!IsBucketOf(n->data().data(), anchor, PageType::kOverflow)) {
@@ -1032,7 +1096,7 @@ absl::Status LatchChain(MiniTransaction& mtr, PageId anchor, PageId head, std::v
     }
     absl::StatusOr<PageSpan> s = mtr.GetForWrite(id);
     if (!s.ok()) return s.status();
-    if (!IsBucketOf(s->data(), anchor, type)) {
+    if (!IsBucketOf(s->data(), anchor, type) || !Bucket(s->data()).Valid()) {
       return NotOurs(anchor, id, type == PageType::kHashBucket ? "bucket" : "overflow page");
     }
     ids->push_back(id);
@@ -1093,7 +1157,7 @@ absl::Status HashIndex::MakeRoom(const Change& change) {
   absl::StatusOr<PageSpan> meta = mtr.GetForWrite(anchor_);
   if (!meta.ok()) return meta.status();
   std::byte* m = meta->data();
-  if (TypeOf(m) != PageType::kHashMeta) return NotOurs(anchor_, anchor_, "anchor");
+  if (absl::Status s = CheckAnchor(anchor_, m); !s.ok()) return s;
   DirWriter dir(mtr, anchor_, m);
   const unsigned g = GlobalDepth(m);
   const unsigned max_depth = MaxDepth(m);
@@ -1102,7 +1166,7 @@ absl::Status HashIndex::MakeRoom(const Change& change) {
   if (!page.ok()) return page.status();
   const PageId head = DirEntry(page->second.data(), pos & (kDirSlots - 1));
   const std::size_t need = Bucket::EntryBytes(change.key.size(), change.value.size());
-  absl::StatusOr<Peek> peek = PeekChain(store_.pool(), anchor_, head, h, need);
+  absl::StatusOr<Peek> peek = PeekChain(mtr, anchor_, head, h, need);
   if (!peek.ok()) return peek.status();
   if ((h & Mask(peek->depth)) != peek->prefix || peek->depth > g) {
     return NotOurs(anchor_, head, "bucket its directory names");
@@ -1129,7 +1193,9 @@ absl::Status HashIndex::MakeRoom(const Change& change) {
     const unsigned g2 = std::max(g, depth);
     absl::StatusOr<PageId> fresh = mtr.AllocatePage(PageType::kHashBucket);
     if (!fresh.ok()) return fresh.status();
-    if (absl::Status s = dir.Prepare(g2, depth, high); !s.ok()) return s;
+    absl::StatusOr<bool> prepared = dir.Prepare(g2, depth, high);
+    if (!prepared.ok()) return prepared.status();
+    if (!*prepared) return AddOverflow(mtr, head, peek->prefix, d);
     dir.Apply(*fresh);
     std::vector<PageId> ids;
     std::vector<PageSpan> spans;
@@ -1154,6 +1220,11 @@ absl::Status HashIndex::MakeRoom(const Change& change) {
   }
   // No split can separate these keys (or the depth is at its maximum): chain a new overflow
   // page to the bucket.
+  return AddOverflow(mtr, head, peek->prefix, d);
+}
+
+absl::Status HashIndex::AddOverflow(MiniTransaction& mtr, PageId head, std::uint64_t prefix,
+                                    unsigned depth) {
   std::vector<PageId> ids;
   std::vector<PageSpan> spans;
   if (absl::Status s = LatchChain(mtr, anchor_, head, &ids, &spans); !s.ok()) return s;
@@ -1161,7 +1232,7 @@ absl::Status HashIndex::MakeRoom(const Change& change) {
   if (!fresh.ok()) return fresh.status();
   absl::StatusOr<PageSpan> fs = mtr.GetForWrite(*fresh);
   if (!fs.ok()) return fs.status();
-  Bucket(fs->data()).Init(anchor_, peek->prefix, d);
+  Bucket(fs->data()).Init(anchor_, prefix, depth);
   Bucket(spans.back().data()).set_next(*fresh);
   return mtr.Commit().status();
 }
@@ -1172,15 +1243,18 @@ absl::Status HashIndex::MergeFrom(std::uint64_t h) {
     absl::StatusOr<PageSpan> meta = mtr.GetForWrite(anchor_);
     if (!meta.ok()) return meta.status();
     std::byte* m = meta->data();
-    if (TypeOf(m) != PageType::kHashMeta) return NotOurs(anchor_, anchor_, "anchor");
+    if (absl::Status s = CheckAnchor(anchor_, m); !s.ok()) return s;
     DirWriter dir(mtr, anchor_, m);
     const unsigned g = GlobalDepth(m);
     const std::uint64_t pos = h & Mask(g);
     absl::StatusOr<std::pair<std::uint64_t, PageSpan>> page = dir.Logical(pos >> kDirBits);
     if (!page.ok()) return page.status();
     const PageId mine = DirEntry(page->second.data(), pos & (kDirSlots - 1));
-    absl::StatusOr<Peek> a = PeekChain(store_.pool(), anchor_, mine, h, 0);
+    absl::StatusOr<Peek> a = PeekChain(mtr, anchor_, mine, h, 0);
     if (!a.ok()) return a.status();
+    if (a->depth > g || (h & Mask(a->depth)) != a->prefix) {
+      return NotOurs(anchor_, mine, "bucket its directory names");
+    }
     if (a->depth == 0) return mtr.Commit().status();
     const unsigned d = a->depth;
     const std::uint64_t buddy_prefix = a->prefix ^ (std::uint64_t{1} << (d - 1));
@@ -1188,7 +1262,7 @@ absl::Status HashIndex::MergeFrom(std::uint64_t h) {
         dir.Logical(buddy_prefix >> kDirBits);
     if (!bpage.ok()) return bpage.status();
     const PageId buddy = DirEntry(bpage->second.data(), buddy_prefix & (kDirSlots - 1));
-    absl::StatusOr<Peek> b = PeekChain(store_.pool(), anchor_, buddy, h, 0);
+    absl::StatusOr<Peek> b = PeekChain(mtr, anchor_, buddy, h, 0);
     if (!b.ok()) return b.status();
     if (b->depth != d || b->prefix != buddy_prefix || (!a->empty && !b->empty)) {
       return mtr.Commit()
@@ -1198,7 +1272,9 @@ absl::Status HashIndex::MergeFrom(std::uint64_t h) {
     const PageId dead = mine_dies ? mine : buddy;
     const PageId survivor = mine_dies ? buddy : mine;
     const std::uint64_t dead_prefix = mine_dies ? a->prefix : buddy_prefix;
-    if (absl::Status s = dir.Prepare(g, d, dead_prefix); !s.ok()) return s;
+    absl::StatusOr<bool> prepared = dir.Prepare(g, d, dead_prefix);
+    if (!prepared.ok()) return prepared.status();
+    if (!*prepared) return mtr.Commit().status();  // too many directory pages: leave it
     absl::StatusOr<PageSpan> first = mtr.GetForWrite(std::min(dead, survivor));
     if (!first.ok()) return first.status();
     absl::StatusOr<PageSpan> second = mtr.GetForWrite(std::max(dead, survivor));
@@ -1212,6 +1288,7 @@ absl::Status HashIndex::MergeFrom(std::uint64_t h) {
     survivor_bucket.set_depth(d - 1, a->prefix & Mask(d - 1));
     for (PageId next = survivor_bucket.next(); next != kInvalidPageId;) {
       // Its overflow pages record the depth too.
+      if (mtr.Holds(next)) return NotOurs(anchor_, next, "overflow page (the chain loops)");
       absl::StatusOr<PageSpan> o = mtr.GetForWrite(next);
       if (!o.ok()) return o.status();
       Bucket ob(o->data());
@@ -1233,7 +1310,7 @@ absl::Status HashIndex::Shrink() {
     absl::StatusOr<PageSpan> meta = mtr.GetForWrite(anchor_);
     if (!meta.ok()) return meta.status();
     std::byte* m = meta->data();
-    if (TypeOf(m) != PageType::kHashMeta) return NotOurs(anchor_, anchor_, "anchor");
+    if (absl::Status s = CheckAnchor(anchor_, m); !s.ok()) return s;
     const unsigned g = GlobalDepth(m);
     if (g == 0 || DepthCount(m, g) != 0) return mtr.Commit().status();
     // No bucket uses the top bit: the upper half of the directory repeats the lower half.
@@ -1337,11 +1414,14 @@ class DirReader {
 template <typename Visit>
 absl::Status VisitChain(BufferPool& pool, PageId anchor, ReadPageGuard head, Visit visit) {
   ReadPageGuard g = std::move(head);
-  for (std::size_t pages = 0;; ++pages) {
+  absl::flat_hash_set<PageId> visited{g.page_id()};
+  for (;;) {
     if (absl::Status s = visit(g); !s.ok()) return s;
     const PageId next = Bucket(g.data().data()).next();
     if (next == kInvalidPageId) return absl::OkStatus();
-    if (pages > kMaxDirPages) return NotOurs(anchor, next, "overflow page (the chain loops)");
+    if (!visited.insert(next).second || visited.size() > kMaxChainPages) {
+      return NotOurs(anchor, next, "overflow page (the chain loops)");
+    }
     absl::StatusOr<ReadPageGuard> n = pool.ReadPage(next);
     if (!n.ok()) return n.status();
     if (!IsBucketOf(n->data().data(), anchor, PageType::kOverflow)) {
@@ -1377,11 +1457,16 @@ void HashIndex::Iterator::Load() {
     status_ = meta.status();
     return;
   }
-  if (TypeOf(meta->data().data()) != PageType::kHashMeta) {
-    status_ = NotOurs(h.anchor_, h.anchor_, "anchor");
+  if (absl::Status s = CheckAnchor(h.anchor_, meta->data().data()); !s.ok()) {
+    status_ = s;
     return;
   }
   const unsigned g = GlobalDepth(meta->data().data());
+  // A halving since the last load may have moved a bucket not yet visited to a position behind
+  // the cursor (a merge names the survivor by its lower position): start over; the buckets
+  // already visited are skipped.
+  if (g < depth_) position_ = 0;
+  depth_ = g;
   DirReader dir(pool, h.anchor_, meta->data().data());
   for (; position_ < (std::uint64_t{1} << g); ++position_) {
     absl::StatusOr<PageId> id = dir.BucketAt(position_);
@@ -1402,11 +1487,12 @@ void HashIndex::Iterator::Load() {
     // merged since) is visited again, so entries a split moved behind the cursor are not lost.
     const Bucket head(b->data().data());
     if (!seen_.insert({*id, head.prefix(), head.depth()}).second) continue;
-    status_ = VisitChain(pool, h.anchor_, std::move(*b), [&](const ReadPageGuard& g) {
-      const Bucket p(g.data().data());
+    status_ = VisitChain(pool, h.anchor_, std::move(*b), [&](const ReadPageGuard& pg) {
+      const Bucket p(pg.data().data());
       for (std::size_t i = 0; i < p.count(); ++i) {
-        if (!p.CellSane(i))
-          return NotOurs(h.anchor_, g.page_id(), "bucket (a cell is out of bounds)");
+        if (!p.CellSane(i)) {
+          return NotOurs(h.anchor_, pg.page_id(), "bucket (a cell is out of bounds)");
+        }
         entries_.emplace_back(std::string(p.key(i)), std::string(p.value(i)));
       }
       return absl::OkStatus();
@@ -1437,18 +1523,10 @@ absl::StatusOr<HashIndexStats> HashIndex::Stats() const {
   absl::StatusOr<ReadPageGuard> meta = pool.ReadPage(anchor_);
   if (!meta.ok()) return meta.status();
   const std::byte* m = meta->data().data();
-  if (TypeOf(m) != PageType::kHashMeta) {
-    return absl::DataLossError(fmt::format("page {} is not a hash index anchor", anchor_));
-  }
+  if (absl::Status s = CheckAnchor(anchor_, m); !s.ok()) return s;
   const unsigned g = GlobalDepth(m);
   st.global_depth = g;
   st.max_global_depth = MaxDepth(m);
-  if (st.max_global_depth < 1 || st.max_global_depth > kMaxHashGlobalDepth ||
-      g > st.max_global_depth) {
-    return absl::DataLossError(
-        fmt::format("hash index anchor {}: global depth {} / maximum {} out of range", anchor_, g,
-                    st.max_global_depth));
-  }
   std::vector<PageId> pages{anchor_};
   // Directory index and directory pages: written only where the depth reaches.
   DirReader dir(pool, anchor_, m);
@@ -1524,6 +1602,9 @@ absl::StatusOr<HashIndexStats> HashIndex::Stats() const {
           }
         }
         first = false;
+        if (!p.Valid()) {
+          return NotOurs(anchor_, pg.page_id(), "bucket page (its slots and cells disagree)");
+        }
         pages.push_back(pg.page_id());
         ++bucket_pages;
         used += static_cast<double>(p.UsedBytes());

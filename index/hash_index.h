@@ -20,13 +20,13 @@
 //
 // The hash is XXH3-64 seeded with a per-index seed (random at creation, stored in the index).
 //
-// Ownership: a HashIndex refers to its Store, which must outlive it; it owns a small cache of
-// directory page ids, validated on every use (so any number of HashIndex objects may be open
-// on the same index, as the undo handler does). Thread safety: every method is safe for
-// concurrent use. Readers take a shared latch on the bucket (found through the cache, or
-// through one directory page) and crab along its chain; writers change a bucket chain under
-// exclusive latches and take the index's anchor exclusively only to split, merge or grow a chain
-// (each such change its own system mini-transaction).
+// Ownership: a HashIndex refers to its Store, which must outlive it; it owns a cache of
+// directory page and bucket ids (allocated as used; at most 33 MiB), validated on every use (so any
+// number of HashIndex objects may be open on the same index, as the undo handler does). Thread
+// safety: every method is safe for concurrent use. Readers take a shared latch on the bucket (found
+// through the cache, or through one directory page) and crab along its chain; writers change a
+// bucket chain under exclusive latches and take the index's anchor exclusively only to split, merge
+// or grow a chain (each such change its own system mini-transaction).
 #pragma once
 
 #include <atomic>
@@ -107,9 +107,10 @@ class HashIndex {
   // The number of entries: walks every bucket (O(pages); for statistics, not per operation).
   [[nodiscard]] absl::StatusOr<std::uint64_t> Size() const;
 
-  // One operation inside the caller's mini-transaction (which must hold no page of this
-  // index): undo handlers use these. Splits they need run in their own system mini-transactions
-  // first. `old` receives the previous value when there was one.
+  // One operation inside the caller's mini-transaction, which must hold no pages (an undo
+  // handler's compensation mini-transaction holds none): undo handlers use these. Splits they need
+  // run in their own system mini-transactions first. `old` receives the previous value when there
+  // was one.
   enum class Mode { kInsert, kPut };
   [[nodiscard]] absl::Status PutIn(MiniTransaction& mtr, std::string_view key,
                                    std::string_view value, Mode mode,
@@ -134,6 +135,7 @@ class HashIndex {
     friend class HashIndex;
     const HashIndex* index_of_ = nullptr;
     std::uint64_t position_ = 0;  // the next directory position to look at
+    unsigned depth_ = 0;          // the global depth at the last load
     // Buckets already visited: (page, prefix, local depth).
     absl::flat_hash_set<std::tuple<PageId, std::uint64_t, unsigned>> seen_;
     std::vector<std::pair<std::string, std::string>> entries_;
@@ -171,6 +173,8 @@ class HashIndex {
   [[nodiscard]] absl::StatusOr<Outcome> TryChange(MiniTransaction& mtr, Change& change);
   // Structure changes, each in its own system mini-transaction.
   [[nodiscard]] absl::Status MakeRoom(const Change& change);
+  [[nodiscard]] absl::Status AddOverflow(MiniTransaction& mtr, PageId head, std::uint64_t prefix,
+                                         unsigned depth);
   [[nodiscard]] absl::Status MergeFrom(std::uint64_t hash);
   [[nodiscard]] absl::Status Shrink();
 

@@ -7,8 +7,8 @@
 #   --quick       storage: 256 MiB file; buffer: 32 swaps per run; wal: 50000 records to recover;
 #                 index: 1M keys; all: 3 repetitions, short runs (under 7 minutes, build included)
 #                 instead of the default 1 GiB file, 64 swaps, 200000 records, 10M keys and 5
-#                 repetitions (under 45 minutes, half of it the index layer's 10M-key inserts;
-#                 index_bench peaks near 10 GiB of memory there).
+#                 repetitions (about an hour, most of it the index layer's 10M-key inserts and
+#                 deletes, B+tree and hash; index_bench peaks near 15 GiB of memory there).
 #   --out DIR     where the JSON and summary.md go (default: bench-results/).
 #   --only LAYER  run one layer's benchmark binary only; layers: storage, buffer, wal, index
 #                 (default: all).

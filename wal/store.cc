@@ -417,9 +417,12 @@ void MiniTransaction::Rollback() {
   // durable yet, so the frame must not reach the disk before the log does (were the free lost,
   // the page would be in use again, with these bytes over its contents). Stamping the log's end
   // as its LSN makes the WAL rule see to that. A page the file grew by is already logged free.
+  // Its payload is wiped too: what was built in it never happened, and nothing may find it
+  // looking like a live page (the hash index validates cached page ids by their contents).
   const Lsn end = store_->log_->next_lsn();
   for (Held& h : held_) {
     if (!h.fresh) continue;
+    std::memset(h.guard.mutable_data().data() + kPageHeaderSize, 0, kPageSize - kPageHeaderSize);
     for (const AllocOp& op : allocs_) {
       if (op.id == h.id && op.kind == MtrEntry::kAlloc && end > kFirstLsn) h.guard.set_lsn(end - 1);
     }
