@@ -4,13 +4,10 @@
 
 #include <algorithm>
 
+#include "index/index_undo.h"
+
 namespace pagestore {
 namespace {
-
-// memcpy of a string_view's bytes; an empty view may have a null data pointer.
-void CopyBytes(std::byte* dst, std::string_view src) {
-  if (!src.empty()) std::memcpy(dst, src.data(), src.size());
-}
 
 // Anchor page (kBTreeMeta): u64 root at 32, u32 height at 40.
 constexpr std::size_t kRootOffset = kPageHeaderSize;
@@ -234,30 +231,14 @@ absl::Status BTree::DeleteIn(MiniTransaction& mtr, std::string_view key, std::st
   return s;
 }
 
-namespace {
-// Undo payload: u64 anchor | u8 op (0: delete the key, 1: put key = value) | u32 key length |
-// key | value.
-std::vector<std::byte> UndoRecord(PageId anchor, bool put, std::string_view key,
-                                  std::string_view value) {
-  std::vector<std::byte> out(13 + key.size() + value.size());
-  const auto klen = static_cast<std::uint32_t>(key.size());
-  std::memcpy(out.data(), &anchor, 8);
-  out[8] = std::byte{put ? std::uint8_t{1} : std::uint8_t{0}};
-  std::memcpy(out.data() + 9, &klen, 4);
-  CopyBytes(out.data() + 13, key);
-  CopyBytes(out.data() + 13 + key.size(), value);
-  return out;
-}
-}  // namespace
-
 absl::Status BTree::Apply(Transaction* txn, Change& change) {
   MiniTransaction mtr = txn != nullptr ? txn->BeginMtr() : store_.BeginMtr();
   if (absl::Status s = ApplyIn(mtr, change); !s.ok()) return s;  // rolled back by the destructor
   if (txn != nullptr) {
     // The logical inverse: remove what was added, restore what was replaced or removed.
-    const std::vector<std::byte> undo = change.old
-                                            ? UndoRecord(anchor_, true, change.key, *change.old)
-                                            : UndoRecord(anchor_, false, change.key, {});
+    const std::vector<std::byte> undo =
+        change.old ? index_internal::EncodeIndexUndo(anchor_, true, change.key, *change.old)
+                   : index_internal::EncodeIndexUndo(anchor_, false, change.key, {});
     mtr.LogUndo(kBTreeResourceManager, undo);
   }
   return mtr.Commit().status();
@@ -824,26 +805,19 @@ absl::Status BTree::Verify() const { return Stats().status(); }
 // Undo
 
 UndoHandler BTreeUndoHandler(std::function<const KeyComparator*(PageId anchor)> comparators) {
-  return [comparators = std::move(comparators)](MiniTransaction& mtr,
-                                                std::span<const std::byte> undo) -> absl::Status {
-    if (undo.size() < 13) return absl::DataLossError("B+tree undo record too short");
-    PageId anchor;
-    std::uint32_t klen;
-    std::memcpy(&anchor, undo.data(), 8);
-    std::memcpy(&klen, undo.data() + 9, 4);
-    if (13 + klen > undo.size()) return absl::DataLossError("B+tree undo record truncated");
-    const bool put = undo[8] != std::byte{0};
-    const std::string_view key(reinterpret_cast<const char*>(undo.data()) + 13, klen);
-    const std::string_view value(reinterpret_cast<const char*>(undo.data()) + 13 + klen,
-                                 undo.size() - 13 - klen);
+  return [comparators = std::move(comparators)](
+             MiniTransaction& mtr, std::span<const std::byte> payload) -> absl::Status {
+    absl::StatusOr<index_internal::IndexUndo> undo =
+        index_internal::DecodeIndexUndo(payload, "B+tree");
+    if (!undo.ok()) return undo.status();
     BTreeOptions options;
     if (comparators) {
-      if (const KeyComparator* c = comparators(anchor)) options.comparator = *c;
+      if (const KeyComparator* c = comparators(undo->anchor)) options.comparator = *c;
     }
-    absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(mtr.store(), anchor, options);
+    absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(mtr.store(), undo->anchor, options);
     if (!tree.ok()) return tree.status();
-    if (put) return (*tree)->PutIn(mtr, key, value, BTree::Mode::kPut, nullptr);
-    absl::Status s = (*tree)->DeleteIn(mtr, key, nullptr);
+    if (undo->put) return (*tree)->PutIn(mtr, undo->key, undo->value, BTree::Mode::kPut, nullptr);
+    absl::Status s = (*tree)->DeleteIn(mtr, undo->key, nullptr);
     return absl::IsNotFound(s) ? absl::OkStatus() : s;
   };
 }

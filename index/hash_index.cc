@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "index/index_undo.h"
 
 namespace pagestore {
 namespace {
@@ -307,20 +308,6 @@ absl::Status CheckAnchor(PageId anchor, const std::byte* m) {
 
 // Chains are bounded: at most this many pages (a longer one is taken for a loop).
 constexpr std::size_t kMaxChainPages = 1 << 20;
-
-// Undo payload: u64 anchor | u8 op (0: delete the key, 1: put key = value) | u32 key length |
-// key | value.
-std::vector<std::byte> UndoRecord(PageId anchor, bool put, std::string_view key,
-                                  std::string_view value) {
-  std::vector<std::byte> out(13 + key.size() + value.size());
-  const auto klen = static_cast<std::uint32_t>(key.size());
-  std::memcpy(out.data(), &anchor, 8);
-  out[8] = std::byte{put ? std::uint8_t{1} : std::uint8_t{0}};
-  std::memcpy(out.data() + 9, &klen, 4);
-  if (!key.empty()) std::memcpy(out.data() + 13, key.data(), key.size());
-  if (!value.empty()) std::memcpy(out.data() + 13 + key.size(), value.data(), value.size());
-  return out;
-}
 
 struct OwnedEntry {
   std::uint64_t hash;
@@ -679,8 +666,8 @@ absl::Status HashIndex::Apply(Transaction* txn, Change& change) {
         if (txn != nullptr) {
           // The logical inverse: remove what was added, restore what was replaced or removed.
           const std::vector<std::byte> undo =
-              change.old ? UndoRecord(anchor_, true, change.key, *change.old)
-                         : UndoRecord(anchor_, false, change.key, {});
+              change.old ? index_internal::EncodeIndexUndo(anchor_, true, change.key, *change.old)
+                         : index_internal::EncodeIndexUndo(anchor_, false, change.key, {});
           mtr.LogUndo(kHashResourceManager, undo);
         }
         if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
@@ -1527,6 +1514,11 @@ absl::StatusOr<HashIndexStats> HashIndex::Stats() const {
   const unsigned g = GlobalDepth(m);
   st.global_depth = g;
   st.max_global_depth = MaxDepth(m);
+  // The free list as of now: while the anchor is held no page can leave it to join this index
+  // (its allocations happen in structure changes), and a page a writer frees meanwhile (an
+  // emptied overflow page) has left its chain first: checking against this snapshot is exact
+  // under concurrent writers, where a later one would not be.
+  const std::vector<PageId> free = store_.FreePages();
   std::vector<PageId> pages{anchor_};
   // Directory index and directory pages: written only where the depth reaches.
   DirReader dir(pool, anchor_, m);
@@ -1666,7 +1658,6 @@ absl::StatusOr<HashIndexStats> HashIndex::Stats() const {
     return absl::DataLossError(
         fmt::format("hash index {}: page {} is reachable twice", anchor_, *dup));
   }
-  const std::vector<PageId> free = store_.FreePages();
   for (PageId id : pages) {
     if (std::binary_search(free.begin(), free.end(), id)) {
       return absl::DataLossError(
@@ -1683,27 +1674,21 @@ absl::Status HashIndex::Verify() const { return Stats().status(); }
 
 UndoHandler HashUndoHandler(std::function<const HashIndexOptions*(PageId anchor)> options) {
   return [options = std::move(options)](MiniTransaction& mtr,
-                                        std::span<const std::byte> undo) -> absl::Status {
-    if (undo.size() < 13) return absl::DataLossError("hash index undo record too short");
-    PageId anchor;
-    std::uint32_t klen;
-    std::memcpy(&anchor, undo.data(), 8);
-    std::memcpy(&klen, undo.data() + 9, 4);
-    if (13 + std::uint64_t{klen} > undo.size()) {
-      return absl::DataLossError("hash index undo record truncated");
-    }
-    const bool put = undo[8] != std::byte{0};
-    const std::string_view key(reinterpret_cast<const char*>(undo.data()) + 13, klen);
-    const std::string_view value(reinterpret_cast<const char*>(undo.data()) + 13 + klen,
-                                 undo.size() - 13 - klen);
+                                        std::span<const std::byte> payload) -> absl::Status {
+    absl::StatusOr<index_internal::IndexUndo> undo =
+        index_internal::DecodeIndexUndo(payload, "hash index");
+    if (!undo.ok()) return undo.status();
     HashIndexOptions o;
     if (options) {
-      if (const HashIndexOptions* given = options(anchor)) o = *given;
+      if (const HashIndexOptions* given = options(undo->anchor)) o = *given;
     }
-    absl::StatusOr<std::unique_ptr<HashIndex>> index = HashIndex::Open(mtr.store(), anchor, o);
+    absl::StatusOr<std::unique_ptr<HashIndex>> index =
+        HashIndex::Open(mtr.store(), undo->anchor, o);
     if (!index.ok()) return index.status();
-    if (put) return (*index)->PutIn(mtr, key, value, HashIndex::Mode::kPut, nullptr);
-    absl::Status s = (*index)->DeleteIn(mtr, key, nullptr);
+    if (undo->put) {
+      return (*index)->PutIn(mtr, undo->key, undo->value, HashIndex::Mode::kPut, nullptr);
+    }
+    absl::Status s = (*index)->DeleteIn(mtr, undo->key, nullptr);
     return absl::IsNotFound(s) ? absl::OkStatus() : s;
   };
 }

@@ -150,7 +150,8 @@ class HashIndex {
   // bucket of local depth d is named by exactly 2^(global - d) positions), every entry (in the
   // bucket its hash selects, stored hash correct, no key twice), the depth counts, the overflow
   // chains, that every page is reachable once and none is on the free list. The first problem,
-  // naming the page.
+  // naming the page. Safe beside concurrent writers: the structure checked is exact (the anchor
+  // is held shared for the walk, so splits and merges wait), the entry counts a moment's view.
   [[nodiscard]] absl::Status Verify() const;
   [[nodiscard]] absl::StatusOr<HashIndexStats> Stats() const;
 
