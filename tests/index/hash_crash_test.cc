@@ -5,21 +5,16 @@
 // runs with the real hash and with a colliding test hash on a shallow directory (overflow
 // chains).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <map>
 
 #include "index/btree.h"
 #include "index/catalog.h"
 #include "index/hash_index.h"
-#include "tests/crash/crash_util.h"
-#include "tests/wal/wal_test_util.h"
+#include "tests/index/index_crash_util.h"
 
 namespace pagestore::testing {
 namespace {
-
-using Model = std::map<std::string, std::string>;
 
 // Sanitizers run ~20x slower: fewer bounded crash points there.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -62,25 +57,16 @@ HashSetup MakeSetup(Variant v) {
 
 constexpr int kKeys = 150;
 
-struct HashTxn {
-  struct Op {
-    int kind;  // 0 insert, 1 put, 2 delete
-    std::string key, value;
-  };
-  std::vector<Op> ops;
-  bool commit;
-};
-
 // Mostly small transactions; every 12th fills in 60 keys (splits), every 12th + 6 deletes every
 // key (buckets empty and merge, the directory halves). Values up to 300 bytes, so buckets hold
 // a dozen entries or so.
-std::vector<HashTxn> MakeWorkload(std::uint64_t seed, std::size_t n) {
+std::vector<IndexTxn> MakeWorkload(std::uint64_t seed, std::size_t n) {
   std::mt19937_64 rng(seed);
-  std::vector<HashTxn> out(n);
+  std::vector<IndexTxn> out(n);
   auto key = [](std::uint64_t k) { return fmt::format("key{:04}", k); };
   auto value = [&rng] { return std::string(rng() % 300, static_cast<char>('a' + rng() % 26)); };
   for (std::size_t i = 0; i < n; ++i) {
-    HashTxn& t = out[i];
+    IndexTxn& t = out[i];
     t.commit = rng() % 5 != 0;
     if (i % 12 == 0) {
       for (int k = 0; k < 60; ++k) t.ops.push_back({0, key(rng() % kKeys), value()});
@@ -96,73 +82,10 @@ std::vector<HashTxn> MakeWorkload(std::uint64_t seed, std::size_t n) {
   return out;
 }
 
-// Applies `t`'s operations to `m` the way the index does (insert of a present key and delete of
-// an absent one fail and change nothing).
-void ApplyToModel(const HashTxn& t, Model& m) {
-  for (const auto& op : t.ops) {
-    if (op.kind == 0) {
-      m.emplace(op.key, op.value);
-    } else if (op.kind == 1) {
-      m[op.key] = op.value;
-    } else {
-      m.erase(op.key);
-    }
-  }
-}
-
-absl::Status RunOp(HashIndex& index, Transaction* txn, const HashTxn::Op& op) {
-  absl::Status s = op.kind == 0   ? index.Insert(txn, op.key, op.value)
-                   : op.kind == 1 ? index.Put(txn, op.key, op.value)
-                                  : index.Delete(txn, op.key);
-  return absl::IsAlreadyExists(s) || absl::IsNotFound(s) ? absl::OkStatus() : s;
-}
-
-struct Outcome {
-  Model acked;
-  std::optional<Model> maybe;  // plus the commit in flight at the crash
-  std::size_t commits = 0;
-};
-
-// Runs `txns` until an error (the crash) or the end.
-Outcome RunTxns(Store& store, HashIndex& index, const std::vector<HashTxn>& txns, Model start) {
-  Outcome o;
-  o.acked = std::move(start);
-  for (std::size_t i = 0; i < txns.size(); ++i) {
-    absl::StatusOr<std::unique_ptr<Transaction>> txn = store.Begin();
-    if (!txn.ok()) break;
-    bool failed = false;
-    for (const auto& op : txns[i].ops) {
-      if (!RunOp(index, txn->get(), op).ok()) {
-        failed = true;
-        break;
-      }
-    }
-    if (failed) break;
-    // As if other threads committed or checkpointed meanwhile: this transaction's records
-    // become durable before its end, so a crash leaves a loser for recovery to undo.
-    if (i % 5 == 3 && !store.log().FlushAll().ok()) break;
-    if (i % 11 == 7 && !store.Checkpoint().ok()) break;
-    if (!txns[i].commit) {
-      if (!(*txn)->Abort().ok()) break;
-      continue;
-    }
-    if ((*txn)->Commit().ok()) {
-      ApplyToModel(txns[i], o.acked);
-      ++o.commits;
-    } else {
-      Model m = o.acked;
-      ApplyToModel(txns[i], m);
-      o.maybe = std::move(m);
-      break;
-    }
-  }
-  return o;
-}
-
 // The index's entries (a key seen twice is an error), after Verify and a Size that agrees.
-absl::StatusOr<Model> ReadIndex(const HashIndex& index) {
+absl::StatusOr<IndexModel> ReadIndex(const HashIndex& index) {
   if (absl::Status s = index.Verify(); !s.ok()) return s;
-  Model m;
+  IndexModel m;
   auto it = index.Begin();
   for (; it.Valid(); it.Next()) {
     if (!m.emplace(std::string(it.key()), std::string(it.value())).second) {
@@ -178,15 +101,6 @@ absl::StatusOr<Model> ReadIndex(const HashIndex& index) {
   return m;
 }
 
-// The recovered index equals the acknowledged commits (or those plus the one in flight).
-void ExpectRecovered(const HashIndex& index, const Outcome& o, const std::string& context) {
-  absl::StatusOr<Model> now = ReadIndex(index);
-  ASSERT_TRUE(now.ok()) << context << ": " << now.status();
-  if (o.maybe && *now == *o.maybe) return;
-  ASSERT_EQ(now->size(), o.acked.size()) << context;
-  ASSERT_TRUE(*now == o.acked) << context;
-}
-
 class HashCrashTest : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(HashCrashTest, SimulatedPowerLossRecoversAcknowledgedCommits) {
@@ -196,30 +110,21 @@ TEST_P(HashCrashTest, SimulatedPowerLossRecoversAcknowledgedCommits) {
   std::uint64_t overflow_seen = 0, depth_seen = 0;
   for (std::size_t point = 0; point < points; ++point) {
     const std::uint64_t seed = base * 7919 + point;
-    std::mt19937_64 rng(seed);
     HashSetup setup = MakeSetup(GetParam());
     SimulatedStore sim(setup.store);
     absl::StatusOr<Store*> store = sim.Open();
     ASSERT_TRUE(store.ok()) << store.status();
     PS_ASSIGN_OR_FAIL(index, HashIndex::Create(**store, *setup.index));
     setup.anchor->store(index->anchor());
-    Outcome warm = RunTxns(**store, *index, MakeWorkload(seed ^ 0x5555, 13), {});
+    IndexOutcome warm = RunIndexTxns(**store, *index, MakeWorkload(seed ^ 0x5555, 13), {});
     ASSERT_FALSE(warm.maybe);
     PS_ASSIGN_OR_FAIL(stats, index->Stats());
     overflow_seen += stats.overflow_pages;
     depth_seen = std::max<std::uint64_t>(depth_seen, stats.global_depth);
     PS_ASSERT_OK((*store)->Checkpoint());
-    // The crash clock: the n-th log call from now fails, and everything after it.
-    const std::uint64_t crash_at = std::uniform_int_distribution<std::uint64_t>(1, 200)(rng);
-    std::atomic<std::uint64_t> calls{0};
-    sim.env().SetHook([&calls, crash_at] { return ++calls >= crash_at ? EIO : 0; });
-    if (point % 3 == 2) {
-      sim.fault()->FailCall(std::uniform_int_distribution<std::uint64_t>(1, 60)(rng), EIO, true);
-      sim.fault()->TearNextWrite(std::uniform_int_distribution<int>(1, 7)(rng));
-    }
-    Outcome o = RunTxns(**store, *index, MakeWorkload(seed, 60), warm.acked);
-    index.reset();
-    sim.PowerLoss(seed, point % 3 == 1 ? 0.5 : 0.0);
+    std::uint64_t crash_at = 0;
+    const IndexOutcome o =
+        RunToPowerLoss(sim, index, MakeWorkload(seed, 60), warm.acked, point, seed, crash_at);
 
     absl::StatusOr<Store*> again = sim.Open();
     const std::string context =
@@ -231,13 +136,14 @@ TEST_P(HashCrashTest, SimulatedPowerLossRecoversAcknowledgedCommits) {
     total.operations_undone += r.operations_undone;
     total.page_images += r.page_images;
     PS_ASSIGN_OR_FAIL(reopened, HashIndex::Open(**again, setup.anchor->load(), *setup.index));
-    ASSERT_NO_FATAL_FAILURE(ExpectRecovered(*reopened, o, context));
+    ASSERT_NO_FATAL_FAILURE(ExpectRecovered(ReadIndex(*reopened), o, context));
     // The recovered index takes new work.
-    absl::StatusOr<Model> now = ReadIndex(*reopened);
+    absl::StatusOr<IndexModel> now = ReadIndex(*reopened);
     ASSERT_TRUE(now.ok()) << context << ": " << now.status();
-    Outcome more = RunTxns(**again, *reopened, MakeWorkload(seed + 1, 13), *now);
+    IndexOutcome more = RunIndexTxns(**again, *reopened, MakeWorkload(seed + 1, 13), *now);
     ASSERT_FALSE(more.maybe) << context;
-    ASSERT_NO_FATAL_FAILURE(ExpectRecovered(*reopened, more, context + " (after more work)"));
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRecovered(ReadIndex(*reopened), more, context + " (after more work)"));
   }
   std::cout << fmt::format("{} points: {} transactions ({} operations) undone, {} page images\n",
                            points, total.transactions_undone, total.operations_undone,
@@ -260,7 +166,7 @@ TEST_P(HashCrashTest, CrashDuringRecovery) {
     ASSERT_TRUE(store.ok()) << store.status();
     PS_ASSIGN_OR_FAIL(index, HashIndex::Create(**store, *setup.index));
     setup.anchor->store(index->anchor());
-    const Outcome o = RunTxns(**store, *index, MakeWorkload(fail_at, 20), {});
+    const IndexOutcome o = RunIndexTxns(**store, *index, MakeWorkload(fail_at, 20), {});
     ASSERT_FALSE(o.maybe);
     // Uncommitted work at the crash: a loser whose undo merges what it split and re-inserts
     // what it deleted.
@@ -280,8 +186,7 @@ TEST_P(HashCrashTest, CrashDuringRecovery) {
     sim.Reboot();
 
     // Recovery itself crashes at its fail_at-th log call.
-    std::atomic<std::uint64_t> calls{0};
-    sim.env().SetHook([&calls, fail_at] { return ++calls >= fail_at ? EIO : 0; });
+    FailLogCallsFrom(sim, fail_at);
     absl::StatusOr<Store*> failed = sim.Open();
     const std::string context = fmt::format("recovery crashed at log call {} ({})", fail_at,
                                             failed.ok() ? "it finished" : "it failed");
@@ -289,86 +194,25 @@ TEST_P(HashCrashTest, CrashDuringRecovery) {
     absl::StatusOr<Store*> again = sim.Open();
     ASSERT_TRUE(again.ok()) << context << ": " << again.status();
     PS_ASSIGN_OR_FAIL(reopened, HashIndex::Open(**again, setup.anchor->load(), *setup.index));
-    ASSERT_NO_FATAL_FAILURE(ExpectRecovered(*reopened, o, context));
+    ASSERT_NO_FATAL_FAILURE(ExpectRecovered(ReadIndex(*reopened), o, context));
   }
 }
 
-// Real process kills: a child runs hash transactions on a real file and reports each
-// acknowledged commit through a pipe; the parent SIGKILLs it at a random moment and checks the
-// reopened index against the acknowledgements.
 void RunHashKills(Variant variant, DiskManagerKind kind, std::size_t runs) {
-  TempDir dir;
-  const std::filesystem::path path = dir.file("hash.pages");
   HashSetup setup = MakeSetup(variant);
-  StoreOptions options = setup.store;
-  options.disk.kind = kind;
-  options.disk.mmap = SmallMmapOptions().mmap;
-  options.background_checkpoints = true;
-  {
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    PS_ASSIGN_OR_FAIL(catalog, Catalog::Open(**store));
-    PS_ASSIGN_OR_FAIL(index, catalog->CreateHash("h", *setup.index));
-    setup.anchor->store(index->anchor());
-  }
-  const std::uint64_t seed = TestSeed();
-  std::mt19937_64 rng(seed);
-  Model model;
-  std::size_t killed = 0;
-  for (std::size_t run = 0; run < runs; ++run) {
-    options.durability =
-        std::array{Durability::kSync, Durability::kNone, Durability::kGroup}[run % 3];
-    const std::vector<HashTxn> txns = MakeWorkload(seed + run, 400);
-    const KillRun kill = ForkAndKill(
-        [&](int fd) {
-          absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, options);
-          if (!store.ok()) _exit(2);
-          absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
-          if (!catalog.ok()) _exit(3);
-          absl::StatusOr<std::unique_ptr<HashIndex>> index =
-              (*catalog)->OpenHash("h", *setup.index);
-          if (!index.ok()) _exit(4);
-          for (std::uint32_t i = 0; i < txns.size(); ++i) {
-            absl::StatusOr<std::unique_ptr<Transaction>> txn = (*store)->Begin();
-            if (!txn.ok()) _exit(5);
-            for (const auto& op : txns[i].ops) {
-              if (!RunOp(**index, txn->get(), op).ok()) _exit(6);
-            }
-            if (!txns[i].commit) {
-              if (!(*txn)->Abort().ok()) _exit(7);
-              continue;
-            }
-            if (!(*txn)->Commit().ok()) _exit(8);
-            if (::write(fd, &i, sizeof i) != sizeof i) _exit(9);
-          }
-        },
-        std::uniform_int_distribution<std::uint32_t>(0, 60)(rng), rng);
-    ASSERT_EQ(kill.exit_code, 0) << "the child failed";
-    if (kill.killed) ++killed;
-    const std::vector<std::uint32_t>& acks = kill.acks;
-    const std::size_t acked_end = acks.empty() ? 0 : acks.back() + 1;
-    Outcome o;
-    o.acked = model;
-    for (std::size_t i = 0; i < acked_end; ++i) {
-      if (txns[i].commit) ApplyToModel(txns[i], o.acked);
-    }
-    std::size_t next = acked_end;
-    while (next < txns.size() && !txns[next].commit) ++next;
-    if (next < txns.size()) {
-      o.maybe = o.acked;
-      ApplyToModel(txns[next], *o.maybe);
-    }
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, options);
-    ASSERT_TRUE(store.ok()) << "run " << run << ": " << store.status();
-    PS_ASSIGN_OR_FAIL(catalog, Catalog::Open(**store));
-    PS_ASSIGN_OR_FAIL(index, catalog->OpenHash("h", *setup.index));
-    const std::string context =
-        fmt::format("run {} ({} acks, PAGESTORE_TEST_SEED={}): {}", run, acks.size(), seed,
-                    (*store)->recovery_report().ToString());
-    ASSERT_NO_FATAL_FAILURE(ExpectRecovered(*index, o, context));
-    model = *ReadIndex(*index);
-  }
-  EXPECT_GT(killed, runs / 2);
+  RunIndexKills<HashIndex>({.file = "hash.pages",
+                            .options = setup.store,
+                            .create = [&setup](Catalog& c) -> absl::Status {
+                              absl::StatusOr<std::unique_ptr<HashIndex>> index =
+                                  c.CreateHash("h", *setup.index);
+                              if (!index.ok()) return index.status();
+                              setup.anchor->store((*index)->anchor());
+                              return absl::OkStatus();
+                            },
+                            .open = [&setup](Catalog& c) { return c.OpenHash("h", *setup.index); },
+                            .workload = MakeWorkload,
+                            .read = ReadIndex},
+                           kind, runs);
 }
 
 TEST_P(HashCrashTest, KilledProcessPread) {
