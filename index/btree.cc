@@ -748,7 +748,11 @@ absl::Status BTree::VerifyNode(PageId id, std::uint16_t level, std::optional<std
   return absl::OkStatus();
 }
 
-absl::StatusOr<BTreeStats> BTree::Stats() const {
+BTreeAnchorView ReadBTreeAnchor(ConstPageSpan page) {
+  return {AnchorRoot(page.data()), AnchorHeight(page.data())};
+}
+
+absl::StatusOr<BTreeStats> BTree::Stats(std::vector<PageId>* pages) const {
   BTreeStats stats;
   std::vector<PageId> leaves, seen;
   PageId root;
@@ -793,6 +797,10 @@ absl::StatusOr<BTreeStats> BTree::Stats() const {
   }
   if (std::binary_search(free.begin(), free.end(), anchor_)) {
     return absl::DataLossError(fmt::format("B+tree anchor {} is on the free list", anchor_));
+  }
+  if (pages != nullptr) {
+    *pages = std::move(sorted);
+    pages->push_back(anchor_);
   }
   const std::size_t nodes = stats.leaves + stats.internals;
   stats.average_fill = nodes == 0 ? 0 : stats.average_fill / (nodes * Node::Capacity());

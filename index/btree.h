@@ -128,7 +128,9 @@ class BTree {
   // Checks key order in every node, separator bounds, levels, the leaf chain, that every page is
   // reachable once and none is on the free list. The first problem, naming the page.
   [[nodiscard]] absl::Status Verify() const;
-  [[nodiscard]] absl::StatusOr<BTreeStats> Stats() const;
+  // `pages` (optional) receives every page of the tree, its anchor included (tools check that
+  // no page belongs to two structures).
+  [[nodiscard]] absl::StatusOr<BTreeStats> Stats(std::vector<PageId>* pages = nullptr) const;
 
   const KeyComparator& comparator() const { return options_.comparator; }
 
@@ -170,6 +172,13 @@ class BTree {
 // The undo handler for kBTreeResourceManager (register it in StoreOptions::undo_handlers before
 // opening a store that holds B+trees). `comparators` maps an anchor to its tree's comparator
 // (bytewise when it returns null).
+// The anchor's fields (tools decoding a page): the root and the levels above the leaves.
+struct BTreeAnchorView {
+  PageId root = kInvalidPageId;
+  std::uint32_t height = 0;
+};
+BTreeAnchorView ReadBTreeAnchor(ConstPageSpan page);
+
 UndoHandler BTreeUndoHandler(std::function<const KeyComparator*(PageId anchor)> comparators = {});
 
 }  // namespace pagestore

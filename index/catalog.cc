@@ -13,7 +13,9 @@ std::string Encode(IndexKind kind, PageId anchor) {
   return v;
 }
 
-absl::StatusOr<IndexInfo> Decode(std::string_view name, std::string_view v) {
+}  // namespace
+
+absl::StatusOr<IndexInfo> DecodeCatalogEntry(std::string_view name, std::string_view v) {
   if (v.size() != 9 || (v[0] != static_cast<char>(IndexKind::kBTree) &&
                         v[0] != static_cast<char>(IndexKind::kHash))) {
     return absl::DataLossError(fmt::format("catalog entry for '{}' is malformed", name));
@@ -24,6 +26,8 @@ absl::StatusOr<IndexInfo> Decode(std::string_view name, std::string_view v) {
   std::memcpy(&info.anchor, v.data() + 1, 8);
   return info;
 }
+
+namespace {
 
 absl::Status CheckName(const std::string& name) {
   if (name.empty() || name.size() > 255) {
@@ -108,7 +112,7 @@ absl::StatusOr<IndexInfo> Catalog::Lookup(const std::string& name) const {
     return absl::NotFoundError(fmt::format("no index named '{}'", name));
   }
   if (!v.ok()) return v.status();
-  return Decode(name, *v);
+  return DecodeCatalogEntry(name, *v);
 }
 
 absl::StatusOr<std::unique_ptr<BTree>> Catalog::OpenBTree(const std::string& name,
@@ -126,7 +130,7 @@ absl::StatusOr<std::vector<IndexInfo>> Catalog::List() const {
   std::vector<IndexInfo> out;
   auto it = tree_->Begin();
   for (; it.Valid(); it.Next()) {
-    absl::StatusOr<IndexInfo> info = Decode(it.key(), it.value());
+    absl::StatusOr<IndexInfo> info = DecodeCatalogEntry(it.key(), it.value());
     if (!info.ok()) return info.status();
     out.push_back(std::move(*info));
   }

@@ -35,6 +35,11 @@ struct IndexInfo {
   PageId anchor = kInvalidPageId;
 };
 
+// One catalog entry (key: the name; value: u8 kind | u64 anchor) decoded; DataLossError if
+// malformed. Tools reading the catalog's pages directly use it.
+[[nodiscard]] absl::StatusOr<IndexInfo> DecodeCatalogEntry(std::string_view name,
+                                                           std::string_view value);
+
 class Catalog {
  public:
   // Opens the store's catalog, creating it (durably) in a new store.

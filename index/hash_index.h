@@ -153,7 +153,8 @@ class HashIndex {
   // naming the page. Safe beside concurrent writers: the structure checked is exact (the anchor
   // is held shared for the walk, so splits and merges wait), the entry counts a moment's view.
   [[nodiscard]] absl::Status Verify() const;
-  [[nodiscard]] absl::StatusOr<HashIndexStats> Stats() const;
+  // `pages` (optional) receives every page of the index, its anchor included.
+  [[nodiscard]] absl::StatusOr<HashIndexStats> Stats(std::vector<PageId>* pages = nullptr) const;
 
  private:
   class DirCache;
@@ -191,6 +192,23 @@ class HashIndex {
   const HashIndexOptions options_;
   std::unique_ptr<DirCache> cache_;
 };
+
+// A hash index page decoded, for tools (pagestore dump-page): the header fields in layout order;
+// a bucket's or overflow page's entries; a directory page's non-zero (position, bucket id) pairs
+// or an index page's (directory page number, id) pairs; the anchor's per-depth counts as fields.
+struct HashPageView {
+  std::vector<std::pair<std::string, std::uint64_t>> fields;
+  struct Entry {
+    std::uint64_t hash;
+    std::string key;
+    std::string value;
+  };
+  std::vector<Entry> entries;
+  std::vector<std::pair<std::uint64_t, PageId>> ids;
+  std::string problem;  // non-empty when the page's fields are inconsistent: what is wrong
+};
+// nullopt when `page` is not a hash index page (anchor, directory, bucket or overflow page).
+std::optional<HashPageView> DecodeHashPage(ConstPageSpan page);
 
 // The undo handler for kHashResourceManager (register it in StoreOptions::undo_handlers before
 // opening a store that holds hash indexes). `options` maps an anchor to the options its index

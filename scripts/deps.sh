@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libabsl-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev liburing-dev
-  liblmdb-dev
+  liblmdb-dev libcli11-dev
   python3
 )
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds and runs every test: the release preset, then asan (address + undefined), then tsan on
-# the tests labelled `concurrency`. Installs missing Debian packages first. Exits non-zero on any
-# failure. Usage: scripts/test.sh [--quick]   (--quick: release preset only)
+# Builds and runs every test: the release preset, then the package checks (tests/consumer built
+# against an install, through pkg-config and through add_subdirectory), then asan (address +
+# undefined), then tsan on the tests labelled `concurrency`. Installs missing Debian packages
+# first. Exits non-zero on any failure.
+# Usage: scripts/test.sh [--quick]   (--quick: release preset and package checks only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +11,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -26,8 +28,64 @@ run_preset() {
   ctest --preset "$preset" -j "$jobs" --no-tests=error
 }
 
+# The package as an engine consumes it (tests/consumer/, an engine in miniature), from the
+# release build: (a) `cmake --install` into build/install, then find_package(pagestore) against
+# it; pkg-config against the same install (every installed header compiled from there alone,
+# and the consumer linked with `pkg-config --cflags --libs pagestore`); (b) add_subdirectory of
+# this tree, with the parent asking for C++23 (pagestore must compile with it, not force 20).
+check_package() {
+  local prefix="$PWD/build/install"
+  echo "=== package: cmake --install into ${prefix}"
+  rm -rf "$prefix"
+  cmake --install build/release --prefix "$prefix" >/dev/null
+  "$prefix/bin/pagestore" --help >/dev/null
+
+  echo "=== package: tests/consumer through find_package(pagestore)"
+  rm -rf build/consumer-find
+  cmake -S tests/consumer -B build/consumer-find -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+  cmake --build build/consumer-find
+  build/consumer-find/consumer
+  build/consumer-find/readme_example
+  # README.md shows that example as it is compiled: fail when they drift apart.
+  python3 - <<'PY'
+import sys
+example = open("tests/consumer/readme_example.cc").read()
+block = example.split("// BEGIN README EXAMPLE\n")[1].split("// END README EXAMPLE\n")[0]
+if "```cpp\n" + block + "```" not in open("README.md").read():
+    sys.exit("package: README.md's example differs from tests/consumer/readme_example.cc")
+PY
+
+  echo "=== package: tests/consumer through pkg-config"
+  local pc_dir
+  pc_dir=$(dirname "$(find "$prefix" -name pagestore.pc)")
+  local pc_flags
+  pc_flags=$(PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags --libs pagestore)
+  mkdir -p build/consumer-pkgconfig
+  (cd "$prefix/include/pagestore" && find . -name '*.h' | sort | sed 's|^\./\(.*\)|#include "\1"|') \
+    > build/consumer-pkgconfig/all_headers.cc
+  # shellcheck disable=SC2086  # pc_flags is a list of flags
+  c++ -std=c++20 -Wall -Wextra -Werror -fsyntax-only build/consumer-pkgconfig/all_headers.cc \
+    $pc_flags
+  # shellcheck disable=SC2086
+  c++ -std=c++20 -O1 tests/consumer/main.cc -o build/consumer-pkgconfig/consumer $pc_flags
+  build/consumer-pkgconfig/consumer
+
+  echo "=== package: tests/consumer through add_subdirectory (the parent asks for C++23)"
+  cmake -S tests/consumer -B build/consumer-subdir -G Ninja -DPAGESTORE_CONSUMER_SUBDIR="$PWD" \
+    -DCMAKE_CXX_STANDARD=23 -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
+  cmake --build build/consumer-subdir -j "$jobs"
+  local commands=build/consumer-subdir/compile_commands.json
+  if grep -- '"command"' "$commands" | grep -qv -- '-std=[a-z]*++23' ||
+     ! grep -- '/storage/page\.cc' "$commands" | grep -q -- '-std=c++23'; then
+    echo "package: pagestore did not compile with the parent's C++23 ($commands)" >&2
+    exit 1
+  fi
+  build/consumer-subdir/consumer
+}
+
 start=$(date +%s)
 run_preset release
+check_package
 if [ "$quick" -eq 0 ]; then
   # Sanitizers: abort on the first report so a finding fails the run.
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1"

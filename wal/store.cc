@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "storage/logging.h"
+
 namespace pagestore {
 namespace {
 
@@ -493,6 +495,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(std::unique_ptr<DiskManager> 
                                                    std::shared_ptr<LogEnv> log_env,
                                                    const StoreOptions& options) {
   std::unique_ptr<Store> store(new Store(options, std::move(log_env)));
+  store->path_ = disk->path();
   BufferPoolOptions pool_options;
   pool_options.replacer = options.replacer;
   pool_options.log_flusher = store->flusher_.get();
@@ -747,7 +750,10 @@ void Store::StartCheckpointer() {
       }
       std::lock_guard lock(checkpoint_mu_);
       // A failure fails the log or the disk: every later call reports it.
-      if (!CheckpointLocked().ok() && !Usable().ok()) return;
+      if (absl::Status s = CheckpointLocked(); !s.ok()) {
+        Logf(LogLevel::kError, "background checkpoint failed: {}", s.ToString());
+        if (!Usable().ok()) return;
+      }
     }
   });
 }
@@ -1199,6 +1205,11 @@ absl::Status Store::Recover() {
     if (absl::Status s = CheckpointLocked(); !s.ok()) return s;
   }
   report_.duration = std::chrono::steady_clock::now() - t0;
+  if (!report_.new_store && (report_.pages_redone > 0 || report_.transactions_undone > 0 ||
+                             report_.damaged_tail_lsn != kInvalidLsn)) {
+    Logf(report_.damaged_tail_lsn != kInvalidLsn ? LogLevel::kWarning : LogLevel::kInfo,
+         "{}: recovered: {}", path_, report_.ToString());
+  }
   StartCheckpointer();
   return absl::OkStatus();
 }

@@ -256,7 +256,7 @@ class Store {
   const RecoveryReport& recovery_report() const { return report_; }
   StoreStats stats() const;
   absl::Status failure() const;  // OK, or why the store takes no more work
-  // The pages on the free list (for checks and tools).
+  // The pages on the free list and the trunk pages holding it, sorted (for checks and tools).
   std::vector<PageId> FreePages() const;
 
  private:
@@ -291,6 +291,7 @@ class Store {
   [[nodiscard]] absl::Status Usable() const;
 
   StoreOptions options_;
+  std::string path_;  // the page file's (for messages)
   std::shared_ptr<LogEnv> env_;
   std::unique_ptr<Flusher> flusher_;
   std::unique_ptr<BufferPool> pool_;

@@ -1,0 +1,327 @@
+// The pagestore tool, run as a user runs it: golden text and --json output of every inspection
+// subcommand on a small generated store (PAGESTORE_UPDATE_GOLDEN=1 rewrites the golden files),
+// verify on files with injected corruption of each kind (exit 1, the fault named), and every
+// subcommand on files that are not stores (exit 2, one line on stderr, nothing on stdout).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "index/btree.h"
+#include "index/catalog.h"
+#include "index/hash_index.h"
+#include "storage/page.h"
+#include "tests/storage/test_util.h"
+#include "wal/store.h"
+
+namespace pagestore::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ToolRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs the tool with `args`, stdout and stderr captured separately.
+ToolRun RunTool(const std::string& args) {
+  static int n = 0;
+  const fs::path err =
+      fs::temp_directory_path() / fmt::format("pagestore_tool_err_{}_{}", getpid(), n++);
+  const std::string cmd = fmt::format("'{}' {} 2>'{}'", PAGESTORE_TOOL, args, err.string());
+  ToolRun r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  std::size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, got);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = ReadFile(err);
+  fs::remove(err);
+  return r;
+}
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+  return s;
+}
+
+// Compares with (or, under PAGESTORE_UPDATE_GOLDEN=1, writes) tests/tools/golden/<name>.
+void ExpectGolden(const std::string& name, const std::string& actual) {
+  const fs::path golden = fs::path(PAGESTORE_GOLDEN_DIR) / name;
+  const char* update = std::getenv("PAGESTORE_UPDATE_GOLDEN");
+  if (update != nullptr && std::string(update) == "1") {
+    std::ofstream(golden, std::ios::binary) << actual;
+    return;
+  }
+  ASSERT_TRUE(fs::exists(golden)) << golden << " is missing (PAGESTORE_UPDATE_GOLDEN=1 writes it)";
+  EXPECT_EQ(ReadFile(golden), actual) << "output differs from " << golden;
+}
+
+StoreOptions Options() {
+  StoreOptions o;
+  o.background_checkpoints = false;
+  o.undo_handlers[kBTreeResourceManager] = BTreeUndoHandler();
+  o.undo_handlers[kHashResourceManager] = HashUndoHandler();
+  return o;
+}
+
+struct Anchors {
+  PageId tree = kInvalidPageId;
+  PageId hash = kInvalidPageId;
+};
+
+// A small store, the same bytes every time: a B+tree "users" and a hash index "ids" (seed 7),
+// 200 keys each (the tree two levels high, the hash index split), written in one committed
+// transaction, then a deleted key, then closed.
+Anchors MakeStore(const fs::path& file) {
+  Anchors a;
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(file, Options());
+  EXPECT_TRUE(store.ok()) << store.status();
+  if (!store.ok()) return a;
+  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
+  EXPECT_TRUE(catalog.ok()) << catalog.status();
+  absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->CreateBTree("users");
+  HashIndexOptions ho;
+  ho.seed = 7;
+  absl::StatusOr<std::unique_ptr<HashIndex>> hash = (*catalog)->CreateHash("ids", ho);
+  EXPECT_TRUE(tree.ok() && hash.ok());
+  absl::StatusOr<std::unique_ptr<Transaction>> txn = (*store)->Begin();
+  EXPECT_TRUE(txn.ok());
+  for (int i = 0; i < 200; ++i) {
+    const std::string key = fmt::format("user{:03}", i);
+    const std::string value = fmt::format("value-{}-{}", i, std::string(i % 7 * 9, 'x'));
+    EXPECT_TRUE((*tree)->Insert(txn->get(), key, value).ok());
+    EXPECT_TRUE((*hash)->Insert(txn->get(), key, value).ok());
+  }
+  EXPECT_TRUE((*txn)->Commit().ok());
+  EXPECT_TRUE((*tree)->Delete(nullptr, "user005").ok());
+  a.tree = (*tree)->anchor();
+  a.hash = (*hash)->anchor();
+  EXPECT_TRUE((*store)->Close().ok());
+  return a;
+}
+
+class ToolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("pagestore_tool_test_{}", getpid());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    file_ = (dir_ / "db.pages").string();
+    anchors_ = MakeStore(file_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // The tool's stdout with this run's paths replaced by placeholders.
+  std::string Normalized(const std::string& s) const {
+    return Replace(Replace(s, file_ + "-wal", "<FILE>-wal"), file_, "<FILE>");
+  }
+  // A copy of the store (file and log) to damage.
+  std::string Copy(const std::string& name) const {
+    const std::string copy = (dir_ / name).string();
+    fs::copy_file(file_, copy);
+    fs::copy(file_ + "-wal", copy + "-wal", fs::copy_options::recursive);
+    return copy;
+  }
+
+  fs::path dir_;
+  std::string file_;
+  Anchors anchors_;
+};
+
+TEST_F(ToolTest, GoldenOutput) {
+  struct Case {
+    std::string golden, args;
+  };
+  const std::vector<Case> cases = {
+      {"info.txt", "info " + file_},
+      {"info.json", "info --json " + file_},
+      {"verify.txt", "verify " + file_},
+      {"verify.json", "verify --json " + file_},
+      {"verify_read_only.txt", "verify --read-only " + file_},
+      {"stats.txt", "stats " + file_},
+      {"stats.json", "stats --json " + file_},
+      {"dump_page_superblock.txt", "dump-page " + file_ + " 0"},
+      {"dump_page_btree_anchor.txt", fmt::format("dump-page {} {}", file_, anchors_.tree)},
+      {"dump_page_hash_anchor.json", fmt::format("dump-page --json {} {}", file_, anchors_.hash)},
+      {"dump_page_hash_anchor_hex.txt", fmt::format("dump-page --hex {} {}", file_, anchors_.hash)},
+      {"dump_wal.txt", "dump-wal --to 4000 " + file_ + "-wal"},
+      {"dump_wal_stats.txt", "dump-wal --stats " + file_ + "-wal"},
+      {"dump_wal.json", "dump-wal --json --to 2000 " + file_ + "-wal"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.args);
+    const ToolRun r = RunTool(c.args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    ExpectGolden(c.golden, Normalized(r.out));
+  }
+  // Every page of the store decodes (a leaf, a bucket, a directory page...).
+  const ToolRun info = RunTool("info --json " + file_);
+  const std::size_t at = info.out.find("\"page_count\":");
+  ASSERT_NE(at, std::string::npos);
+  const int pages = std::atoi(info.out.c_str() + at + 13);
+  ASSERT_GT(pages, 8);
+  for (int id = 0; id < pages; ++id) {
+    const ToolRun r = RunTool(fmt::format("dump-page --json {} {}", file_, id));
+    EXPECT_EQ(r.exit_code, 0) << "page " << id << ": " << r.err;
+    EXPECT_EQ(r.out.find("\"problem\""), std::string::npos) << "page " << id << ": " << r.out;
+  }
+}
+
+TEST_F(ToolTest, HelpOnEverySubcommand) {
+  for (const char* cmd : {"info", "verify", "stats", "dump-page", "dump-wal", "bench"}) {
+    const ToolRun r = RunTool(fmt::format("{} --help", cmd));
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("--json"), std::string::npos) << cmd << ": " << r.out;
+  }
+  EXPECT_EQ(RunTool("no-such-command").exit_code, 2);
+  EXPECT_EQ(RunTool("").exit_code, 2);
+}
+
+// Overwrites page `id` of `file` with `mutate` applied, resealed (valid checksum) or not.
+void Damage(const std::string& file, PageId id, bool reseal,
+            const std::function<void(std::byte*)>& mutate) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  std::vector<std::byte> page(kPageSize);
+  f.seekg(static_cast<std::streamoff>(id * kPageSize));
+  f.read(reinterpret_cast<char*>(page.data()), kPageSize);
+  mutate(page.data());
+  if (reseal) SealPage(id, PageSpan(page.data(), kPageSize));
+  f.seekp(static_cast<std::streamoff>(id * kPageSize));
+  f.write(reinterpret_cast<const char*>(page.data()), kPageSize);
+}
+
+PageId RootOf(const std::string& file, PageId anchor) {
+  std::ifstream f(file, std::ios::binary);
+  std::vector<std::byte> page(kPageSize);
+  f.seekg(static_cast<std::streamoff>(anchor * kPageSize));
+  f.read(reinterpret_cast<char*>(page.data()), kPageSize);
+  return ReadBTreeAnchor(ConstPageSpan(page.data(), kPageSize)).root;
+}
+
+TEST_F(ToolTest, VerifyReportsEachKindOfCorruption) {
+  const PageId root = RootOf(file_, anchors_.tree);  // the users tree's root: a leaf
+  struct Case {
+    std::string name;
+    std::string mode;  // "" or "--read-only"
+    std::function<void(const std::string&)> damage;
+    std::string expect;  // in the problem line
+  };
+  const std::vector<Case> cases = {
+      {"checksum", "",
+       [&](const std::string& f) {
+         Damage(f, root, false, [](std::byte* p) { p[2000] ^= std::byte{0x5a}; });
+       },
+       fmt::format("page {}: ", root)},
+      {"checksum_read_only", "--read-only",
+       [&](const std::string& f) {
+         Damage(f, anchors_.hash, false, [](std::byte* p) { p[100] ^= std::byte{1}; });
+       },
+       fmt::format("page {}: checksum", anchors_.hash)},
+      {"superblock", "--read-only",
+       [&](const std::string& f) {
+         // The copy not in force (the other one still opens the file).
+         const ToolRun info = RunTool("info --json " + f);
+         const bool zero_current =
+             info.out.find("\"copy\":0,\"current\":true") != std::string::npos;
+         Damage(f, zero_current ? 1 : 0, false, [](std::byte* p) { p[40] ^= std::byte{0xff}; });
+       },
+       "superblock"},
+      {"index_structure", "",
+       [&](const std::string& f) {
+         // Two keys of the leaf swapped, the page resealed: a valid checksum, a broken order.
+         Damage(f, root, true, [](std::byte* p) {
+           std::uint16_t a, b;
+           std::memcpy(&a, p + kNodeHeaderEnd, 2);
+           std::memcpy(&b, p + kNodeHeaderEnd + 2, 2);
+           std::memcpy(p + kNodeHeaderEnd, &b, 2);
+           std::memcpy(p + kNodeHeaderEnd + 2, &a, 2);
+         });
+       },
+       "out of order"},
+      {"hash_structure", "",
+       [&](const std::string& f) {
+         // The hash anchor's depth count no longer matches its buckets.
+         Damage(f, anchors_.hash, true, [](std::byte* p) { p[48] ^= std::byte{2}; });
+       },
+       "index 'ids'"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string copy = Copy(c.name + ".pages");
+    c.damage(copy);
+    const ToolRun r = RunTool(fmt::format("verify {} {}", c.mode, copy));
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("CORRUPT"), std::string::npos) << r.out;
+    const ToolRun j = RunTool(fmt::format("verify --json {} {}", c.mode, copy));
+    EXPECT_EQ(j.exit_code, 1);
+    EXPECT_NE(j.out.find("\"clean\":false"), std::string::npos) << j.out;
+  }
+}
+
+TEST_F(ToolTest, BadFilesAreOneLineAndExitTwo) {
+  const std::string empty = (dir_ / "empty").string();
+  std::ofstream(empty).close();
+  const std::string junk = (dir_ / "junk").string();
+  {
+    std::ofstream out(junk, std::ios::binary);
+    for (int i = 0; i < 3 * 4096; ++i) out.put(static_cast<char>(i * 131 % 251));
+  }
+  const std::string truncated = (dir_ / "truncated").string();
+  fs::copy_file(file_, truncated);
+  fs::resize_file(truncated, 3 * kPageSize);
+  const std::string missing = (dir_ / "missing").string();
+  for (const std::string& f : {empty, junk, truncated, missing}) {
+    for (const std::string& cmd : {"info " + f, "verify " + f, "verify --read-only " + f,
+                                   "stats " + f, "dump-page " + f + " 2", "dump-wal " + f,
+                                   "bench --use-existing --workload=read --db=" + f}) {
+      SCOPED_TRACE(cmd);
+      const ToolRun r = RunTool(cmd);
+      EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+      EXPECT_EQ(r.out, "");
+      ASSERT_FALSE(r.err.empty());
+      EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
+    }
+  }
+  // A page beyond the file, and a log directory that is not one.
+  EXPECT_EQ(RunTool(fmt::format("dump-page {} 99999", file_)).exit_code, 2);
+  EXPECT_EQ(RunTool("dump-wal " + dir_.string()).exit_code, 2);
+}
+
+TEST_F(ToolTest, BenchRunsAndReportsLatencies) {
+  const std::string db = (dir_ / "bench.pages").string();
+  ToolRun r = RunTool(fmt::format("bench --db={} --workload=fill --num=2000 --json", db));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* field : {"\"ops_per_sec\"", "\"p50\"", "\"p99\"", "\"p999\"", "\"max\""}) {
+    EXPECT_NE(r.out.find(field), std::string::npos) << field << " in " << r.out;
+  }
+  r = RunTool(
+      fmt::format("bench --db={} --use-existing --workload=ycsb-a --num=2000 --threads=2", db));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(RunTool("verify " + db).exit_code, 0);
+  EXPECT_EQ(RunTool("bench --disk=bogus --workload=fill --num=10").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace pagestore::testing

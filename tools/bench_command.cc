@@ -1,0 +1,1110 @@
+// pagestore bench: a db_bench-like driver over one store. It opens (or creates) the store at
+// --db (a temporary file, removed with its -wal directory at the end, when omitted), keeps its
+// records in the B+tree named "bench" in the store's catalog, runs one workload on --threads
+// threads and reports throughput and latency percentiles.
+//
+// Records. Record i (0 <= i < 2^64) has a 16-byte key: the big-endian bytes of Mix(i ^ kKeyMask)
+// (splitmix64's finalizer, a bijection) then the big-endian bytes of i, as in
+// benchmarks/index_bench.cc: unique, fixed width, spread uniformly over the key space, so that
+// writing i = 0, 1, 2... writes keys in random order. The keys do not depend on --seed, so a store
+// loaded once serves every later run. A value of --value-size bytes starts with i's bytes (its
+// first min(8, size)), which every read checks, then letters. A store written by the bench holds
+// records 0..R-1 with no gaps; R is the record count of a run (--num, or more when the store
+// already holds more).
+//
+// Workloads (--ops operations, split evenly over the threads; each thread draws from its own
+// std::mt19937_64 seeded from --seed and its index):
+//   fill     writes records 0..num-1 (random key order: like db_bench's fillrandom, but each key
+//            once), thread t a contiguous slice of the numbers; overwrites records already there.
+//   read     point reads of records drawn uniformly from 0..R-1.
+//   ycsb-a..f  YCSB's core workloads: A 50% read / 50% update, B 95/5 read/update, C 100% read,
+//            D 95% read / 5% insert (reads favour the newest records: "latest"), E 95% scan /
+//            5% insert (a scan reads 1-100 records, uniformly, from a drawn record on), F 50%
+//            read / 50% read-modify-write. Records are drawn by a zipfian distribution of
+//            constant 0.99 over the ranks, scrambled over the records as YCSB's
+//            ScrambledZipfianGenerator does (record = FNV-1a-64(rank) mod space, redrawn while the
+//            record is not yet inserted; the space includes twice the expected inserts). "latest"
+//            is YCSB's SkewedLatestGenerator: record = newest - zipfian rank, over the records
+//            every insert below which has committed.
+// read and the ycsb workloads first load records 0..num-1 (untimed, reported separately:
+// transactions of 1000 puts) when the tree is missing or holds fewer than --num records.
+//
+// Writes. Every timed write is one transaction, as an engine commits a single-key write:
+// Store::Begin, one BTree::Put (update, fill, the write of read-modify-write, whose read comes
+// first in the same transaction) or BTree::Insert (insert), then Commit with Durability::kNone,
+// or kSync with --sync. An insert takes the next record number after R.
+//
+// Measurement. Each operation's latency (std::chrono::steady_clock around the store calls only:
+// not the drawing of keys) goes into a per-thread log-linear histogram per operation kind; they
+// are merged at the end. Throughput is operations over the wall time from the threads' common
+// start to the last one's end. MB/s counts the key and value bytes each operation moves (read:
+// key + value read; write: key + value written; scan: every record read; read-modify-write: both)
+// in MiB (2^20 bytes) per second, as db_bench does. On a terminal, a progress line on stderr
+// is rewritten every second.
+//
+// Correctness. Any status other than OK fails the run with one line and exit status 2: a read
+// of a record that should exist finding nothing, a value not starting with its record's number,
+// an insert finding its key present, a scan not starting at its record, a failed commit. After
+// the run the tree's records are counted; a count other than the one expected fails too.
+//
+// --json prints one object on stdout (stable field names):
+//   workload, db, temporary (bool), disk (the spec, FormatDiskManagerSpec), pool_frames,
+//   durability ("none" | "sync"), seed, threads, key_size, value_size,
+//   records (R: the records at the start of the timed run), records_after (counted at the end),
+//   load: null | {records, seconds, records_per_sec},
+//   ops (operations done), seconds (wall time of the timed run),
+//   total and by_op.<kind> (kinds: write, read, update, insert, scan, read_modify_write; those
+//   the workload does), each {ops, bytes, ops_per_sec, mb_per_sec,
+//   latency_us: {p50, p99, p999, max}}.
+//
+// Thread safety: none needed (one command per process); the run's worker threads share the
+// store and tree (safe for concurrent use) and the atomics and mutex-guarded error below.
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <latch>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
+#include "absl/random/distributions.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "index/btree.h"
+#include "index/catalog.h"
+#include "index/hash_index.h"
+#include "storage/disk_manager.h"
+#include "storage/mutex.h"
+#include "tools/command.h"
+#include "tools/json.h"
+#include "wal/store.h"
+
+namespace pagestore::tools {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kCommand = "bench";
+constexpr std::string_view kTreeName = "bench";
+constexpr std::size_t kKeySize = 16;
+constexpr std::size_t kMaxValueSize = kMaxEntryBytes - kKeySize;
+constexpr std::uint64_t kKeyMask = 0x5851f42d4c957f2dull;  // fixed: keys do not depend on --seed
+constexpr double kZipfConstant = 0.99;                     // YCSB's
+constexpr std::uint64_t kMaxScanLength = 100;              // YCSB's maxscanlength
+constexpr std::uint64_t kLoadBatch = 1000;                 // puts per load transaction
+constexpr int kMaxThreads = 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Options and workloads
+
+struct BenchOptions {
+  std::string db;
+  std::string disk = "pread";
+  std::string workload;
+  std::uint64_t num = 100000;
+  std::uint64_t ops = 0;  // 0: --num
+  bool ops_given = false;
+  int threads = 1;
+  std::size_t value_size = 100;
+  std::size_t pool_frames = StoreOptions{}.pool_frames;
+  std::uint64_t seed = 42;
+  bool use_existing = false;
+  bool sync = false;
+  bool json = false;
+};
+
+enum OpKind { kWrite, kRead, kUpdate, kInsert, kScan, kReadModifyWrite, kOpKinds };
+constexpr std::array<std::string_view, kOpKinds> kOpNames = {"write",  "read", "update",
+                                                             "insert", "scan", "read_modify_write"};
+
+enum class Distribution { kFill, kUniform, kZipfian, kLatest };
+
+struct Workload {
+  std::string_view name;
+  std::string_view summary;
+  std::array<double, kOpKinds> mix;  // proportion of each kind (sums to 1)
+  Distribution distribution;
+};
+
+constexpr Workload kWorkloads[] = {
+    {"fill", "write --num records in random key order", {1, 0, 0, 0, 0, 0}, Distribution::kFill},
+    {"read", "uniform point reads", {0, 1, 0, 0, 0, 0}, Distribution::kUniform},
+    {"ycsb-a", "50% read, 50% update; zipfian", {0, .5, .5, 0, 0, 0}, Distribution::kZipfian},
+    {"ycsb-b", "95% read, 5% update; zipfian", {0, .95, .05, 0, 0, 0}, Distribution::kZipfian},
+    {"ycsb-c", "100% read; zipfian", {0, 1, 0, 0, 0, 0}, Distribution::kZipfian},
+    {"ycsb-d", "95% read, 5% insert; latest", {0, .95, 0, .05, 0, 0}, Distribution::kLatest},
+    {"ycsb-e", "95% scan, 5% insert; zipfian", {0, 0, 0, .05, .95, 0}, Distribution::kZipfian},
+    {"ycsb-f",
+     "50% read, 50% read-modify-write; zipfian",
+     {0, .5, 0, 0, 0, .5},
+     Distribution::kZipfian},
+};
+
+const Workload* FindWorkload(std::string_view name) {
+  for (const Workload& w : kWorkloads) {
+    if (w.name == name) return &w;
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+// splitmix64's finalizer: a bijection of 64-bit integers.
+constexpr std::uint64_t Mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+struct Key {
+  char bytes[kKeySize];
+  std::string_view view() const { return std::string_view(bytes, kKeySize); }
+};
+
+Key MakeKey(std::uint64_t id) {
+  Key key;
+  const std::uint64_t hi = __builtin_bswap64(Mix(id ^ kKeyMask));
+  const std::uint64_t lo = __builtin_bswap64(id);
+  std::memcpy(key.bytes, &hi, 8);
+  std::memcpy(key.bytes + 8, &lo, 8);
+  return key;
+}
+
+// Record `id`'s value: its number, then letters starting at a place `version` moves (so that an
+// update changes the bytes).
+void MakeValue(std::uint64_t id, std::uint64_t version, std::size_t size, std::string* out) {
+  static constexpr std::string_view kLetters = "abcdefghijklmnopqrstuvwxyz";
+  out->resize(size);
+  std::memcpy(out->data(), &id, std::min<std::size_t>(8, size));
+  for (std::size_t i = 8, at = (id + version) % 26; i < size; ++i, at = at == 25 ? 0 : at + 1) {
+    (*out)[i] = kLetters[at];
+  }
+}
+
+absl::Status CheckValue(std::uint64_t id, std::string_view value) {
+  if (std::memcmp(value.data(), &id, std::min<std::size_t>(8, value.size())) == 0) {
+    return absl::OkStatus();
+  }
+  return absl::DataLossError(fmt::format(
+      "record {}: its {}-byte value does not start with the record's number (the \"{}\" tree "
+      "holds data the bench did not write, or the store returned the wrong record)",
+      id, value.size(), kTreeName));
+}
+
+// YCSB's scrambling hash (Utils.fnvhash64): FNV-1a over the eight bytes of the rank.
+std::uint64_t Fnv64(std::uint64_t v) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (int i = 0; i < 8; ++i, v >>= 8) {
+    h ^= v & 0xff;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zipfian ranks
+
+// Ranks 0..n-1 with P(r) proportional to 1 / (r + 1)^theta, by rejection-inversion (Hörmann and
+// Derflinger, "Rejection-inversion to generate variates from monotone discrete distributions",
+// 1996; this follows Apache Commons RNG's RejectionInversionZipfSampler). Constant setup, so the
+// "latest" distribution rebuilds it as the records grow.
+// Why not absl::zipf_distribution, the same algorithm: its constructor asserts q > 1 (a Debug or
+// ASan build aborts at YCSB's 0.99) and its header calls other values undefined behaviour.
+// Thread safety: one per thread (draws use the caller's generator; the object is immutable).
+class ZipfGenerator {
+ public:
+  ZipfGenerator(std::uint64_t n, double theta)
+      : n_(n),
+        theta_(theta),
+        h_integral_x1_(HIntegral(1.5) - 1),
+        h_integral_n_(HIntegral(static_cast<double>(n) + 0.5)),
+        s_(2 - HIntegralInverse(HIntegral(2.5) - H(2))) {}
+
+  std::uint64_t n() const { return n_; }
+
+  template <typename Urbg>
+  std::uint64_t operator()(Urbg& gen) const {
+    for (;;) {
+      const double u =
+          h_integral_n_ + absl::Uniform<double>(gen, 0, 1) * (h_integral_x1_ - h_integral_n_);
+      const double x = HIntegralInverse(u);
+      double k = std::floor(x + 0.5);
+      k = std::clamp(k, 1.0, static_cast<double>(n_));
+      if (k - x <= s_ || u >= HIntegral(k + 0.5) - H(k)) {
+        return std::min(static_cast<std::uint64_t>(k), n_) - 1;
+      }
+    }
+  }
+
+ private:
+  double H(double x) const { return std::exp(-theta_ * std::log(x)); }
+  // The integral of H, from 1 to x.
+  double HIntegral(double x) const {
+    const double log_x = std::log(x);
+    return Helper2((1 - theta_) * log_x) * log_x;
+  }
+  double HIntegralInverse(double x) const {
+    const double t = std::max(-1.0, x * (1 - theta_));
+    return std::exp(Helper1(t) * x);
+  }
+  // log1p(x) / x and expm1(x) / x, continuous at 0.
+  static double Helper1(double x) {
+    return std::abs(x) > 1e-8 ? std::log1p(x) / x : 1 - x * (0.5 - x * (1.0 / 3 - 0.25 * x));
+  }
+  static double Helper2(double x) {
+    return std::abs(x) > 1e-8 ? std::expm1(x) / x : 1 + x * 0.5 * (1 + x / 3 * (1 + 0.25 * x));
+  }
+
+  std::uint64_t n_;
+  double theta_;
+  double h_integral_x1_;
+  double h_integral_n_;
+  double s_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Latency histogram
+
+// Nanoseconds in log-linear buckets, as HdrHistogram lays them out: values below 256 exactly,
+// above that 128 buckets per power of two, so a bucket is at most 1/128 (0.8%) of its values
+// wide. Percentiles report a bucket's middle (clamped to the exact min and max).
+// Thread safety: REQUIRES external synchronization (one per thread, merged after joining).
+class LatencyHistogram {
+ public:
+  LatencyHistogram() : buckets_(kBuckets, 0) {}
+
+  void Record(std::uint64_t ns) {
+    ++buckets_[Index(ns)];
+    ++count_;
+    min_ = std::min(min_, ns);
+    max_ = std::max(max_, ns);
+  }
+
+  void Merge(const LatencyHistogram& other) {
+    for (std::size_t i = 0; i < kBuckets; ++i) buckets_[i] += other.buckets_[i];
+    count_ += other.count_;
+    min_ = std::min(min_, other.min_);
+    max_ = std::max(max_, other.max_);
+  }
+
+  std::uint64_t count() const { return count_; }
+  std::uint64_t max() const { return max_; }
+
+  // The value `percent` of the recorded values are at or below (0 when empty).
+  double Percentile(double percent) const {
+    if (count_ == 0) return 0;
+    const auto rank = std::max<std::uint64_t>(
+        1, static_cast<std::uint64_t>(std::ceil(percent / 100 * static_cast<double>(count_))));
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < kBuckets; ++i) {
+      seen += buckets_[i];
+      if (seen >= rank) {
+        const double middle = static_cast<double>(Lower(i)) + static_cast<double>(Width(i) - 1) / 2;
+        return std::clamp(middle, static_cast<double>(min_), static_cast<double>(max_));
+      }
+    }
+    return static_cast<double>(max_);
+  }
+
+ private:
+  static constexpr int kSubBits = 8;
+  static constexpr std::uint64_t kExact = 1u << kSubBits;  // 256 exact buckets
+  static constexpr std::uint64_t kHalf = kExact / 2;       // 128 per power of two above
+  static constexpr std::size_t kBuckets = kExact + (64 - kSubBits) * kHalf;
+
+  static std::size_t Index(std::uint64_t v) {
+    if (v < kExact) return v;
+    const int shift = 63 - std::countl_zero(v) - (kSubBits - 1);  // >= 1
+    const std::uint64_t top = v >> shift;                         // in [128, 256)
+    return kExact + (shift - 1) * kHalf + (top - kHalf);
+  }
+  static std::uint64_t Lower(std::size_t i) {
+    if (i < kExact) return i;
+    const std::size_t j = i - kExact;
+    return (kHalf + j % kHalf) << (j / kHalf + 1);
+  }
+  static std::uint64_t Width(std::size_t i) {
+    return i < kExact ? 1 : std::uint64_t{1} << ((i - kExact) / kHalf + 1);
+  }
+
+  std::vector<std::uint64_t> buckets_;
+  std::uint64_t count_ = 0;
+  std::uint64_t min_ = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t max_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Shared run state
+
+// Set by SIGINT/SIGTERM (the handler resets itself, so a second signal kills): the threads stop,
+// the store closes and a temporary store is removed.
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+extern "C" void OnInterrupt(int) { g_interrupted.store(true, std::memory_order_relaxed); }
+
+// The first error of any thread; once set (or on an interrupt) every thread stops.
+class Failure {
+ public:
+  void Set(absl::Status status) {
+    MutexLock lock(&mu_);
+    if (first_.ok()) first_ = std::move(status);
+    stop_.store(true, std::memory_order_relaxed);
+  }
+  bool stopped() const {
+    return stop_.load(std::memory_order_relaxed) || g_interrupted.load(std::memory_order_relaxed);
+  }
+  absl::Status status() {
+    MutexLock lock(&mu_);
+    if (first_.ok() && g_interrupted.load()) return absl::CancelledError("interrupted");
+    return first_;
+  }
+
+ private:
+  Mutex mu_;
+  absl::Status first_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> stop_{false};
+};
+
+struct alignas(64) PaddedCounter {
+  std::atomic<std::uint64_t> value{0};
+};
+
+// Hands out the numbers of inserted records (from R on) and knows the newest record below which
+// every insert has committed (YCSB's AcknowledgedCounterGenerator), so that a read never picks a
+// record whose insert is still running. A thread announces a lower bound of the number it is
+// about to take before taking it; Acknowledged reads the counter, then the announcements, so any
+// number taken but not committed shows up in one (all sequentially consistent).
+class InsertCounter {
+ public:
+  InsertCounter(std::uint64_t first, int threads) : next_(first), in_flight_(threads) {
+    for (PaddedCounter& c : in_flight_) c.value.store(kNone);
+  }
+  std::uint64_t Take(int thread) {
+    in_flight_[thread].value.store(next_.load());
+    const std::uint64_t id = next_.fetch_add(1);
+    in_flight_[thread].value.store(id);
+    return id;
+  }
+  void Done(int thread) { in_flight_[thread].value.store(kNone); }
+  // Every record below this number exists.
+  std::uint64_t Acknowledged() const {
+    std::uint64_t limit = next_.load();
+    for (const PaddedCounter& c : in_flight_) limit = std::min(limit, c.value.load());
+    return limit;
+  }
+  std::uint64_t next() const { return next_.load(); }
+
+ private:
+  static constexpr std::uint64_t kNone = std::numeric_limits<std::uint64_t>::max();
+  std::atomic<std::uint64_t> next_;
+  std::vector<PaddedCounter> in_flight_;
+};
+
+// Per-thread counters of operations done; a reporter thread rewrites one line on stderr every
+// second, only when stderr is a terminal.
+class Progress {
+ public:
+  Progress(std::string label, std::uint64_t total, int threads)
+      : label_(std::move(label)), total_(total), done_(threads) {
+    if (::isatty(STDERR_FILENO) == 1) reporter_ = std::thread([this] { Report(); });
+  }
+  ~Progress() { Stop(); }
+  void Set(int thread, std::uint64_t done) {
+    done_[thread].value.store(done, std::memory_order_relaxed);
+  }
+  // Stops the reporter and erases its line.
+  void Stop() {
+    if (!reporter_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    reporter_.join();
+    std::fputs("\r\033[K", stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  std::uint64_t Done() const {
+    std::uint64_t sum = 0;
+    for (const PaddedCounter& c : done_) sum += c.value.load(std::memory_order_relaxed);
+    return sum;
+  }
+  void Report() {
+    std::uint64_t last = 0;
+    Clock::time_point last_time = Clock::now();
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+      const std::uint64_t done = Done();
+      const Clock::time_point now = Clock::now();
+      const double seconds = std::chrono::duration<double>(now - last_time).count();
+      fmt::print(stderr, "\r\033[K{}: {} of {} ops, {:.0f} ops/s", label_, done, total_,
+                 seconds > 0 ? static_cast<double>(done - last) / seconds : 0.0);
+      std::fflush(stderr);
+      last = done;
+      last_time = now;
+    }
+  }
+
+  const std::string label_;
+  const std::uint64_t total_;
+  std::vector<PaddedCounter> done_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // under mu_
+  std::thread reporter_;
+};
+
+// Runs body(t) for t in [0, threads) on threads released together; the wall time from the
+// release to the last one's end.
+std::chrono::nanoseconds RunThreads(int threads, const std::function<void(int)>& body) {
+  std::latch start(threads + 1);
+  std::vector<std::thread> workers;
+  workers.reserve(threads);
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      start.arrive_and_wait();
+      body(t);
+    });
+  }
+  start.arrive_and_wait();
+  const Clock::time_point begin = Clock::now();
+  for (std::thread& w : workers) w.join();
+  return Clock::now() - begin;
+}
+
+// Thread t's share [first, first + count) of `total` items split evenly.
+std::pair<std::uint64_t, std::uint64_t> Share(std::uint64_t total, int threads, int t) {
+  const std::uint64_t n = static_cast<std::uint64_t>(threads);
+  const std::uint64_t i = static_cast<std::uint64_t>(t);
+  const std::uint64_t base = total / n, extra = total % n;
+  return {i * base + std::min(i, extra), base + (i < extra ? 1 : 0)};
+}
+
+std::mt19937_64 ThreadGenerator(std::uint64_t seed, int thread) {
+  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                    static_cast<std::uint32_t>(thread)};
+  return std::mt19937_64(seq);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+
+// One write in its own transaction: Begin, Put or Insert, Commit(durability). A failure before
+// the commit aborts it (the transaction's destructor).
+absl::Status WriteOne(Store& store, BTree& tree, Durability durability, std::string_view key,
+                      std::string_view value, bool insert) {
+  absl::StatusOr<std::unique_ptr<Transaction>> txn = store.Begin();
+  if (!txn.ok()) return txn.status();
+  absl::Status s = insert ? tree.Insert(txn->get(), key, value) : tree.Put(txn->get(), key, value);
+  if (!s.ok()) return s;
+  return (*txn)->Commit(durability);
+}
+
+absl::Status OpError(std::string_view op, std::uint64_t id, const absl::Status& s) {
+  return absl::Status(s.code(), fmt::format("{} of record {}: {}", op, id, s.ToString()));
+}
+
+absl::StatusOr<std::uint64_t> CountRecords(const BTree& tree) {
+  std::uint64_t n = 0;
+  BTree::Iterator it = tree.Begin();
+  for (; it.Valid(); it.Next()) ++n;
+  if (!it.status().ok()) return it.status();
+  return n;
+}
+
+struct OpResult {
+  LatencyHistogram latency;
+  std::uint64_t bytes = 0;
+};
+using ThreadResult = std::array<OpResult, kOpKinds>;
+
+// What every thread of a run shares.
+struct RunContext {
+  const BenchOptions& options;
+  const Workload& workload;
+  Store& store;
+  BTree& tree;
+  Durability durability;
+  std::uint64_t records;  // R: records 0..R-1 exist at the start
+  std::uint64_t space;    // the scrambled zipfian's records (R plus twice the expected inserts)
+  InsertCounter inserts;
+  Failure failure;
+};
+
+// Writes records [first, first + count) with puts, one transaction each (timed: fill) or
+// kLoadBatch each (untimed: the load before the other workloads, the last commit of each thread
+// with the run's durability).
+void WriteRecords(RunContext& ctx, int t, std::uint64_t first, std::uint64_t count, bool timed,
+                  Progress& progress, ThreadResult* result) {
+  std::string value;
+  std::unique_ptr<Transaction> batch;
+  std::uint64_t in_batch = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    if (ctx.failure.stopped()) return;
+    const std::uint64_t id = first + i;
+    const Key key = MakeKey(id);
+    MakeValue(id, 0, ctx.options.value_size, &value);
+    if (timed) {
+      const Clock::time_point t0 = Clock::now();
+      absl::Status s = WriteOne(ctx.store, ctx.tree, ctx.durability, key.view(), value, false);
+      const Clock::time_point t1 = Clock::now();
+      if (!s.ok()) return ctx.failure.Set(OpError("write", id, s));
+      (*result)[kWrite].latency.Record(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+      (*result)[kWrite].bytes += kKeySize + value.size();
+    } else {
+      if (batch == nullptr) {
+        absl::StatusOr<std::unique_ptr<Transaction>> txn = ctx.store.Begin();
+        if (!txn.ok()) return ctx.failure.Set(OpError("load", id, txn.status()));
+        batch = std::move(*txn);
+      }
+      if (absl::Status s = ctx.tree.Put(batch.get(), key.view(), value); !s.ok()) {
+        return ctx.failure.Set(OpError("load", id, s));
+      }
+      if (++in_batch == kLoadBatch || i + 1 == count) {
+        const Durability d = i + 1 == count ? ctx.durability : Durability::kNone;
+        if (absl::Status s = batch->Commit(d); !s.ok()) {
+          return ctx.failure.Set(OpError("load commit", id, s));
+        }
+        batch.reset();
+        in_batch = 0;
+      }
+    }
+    progress.Set(t, i + 1);
+  }
+}
+
+// Thread t's --ops share of a read or ycsb workload.
+void RunOps(RunContext& ctx, int t, std::uint64_t count, Progress& progress, ThreadResult& result) {
+  const Workload& w = ctx.workload;
+  std::mt19937_64 gen = ThreadGenerator(ctx.options.seed, t);
+  std::optional<ZipfGenerator> zipf;
+  if (w.distribution == Distribution::kZipfian) zipf.emplace(ctx.space, kZipfConstant);
+  std::optional<ZipfGenerator> latest;  // rebuilt as the acknowledged records grow
+  std::string value, written;
+  std::uint64_t version = 0;
+
+  // The record an operation other than an insert works on.
+  auto draw = [&]() -> std::uint64_t {
+    switch (w.distribution) {
+      case Distribution::kUniform:
+        return absl::Uniform<std::uint64_t>(gen, 0, ctx.records);
+      case Distribution::kZipfian:
+        for (;;) {
+          const std::uint64_t id = Fnv64((*zipf)(gen)) % ctx.space;
+          if (id < ctx.records || id < ctx.inserts.Acknowledged()) return id;
+        }
+      case Distribution::kLatest: {
+        const std::uint64_t newest = ctx.inserts.Acknowledged();
+        if (!latest || latest->n() != newest) latest.emplace(newest, kZipfConstant);
+        return newest - 1 - (*latest)(gen);
+      }
+      case Distribution::kFill:
+        break;
+    }
+    return 0;
+  };
+  auto read = [&](std::uint64_t id, const Key& key) -> absl::Status {
+    if (absl::Status s = ctx.tree.Get(key.view(), &value); !s.ok()) {
+      if (absl::IsNotFound(s)) {
+        return absl::NotFoundError(
+            fmt::format("read of record {}: not found, but records 0..{} should all exist", id,
+                        ctx.inserts.Acknowledged() - 1));
+      }
+      return OpError("read", id, s);
+    }
+    return CheckValue(id, value);
+  };
+
+  for (std::uint64_t i = 0; i < count; ++i) {
+    if (ctx.failure.stopped()) return;
+    // The kind, by the workload's proportions.
+    const double x = absl::Uniform<double>(gen, 0, 1);
+    int kind = kOpKinds - 1;
+    double sum = 0;
+    for (int k = 0; k < kOpKinds; ++k) {
+      sum += w.mix[k];
+      if (x < sum) {
+        kind = k;
+        break;
+      }
+    }
+    while (w.mix[kind] == 0) --kind;  // rounding at the top end
+    const std::uint64_t id = kind == kInsert ? ctx.inserts.Take(t) : draw();
+    const Key key = MakeKey(id);
+    const std::uint64_t scan_length =
+        kind == kScan ? absl::Uniform<std::uint64_t>(absl::IntervalClosed, gen, 1, kMaxScanLength)
+                      : 0;
+    if (kind == kUpdate || kind == kInsert || kind == kReadModifyWrite) {
+      MakeValue(id, ++version, ctx.options.value_size, &written);
+    }
+
+    std::uint64_t bytes = 0;
+    absl::Status s;
+    const Clock::time_point t0 = Clock::now();
+    switch (kind) {
+      case kRead:
+        s = read(id, key);
+        bytes = kKeySize + value.size();
+        break;
+      case kUpdate:
+        s = WriteOne(ctx.store, ctx.tree, ctx.durability, key.view(), written, false);
+        if (!s.ok()) s = OpError("update", id, s);
+        bytes = kKeySize + written.size();
+        break;
+      case kInsert:
+        s = WriteOne(ctx.store, ctx.tree, ctx.durability, key.view(), written, true);
+        if (!s.ok()) s = OpError("insert", id, s);
+        bytes = kKeySize + written.size();
+        break;
+      case kScan: {
+        BTree::Iterator it = ctx.tree.Scan(key.view());
+        if (!it.Valid() || it.key() != key.view()) {
+          s = it.status().ok() ? absl::NotFoundError(fmt::format(
+                                     "scan from record {}: the record is not there", id))
+                               : OpError("scan", id, it.status());
+          break;
+        }
+        s = CheckValue(id, it.value());
+        for (std::uint64_t n = 0; s.ok() && it.Valid() && n < scan_length; ++n, it.Next()) {
+          bytes += it.key().size() + it.value().size();
+        }
+        if (s.ok() && !it.status().ok()) s = OpError("scan", id, it.status());
+        break;
+      }
+      case kReadModifyWrite: {
+        absl::StatusOr<std::unique_ptr<Transaction>> txn = ctx.store.Begin();
+        if (!txn.ok()) {
+          s = OpError("read-modify-write", id, txn.status());
+          break;
+        }
+        s = read(id, key);
+        if (s.ok()) s = ctx.tree.Put(txn->get(), key.view(), written);
+        if (s.ok()) s = (*txn)->Commit(ctx.durability);
+        if (!s.ok() && !absl::IsNotFound(s) && !absl::IsDataLoss(s)) {
+          s = OpError("read-modify-write", id, s);
+        }
+        bytes = 2 * kKeySize + value.size() + written.size();
+        break;
+      }
+      default:
+        s = absl::InternalError("no such operation");
+    }
+    const Clock::time_point t1 = Clock::now();
+    if (!s.ok()) return ctx.failure.Set(std::move(s));
+    if (kind == kInsert) ctx.inserts.Done(t);
+    result[kind].latency.Record(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+    result[kind].bytes += bytes;
+    progress.Set(t, i + 1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+struct OpSummary {
+  std::string_view name;
+  LatencyHistogram latency;
+  std::uint64_t bytes = 0;
+};
+
+struct LoadSummary {
+  std::uint64_t records;
+  double seconds;
+};
+
+struct Report {
+  std::string workload;
+  std::string summary;
+  std::string db;
+  bool temporary = false;
+  std::string disk;
+  std::size_t pool_frames = 0;
+  bool sync = false;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  std::size_t value_size = 0;
+  std::uint64_t records = 0;
+  std::uint64_t records_after = 0;
+  std::optional<LoadSummary> load;
+  double seconds = 0;
+  std::vector<OpSummary> by_op;
+  OpSummary total;
+};
+
+double PerSecond(double amount, double seconds) { return seconds > 0 ? amount / seconds : 0; }
+double Mb(std::uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
+double Us(double ns) { return ns / 1000; }
+
+void JsonOp(Json& j, const OpSummary& op, double seconds) {
+  j.BeginObject()
+      .Field("ops", op.latency.count())
+      .Field("bytes", op.bytes)
+      .Field("ops_per_sec", PerSecond(static_cast<double>(op.latency.count()), seconds))
+      .Field("mb_per_sec", PerSecond(Mb(op.bytes), seconds))
+      .Key("latency_us")
+      .BeginObject()
+      .Field("p50", Us(op.latency.Percentile(50)))
+      .Field("p99", Us(op.latency.Percentile(99)))
+      .Field("p999", Us(op.latency.Percentile(99.9)))
+      .Field("max", Us(static_cast<double>(op.latency.max())))
+      .EndObject()
+      .EndObject();
+}
+
+void PrintJson(const Report& r) {
+  Json j;
+  j.BeginObject()
+      .Field("workload", r.workload)
+      .Field("db", r.db)
+      .Field("temporary", r.temporary)
+      .Field("disk", r.disk)
+      .Field("pool_frames", std::uint64_t{r.pool_frames})
+      .Field("durability", r.sync ? "sync" : "none")
+      .Field("seed", r.seed)
+      .Field("threads", r.threads)
+      .Field("key_size", std::uint64_t{kKeySize})
+      .Field("value_size", std::uint64_t{r.value_size})
+      .Field("records", r.records)
+      .Field("records_after", r.records_after)
+      .Key("load");
+  if (r.load) {
+    j.BeginObject()
+        .Field("records", r.load->records)
+        .Field("seconds", r.load->seconds)
+        .Field("records_per_sec", PerSecond(static_cast<double>(r.load->records), r.load->seconds))
+        .EndObject();
+  } else {
+    j.Null();
+  }
+  j.Field("ops", r.total.latency.count()).Field("seconds", r.seconds).Key("total");
+  JsonOp(j, r.total, r.seconds);
+  j.Key("by_op").BeginObject();
+  for (const OpSummary& op : r.by_op) JsonOp(j.Key(op.name), op, r.seconds);
+  j.EndObject().EndObject();
+  std::fputs(j.str().c_str(), stdout);
+}
+
+void PrintText(const Report& r) {
+  fmt::print("workload  {} ({})\n", r.workload, r.summary);
+  fmt::print("store     {}{}, disk {}, pool {} frames, durability {}\n", r.db,
+             r.temporary ? " (temporary)" : "", r.disk, r.pool_frames, r.sync ? "sync" : "none");
+  fmt::print("records   {} ({}-byte keys, {}-byte values), {} after the run\n", r.records, kKeySize,
+             r.value_size, r.records_after);
+  if (r.load) {
+    fmt::print("load      {} records in {:.3f} s ({:.0f} records/s, untimed)\n", r.load->records,
+               r.load->seconds, PerSecond(static_cast<double>(r.load->records), r.load->seconds));
+  }
+  fmt::print("run       {} ops on {} thread{} in {:.3f} s, seed {}\n\n", r.total.latency.count(),
+             r.threads, r.threads == 1 ? "" : "s", r.seconds, r.seed);
+  fmt::print("{:<18} {:>10} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10}\n", "op", "ops", "ops/s",
+             "MB/s", "p50 us", "p99 us", "p99.9 us", "max us");
+  auto row = [&](const OpSummary& op) {
+    fmt::print("{:<18} {:>10} {:>12.1f} {:>9.2f} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.2f}\n",
+               op.name, op.latency.count(),
+               PerSecond(static_cast<double>(op.latency.count()), r.seconds),
+               PerSecond(Mb(op.bytes), r.seconds), Us(op.latency.Percentile(50)),
+               Us(op.latency.Percentile(99)), Us(op.latency.Percentile(99.9)),
+               Us(static_cast<double>(op.latency.max())));
+  };
+  for (const OpSummary& op : r.by_op) row(op);
+  row(r.total);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command
+
+// Runs the workload on the open store; fills `report`.
+absl::Status RunOnStore(const BenchOptions& options, const Workload& workload, Store& store,
+                        Report& report) {
+  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(store);
+  if (!catalog.ok()) return catalog.status();
+  std::unique_ptr<BTree> tree;
+  std::uint64_t found = 0;  // records in the tree at the start
+  if (absl::StatusOr<IndexInfo> info = (*catalog)->Lookup(std::string(kTreeName));
+      absl::IsNotFound(info.status())) {
+    absl::StatusOr<std::unique_ptr<BTree>> created =
+        (*catalog)->CreateBTree(std::string(kTreeName));
+    if (!created.ok()) return created.status();
+    tree = std::move(*created);
+  } else {
+    absl::StatusOr<std::unique_ptr<BTree>> opened = (*catalog)->OpenBTree(std::string(kTreeName));
+    if (!opened.ok()) return opened.status();
+    tree = std::move(*opened);
+    absl::StatusOr<std::uint64_t> n = CountRecords(*tree);
+    if (!n.ok()) return n.status();
+    found = *n;
+  }
+
+  const bool fill = workload.distribution == Distribution::kFill;
+  const Durability durability = options.sync ? Durability::kSync : Durability::kNone;
+  const std::uint64_t ops = fill ? options.num : (options.ops_given ? options.ops : options.num);
+  const auto expected_inserts =
+      static_cast<std::uint64_t>(std::ceil(static_cast<double>(ops) * workload.mix[kInsert] * 2));
+  const std::uint64_t records = std::max(found, options.num);
+  RunContext ctx{.options = options,
+                 .workload = workload,
+                 .store = store,
+                 .tree = *tree,
+                 .durability = durability,
+                 .records = fill ? found : records,
+                 .space = records + expected_inserts,
+                 .inserts = InsertCounter(records, options.threads),
+                 .failure = {}};
+
+  if (!fill && found < options.num) {
+    Progress progress("load", options.num, options.threads);
+    const std::chrono::nanoseconds took = RunThreads(options.threads, [&](int t) {
+      const auto [first, count] = Share(options.num, options.threads, t);
+      WriteRecords(ctx, t, first, count, /*timed=*/false, progress, nullptr);
+    });
+    progress.Stop();
+    if (absl::Status s = ctx.failure.status(); !s.ok()) return s;
+    report.load = LoadSummary{options.num, std::chrono::duration<double>(took).count()};
+  }
+
+  std::vector<ThreadResult> results(options.threads);
+  Progress progress(std::string(workload.name), ops, options.threads);
+  const std::chrono::nanoseconds took = RunThreads(options.threads, [&](int t) {
+    const auto [first, count] = Share(ops, options.threads, t);
+    if (fill) {
+      WriteRecords(ctx, t, first, count, /*timed=*/true, progress, &results[t]);
+    } else {
+      RunOps(ctx, t, count, progress, results[t]);
+    }
+  });
+  progress.Stop();
+  if (absl::Status s = ctx.failure.status(); !s.ok()) return s;
+
+  absl::StatusOr<std::uint64_t> after = CountRecords(*tree);
+  if (!after.ok()) return after.status();
+  const std::uint64_t expected = fill ? records : ctx.inserts.next();
+  if (*after != expected) {
+    return absl::DataLossError(fmt::format(
+        "the \"{}\" tree holds {} records after the run; {} expected ({} before, {} inserted)",
+        kTreeName, *after, expected, found, fill ? records - found : ctx.inserts.next() - records));
+  }
+
+  report.records = fill ? options.num : records;
+  report.records_after = *after;
+  report.seconds = std::chrono::duration<double>(took).count();
+  report.total.name = "all";
+  for (int k = 0; k < kOpKinds; ++k) {
+    if (workload.mix[k] == 0) continue;
+    OpSummary op;
+    op.name = kOpNames[k];
+    for (const ThreadResult& r : results) {
+      op.latency.Merge(r[k].latency);
+      op.bytes += r[k].bytes;
+    }
+    report.total.latency.Merge(op.latency);
+    report.total.bytes += op.bytes;
+    report.by_op.push_back(std::move(op));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckOptions(const BenchOptions& o) {
+  if (o.num == 0) return absl::InvalidArgumentError("--num must be at least 1");
+  if (o.ops_given && o.ops == 0) return absl::InvalidArgumentError("--ops must be at least 1");
+  if (o.threads < 1 || o.threads > kMaxThreads) {
+    return absl::InvalidArgumentError(fmt::format("--threads must be 1 to {}", kMaxThreads));
+  }
+  if (o.value_size > kMaxValueSize) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--value-size={} is too large: a key and value take at most {} bytes, so values at most {}",
+        o.value_size, kMaxEntryBytes, kMaxValueSize));
+  }
+  if (o.use_existing && o.db.empty()) {
+    return absl::InvalidArgumentError("--use-existing needs --db=PATH (the store to reopen)");
+  }
+  return absl::OkStatus();
+}
+
+int RunBench(const BenchOptions& options) {
+  const Workload* workload = FindWorkload(options.workload);
+  if (workload == nullptr) {
+    std::string names;
+    for (const Workload& w : kWorkloads)
+      names += fmt::format("{}{}", names.empty() ? "" : ", ", w.name);
+    return CannotRun(
+        kCommand, absl::InvalidArgumentError(
+                      fmt::format("unknown workload \"{}\" (one of {})", options.workload, names)));
+  }
+  if (absl::Status s = CheckOptions(options); !s.ok()) return CannotRun(kCommand, s);
+  DiskManagerOptions base;
+  base.mode = options.use_existing ? OpenMode::kOpenExisting : OpenMode::kCreate;
+  absl::StatusOr<DiskManagerOptions> disk = ParseDiskManagerSpec(options.disk, base);
+  if (!disk.ok()) {
+    return CannotRun(kCommand, absl::InvalidArgumentError(fmt::format(
+                                   "--disk: {}", std::string(disk.status().message()))));
+  }
+
+  const bool temporary = options.db.empty();
+  const fs::path path =
+      temporary ? fs::temp_directory_path() / fmt::format("pagestore-bench-{}.db", ::getpid())
+                : fs::path(options.db);
+  const fs::path wal = path.string() + "-wal";
+  if (!options.use_existing) {
+    std::error_code ec;
+    for (const fs::path& p : {path, wal}) {
+      if (fs::exists(p, ec)) {
+        return CannotRun(kCommand, absl::AlreadyExistsError(fmt::format(
+                                       "{} exists: pass --use-existing to run on it, or remove "
+                                       "it (and {})",
+                                       p.string(), wal.string())));
+      }
+    }
+  }
+  // Removes a temporary store at every exit, after the store below has closed.
+  absl::Cleanup remove_temporary = [&] {
+    if (!temporary) return;
+    std::error_code ec;
+    fs::remove(path, ec);
+    fs::remove_all(wal, ec);
+  };
+
+  struct sigaction action = {}, old_int = {}, old_term = {};
+  action.sa_handler = OnInterrupt;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, &old_int);
+  ::sigaction(SIGTERM, &action, &old_term);
+  absl::Cleanup restore_signals = [&] {
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+  };
+
+  StoreOptions store_options;
+  store_options.disk = *disk;
+  store_options.pool_frames = options.pool_frames;
+  store_options.durability = options.sync ? Durability::kSync : Durability::kNone;
+  store_options.undo_handlers[kBTreeResourceManager] = BTreeUndoHandler();
+  store_options.undo_handlers[kHashResourceManager] = HashUndoHandler();
+
+  Report report;
+  report.workload = std::string(workload->name);
+  report.summary = std::string(workload->summary);
+  report.db = path.string();
+  report.temporary = temporary;
+  report.disk = FormatDiskManagerSpec(*disk);
+  report.pool_frames = options.pool_frames;
+  report.sync = options.sync;
+  report.seed = options.seed;
+  report.threads = options.threads;
+  report.value_size = options.value_size;
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, store_options);
+    if (!store.ok()) return CannotRun(kCommand, store.status());
+    absl::Status s = RunOnStore(options, *workload, **store, report);
+    // Close even after a failure (a temporary store is removed next, a named one kept whole).
+    absl::Status closed = (*store)->Close();
+    if (!s.ok()) {
+      if (absl::IsCancelled(s)) s = absl::CancelledError("interrupted; the store was closed");
+      return CannotRun(kCommand, s);
+    }
+    if (!closed.ok()) return CannotRun(kCommand, closed);
+  }
+  if (options.json) {
+    PrintJson(report);
+  } else {
+    PrintText(report);
+  }
+  return kExitOk;
+}
+
+constexpr char kFooter[] = R"(Workloads:
+  fill     write --num records (keys in random order, each once, like db_bench's fillrandom;
+           records already there are overwritten)
+  read     uniform random point reads of existing records
+  ycsb-a   50% read, 50% update          ycsb-b   95% read, 5% update
+  ycsb-c   100% read                     ycsb-d   95% read (latest), 5% insert
+  ycsb-e   95% scan (1-100 records), 5% insert
+  ycsb-f   50% read, 50% read-modify-write
+  The ycsb workloads draw records by YCSB's scrambled zipfian (constant 0.99; d: latest). read
+  and ycsb-* first load --num records (untimed, reported apart) when the store's "bench" B+tree
+  is missing or holds fewer.
+
+Keys are 16 bytes (a hashed record number, then the number); values start with the number,
+which every read checks. Every timed write is its own transaction (Store::Begin, one put or
+insert, Commit with durability none, or sync with --sync), as an engine commits a single-key
+write. Latency is measured around each operation's store calls (steady_clock), per operation
+kind; MB/s is key+value bytes moved per second in MiB. Any unexpected status (a record that
+should exist not found, ...) stops the run: one line on stderr, exit status 2.
+
+--json fields: workload, db, temporary, disk, pool_frames, durability, seed, threads, key_size,
+value_size, records, records_after, load (null | {records, seconds, records_per_sec}), ops,
+seconds, total and by_op.<write|read|update|insert|scan|read_modify_write>, each {ops, bytes,
+ops_per_sec, mb_per_sec, latency_us: {p50, p99, p999, max}}.)";
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, RunFunction& run) {
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Benchmark a store: fill, read or a YCSB workload; ops/s, MB/s, latency");
+  cmd->add_option("--db", options->db,
+                  "The store's page file (its log: PATH-wal); default: a temporary store, "
+                  "removed at the end");
+  cmd->add_flag("--use-existing", options->use_existing,
+                "Reopen the store at --db (otherwise --db must not exist yet)");
+  cmd->add_option("--disk", options->disk,
+                  "Disk manager spec: pread, mmap, pread:direct=1, mmap:populate=1, ...")
+      ->capture_default_str();
+  cmd->add_option("--workload", options->workload,
+                  "fill, read, ycsb-a, ycsb-b, ycsb-c, ycsb-d, ycsb-e or ycsb-f")
+      ->required();
+  cmd->add_option("--num", options->num, "Records (fill writes them; the others load them)")
+      ->capture_default_str();
+  CLI::Option* ops =
+      cmd->add_option("--ops", options->ops, "Operations of read and ycsb-* (default: --num)");
+  cmd->add_option("--threads", options->threads, "Threads, each with an even share of the ops")
+      ->capture_default_str();
+  cmd->add_option("--value-size", options->value_size,
+                  fmt::format("Value bytes (keys are 16; at most {})", kMaxValueSize))
+      ->capture_default_str();
+  cmd->add_option("--pool-frames", options->pool_frames, "Buffer pool frames of 4 KiB")
+      ->capture_default_str();
+  cmd->add_flag("--sync", options->sync, "Commit each write durably (fdatasync), not kNone");
+  cmd->add_option("--seed", options->seed, "Seed of the threads' random generators")
+      ->capture_default_str();
+  cmd->add_flag("--json", options->json, "Print one JSON object (fields below) instead of text");
+  cmd->footer(kFooter);
+  cmd->callback([&run, options, ops] {
+    options->ops_given = ops->count() > 0;
+    run = [options] { return RunBench(*options); };
+  });
+}
+
+}  // namespace pagestore::tools

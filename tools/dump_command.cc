@@ -1,0 +1,487 @@
+// pagestore dump-page FILE ID [--hex]: one page's header and its contents decoded by page type
+// (B+tree anchor and nodes, hash index anchor, directory, buckets and overflow pages, free-list
+// trunks, superblock copies), read from the file as it is. A page whose checksum fails is still
+// decoded, marked as such.
+// pagestore dump-wal DIR [--from LSN] [--to LSN] [--stats]: one line per log record (LSN,
+// transaction, type, length, the pages it changes) like pg_waldump; --stats gives counts and
+// bytes by record type and by mini-transaction entry kind. Stops with a clear message at the
+// first invalid record.
+#include <fmt/format.h>
+
+#include <array>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "index/btree.h"
+#include "index/btree_node.h"
+#include "index/hash_index.h"
+#include "tools/command.h"
+#include "tools/inspect.h"
+#include "tools/json.h"
+#include "wal/log_env.h"
+#include "wal/log_format.h"
+#include "wal/log_reader.h"
+
+namespace pagestore::tools {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// dump-page
+
+struct DumpPageArgs {
+  std::string file;
+  PageId id = 0;
+  bool hex = false;
+  bool json = false;
+};
+
+// Decoded contents: named fields, then rows (one per entry).
+struct Decoded {
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::vector<std::vector<std::pair<std::string, std::string>>> rows;
+  std::string problem;
+};
+
+Decoded DecodePage(PageId id, const std::byte* p, const RawFile& f) {
+  Decoded d;
+  auto field = [&](std::string name, auto v) {
+    d.fields.emplace_back(std::move(name), fmt::format("{}", v));
+  };
+  if (id < kFirstDataPage) {
+    const absl::StatusOr<Superblock>& sb = f.copies[id];
+    if (!sb.ok()) {
+      d.problem = Msg(sb.status());
+      return d;
+    }
+    field("format_version", sb->format_version);
+    field("page_size", sb->page_size);
+    field("sequence", sb->sequence);
+    field("page_count", sb->page_count);
+    field("free_list_head", sb->roots.free_list_head);
+    field("catalog_root", sb->roots.catalog_root);
+    field("checkpoint_lsn", sb->roots.checkpoint_lsn);
+    field("current", static_cast<int>(id) == f.current ? "yes" : "no");
+    return d;
+  }
+  const auto type = static_cast<PageType>(ReadPageHeader(ConstPageSpan(p, kPageSize)).type);
+  switch (type) {
+    case PageType::kBTreeMeta: {
+      const BTreeAnchorView a = ReadBTreeAnchor(ConstPageSpan(p, kPageSize));
+      field("root", a.root);
+      field("height", a.height);
+      return d;
+    }
+    case PageType::kBTreeLeaf:
+    case PageType::kBTreeInternal: {
+      const Node n(const_cast<std::byte*>(p));
+      field("count", n.count());
+      field("level", n.level());
+      field("right_sibling", n.right());
+      if (!n.is_leaf()) field("leftmost_child", n.leftmost_child());
+      field("free_bytes", n.FreeBytes());
+      if (n.count() > (kPageSize - kNodeHeaderEnd) / kSlotSize) {
+        d.problem = "slot count larger than a page holds";
+        return d;
+      }
+      for (std::size_t i = 0; i < n.count(); ++i) {
+        if (n.EntryBytes(i) > kPageSize) {
+          d.problem = fmt::format("entry {} out of bounds", i);
+          return d;
+        }
+        std::vector<std::pair<std::string, std::string>> row{{"key", Escape(n.key(i))}};
+        if (n.is_leaf()) {
+          row.emplace_back("value", Escape(n.value(i), 32));
+          row.emplace_back("value_bytes", std::to_string(n.value(i).size()));
+        } else {
+          row.emplace_back("child", std::to_string(n.child(i)));
+        }
+        d.rows.push_back(std::move(row));
+      }
+      return d;
+    }
+    case PageType::kFreeList: {
+      PageId next;
+      std::uint32_t count;
+      std::memcpy(&next, p + kPageHeaderSize, 8);
+      std::memcpy(&count, p + kPageHeaderSize + 8, 4);
+      field("next_trunk", next);
+      field("count", count);
+      if (count > (kPageSize - kPageHeaderSize - 16) / 8) {
+        d.problem = "count larger than a page holds";
+        return d;
+      }
+      for (std::uint32_t i = 0; i < count; ++i) {
+        PageId free;
+        std::memcpy(&free, p + kPageHeaderSize + 16 + 8 * i, 8);
+        d.rows.push_back({{"free_page", std::to_string(free)}});
+      }
+      return d;
+    }
+    default:
+      break;
+  }
+  if (std::optional<HashPageView> v = DecodeHashPage(ConstPageSpan(p, kPageSize))) {
+    for (auto& [name, value] : v->fields) field(name, value);
+    for (const auto& e : v->entries) {
+      d.rows.push_back({{"hash", fmt::format("{:016x}", e.hash)},
+                        {"key", Escape(e.key)},
+                        {"value", Escape(e.value, 32)},
+                        {"value_bytes", std::to_string(e.value.size())}});
+    }
+    const bool directory = type == PageType::kHashDirectory;
+    for (const auto& [at, page] : v->ids) {
+      d.rows.push_back({{directory ? "at" : "index_page_slot", std::to_string(at)},
+                        {"page", std::to_string(page)}});
+    }
+    d.problem = v->problem;
+  }
+  return d;
+}
+
+int RunDumpPage(const DumpPageArgs& args) {
+  absl::StatusOr<RawFile> f = OpenRaw(args.file);
+  if (!f.ok()) return CannotRun("dump-page", f.status());
+  if (args.id >= f->superblock.page_count) {
+    return CannotRun("dump-page", absl::OutOfRangeError(
+                                      fmt::format("{}: page {} is beyond the file's {} pages",
+                                                  args.file, args.id, f->superblock.page_count)));
+  }
+  std::vector<std::byte> page(kPageSize);
+  absl::Status read;
+  if (args.id < kFirstDataPage) {
+    // Superblock copies are read raw (the disk manager refuses them as pages).
+    std::FILE* fp = std::fopen(args.file.c_str(), "rb");
+    if (fp == nullptr || std::fseek(fp, static_cast<long>(args.id * kPageSize), SEEK_SET) != 0 ||
+        std::fread(page.data(), 1, kPageSize, fp) != kPageSize) {
+      if (fp != nullptr) std::fclose(fp);
+      return CannotRun("dump-page", absl::UnavailableError(fmt::format("{}: cannot read page {}",
+                                                                       args.file, args.id)));
+    }
+    std::fclose(fp);
+    read = f->copies[args.id].status();
+  } else {
+    read = f->disk->ReadPage(args.id, PageSpan(page.data(), kPageSize));
+    if (!read.ok() && !absl::IsDataLoss(read)) return CannotRun("dump-page", read);
+  }
+  const PageHeader h = ReadPageHeader(ConstPageSpan(page.data(), kPageSize));
+  const std::string type_name = args.id < kFirstDataPage
+                                    ? "superblock"
+                                    : std::string(PageTypeName(static_cast<PageType>(h.type)));
+  const Decoded d = DecodePage(args.id, page.data(), *f);
+  if (args.json) {
+    Json j;
+    j.BeginObject().Field("file", args.file).Field("page", args.id).Field("valid", read.ok());
+    if (!read.ok()) j.Field("error", Msg(read));
+    j.Key("header")
+        .BeginObject()
+        .Field("checksum", fmt::format("{:016x}", h.checksum))
+        .Field("page_id", h.page_id)
+        .Field("lsn", h.lsn)
+        .Field("type", type_name)
+        .Field("version", static_cast<std::uint32_t>(h.version))
+        .EndObject();
+    j.Key("fields").BeginObject();
+    for (const auto& [name, value] : d.fields) j.Field(name, value);
+    j.EndObject();
+    j.Key("entries").BeginArray();
+    for (const auto& row : d.rows) {
+      j.BeginObject();
+      for (const auto& [name, value] : row) j.Field(name, value);
+      j.EndObject();
+    }
+    j.EndArray();
+    if (!d.problem.empty()) j.Field("problem", d.problem);
+    if (args.hex) {
+      std::string hex;
+      for (std::byte b : page) hex += fmt::format("{:02x}", static_cast<unsigned>(b));
+      j.Field("hex", hex);
+    }
+    j.EndObject();
+    fmt::print("{}", j.str());
+    return kExitOk;
+  }
+  fmt::print("page {} of {}{}\n", args.id, args.file,
+             read.ok() ? "" : fmt::format(" (INVALID: {})", Msg(read)));
+  fmt::print("header: checksum {:016x}, page id {}, lsn {}, type {}, version {}\n", h.checksum,
+             h.page_id, h.lsn, type_name, h.version);
+  for (const auto& [name, value] : d.fields) fmt::print("{}: {}\n", name, value);
+  for (std::size_t i = 0; i < d.rows.size(); ++i) {
+    fmt::print("  [{}]", i);
+    for (const auto& [name, value] : d.rows[i]) fmt::print(" {}={}", name, value);
+    fmt::print("\n");
+  }
+  if (!d.problem.empty()) fmt::print("problem: {}\n", d.problem);
+  if (args.hex) {
+    bool skipped = false;
+    for (std::size_t off = 0; off < kPageSize; off += 16) {
+      const bool zero = std::all_of(page.begin() + static_cast<std::ptrdiff_t>(off),
+                                    page.begin() + static_cast<std::ptrdiff_t>(off + 16),
+                                    [](std::byte b) { return b == std::byte{0}; });
+      if (zero && off > 0 && off + 16 < kPageSize) {
+        if (!skipped) fmt::print("*\n");
+        skipped = true;
+        continue;
+      }
+      skipped = false;
+      std::string line = fmt::format("{:04x}:", off);
+      std::string text;
+      for (std::size_t i = off; i < off + 16; ++i) {
+        const auto c = static_cast<unsigned char>(page[i]);
+        line += fmt::format(" {:02x}", c);
+        text += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '.';
+      }
+      fmt::print("{}  {}\n", line, text);
+    }
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dump-wal
+
+struct DumpWalArgs {
+  std::string dir;
+  std::optional<Lsn> from, to;
+  bool stats = false;
+  bool json = false;
+};
+
+// A mini-transaction record's entries, summarized: the pages it changes and what else it holds.
+struct MtrSummary {
+  std::vector<PageId> pages;  // in order, each once
+  std::vector<std::pair<std::string, PageId>> allocations;
+  std::optional<std::uint16_t> undo_rm;
+  std::optional<Lsn> compensation;
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> kinds;  // count, bytes
+  std::string problem;
+};
+
+MtrSummary SummarizeMtr(std::span<const std::byte> payload) {
+  MtrSummary s;
+  std::size_t at = 0;
+  auto u16 = [&](std::size_t off) {
+    std::uint16_t v;
+    std::memcpy(&v, payload.data() + off, 2);
+    return v;
+  };
+  auto u32 = [&](std::size_t off) {
+    std::uint32_t v;
+    std::memcpy(&v, payload.data() + off, 4);
+    return v;
+  };
+  auto u64 = [&](std::size_t off) {
+    std::uint64_t v;
+    std::memcpy(&v, payload.data() + off, 8);
+    return v;
+  };
+  while (at < payload.size()) {
+    const auto kind = static_cast<MtrEntry>(payload[at]);
+    std::size_t size = 0;
+    std::string name;
+    auto need = [&](std::size_t n) { return at + n <= payload.size(); };
+    switch (kind) {
+      case MtrEntry::kPageBytes:
+      case MtrEntry::kPageImage: {
+        if (!need(13)) break;
+        const PageId page = u64(at + 1);
+        const std::uint16_t len = u16(at + 11);
+        size = 13 + (kind == MtrEntry::kPageBytes ? len : kPageSize - len);
+        name = kind == MtrEntry::kPageBytes ? "page-bytes" : "page-image";
+        if (s.pages.empty() || s.pages.back() != page) s.pages.push_back(page);
+        break;
+      }
+      case MtrEntry::kAlloc:
+      case MtrEntry::kExtend:
+      case MtrEntry::kFree:
+        if (!need(9)) break;
+        size = 9;
+        name = kind == MtrEntry::kAlloc ? "alloc" : kind == MtrEntry::kExtend ? "extend" : "free";
+        s.allocations.emplace_back(name, u64(at + 1));
+        break;
+      case MtrEntry::kUndo:
+        if (!need(7)) break;
+        size = 7 + u32(at + 3);
+        name = "undo";
+        s.undo_rm = u16(at + 1);
+        break;
+      case MtrEntry::kCompensation:
+        if (!need(9)) break;
+        size = 9;
+        name = "compensation";
+        s.compensation = u64(at + 1);
+        break;
+    }
+    if (size == 0 || !need(size)) {
+      s.problem = fmt::format("malformed entry at payload offset {}", at);
+      return s;
+    }
+    auto& k = s.kinds[name];
+    ++k.first;
+    k.second += size;
+    at += size;
+  }
+  return s;
+}
+
+int RunDumpWal(const DumpWalArgs& args) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(args.dir, ec)) {
+    return CannotRun(
+        "dump-wal", absl::NotFoundError(
+                        fmt::format("{}: not a directory (a store's log is FILE-wal/)", args.dir)));
+  }
+  absl::StatusOr<std::unique_ptr<LogEnv>> env = OpenPosixLogEnv(args.dir);
+  if (!env.ok()) return CannotRun("dump-wal", env.status());
+  absl::StatusOr<std::unique_ptr<LogReader>> reader =
+      LogReader::Open(env->get(), RecoveryMode::kPointInTime);
+  if (!reader.ok()) return CannotRun("dump-wal", reader.status());
+  if ((*reader)->empty()) {
+    return CannotRun("dump-wal",
+                     absl::NotFoundError(fmt::format(
+                         "{}: no log segments (not a pagestore log directory?)", args.dir)));
+  }
+  const Lsn start = std::max(args.from.value_or((*reader)->first_lsn()), (*reader)->first_lsn());
+  if (absl::Status s = (*reader)->Seek(start); !s.ok()) {
+    return CannotRun("dump-wal", absl::InvalidArgumentError(fmt::format(
+                                     "--from {}: not the start of a record in the log: {}", start,
+                                     Msg(s))));
+  }
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_type, by_entry;
+  std::uint64_t records = 0;
+  Json j;
+  if (args.json) j.BeginObject().Field("dir", args.dir).Key("records").BeginArray();
+  std::string stop;
+  for (;;) {
+    LogRecord rec;
+    absl::StatusOr<bool> more = (*reader)->Next(&rec);
+    if (!more.ok()) {
+      stop = Msg(more.status());
+      break;
+    }
+    if (!*more) break;
+    if (args.to && rec.header.lsn > *args.to) break;
+    ++records;
+    const std::string type(RecordTypeName(rec.header.type));
+    auto& t = by_type[type];
+    ++t.first;
+    t.second += rec.header.length;
+    std::optional<MtrSummary> mtr;
+    if (rec.header.type == RecordType::kMtr) {
+      mtr = SummarizeMtr(rec.payload);
+      for (const auto& [kind, v] : mtr->kinds) {
+        by_entry[kind].first += v.first;
+        by_entry[kind].second += v.second;
+      }
+    }
+    if (args.stats) continue;
+    if (args.json) {
+      j.BeginObject()
+          .Field("lsn", rec.header.lsn)
+          .Field("txn", rec.header.txn_id)
+          .Field("type", type)
+          .Field("length", rec.header.length)
+          .Field("prev_lsn", rec.header.prev_lsn);
+      if (mtr) {
+        j.Key("pages").BeginArray();
+        for (PageId p : mtr->pages) j.Uint(p);
+        j.EndArray();
+        j.Key("allocations").BeginArray();
+        for (const auto& [kind, p] : mtr->allocations) {
+          j.BeginObject().Field("kind", kind).Field("page", p).EndObject();
+        }
+        j.EndArray();
+        if (mtr->undo_rm)
+          j.Field("undo_resource_manager", static_cast<std::uint32_t>(*mtr->undo_rm));
+        if (mtr->compensation) j.Field("undo_next_lsn", *mtr->compensation);
+        if (!mtr->problem.empty()) j.Field("problem", mtr->problem);
+      }
+      j.EndObject();
+      continue;
+    }
+    std::string line =
+        fmt::format("lsn {:>10} txn {:>6} {:<10} len {:>6} prev {:>10}", rec.header.lsn,
+                    rec.header.txn_id, type, rec.header.length, rec.header.prev_lsn);
+    if (mtr) {
+      if (!mtr->pages.empty()) line += " pages " + fmt::format("{}", fmt::join(mtr->pages, ","));
+      for (const auto& [kind, p] : mtr->allocations) line += fmt::format(" {} {}", kind, p);
+      if (mtr->undo_rm) line += fmt::format(" undo rm {}", *mtr->undo_rm);
+      if (mtr->compensation) line += fmt::format(" compensation next {}", *mtr->compensation);
+      if (!mtr->problem.empty()) line += " (" + mtr->problem + ")";
+    }
+    fmt::print("{}\n", line);
+  }
+  if (stop.empty() && (*reader)->damaged_tail_lsn() != kInvalidLsn &&
+      (!args.to || (*reader)->damaged_tail_lsn() <= *args.to)) {
+    stop = fmt::format("invalid record at LSN {}: {}", (*reader)->damaged_tail_lsn(),
+                       (*reader)->damage());
+  }
+  if (args.json) {
+    j.EndArray();
+    j.Field("record_count", records).Field("end_lsn", (*reader)->end_lsn());
+    j.Key("by_type").BeginObject();
+    for (const auto& [type, v] : by_type) {
+      j.Key(type).BeginObject().Field("count", v.first).Field("bytes", v.second).EndObject();
+    }
+    j.EndObject();
+    j.Key("by_entry").BeginObject();
+    for (const auto& [kind, v] : by_entry) {
+      j.Key(kind).BeginObject().Field("count", v.first).Field("bytes", v.second).EndObject();
+    }
+    j.EndObject();
+    if (!stop.empty()) j.Field("stopped", stop);
+    j.EndObject();
+    fmt::print("{}", j.str());
+    return kExitOk;
+  }
+  if (args.stats) {
+    fmt::print("records by type:\n");
+    for (const auto& [type, v] : by_type) {
+      fmt::print("  {:<12} {:>10} records {:>14} bytes\n", type, v.first, v.second);
+    }
+    fmt::print("mini-transaction entries by kind:\n");
+    for (const auto& [kind, v] : by_entry) {
+      fmt::print("  {:<12} {:>10} entries {:>14} bytes\n", kind, v.first, v.second);
+    }
+  }
+  fmt::print("{} records, log end at LSN {}\n", records, (*reader)->end_lsn());
+  if (!stop.empty()) fmt::print("stopped: {}\n", stop);
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddDumpPageCommand(CLI::App& app, RunFunction& run) {
+  auto args = std::make_shared<DumpPageArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "dump-page",
+      "One page's header and contents decoded by its type, read from the file as "
+      "it is (a page failing its checksum is still shown, marked invalid)");
+  cmd->add_option("FILE", args->file, "The store's page file")->required();
+  cmd->add_option("ID", args->id, "The page number (0 and 1 are the superblock copies)")
+      ->required();
+  cmd->add_flag("--hex", args->hex, "Add a hex dump of the page (runs of zero lines as *)");
+  cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
+  cmd->callback([args, &run] { run = [args] { return RunDumpPage(*args); }; });
+}
+
+void AddDumpWalCommand(CLI::App& app, RunFunction& run) {
+  auto args = std::make_shared<DumpWalArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "dump-wal",
+      "The log's records, one per line (LSN, transaction, type, length, previous LSN, pages "
+      "changed), stopping with a message at the first invalid record");
+  cmd->add_option("DIR", args->dir, "The log directory (a store's is FILE-wal/)")->required();
+  cmd->add_option("--from", args->from, "First LSN to show (a record boundary)");
+  cmd->add_option("--to", args->to, "Last LSN to show");
+  cmd->add_flag("--stats", args->stats,
+                "Counts and bytes by record type and by mini-transaction entry kind instead");
+  cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
+  cmd->callback([args, &run] { run = [args] { return RunDumpWal(*args); }; });
+}
+
+}  // namespace pagestore::tools

@@ -1,0 +1,51 @@
+// What the tool's subcommands share: reading a file's superblocks and free list and catalog raw
+// (without recovering), and opening it as an engine would (recovering first).
+//
+// Ownership: a RawFile owns its read-only disk manager. Thread safety: none (one command).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "index/catalog.h"
+#include "storage/disk_manager.h"
+#include "storage/superblock.h"
+#include "wal/store.h"
+
+namespace pagestore::tools {
+
+struct RawFile {
+  std::string path;
+  std::uint64_t bytes = 0;
+  // Both superblock copies as decoded (an error says what is wrong with a copy).
+  std::array<absl::StatusOr<Superblock>, 2> copies{absl::UnknownError(""), absl::UnknownError("")};
+  int current = 0;  // the copy in force
+  Superblock superblock;
+  std::unique_ptr<DiskManager> disk;  // read-only, pread
+};
+
+// Opens `path` for inspection. A missing, empty or truncated file, or one that is not a
+// pagestore file, is an error whose message says which, in one line.
+[[nodiscard]] absl::StatusOr<RawFile> OpenRaw(const std::string& path);
+
+// The free list as the superblock names it: trunk pages and the free page ids they list.
+struct FreeList {
+  std::vector<PageId> trunks;
+  std::vector<PageId> pages;
+};
+[[nodiscard]] absl::StatusOr<FreeList> ReadFreeList(DiskManager& disk, PageId head);
+
+// The catalog's entries read straight from its B+tree pages (as of the last checkpoint).
+[[nodiscard]] absl::StatusOr<std::vector<IndexInfo>> ReadCatalog(DiskManager& disk, PageId root);
+
+// Options for opening a store from the tool: both index kinds' undo handlers, no background
+// checkpoints.
+StoreOptions ToolStoreOptions();
+// Opens an existing store (never creates one) and recovers, as an engine would.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& path);
+
+}  // namespace pagestore::tools
