@@ -347,9 +347,9 @@ int RunDumpWal(const DumpWalArgs& args) {
   }
   const Lsn start = std::max(args.from.value_or((*reader)->first_lsn()), (*reader)->first_lsn());
   if (absl::Status s = (*reader)->Seek(start); !s.ok()) {
-    return CannotRun("dump-wal", absl::InvalidArgumentError(fmt::format(
-                                     "--from {}: not the start of a record in the log: {}", start,
-                                     Msg(s))));
+    return CannotRun("dump-wal",
+                     absl::InvalidArgumentError(fmt::format(
+                         "--from {}: not the start of a record in the log: {}", start, Msg(s))));
   }
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_type, by_entry;
   std::uint64_t records = 0;

@@ -90,8 +90,7 @@ int RunInfo(const InfoArgs& args) {
     fmt::print("free pages: unreadable: {}\n", Msg(free.status()));
   }
   if (!indexes.ok()) {
-    fmt::print("catalog (root {}): unreadable: {}\n", sb.roots.catalog_root,
-               Msg(indexes.status()));
+    fmt::print("catalog (root {}): unreadable: {}\n", sb.roots.catalog_root, Msg(indexes.status()));
   } else if (sb.roots.catalog_root == kInvalidPageId) {
     fmt::print("catalog: none\n");
   } else {
