@@ -80,7 +80,7 @@ class Progress {
 
 // The page number a status names ("... page 17 ..."), if any: problems are keyed by page.
 std::optional<PageId> PageNamed(const absl::Status& s) {
-  const std::string_view m = Msg(s);
+  const std::string m = Msg(s);
   const std::size_t at = m.find("page ");
   if (at == std::string_view::npos) return std::nullopt;
   PageId id = 0;
