@@ -8,31 +8,35 @@
 // benchmarks/index_bench.cc: unique, fixed width, spread uniformly over the key space, so that
 // writing i = 0, 1, 2... writes keys in random order. The keys do not depend on --seed, so a store
 // loaded once serves every later run. A value of --value-size bytes starts with i's bytes (its
-// first min(8, size)), which every read checks, then letters. A store written by the bench holds
-// records 0..R-1 with no gaps; R is the record count of a run (--num, or more when the store
-// already holds more).
+// first min(8, size)), which every read checks, then letters.
 //
 // Workloads (--ops operations, split evenly over the threads; each thread draws from its own
 // std::mt19937_64 seeded from --seed and its index):
 //   fill     writes records 0..num-1 (random key order: like db_bench's fillrandom, but each key
 //            once), thread t a contiguous slice of the numbers; overwrites records already there.
-//   read     point reads of records drawn uniformly from 0..R-1.
+//   read     point reads of records drawn uniformly from 0..num-1.
 //   ycsb-a..f  YCSB's core workloads: A 50% read / 50% update, B 95/5 read/update, C 100% read,
 //            D 95% read / 5% insert (reads favour the newest records: "latest"), E 95% scan /
 //            5% insert (a scan reads 1-100 records, uniformly, from a drawn record on), F 50%
 //            read / 50% read-modify-write. Records are drawn by a zipfian distribution of
 //            constant 0.99 over the ranks, scrambled over the records as YCSB's
-//            ScrambledZipfianGenerator does (record = FNV-1a-64(rank) mod space, redrawn while the
-//            record is not yet inserted; the space includes twice the expected inserts). "latest"
-//            is YCSB's SkewedLatestGenerator: record = newest - zipfian rank, over the records
-//            every insert below which has committed.
-// read and the ycsb workloads first load records 0..num-1 (untimed, reported separately:
-// transactions of 1000 puts) when the tree is missing or holds fewer than --num records.
+//            ScrambledZipfianGenerator does (slot = FNV-1a-64(rank) mod space, redrawn while the
+//            slot's record is not inserted yet; the space includes twice the expected inserts).
+//            "latest" is YCSB's SkewedLatestGenerator: slot = newest - zipfian rank, over the
+//            slots every insert below which has committed. Slots 0..num-1 are records
+//            0..num-1, later slots this run's inserts in the order their numbers were taken.
+// read and the ycsb workloads first load the records of 0..num-1 the tree lacks (untimed,
+// reported separately: transactions of 1000 puts). What the tree holds comes from one scan of it
+// (untimed), not from assumptions: a fill on several threads that was interrupted leaves gaps in
+// each thread's slice of the numbers, and a run may be pointed at a tree holding other keys.
+//
+// The store: StoreOptions defaults but for --pool-frames (4 KiB frames), the durability, and the
+// B+tree and hash undo handlers (recovery of a store holding either needs them).
 //
 // Writes. Every timed write is one transaction, as an engine commits a single-key write:
 // Store::Begin, one BTree::Put (update, fill, the write of read-modify-write, whose read comes
 // first in the same transaction) or BTree::Insert (insert), then Commit with Durability::kNone,
-// or kSync with --sync. An insert takes the next record number after R.
+// or kSync with --sync. Inserts take record numbers from past the highest one the tree holds.
 //
 // Measurement. Each operation's latency (std::chrono::steady_clock around the store calls only:
 // not the drawing of keys) goes into a per-thread log-linear histogram per operation kind; they
@@ -45,12 +49,14 @@
 // Correctness. Any status other than OK fails the run with one line and exit status 2: a read
 // of a record that should exist finding nothing, a value not starting with its record's number,
 // an insert finding its key present, a scan not starting at its record, a failed commit. After
-// the run the tree's records are counted; a count other than the one expected fails too.
+// the run the tree's entries are counted; a count other than the one expected (before, plus the
+// records loaded or newly filled, plus the inserts) fails too.
 //
 // --json prints one object on stdout (stable field names):
 //   workload, db, temporary (bool), disk (the spec, FormatDiskManagerSpec), pool_frames,
 //   durability ("none" | "sync"), seed, threads, key_size, value_size,
-//   records (R: the records at the start of the timed run), records_after (counted at the end),
+//   records (--num: the records fill writes, the records read and ycsb-* read and update),
+//   records_after (the tree's records counted after the run),
 //   load: null | {records, seconds, records_per_sec},
 //   ops (operations done), seconds (wall time of the timed run),
 //   total and by_op.<kind> (kinds: write, read, update, insert, scan, read_modify_write; those
@@ -299,9 +305,8 @@ class ZipfGenerator {
 // Thread safety: REQUIRES external synchronization (one per thread, merged after joining).
 class LatencyHistogram {
  public:
-  LatencyHistogram() : buckets_(kBuckets, 0) {}
-
   void Record(std::uint64_t ns) {
+    if (buckets_.empty()) buckets_.resize(kBuckets);  // only the kinds a workload does
     ++buckets_[Index(ns)];
     ++count_;
     min_ = std::min(min_, ns);
@@ -309,6 +314,8 @@ class LatencyHistogram {
   }
 
   void Merge(const LatencyHistogram& other) {
+    if (other.count_ == 0) return;
+    if (buckets_.empty()) buckets_.resize(kBuckets);
     for (std::size_t i = 0; i < kBuckets; ++i) buckets_[i] += other.buckets_[i];
     count_ += other.count_;
     min_ = std::min(min_, other.min_);
@@ -397,11 +404,12 @@ struct alignas(64) PaddedCounter {
   std::atomic<std::uint64_t> value{0};
 };
 
-// Hands out the numbers of inserted records (from R on) and knows the newest record below which
-// every insert has committed (YCSB's AcknowledgedCounterGenerator), so that a read never picks a
-// record whose insert is still running. A thread announces a lower bound of the number it is
-// about to take before taking it; Acknowledged reads the counter, then the announcements, so any
-// number taken but not committed shows up in one (all sequentially consistent).
+// Hands out the numbers of inserted records (from RunContext::first_insert on) and knows the newest
+// record below which every insert has committed (YCSB's AcknowledgedCounterGenerator), so that a
+// read never picks a record whose insert is still running. A thread announces a lower bound of the
+// number it is about to take before taking it; Acknowledged reads the counter, then the
+// announcements, so any number taken but not committed shows up in one (all sequentially
+// consistent).
 class InsertCounter {
  public:
   InsertCounter(std::uint64_t first, int threads) : next_(first), in_flight_(threads) {
@@ -542,6 +550,42 @@ absl::StatusOr<std::uint64_t> CountRecords(const BTree& tree) {
   return n;
 }
 
+// The record number of a key the bench wrote; nullopt for any other key.
+std::optional<std::uint64_t> RecordOf(std::string_view key) {
+  if (key.size() != kKeySize) return std::nullopt;
+  std::uint64_t hi, lo;
+  std::memcpy(&hi, key.data(), 8);
+  std::memcpy(&lo, key.data() + 8, 8);
+  const std::uint64_t id = __builtin_bswap64(lo);
+  if (__builtin_bswap64(hi) != Mix(id ^ kKeyMask)) return std::nullopt;
+  return id;
+}
+
+// Which record numbers the tree holds, from one ordered scan (untimed). Needed because a store
+// need not hold a gapless 0..n-1: a fill on several threads that was interrupted leaves each
+// thread's slice partly written, and anything may have put other keys in the tree.
+struct Census {
+  std::uint64_t entries = 0;       // every entry, the bench's or not
+  std::vector<std::uint64_t> ids;  // the bench's records, sorted
+  bool Has(std::uint64_t id) const { return std::binary_search(ids.begin(), ids.end(), id); }
+  std::uint64_t CountBelow(std::uint64_t id) const {
+    return static_cast<std::uint64_t>(std::lower_bound(ids.begin(), ids.end(), id) - ids.begin());
+  }
+  std::uint64_t End() const { return ids.empty() ? 0 : ids.back() + 1; }  // past the highest
+};
+
+absl::StatusOr<Census> TakeCensus(const BTree& tree) {
+  Census census;
+  BTree::Iterator it = tree.Begin();
+  for (; it.Valid(); it.Next()) {
+    ++census.entries;
+    if (std::optional<std::uint64_t> id = RecordOf(it.key())) census.ids.push_back(*id);
+  }
+  if (!it.status().ok()) return it.status();
+  std::sort(census.ids.begin(), census.ids.end());
+  return census;
+}
+
 struct OpResult {
   LatencyHistogram latency;
   std::uint64_t bytes = 0;
@@ -555,53 +599,77 @@ struct RunContext {
   Store& store;
   BTree& tree;
   Durability durability;
-  std::uint64_t records;  // R: records 0..R-1 exist at the start
-  std::uint64_t space;    // the scrambled zipfian's records (R plus twice the expected inserts)
+  // Reads draw a "slot" v and work on record Record(v): slots below R are records 0..R-1 (all
+  // there once any load is done), the slots after them the records this run inserts, numbered
+  // from first_insert (past every record the tree held, so an insert never meets one).
+  std::uint64_t records;       // R
+  std::uint64_t first_insert;  // >= R
+  std::uint64_t space;         // the scrambled zipfian's slots (R + twice the expected inserts)
+  const Census* skip;          // the load writes only the records not in it
   InsertCounter inserts;
   Failure failure;
+
+  std::uint64_t Record(std::uint64_t slot) const {
+    return slot < records ? slot : first_insert + (slot - records);
+  }
+  // The slots a read may draw: every insert below them has committed.
+  std::uint64_t Readable() const { return records + (inserts.Acknowledged() - first_insert); }
 };
 
-// Writes records [first, first + count) with puts, one transaction each (timed: fill) or
-// kLoadBatch each (untimed: the load before the other workloads, the last commit of each thread
-// with the run's durability).
-void WriteRecords(RunContext& ctx, int t, std::uint64_t first, std::uint64_t count, bool timed,
-                  Progress& progress, ThreadResult* result) {
+// fill: writes records [first, first + count) with puts, one transaction each (timed).
+void FillRecords(RunContext& ctx, int t, std::uint64_t first, std::uint64_t count,
+                 Progress& progress, ThreadResult& result) {
   std::string value;
-  std::unique_ptr<Transaction> batch;
-  std::uint64_t in_batch = 0;
   for (std::uint64_t i = 0; i < count; ++i) {
     if (ctx.failure.stopped()) return;
     const std::uint64_t id = first + i;
     const Key key = MakeKey(id);
     MakeValue(id, 0, ctx.options.value_size, &value);
-    if (timed) {
-      const Clock::time_point t0 = Clock::now();
-      absl::Status s = WriteOne(ctx.store, ctx.tree, ctx.durability, key.view(), value, false);
-      const Clock::time_point t1 = Clock::now();
-      if (!s.ok()) return ctx.failure.Set(OpError("write", id, s));
-      (*result)[kWrite].latency.Record(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
-      (*result)[kWrite].bytes += kKeySize + value.size();
-    } else {
+    const Clock::time_point t0 = Clock::now();
+    absl::Status s = WriteOne(ctx.store, ctx.tree, ctx.durability, key.view(), value, false);
+    const Clock::time_point t1 = Clock::now();
+    if (!s.ok()) return ctx.failure.Set(OpError("write", id, s));
+    result[kWrite].latency.Record(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+    result[kWrite].bytes += kKeySize + value.size();
+    progress.Set(t, i + 1);
+  }
+}
+
+// The load before read and ycsb-*: puts the records of [first, first + count) that ctx.skip does
+// not hold, kLoadBatch per transaction (untimed); the last commit with the run's durability.
+void LoadRecords(RunContext& ctx, int t, std::uint64_t first, std::uint64_t count,
+                 Progress& progress) {
+  std::string value;
+  std::unique_ptr<Transaction> batch;
+  std::uint64_t in_batch = 0;
+  std::uint64_t last_id = first;
+  auto commit = [&](Durability d) -> bool {
+    absl::Status s = batch->Commit(d);
+    batch.reset();
+    in_batch = 0;
+    if (!s.ok()) ctx.failure.Set(OpError("load commit of", last_id, s));
+    return s.ok();
+  };
+  for (std::uint64_t i = 0; i < count; ++i) {
+    if (ctx.failure.stopped()) return;
+    const std::uint64_t id = first + i;
+    if (!ctx.skip->Has(id)) {
       if (batch == nullptr) {
         absl::StatusOr<std::unique_ptr<Transaction>> txn = ctx.store.Begin();
         if (!txn.ok()) return ctx.failure.Set(OpError("load", id, txn.status()));
         batch = std::move(*txn);
       }
-      if (absl::Status s = ctx.tree.Put(batch.get(), key.view(), value); !s.ok()) {
+      MakeValue(id, 0, ctx.options.value_size, &value);
+      if (absl::Status s = ctx.tree.Put(batch.get(), MakeKey(id).view(), value); !s.ok()) {
         return ctx.failure.Set(OpError("load", id, s));
       }
-      if (++in_batch == kLoadBatch || i + 1 == count) {
-        const Durability d = i + 1 == count ? ctx.durability : Durability::kNone;
-        if (absl::Status s = batch->Commit(d); !s.ok()) {
-          return ctx.failure.Set(OpError("load commit", id, s));
-        }
-        batch.reset();
-        in_batch = 0;
-      }
+      last_id = id;
+      if (++in_batch == kLoadBatch && !commit(Durability::kNone)) return;
     }
     progress.Set(t, i + 1);
   }
+  if (batch != nullptr) commit(ctx.durability);
 }
 
 // Thread t's --ops share of a read or ycsb workload.
@@ -621,13 +689,13 @@ void RunOps(RunContext& ctx, int t, std::uint64_t count, Progress& progress, Thr
         return absl::Uniform<std::uint64_t>(gen, 0, ctx.records);
       case Distribution::kZipfian:
         for (;;) {
-          const std::uint64_t id = Fnv64((*zipf)(gen)) % ctx.space;
-          if (id < ctx.records || id < ctx.inserts.Acknowledged()) return id;
+          const std::uint64_t slot = Fnv64((*zipf)(gen)) % ctx.space;
+          if (slot < ctx.records || slot < ctx.Readable()) return ctx.Record(slot);
         }
       case Distribution::kLatest: {
-        const std::uint64_t newest = ctx.inserts.Acknowledged();
-        if (!latest || latest->n() != newest) latest.emplace(newest, kZipfConstant);
-        return newest - 1 - (*latest)(gen);
+        const std::uint64_t readable = ctx.Readable();
+        if (!latest || latest->n() != readable) latest.emplace(readable, kZipfConstant);
+        return ctx.Record(readable - 1 - (*latest)(gen));
       }
       case Distribution::kFill:
         break;
@@ -637,9 +705,10 @@ void RunOps(RunContext& ctx, int t, std::uint64_t count, Progress& progress, Thr
   auto read = [&](std::uint64_t id, const Key& key) -> absl::Status {
     if (absl::Status s = ctx.tree.Get(key.view(), &value); !s.ok()) {
       if (absl::IsNotFound(s)) {
-        return absl::NotFoundError(
-            fmt::format("read of record {}: not found, but records 0..{} should all exist", id,
-                        ctx.inserts.Acknowledged() - 1));
+        return absl::NotFoundError(fmt::format(
+            "read of record {}: not found, though the tree held records 0..{} at the start "
+            "and this run's inserts (from record {} on) commit before they are read",
+            id, ctx.records - 1, ctx.first_insert));
       }
       return OpError("read", id, s);
     }
@@ -709,10 +778,10 @@ void RunOps(RunContext& ctx, int t, std::uint64_t count, Progress& progress, Thr
           break;
         }
         s = read(id, key);
-        if (s.ok()) s = ctx.tree.Put(txn->get(), key.view(), written);
-        if (s.ok()) s = (*txn)->Commit(ctx.durability);
-        if (!s.ok() && !absl::IsNotFound(s) && !absl::IsDataLoss(s)) {
-          s = OpError("read-modify-write", id, s);
+        if (s.ok()) {
+          s = ctx.tree.Put(txn->get(), key.view(), written);
+          if (s.ok()) s = (*txn)->Commit(ctx.durability);
+          if (!s.ok()) s = OpError("read-modify-write", id, s);
         }
         bytes = 2 * kKeySize + value.size() + written.size();
         break;
@@ -851,7 +920,7 @@ absl::Status RunOnStore(const BenchOptions& options, const Workload& workload, S
   absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(store);
   if (!catalog.ok()) return catalog.status();
   std::unique_ptr<BTree> tree;
-  std::uint64_t found = 0;  // records in the tree at the start
+  Census census;  // what the tree holds at the start
   if (absl::StatusOr<IndexInfo> info = (*catalog)->Lookup(std::string(kTreeName));
       absl::IsNotFound(info.status())) {
     absl::StatusOr<std::unique_ptr<BTree>> created =
@@ -862,36 +931,41 @@ absl::Status RunOnStore(const BenchOptions& options, const Workload& workload, S
     absl::StatusOr<std::unique_ptr<BTree>> opened = (*catalog)->OpenBTree(std::string(kTreeName));
     if (!opened.ok()) return opened.status();
     tree = std::move(*opened);
-    absl::StatusOr<std::uint64_t> n = CountRecords(*tree);
-    if (!n.ok()) return n.status();
-    found = *n;
+    absl::StatusOr<Census> taken = TakeCensus(*tree);
+    if (!taken.ok()) return taken.status();
+    census = std::move(*taken);
   }
 
   const bool fill = workload.distribution == Distribution::kFill;
-  const Durability durability = options.sync ? Durability::kSync : Durability::kNone;
-  const std::uint64_t ops = fill ? options.num : (options.ops_given ? options.ops : options.num);
+  const std::uint64_t num = options.num;
+  const std::uint64_t ops = fill ? num : (options.ops_given ? options.ops : num);
   const auto expected_inserts =
       static_cast<std::uint64_t>(std::ceil(static_cast<double>(ops) * workload.mix[kInsert] * 2));
-  const std::uint64_t records = std::max(found, options.num);
+  // Records 0..num-1 the tree lacks: the load's (or fill's new records).
+  const std::uint64_t missing = num - census.CountBelow(num);
+  const std::uint64_t records = num;  // R: reads draw from 0..R-1, as in db_bench and YCSB
+  const std::uint64_t first_insert = std::max(num, census.End());
   RunContext ctx{.options = options,
                  .workload = workload,
                  .store = store,
                  .tree = *tree,
-                 .durability = durability,
-                 .records = fill ? found : records,
+                 .durability = options.sync ? Durability::kSync : Durability::kNone,
+                 .records = records,
+                 .first_insert = first_insert,
                  .space = records + expected_inserts,
-                 .inserts = InsertCounter(records, options.threads),
+                 .skip = &census,
+                 .inserts = InsertCounter(first_insert, options.threads),
                  .failure = {}};
 
-  if (!fill && found < options.num) {
-    Progress progress("load", options.num, options.threads);
+  if (!fill && missing > 0) {
+    Progress progress("load", num, options.threads);
     const std::chrono::nanoseconds took = RunThreads(options.threads, [&](int t) {
-      const auto [first, count] = Share(options.num, options.threads, t);
-      WriteRecords(ctx, t, first, count, /*timed=*/false, progress, nullptr);
+      const auto [first, count] = Share(num, options.threads, t);
+      LoadRecords(ctx, t, first, count, progress);
     });
     progress.Stop();
     if (absl::Status s = ctx.failure.status(); !s.ok()) return s;
-    report.load = LoadSummary{options.num, std::chrono::duration<double>(took).count()};
+    report.load = LoadSummary{missing, std::chrono::duration<double>(took).count()};
   }
 
   std::vector<ThreadResult> results(options.threads);
@@ -899,7 +973,7 @@ absl::Status RunOnStore(const BenchOptions& options, const Workload& workload, S
   const std::chrono::nanoseconds took = RunThreads(options.threads, [&](int t) {
     const auto [first, count] = Share(ops, options.threads, t);
     if (fill) {
-      WriteRecords(ctx, t, first, count, /*timed=*/true, progress, &results[t]);
+      FillRecords(ctx, t, first, count, progress, results[t]);
     } else {
       RunOps(ctx, t, count, progress, results[t]);
     }
@@ -909,14 +983,16 @@ absl::Status RunOnStore(const BenchOptions& options, const Workload& workload, S
 
   absl::StatusOr<std::uint64_t> after = CountRecords(*tree);
   if (!after.ok()) return after.status();
-  const std::uint64_t expected = fill ? records : ctx.inserts.next();
+  const std::uint64_t inserted = ctx.inserts.next() - first_insert;
+  const std::uint64_t expected = census.entries + missing + inserted;
   if (*after != expected) {
     return absl::DataLossError(fmt::format(
-        "the \"{}\" tree holds {} records after the run; {} expected ({} before, {} inserted)",
-        kTreeName, *after, expected, found, fill ? records - found : ctx.inserts.next() - records));
+        "the \"{}\" tree holds {} records after the run, {} expected ({} before, {} new of "
+        "records 0..{}, {} inserted)",
+        kTreeName, *after, expected, census.entries, missing, num - 1, inserted));
   }
 
-  report.records = fill ? options.num : records;
+  report.records = fill ? num : records;
   report.records_after = *after;
   report.seconds = std::chrono::duration<double>(took).count();
   report.total.name = "all";
@@ -956,8 +1032,9 @@ int RunBench(const BenchOptions& options) {
   const Workload* workload = FindWorkload(options.workload);
   if (workload == nullptr) {
     std::string names;
-    for (const Workload& w : kWorkloads)
+    for (const Workload& w : kWorkloads) {
       names += fmt::format("{}{}", names.empty() ? "" : ", ", w.name);
+    }
     return CannotRun(
         kCommand, absl::InvalidArgumentError(
                       fmt::format("unknown workload \"{}\" (one of {})", options.workload, names)));
@@ -972,9 +1049,17 @@ int RunBench(const BenchOptions& options) {
   }
 
   const bool temporary = options.db.empty();
-  const fs::path path =
-      temporary ? fs::temp_directory_path() / fmt::format("pagestore-bench-{}.db", ::getpid())
-                : fs::path(options.db);
+  fs::path path = options.db;
+  if (temporary) {
+    std::error_code ec;
+    const fs::path dir = fs::temp_directory_path(ec);
+    if (ec) {
+      return CannotRun(
+          kCommand, absl::FailedPreconditionError(fmt::format(
+                        "no directory for a temporary store ({}): pass --db=PATH", ec.message())));
+    }
+    path = dir / fmt::format("pagestore-bench-{}.db", ::getpid());
+  }
   const fs::path wal = path.string() + "-wal";
   if (!options.use_existing) {
     std::error_code ec;
@@ -1053,8 +1138,8 @@ constexpr char kFooter[] = R"(Workloads:
   ycsb-e   95% scan (1-100 records), 5% insert
   ycsb-f   50% read, 50% read-modify-write
   The ycsb workloads draw records by YCSB's scrambled zipfian (constant 0.99; d: latest). read
-  and ycsb-* first load --num records (untimed, reported apart) when the store's "bench" B+tree
-  is missing or holds fewer.
+  and ycsb-* read records 0..num-1; they first load those the store's "bench" B+tree lacks
+  (untimed, reported apart).
 
 Keys are 16 bytes (a hashed record number, then the number); values start with the number,
 which every read checks. Every timed write is its own transaction (Store::Begin, one put or
@@ -1067,6 +1152,15 @@ should exist not found, ...) stops the run: one line on stderr, exit status 2.
 value_size, records, records_after, load (null | {records, seconds, records_per_sec}), ops,
 seconds, total and by_op.<write|read|update|insert|scan|read_modify_write>, each {ops, bytes,
 ops_per_sec, mb_per_sec, latency_us: {p50, p99, p999, max}}.)";
+
+// CLI11 reads "-1" into an unsigned option as 2^64 - 1; refuse a sign instead.
+CLI::Validator NotNegative() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        return value.find('-') == std::string::npos ? "" : value + " is negative";
+      },
+      "", "NotNegative");
+}
 
 }  // namespace
 
@@ -1086,18 +1180,23 @@ void AddBenchCommand(CLI::App& app, RunFunction& run) {
                   "fill, read, ycsb-a, ycsb-b, ycsb-c, ycsb-d, ycsb-e or ycsb-f")
       ->required();
   cmd->add_option("--num", options->num, "Records (fill writes them; the others load them)")
+      ->check(NotNegative())
       ->capture_default_str();
   CLI::Option* ops =
-      cmd->add_option("--ops", options->ops, "Operations of read and ycsb-* (default: --num)");
+      cmd->add_option("--ops", options->ops, "Operations of read and ycsb-* (default: --num)")
+          ->check(NotNegative());
   cmd->add_option("--threads", options->threads, "Threads, each with an even share of the ops")
       ->capture_default_str();
   cmd->add_option("--value-size", options->value_size,
                   fmt::format("Value bytes (keys are 16; at most {})", kMaxValueSize))
+      ->check(NotNegative())
       ->capture_default_str();
   cmd->add_option("--pool-frames", options->pool_frames, "Buffer pool frames of 4 KiB")
+      ->check(NotNegative())
       ->capture_default_str();
   cmd->add_flag("--sync", options->sync, "Commit each write durably (fdatasync), not kNone");
   cmd->add_option("--seed", options->seed, "Seed of the threads' random generators")
+      ->check(NotNegative())
       ->capture_default_str();
   cmd->add_flag("--json", options->json, "Print one JSON object (fields below) instead of text");
   cmd->footer(kFooter);
