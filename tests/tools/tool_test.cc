@@ -280,6 +280,40 @@ TEST_F(ToolTest, VerifyReportsEachKindOfCorruption) {
   }
 }
 
+TEST_F(ToolTest, VerifyReportsAPageBothFreeAndInUse) {
+  // A store with a free list: most of a tree's keys deleted, its emptied leaves freed.
+  const std::string file = (dir_ / "freed.pages").string();
+  PageId anchor;
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(file, Options());
+    ASSERT_TRUE(store.ok()) << store.status();
+    absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
+    ASSERT_TRUE(catalog.ok());
+    absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->CreateBTree("t");
+    ASSERT_TRUE(tree.ok());
+    const std::string value(200, 'v');
+    for (int i = 0; i < 400; ++i) {
+      ASSERT_TRUE((*tree)->Insert(nullptr, fmt::format("k{:04}", i), value).ok());
+    }
+    for (int i = 0; i < 390; ++i)
+      ASSERT_TRUE((*tree)->Delete(nullptr, fmt::format("k{:04}", i)).ok());
+    anchor = (*tree)->anchor();
+    ASSERT_TRUE((*store)->Close().ok());
+  }
+  ASSERT_EQ(RunTool("verify --read-only " + file).exit_code, 0);
+  const ToolRun info = RunTool("info --json " + file);
+  const std::size_t at = info.out.find("\"free_list_head\":");
+  ASSERT_NE(at, std::string::npos) << info.out;
+  const auto head = static_cast<PageId>(std::atoll(info.out.c_str() + at + 17));
+  ASSERT_NE(head, kInvalidPageId) << info.out;
+  // The first page the trunk lists becomes the tree's anchor, resealed.
+  Damage(file, head, true,
+         [&](std::byte* p) { std::memcpy(p + kPageHeaderSize + 16, &anchor, 8); });
+  const ToolRun r = RunTool("verify --read-only " + file);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find(fmt::format("page {}: free-and-used", anchor)), std::string::npos) << r.out;
+}
+
 TEST_F(ToolTest, BadFilesAreOneLineAndExitTwo) {
   const std::string empty = (dir_ / "empty").string();
   std::ofstream(empty).close();
