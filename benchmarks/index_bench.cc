@@ -748,29 +748,54 @@ void ScanLmdb(benchmark::State& state) {
 // ---------------------------------------------------------------------------------------------
 // btree_insert_random/* and btree_bulk_load/pagestore: a new tree per iteration.
 
-void InsertRandomPagestore(benchmark::State& state) {
-  const std::uint64_t n = GetConfig().keys, mask = GetConfig().key_mask;
-  char key[kKeyBytes], value[kValueBytes];
+// One timed step per iteration on a new store of `Ours` (OurTree or OurHash) made for it:
+// `prepare` (untimed) builds what the step needs, `step` is timed, `counters(state, ours,
+// log_before)` checks the result and reports it (log_before: the log's size before the step);
+// the store is deleted after each iteration. Items are `items` per iteration.
+template <typename Ours, typename Prepare, typename Step, typename Counters>
+void TimeOnNewStore(benchmark::State& state, std::string_view what, std::uint64_t items,
+                    Prepare prepare, Step step, Counters counters) {
   for (auto _ : state) {
-    OurTree t = OurTree::Make("insert");
-    const std::uint64_t log_before = t.store->log().stats().bytes_appended;
-    const auto start = std::chrono::steady_clock::now();
-    const absl::Status s = InTransactions(*t.store, n, [&](Transaction* txn, std::uint64_t i) {
-      MakeKey(i, mask, key);
-      MakeValue(i, value);
-      return t.tree->Insert(txn, View(key, kKeyBytes), View(value, kValueBytes));
-    });
-    const auto stop = std::chrono::steady_clock::now();
+    Ours ours = Ours::Make(what);
+    absl::Status s = prepare(ours);
+    std::uint64_t log_before = 0;
+    std::chrono::steady_clock::time_point start, stop;
+    if (s.ok()) {
+      log_before = ours.store->log().stats().bytes_appended;
+      start = std::chrono::steady_clock::now();
+      s = step(ours);
+      stop = std::chrono::steady_clock::now();
+    }
     if (!s.ok()) {
       Fail(state, s);
-      t.Destroy();
+      ours.Destroy();
       break;
     }
     state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
-    OurTreeCounters(state, t, log_before);
-    t.Destroy();
+    counters(state, ours, log_before);
+    ours.Destroy();
   }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(items));
+}
+
+absl::Status NothingToPrepare(const auto&) { return absl::OkStatus(); }
+
+// Every key in random order (i = 0, 1, 2...), in transactions of kInsertsPerTxn.
+template <typename Index>
+absl::Status InsertAllKeys(Store& store, Index& index) {
+  const std::uint64_t mask = GetConfig().key_mask;
+  char key[kKeyBytes], value[kValueBytes];
+  return InTransactions(store, GetConfig().keys, [&](Transaction* txn, std::uint64_t i) {
+    MakeKey(i, mask, key);
+    MakeValue(i, value);
+    return index.Insert(txn, View(key, kKeyBytes), View(value, kValueBytes));
+  });
+}
+
+void InsertRandomPagestore(benchmark::State& state) {
+  TimeOnNewStore<OurTree>(
+      state, "insert", GetConfig().keys, NothingToPrepare<OurTree>,
+      [](OurTree& t) { return InsertAllKeys(*t.store, *t.tree); }, OurTreeCounters);
 }
 
 void InsertRandomLmdb(benchmark::State& state) {
@@ -813,90 +838,47 @@ void SetUpBulkLoad(const benchmark::State&) { SortedPairs(); }
 
 void BulkLoadPagestore(benchmark::State& state) {
   const Pairs& pairs = SortedPairs();
-  for (auto _ : state) {
-    OurTree t = OurTree::Make("bulk");
-    const std::uint64_t log_before = t.store->log().stats().bytes_appended;
-    const auto start = std::chrono::steady_clock::now();
-    const absl::Status s = t.tree->BulkLoad(pairs, kBulkLoadFill);
-    const auto stop = std::chrono::steady_clock::now();
-    if (!s.ok()) {
-      Fail(state, s);
-      t.Destroy();
-      break;
-    }
-    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
-    OurTreeCounters(state, t, log_before);
-    t.Destroy();
-  }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(pairs.size()));
+  TimeOnNewStore<OurTree>(
+      state, "bulk", pairs.size(), NothingToPrepare<OurTree>,
+      [&](OurTree& t) { return t.tree->BulkLoad(pairs, kBulkLoadFill); }, OurTreeCounters);
 }
 
 // ---------------------------------------------------------------------------------------------
 // hash_insert_random/pagestore and hash_delete/pagestore: a new index per iteration.
 
 void InsertRandomHashPagestore(benchmark::State& state) {
-  const std::uint64_t n = GetConfig().keys, mask = GetConfig().key_mask;
-  char key[kKeyBytes], value[kValueBytes];
-  for (auto _ : state) {
-    OurHash h = OurHash::Make("hash_insert");
-    const std::uint64_t log_before = h.store->log().stats().bytes_appended;
-    const auto start = std::chrono::steady_clock::now();
-    const absl::Status s = InTransactions(*h.store, n, [&](Transaction* txn, std::uint64_t i) {
-      MakeKey(i, mask, key);
-      MakeValue(i, value);
-      return h.index->Insert(txn, View(key, kKeyBytes), View(value, kValueBytes));
-    });
-    const auto stop = std::chrono::steady_clock::now();
-    if (!s.ok()) {
-      Fail(state, s);
-      h.Destroy();
-      break;
-    }
-    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
-    OurHashCounters(state, h, log_before, n);
-    h.Destroy();
-  }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+  TimeOnNewStore<OurHash>(
+      state, "hash_insert", GetConfig().keys, NothingToPrepare<OurHash>,
+      [](OurHash& h) { return InsertAllKeys(*h.store, *h.index); },
+      [](benchmark::State& st, const OurHash& h, std::uint64_t log_before) {
+        OurHashCounters(st, h, log_before, GetConfig().keys);
+      });
 }
 
 void SetUpHashDelete(const benchmark::State&) { DeleteOrder(); }
 
 void DeleteHashPagestore(benchmark::State& state) {
   const std::vector<std::uint64_t>& order = DeleteOrder();
-  const std::uint64_t n = GetConfig().keys, mask = GetConfig().key_mask;
-  char key[kKeyBytes];
-  for (auto _ : state) {
-    OurHash h = OurHash::Make("hash_delete");
-    if (absl::Status s = FillHash(h); !s.ok()) {
-      Fail(state, s);
-      h.Destroy();
-      break;
-    }
-    const std::uint64_t log_before = h.store->log().stats().bytes_appended;
-    const auto start = std::chrono::steady_clock::now();
-    absl::Status s = InTransactions(*h.store, n, [&](Transaction* txn, std::uint64_t k) {
-      MakeKey(order[k], mask, key);
-      return h.index->Delete(txn, View(key, kKeyBytes));
-    });
-    const auto stop = std::chrono::steady_clock::now();
-    if (s.ok()) {
-      absl::StatusOr<std::uint64_t> size = h.index->Size();
-      if (!size.ok()) {
-        s = size.status();
-      } else if (*size != 0) {
-        s = absl::InternalError(fmt::format("Size() is {} after deleting every key", *size));
-      }
-    }
-    if (!s.ok()) {
-      Fail(state, s);
-      h.Destroy();
-      break;
-    }
-    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
-    OurHashCounters(state, h, log_before, 0);
-    h.Destroy();
-  }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+  const std::uint64_t mask = GetConfig().key_mask;
+  TimeOnNewStore<OurHash>(
+      state, "hash_delete", GetConfig().keys, FillHash,
+      [&](OurHash& h) {
+        char key[kKeyBytes];
+        return InTransactions(*h.store, GetConfig().keys, [&](Transaction* txn, std::uint64_t k) {
+          MakeKey(order[k], mask, key);
+          return h.index->Delete(txn, View(key, kKeyBytes));
+        });
+      },
+      [](benchmark::State& st, const OurHash& h, std::uint64_t log_before) {
+        absl::StatusOr<std::uint64_t> size = h.index->Size();
+        if (!size.ok() || *size != 0) {
+          Fail(st, size.ok() ? absl::InternalError(
+                                   fmt::format("Size() is {} after deleting every key", *size))
+                             : size.status());
+          return;
+        }
+        OurHashCounters(st, h, log_before, 0);
+      });
 }
 
 // ---------------------------------------------------------------------------------------------

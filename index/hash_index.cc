@@ -280,6 +280,13 @@ bool IsBucketOf(const std::byte* p, PageId owner, PageType type) {
   return TypeOf(p) == type && Bucket(p).owner() == owner && Bucket(p).Sane();
 }
 
+// A live bucket of the index anchored at `owner` whose prefix matches `hash`: the one bucket that
+// can hold a key of that hash (live buckets partition the hashes by prefix).
+bool HoldsHash(const std::byte* p, PageId owner, std::uint64_t hash) {
+  return IsBucketOf(p, owner, PageType::kHashBucket) &&
+         (hash & Mask(Bucket(p).depth())) == Bucket(p).prefix();
+}
+
 absl::Status TooLarge(std::string_view key, std::string_view value) {
   return absl::InvalidArgumentError(fmt::format(
       "hash index entry of {} key bytes + {} value bytes exceeds the limit of {} bytes (four "
@@ -541,10 +548,7 @@ absl::StatusOr<HashIndex::Located> HashIndex::Locate(std::uint64_t hash, bool au
 
 absl::StatusOr<ReadPageGuard> HashIndex::FindBucket(std::uint64_t hash) const {
   BufferPool& pool = store_.pool();
-  const auto matches = [&](const std::byte* p) {
-    return IsBucketOf(p, anchor_, PageType::kHashBucket) &&
-           (hash & Mask(Bucket(p).depth())) == Bucket(p).prefix();
-  };
+  const auto matches = [&](const std::byte* p) { return HoldsHash(p, anchor_, hash); };
   // The bucket last seen at this position: one latch, no directory page.
   const int g = cache_->depth();
   if (g >= 0) {
@@ -712,10 +716,7 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
   // holds is not a bucket of this index (see PutIn), so a stale id naming one is skipped.
   PageId head = kInvalidPageId;
   std::optional<PageSpan> head_span;
-  const auto matches = [&](const std::byte* p) {
-    return IsBucketOf(p, anchor_, PageType::kHashBucket) &&
-           (h & Mask(Bucket(p).depth())) == Bucket(p).prefix();
-  };
+  const auto matches = [&](const std::byte* p) { return HoldsHash(p, anchor_, h); };
   if (const int g = cache_->depth(); g >= 0) {
     const PageId cached = cache_->BucketAt(h & Mask(static_cast<unsigned>(g)));
     if (cached >= kFirstDataPage && cached != anchor_ && !mtr.Holds(cached)) {
