@@ -1,29 +1,43 @@
 #!/usr/bin/env python3
-"""Summarizes Google Benchmark JSON from scripts/bench.sh into a Markdown report.
+"""Writes scripts/bench.sh's report: every ratio from the results of one run, in Markdown.
 
-Everything is compared by items_per_second (throughput), so runs at different thread counts
-compare, and by the median over repetitions. A benchmark is found by its name's first two
-components ("read_random/pread"); what Google Benchmark appends ("/real_time", "/threads:2",
-"/min_time:0.100", ...) is ignored except the thread count, taken from the JSON.
+Inputs (files, or directories whose files of these names are all read):
+  *_bench.json        Google Benchmark JSON of pagestore's benchmark binaries (disk_manager_bench,
+                      buffer_pool_bench, wal_bench, index_bench, ycsb_bench, ltm_bench).
+  fio_<job>_<n>[.rep<r>].json   fio's JSON of benchmarks/fio/<job>.fio at n jobs, repetition r
+                      (scripts/bench_fio.sh); read as benchmark "fio/<job>" at n threads.
+  fio_ltm_<x>.json    fio beside the larger-than-memory experiment (scripts/bench_ltm.sh); read as
+                      "ltm_read/fio_<x>" ("direct" is named fio_psync_direct).
+  ltm_series.json     throughput over time of the larger-than-memory runs (scripts/bench_ltm.sh).
+  ltm_meta.json, ltm_skipped.txt   that experiment's sizes, or why it could not run.
 
-The files of one bench.sh run (disk_manager_bench.json, buffer_pool_bench.json, wal_bench.json,
-index_bench.json) are read together: some buffer rows compare with storage rows. A comparison whose
-benchmarks are missing (a layer not run, a filter) reads "not run". The WAL's targets and baselines
-have a section of their own; "commit_group/threads:16" is a whole name there (Google Benchmark
-appends its own "/threads:16", ignored as above). So do the indexes' ("## Indexes": our B+tree
-beside LMDB and absl::btree_map, our hash index beside our B+tree and absl::flat_hash_map).
+Everything is compared by items_per_second (operations per second of wall time, all threads
+together), by the median over repetitions, with the min-max spread of the repetitions beside it.
+A benchmark is found by its name's first two components ("read_random/pread"); what Google
+Benchmark appends ("/real_time", "/threads:2", ...) is ignored except the thread count, taken from
+the JSON. A comparison whose benchmark did not run where its layer did reads "missing" and is
+listed under "Missing"; a layer with no results at all reads "not run".
 
-Standard library only.
+The report: the machine and run; a summary table (ours against the raw baseline, the physical
+limit, and against the best peer on the same workload); a section per layer with its targets and
+informational comparisons; YCSB beside LMDB, SQLite and RocksDB; durable commits with latency
+percentiles; the larger-than-memory experiment over time; thread scaling; our pread and mmap
+figures beside the seed document's published ones (a labelled reference column, never a
+measurement); every benchmark. PNG charts go beside the report (scripts/bench_charts.py, with
+Debian's python3-matplotlib; without it the report says the charts were skipped).
 
-  bench_report.py [--out summary.md] [--bench-dir DIR] [--build-dir DIR] [--command CMD]
-                  [--mode MODE] [--build-seconds N] [--run-seconds N] FILE.json...
+  bench_report.py [--out report.md] [--summary-out summary.md] [--charts-dir DIR] [--no-charts]
+                  [--bench-dir DIR] [--build-dir DIR] [--command CMD] [--mode MODE]
+                  [--build-seconds N] [--run-seconds N] FILE_OR_DIR...
 """
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -190,8 +204,147 @@ REFERENCE = [
 ]
 
 
+# fio (benchmarks/fio/, scripts/bench_fio.sh): the same I/O as our disk managers' raw baselines,
+# from an independent tool. (label, ours, fio, threads); value = items/s(ours) / iops(fio).
+FIO_COMPARISONS = [
+    ("read_random/raw_pread vs fio psync randread", "read_random/raw_pread", "fio/randread_psync", 1),
+    ("read_random/raw_pread vs fio psync randread (2 threads)", "read_random/raw_pread",
+     "fio/randread_psync", 2),
+    ("read_random/pread vs fio psync randread", "read_random/pread", "fio/randread_psync", 1),
+    ("read_random/pread vs fio psync randread (2 threads)", "read_random/pread",
+     "fio/randread_psync", 2),
+    ("read_random/mmap vs fio mmap randread", "read_random/mmap", "fio/randread_mmap", 1),
+    ("read_random/mmap vs fio mmap randread (2 threads)", "read_random/mmap", "fio/randread_mmap",
+     2),
+    ("read_random/raw_mmap_copy vs fio mmap randread", "read_random/raw_mmap_copy",
+     "fio/randread_mmap", 1),
+    ("sync_1dirty/raw_fdatasync vs fio write+fdatasync", "sync_1dirty/raw_fdatasync",
+     "fio/write_fdatasync", 1),
+    ("sync_1dirty/pread vs fio write+fdatasync", "sync_1dirty/pread", "fio/write_fdatasync", 1),
+    ("commit/sync vs fio write+fdatasync", "commit/sync", "fio/write_fdatasync", 1),
+]
+
+# YCSB (ycsb_bench): the same workloads on every engine. Ours are the B+tree over each disk
+# manager; absl::btree_map under a mutex is the in-memory limit; the peers are the rest.
+YCSB_WORKLOADS = [
+    ("A", "ycsb_a", "50% read, 50% update", 1),
+    ("B", "ycsb_b", "95% read, 5% update", 1),
+    ("C", "ycsb_c", "100% read", 1),
+    ("D", "ycsb_d", "95% read latest, 5% insert", 1),
+    ("E", "ycsb_e", "95% short scan, 5% insert", 1),
+    ("F", "ycsb_f", "50% read, 50% read-modify-write", 1),
+    ("B", "ycsb_b", "95% read, 5% update", 2),
+    ("C", "ycsb_c", "100% read", 2),
+]
+OURS = ["pagestore_pread", "pagestore_mmap"]
+YCSB_BASELINE = "absl_btree_map"
+PEERS = ["lmdb", "sqlite", "sqlite_mmap", "rocksdb"]
+ENGINE_LABELS = {
+    "pagestore_pread": "pagestore (pread)",
+    "pagestore_mmap": "pagestore (mmap)",
+    "absl_btree_map": "absl::btree_map (in memory)",
+    "lmdb": "LMDB",
+    "sqlite": "SQLite (mmap_size=0)",
+    "sqlite_mmap": "SQLite (mmap)",
+    "rocksdb": "RocksDB",
+    "raw_fdatasync": "raw pwrite + fdatasync",
+}
+DURABLE_ENGINES = ["pagestore_pread", "pagestore_mmap", "lmdb", "sqlite", "rocksdb"]
+PERCENTILES = [("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"), ("p999_us", "p99.9"),
+               ("max_us", "max")]
+
+# Larger than memory (ltm_bench under a memory cgroup, scripts/bench_ltm.sh). Compared in steady
+# state: "ltm_steady/<variant>" is, per repetition, the median of the throughput samples of the
+# second half of the run (after the page cache has filled), for our variants and fio alike.
+LTM_VARIANTS = ["pool_pread_direct", "pool_pread_buffered", "mmap", "pool_mmap", "raw_pread_direct",
+                "fio_psync_direct", "fio_mmap"]
+LTM_TARGETS = [
+    ("larger than memory: pool over pread (O_DIRECT) vs mmap manager, steady state",
+     "ltm_steady/pool_pread_direct", "ltm_steady/mmap", "speedup", 1.5, None, None),
+    ("larger than memory: pool over pread (O_DIRECT) vs fio psync O_DIRECT, steady state",
+     "ltm_steady/pool_pread_direct", "ltm_steady/fio_psync_direct", "throughput", 0.8, None, None),
+]
+LTM_INFORMATIONAL = [
+    ("pool over buffered pread vs mmap manager, steady state", "ltm_steady/pool_pread_buffered",
+     "ltm_steady/mmap", "speedup", None, None),
+    ("pool over pread (O_DIRECT) vs raw pread (O_DIRECT), steady state",
+     "ltm_steady/pool_pread_direct", "ltm_steady/raw_pread_direct", "throughput", None, None),
+    ("mmap manager vs fio mmap, steady state", "ltm_steady/mmap", "ltm_steady/fio_mmap",
+     "throughput", None, None),
+    ("pool over the mmap manager vs mmap manager, steady state", "ltm_steady/pool_mmap",
+     "ltm_steady/mmap", "speedup", None, None),
+    ("pool over pread (O_DIRECT) vs mmap manager, whole run", "ltm_read/pool_pread_direct",
+     "ltm_read/mmap", "speedup", None, None),
+]
+
+# Which layer (bench.sh --only) each benchmark family belongs to.
+LAYERS = [
+    ("storage", ("read_random/", "read_seq/", "write_random/", "mixed70_random/", "sync_1dirty/",
+                 "load_seq/", "fio/")),
+    ("buffer", ("pool_",)),
+    ("wal", ("commit/", "commit_group/", "append/", "recovery/")),
+    ("index", ("btree_", "hash_")),
+    ("peers", ("ycsb_", "durable_commit/")),
+    ("ltm", ("ltm_read/", "ltm_steady/")),
+]
+
+# The summary: (layer, workload, ours (candidates: the best is shown), raw baseline or None, peers
+# (the best is shown), target labels to show). Threads None: whatever thread count ran.
+SUMMARY = [
+    ("storage", "random 4 KiB reads, cached (pread manager)", ["read_random/pread"],
+     "read_random/raw_pread", ["fio/randread_psync"], ["read_random/pread vs read_random/raw_pread"],
+     1),
+    ("storage", "random 4 KiB reads, cached (pread manager), 2 threads", ["read_random/pread"],
+     "read_random/raw_pread", ["fio/randread_psync"], ["read_random/pread: 2 threads vs 1 thread"],
+     2),
+    ("storage", "random 4 KiB reads, cached (mmap manager)", ["read_random/mmap"],
+     "read_random/raw_mmap_copy", ["fio/randread_mmap"],
+     ["read_random/mmap vs read_random/raw_mmap_copy"], 1),
+    ("storage", "4 KiB write + fdatasync (pread manager)", ["sync_1dirty/pread"],
+     "sync_1dirty/raw_fdatasync", ["fio/write_fdatasync"],
+     ["sync_1dirty/pread vs sync_1dirty/raw_fdatasync"], 1),
+    ("storage", "4 KiB write + fdatasync (mmap manager)", ["sync_1dirty/mmap"],
+     "sync_1dirty/raw_fdatasync", ["fio/write_fdatasync"],
+     ["sync_1dirty/mmap vs sync_1dirty/raw_fdatasync"], 1),
+    ("buffer", "pool hit: read guard", ["pool_hit/read_guard"], "pool_hit/raw_deref", [],
+     ["pool_hit/read_guard vs pool_hit/raw_deref"], 1),
+    ("buffer", "pool miss (75%) over pread", ["pool_miss/pread"], "pool_miss/raw_pread", [],
+     ["pool_miss/pread vs pool_miss/raw_pread"], 1),
+    ("wal", "durable commit", ["commit/sync"], "commit/raw_fdatasync", ["fio/write_fdatasync"],
+     ["commit/sync vs commit/raw_fdatasync"], 1),
+    ("index", "B+tree point get", ["btree_get/pagestore"], "btree_get/absl_btree_map",
+     ["btree_get/lmdb"], ["btree_get/pagestore vs btree_get/lmdb (1 thread)"], 1),
+    ("index", "B+tree point get, 2 threads", ["btree_get/pagestore"], "btree_get/absl_btree_map",
+     ["btree_get/lmdb"], ["btree_get/pagestore vs btree_get/lmdb (2 threads)"], 2),
+    ("index", "B+tree random insert", ["btree_insert_random/pagestore"], None,
+     ["btree_insert_random/lmdb"], ["btree_insert_random/pagestore vs btree_insert_random/lmdb"],
+     1),
+    ("index", "B+tree full scan", ["btree_scan/pagestore"], None, ["btree_scan/lmdb"],
+     ["btree_scan/pagestore vs btree_scan/lmdb"], 1),
+    ("index", "hash index point get", ["hash_get/pagestore"], "hash_get/absl_flat_hash_map", [],
+     ["hash_get/pagestore vs hash_get/absl_flat_hash_map (1 thread)"], 1),
+] + [
+    ("peers", f"YCSB {letter} ({what})" + (f", {threads} threads" if threads > 1 else ""),
+     [f"{name}/{e}" for e in OURS], f"{name}/{YCSB_BASELINE}", [f"{name}/{p}" for p in PEERS], [],
+     threads)
+    for letter, name, what, threads in YCSB_WORKLOADS
+] + [
+    ("peers", "durable single-key commit, full sync", [f"durable_commit/{e}" for e in OURS],
+     "durable_commit/raw_fdatasync", [f"durable_commit/{p}" for p in PEERS], [], 1),
+    ("ltm", "larger than memory: random 4 KiB reads, steady state",
+     ["ltm_steady/pool_pread_direct"], "ltm_steady/raw_pread_direct",
+     ["ltm_steady/fio_psync_direct"], [t[0] for t in LTM_TARGETS], None),
+]
+
 def base_name(run_name):
     return "/".join(run_name.split("/")[:2])
+
+
+def layer_of(name):
+    for layer, prefixes in LAYERS:
+        if name.startswith(prefixes):
+            return layer
+    return None
 
 
 class Result:
@@ -222,6 +375,14 @@ class Result:
         hi = self.aggregates.get("max", max(self.reps) if self.reps else None)
         return lo, hi
 
+    def spread_percent(self):
+        """(max - min) / median of the repetitions, in percent; None without a median."""
+        med = self.median()
+        lo, hi = self.spread()
+        if not med or lo is None or hi is None:
+            return None
+        return (hi - lo) / med * 100
+
     def median_bytes(self):
         if "median" in self.byte_aggs:
             return self.byte_aggs["median"]
@@ -235,6 +396,13 @@ class Result:
             return self.agg_times["median"]
         return statistics.median(self.rep_times) if self.rep_times else None
 
+    def median_counter(self, key):
+        """The median over repetitions of one user counter (None when no repetition has it)."""
+        values = [c[key] for c in self.rep_counters if key in c]
+        if values:
+            return statistics.median(values)
+        return self.counters.get(key)
+
 
 TIME_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 COUNTER_SKIP = {
@@ -245,60 +413,238 @@ COUNTER_SKIP = {
 }
 
 
-def load(paths):
-    results = {}
-    contexts = []
+class Run:
+    """Everything one bench.sh run left: benchmark results, the files' contexts, the
+    larger-than-memory series and metadata."""
+
+    def __init__(self):
+        self.results = {}   # (name, threads) -> Result
+        self.contexts = []  # Google Benchmark contexts (plus "_path")
+        self.fio_files = []
+        self.series = []    # {"name", "repetition", "threads", "ops_per_s": [...]}
+        self.interval_s = None
+        self.ltm_meta = {}
+        self.ltm_skipped = None
+
+    def result(self, name, threads=1):
+        """The result of `name` at `threads` threads; threads None: at any count (the highest)."""
+        if threads is not None:
+            return self.results.get((name, threads))
+        found = [r for (n, _), r in self.results.items() if n == name]
+        return max(found, key=lambda r: r.threads) if found else None
+
+    def layers_run(self):
+        return {layer_of(name) for name, _ in self.results} - {None}
+
+    def get_or_add(self, name, threads):
+        key = (name, threads)
+        r = self.results.get(key)
+        if r is None:
+            r = self.results[key] = Result(name, threads)
+            r.order = (99, len(self.results))
+        return r
+
+
+def load_gbench(run, path):
+    with open(path) as f:
+        data = json.load(f)
+    ctx = dict(data.get("context", {}))
+    ctx["_path"] = path
+    run.contexts.append(ctx)
+    file_index = len(run.contexts)
     order = 0
-    for path in paths:
-        with open(path) as f:
-            data = json.load(f)
-        ctx = dict(data.get("context", {}))
-        ctx["_path"] = path
-        contexts.append(ctx)
-        for row in data.get("benchmarks", []):
-            run_name = row.get("run_name", row.get("name", ""))
-            key = (base_name(run_name), int(row.get("threads", 1)))
-            r = results.get(key)
-            if r is None:
-                r = results[key] = Result(*key)
-                r.order = (len(contexts), order)
-                order += 1
-            if "family_index" in row:  # registration order, whatever order the runs had
-                r.order = (len(contexts), int(row["family_index"]),
-                           int(row.get("per_family_instance_index", 0)))
-            r.declared_reps = max(r.declared_reps, int(row.get("repetitions", 0)))
-            if row.get("error_occurred"):
-                r.errors.append(row.get("error_message", "error"))
-                continue
-            ips = row.get("items_per_second")
-            bps = row.get("bytes_per_second")
-            t = row.get("real_time")
-            t_ns = t * TIME_TO_NS.get(row.get("time_unit", "ns"), 1.0) if t is not None else None
-            counters = {k: v for k, v in row.items()
-                        if k not in COUNTER_SKIP and isinstance(v, (int, float))}
-            if row.get("run_type") == "aggregate":
-                agg = row.get("aggregate_name", "")
-                if row.get("aggregate_unit", "time") != "time":
-                    continue  # cv: a percentage, not a rate
-                if ips is not None:
-                    r.aggregates[agg] = ips
-                if bps is not None:
-                    r.byte_aggs[agg] = bps
-                if t_ns is not None:
-                    r.agg_times[agg] = t_ns
-                if agg == "median":
-                    r.counters = counters
-            else:
-                if ips is not None:
-                    r.reps.append(ips)
-                if bps is not None:
-                    r.byte_reps.append(bps)
-                if t_ns is not None:
-                    r.rep_times.append(t_ns)
-                r.rep_counters.append(counters)
-                if not r.counters or "median" not in r.aggregates:
-                    r.counters = counters
-    return results, contexts
+    for row in data.get("benchmarks", []):
+        run_name = row.get("run_name", row.get("name", ""))
+        key = (base_name(run_name), int(row.get("threads", 1)))
+        r = run.results.get(key)
+        if r is None:
+            r = run.results[key] = Result(*key)
+            r.order = (file_index, order)
+            order += 1
+        if "family_index" in row:  # registration order, whatever order the runs had
+            r.order = (file_index, int(row["family_index"]),
+                       int(row.get("per_family_instance_index", 0)))
+        r.declared_reps = max(r.declared_reps, int(row.get("repetitions", 0)))
+        if row.get("error_occurred"):
+            r.errors.append(row.get("error_message", "error"))
+            continue
+        ips = row.get("items_per_second")
+        bps = row.get("bytes_per_second")
+        t = row.get("real_time")
+        t_ns = t * TIME_TO_NS.get(row.get("time_unit", "ns"), 1.0) if t is not None else None
+        counters = {k: v for k, v in row.items()
+                    if k not in COUNTER_SKIP and isinstance(v, (int, float))}
+        if row.get("run_type") == "aggregate":
+            agg = row.get("aggregate_name", "")
+            if row.get("aggregate_unit", "time") != "time":
+                continue  # cv: a percentage, not a rate
+            if ips is not None:
+                r.aggregates[agg] = ips
+            if bps is not None:
+                r.byte_aggs[agg] = bps
+            if t_ns is not None:
+                r.agg_times[agg] = t_ns
+            if agg == "median":
+                r.counters = counters
+        else:
+            if ips is not None:
+                r.reps.append(ips)
+            if bps is not None:
+                r.byte_reps.append(bps)
+            if t_ns is not None:
+                r.rep_times.append(t_ns)
+            r.rep_counters.append(counters)
+            if not r.counters or "median" not in r.aggregates:
+                r.counters = counters
+
+
+FIO_FILE = re.compile(r"fio_(?P<job>[a-z0-9_]+?)_(?P<jobs>\d+)(?:\.rep(?P<rep>\d+))?\.json$")
+FIO_LTM_FILE = re.compile(r"fio_ltm_(?P<variant>[a-z0-9_]+)\.json$")
+
+
+def fio_jobs(job):
+    opts = job.get("job options", {})
+    try:
+        return int(opts.get("numjobs", 1))
+    except ValueError:
+        return 1
+
+
+def fio_rate(job):
+    """(iops, bytes/s, {percentile: ns}) of one fio job: its reads, or its writes if none."""
+    for side in ("read", "write"):
+        s = job.get(side, {})
+        if s.get("iops"):
+            pct = s.get("clat_ns", {}).get("percentile", {})
+            return s["iops"], s.get("bw_bytes"), {float(k): v for k, v in pct.items()}
+    return None, None, {}
+
+
+def load_fio(run, path, name, threads):
+    with open(path) as f:
+        text = f.read()
+    # fio prints notes before the JSON when a job warns; the object starts at the first '{'.
+    data = json.loads(text[text.index("{"):]) if "{" in text else {}
+    run.fio_files.append(path)
+    jobs = data.get("jobs", [])
+    r = run.get_or_add(name, threads)
+    if not jobs:
+        r.errors.append(f"{os.path.basename(path)}: no jobs")
+        return
+    job = jobs[0]
+    if job.get("error"):
+        r.errors.append(f"{os.path.basename(path)}: fio error {job['error']}")
+        return
+    iops, bps, pct = fio_rate(job)
+    if iops is None:
+        r.errors.append(f"{os.path.basename(path)}: no I/O")
+        return
+    iops_total = sum(fio_rate(j)[0] or 0 for j in jobs)  # without group_reporting: one per job
+    r.reps.append(iops_total)
+    if bps is not None:
+        r.byte_reps.append(bps * len(jobs))
+    r.rep_times.append(1e9 / iops_total * threads)
+    counters = {"fio_jobs": fio_jobs(job) * len(jobs)}
+    for p, key in ((50.0, "p50_us"), (90.0, "p90_us"), (99.0, "p99_us"), (99.9, "p999_us")):
+        if p in pct:
+            counters[key] = pct[p] / 1e3
+    r.rep_counters.append(counters)
+    r.counters = counters
+    r.declared_reps = len(r.reps)
+
+
+def load_series(run, path):
+    with open(path) as f:
+        data = json.load(f)
+    run.interval_s = data.get("interval_s", run.interval_s)
+    run.series.extend(data.get("series", []))
+
+
+def steady_value(samples):
+    """The median of the second half of a throughput series: after the cache has filled."""
+    tail = samples[len(samples) // 2:]
+    return statistics.median(tail) if tail else None
+
+
+def series_variant(name):
+    """'ltm_read/mmap' -> 'mmap', 'fio/psync_direct' -> 'fio_psync_direct'."""
+    head, _, tail = name.partition("/")
+    return f"fio_{tail}" if head == "fio" else tail
+
+
+def add_ltm_steady(run):
+    """ltm_steady/<variant>: per repetition, the steady-state throughput, from the series (for
+    our variants and fio alike) or, without a series, from ltm_bench's steady_ops_per_s."""
+    from_series = set()
+    for s in run.series:
+        value = steady_value(s.get("ops_per_s", []))
+        if value is None:
+            continue
+        variant = series_variant(s.get("name", ""))
+        threads = int(s.get("threads", 1))
+        r = run.get_or_add(f"ltm_steady/{variant}", threads)
+        r.reps.append(value)
+        r.declared_reps = len(r.reps)
+        from_series.add(variant)
+    for (name, threads), r in list(run.results.items()):
+        if not name.startswith("ltm_read/"):
+            continue
+        variant = name.split("/", 1)[1]
+        if variant in from_series:
+            continue
+        values = [c["steady_ops_per_s"] for c in r.rep_counters if "steady_ops_per_s" in c]
+        if values:
+            s = run.get_or_add(f"ltm_steady/{variant}", threads)
+            s.reps.extend(values)
+            s.declared_reps = len(s.reps)
+
+
+def load_inputs(paths):
+    run = Run()
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += sorted(glob.glob(os.path.join(p, "*")))
+        else:
+            files.append(p)
+    for path in files:
+        base = os.path.basename(path)
+        if base == "ltm_series.json":
+            load_series(run, path)
+        elif base == "ltm_meta.json":
+            with open(path) as f:
+                run.ltm_meta = json.load(f)
+        elif base == "ltm_skipped.txt":
+            with open(path) as f:
+                run.ltm_skipped = f.read().strip() or "no reason given"
+        elif FIO_LTM_FILE.match(base):
+            variant = FIO_LTM_FILE.match(base).group("variant")
+            variant = "psync_direct" if variant == "direct" else variant
+            with open(path) as f:
+                text = f.read()
+            try:
+                data = json.loads(text[text.index("{"):])
+                threads = sum(fio_jobs(j) for j in data.get("jobs", [])[:1]) or 1
+            except (ValueError, IndexError):
+                threads = 1
+            load_fio(run, path, f"ltm_read/fio_{variant}", threads)
+        elif FIO_FILE.match(base):
+            m = FIO_FILE.match(base)
+            load_fio(run, path, f"fio/{m.group('job')}", int(m.group("jobs")))
+        elif base.endswith("_bench.json"):
+            load_gbench(run, path)
+    add_ltm_steady(run)
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting
+
+def sig3(x):
+    """x to three significant digits, never in exponent notation."""
+    if x >= 100:
+        return f"{x:.0f}"
+    return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
 
 
 def fmt_rate(x):
@@ -310,13 +656,6 @@ def fmt_rate(x):
     return f"{sig3(x)}/s"
 
 
-def sig3(x):
-    """x to three significant digits, never in exponent notation."""
-    if x >= 100:
-        return f"{x:.0f}"
-    return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
-
-
 def fmt_ns(x):
     if x is None:
         return "n/a"
@@ -326,7 +665,39 @@ def fmt_ns(x):
     return f"{sig3(x)} ns"
 
 
-def run(cmd):
+def fmt_us(x):
+    return "n/a" if x is None else fmt_ns(x * 1e3)
+
+
+def fmt_bytes(x):
+    if x is None:
+        return "n/a"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if x >= scale:
+            return f"{sig3(x / scale)} {unit}/s"
+    return f"{sig3(x)} B/s"
+
+
+def fmt_ratio(x):
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
+def rate_with_spread(r):
+    """'1.10M/s (±4%)': the median and the min-max spread of the repetitions around it."""
+    if r is None:
+        return "missing"
+    if r.median() is None:
+        return "error" if r.errors else "missing"
+    pct = r.spread_percent()
+    if pct is None or r.repetitions() <= 1:
+        return f"{fmt_rate(r.median())} (1 rep)"
+    return f"{fmt_rate(r.median())} (spread {pct:.0f}%)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine
+
+def run_cmd(cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -344,6 +715,17 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def memory_total():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except (OSError, ValueError):
+        pass
+    return "unknown"
+
+
 def build_type(build_dir):
     try:
         with open(os.path.join(build_dir, "CMakeCache.txt")) as f:
@@ -355,27 +737,27 @@ def build_type(build_dir):
     return "unknown"
 
 
-def machine_section(args, contexts):
-    ctx = contexts[0] if contexts else {}
-    fs = run(["findmnt", "-n", "-T", args.bench_dir, "-o", "SOURCE,FSTYPE,OPTIONS"])
+def machine_section(args, run):
+    ctx = run.contexts[0] if run.contexts else {}
+    fs = run_cmd(["findmnt", "-n", "-T", args.bench_dir, "-o", "SOURCE,FSTYPE,OPTIONS"])
     load_avg = ctx.get("load_avg")
     lines = [
         "## Machine and run",
         "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}"
-        f" (benchmark start: {ctx.get('date', 'unknown')})",
+        f" (first benchmark start: {ctx.get('date', 'unknown')})",
         f"- command: `{args.command}`" + (f" (mode: {args.mode})" if args.mode else ""),
-        f"- kernel: {run(['uname', '-r'])}",
+        f"- kernel: {run_cmd(['uname', '-r'])}",
         f"- filesystem of {args.bench_dir}: `{fs}`",
         f"- CPUs: {os.cpu_count()} ({ctx.get('num_cpus', '?')} seen by the benchmark), "
-        f"model: {cpu_model()}",
-        f"- build type: {build_type(args.build_dir)} ({args.build_dir}); benchmark library: "
-        f"{ctx.get('library_build_type', 'unknown')}",
+        f"model: {cpu_model()}; memory: {memory_total()}",
+        f"- build type: {build_type(args.build_dir)} ({args.build_dir}); Google Benchmark "
+        f"library: {ctx.get('library_build_type', 'unknown')}",
         f"- host: {ctx.get('host_name', platform.node())}",
     ]
     cpus = os.cpu_count() or 1
     if load_avg:
-        lines.append("- load average (1, 5, 15 min) at start: " +
+        lines.append("- load average (1, 5, 15 min) at the first benchmark's start: " +
                      ", ".join(f"{x:.2f}" for x in load_avg) + "; at the end: " +
                      ", ".join(f"{x:.2f}" for x in os.getloadavg()))
         if load_avg[0] >= 0.75 * cpus:
@@ -386,32 +768,74 @@ def machine_section(args, contexts):
                             f"unreliable. Check the spreads; rerun on an idle machine.**")
             lines.insert(3, "")
     knobs = {}
-    for c in contexts:
+    for c in run.contexts:
         knobs.update({k: v for k, v in c.items() if k.startswith("pagestore_")})
     if knobs:
         lines.append("- settings: " + ", ".join(f"{k}={v}" for k, v in sorted(knobs.items())))
-    if len(contexts) > 1:
-        lines.append("- results read together: " + ", ".join(
-            f"{os.path.basename(c['_path'])} (benchmark start {c.get('date', 'unknown')})"
-            for c in contexts))
+    sources = [f"{os.path.basename(c['_path'])} (start {c.get('date', 'unknown')})"
+               for c in run.contexts]
+    if run.fio_files:
+        sources.append(f"{len(run.fio_files)} fio JSON files")
+    if run.series:
+        sources.append(f"ltm_series.json ({len(run.series)} series)")
+    if sources:
+        lines.append("- results read together (all from this run): " + ", ".join(sources))
     if args.build_seconds is not None or args.run_seconds is not None:
         lines.append(f"- wall time: build {args.build_seconds} s, benchmarks {args.run_seconds} s")
     lines.append("")
     return lines
 
 
-def compare(results, a, b, kind, ta, tb):
+# ---------------------------------------------------------------------------------------------
+# Comparisons
+
+class Tracker:
+    """Remembers the benchmarks a comparison wanted and did not find in a layer that ran."""
+
+    def __init__(self, run):
+        self.run = run
+        self.layers = run.layers_run()
+        self.missing = {}  # (name, threads) -> the layer
+
+    def get(self, name, threads):
+        r = self.run.result(name, threads)
+        if (r is None or r.median() is None) and layer_of(name) in self.layers:
+            self.missing.setdefault((name, threads if threads is not None else "any"),
+                                    layer_of(name))
+        return r
+
+    def layer_ran(self, layer):
+        return layer in self.layers
+
+
+def ratio(kind, ma, mb):
+    """A comparison's value from two medians of items/s: "within" is a time ratio (first's time
+    over second's), "speedup" and "throughput" throughput ratios (first's items/s over second's)."""
+    if not ma or not mb:
+        return None
+    return mb / ma if kind == "within" else ma / mb
+
+
+def compare(run, a, b, kind, ta, tb):
     """(first's median, second's median, value or None) of one comparison."""
-    ra, rb = results.get((a, ta)), results.get((b, tb))
+    ra, rb = run.result(a, ta), run.result(b, tb)
     ma = ra.median() if ra else None
     mb = rb.median() if rb else None
-    if not ma or not mb:
-        return ma, mb, None
-    return ma, mb, (mb / ma if kind == "within" else ma / mb)
+    return ma, mb, ratio(kind, ma, mb)
 
 
-def side_text(m, t, show_threads):
-    return f"{fmt_rate(m)} ({t} thr)" if show_threads else fmt_rate(m)
+def verdict(kind, value, target):
+    if value is None:
+        return None
+    ok = value <= target if kind == "within" else value >= target
+    return "met" if ok else "**missed**"
+
+
+def side_text(r, t, show_threads):
+    text = rate_with_spread(r)
+    if show_threads and r is not None and r.median() is not None:
+        text += f" ({r.threads} thr)" if t is None else f" ({t} thr)"
+    return text
 
 
 def measured_text(kind, value):
@@ -428,42 +852,146 @@ def target_text(kind, target):
     return f">= {target:g}x faster" if kind == "speedup" else f"within {target:g}x"
 
 
-def targets_section(results):
+def targets_table(tr, targets):
     lines = [
-        "## Targets (ratios of median items/s)",
-        "",
-        "speedup = items/s of the first / items/s of the second; within = time of the first / "
-        "time of the second (items/s of the second / items/s of the first).",
-        "",
+        "| comparison | first: median (spread) | second: median (spread) | measured | target "
+        "| result |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += targets_table(results, TARGETS)
+    for label, a, b, kind, target, ta, tb in targets:
+        ra, rb = tr.get(a, ta), tr.get(b, tb)
+        ma = ra.median() if ra else None
+        mb = rb.median() if rb else None
+        value = ratio(kind, ma, mb)
+        threads = ta != tb or (ta or 1) != 1
+        result = verdict(kind, value, target)
+        if result is None:
+            result = "missing" if tr.layer_ran(layer_of(a)) or tr.layer_ran(layer_of(b)) \
+                else "not run"
+        lines.append(f"| {label} | {side_text(ra, ta, threads)} | {side_text(rb, tb, threads)} | "
+                     f"{measured_text(kind, value)} | {target_text(kind, target)} | {result} |")
+    return lines
+
+
+def informational_table(tr, rows, notes=None):
+    lines = [
+        "| comparison | first: median (spread) | second: median (spread) | measured | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for label, a, b, kind, ta, tb in rows:
+        ra, rb = tr.get(a, ta), tr.get(b, tb)
+        ma = ra.median() if ra else None
+        mb = rb.median() if rb else None
+        value = ratio(kind, ma, mb)
+        threads = ta != tb or (ta or 1) != 1
+        note = ""
+        if notes:
+            na, nb = notes(tr.run, a, ta), notes(tr.run, b, tb)
+            note = "; ".join(f"{side}: {n}" for side, n in (("first", na), ("second", nb)) if n)
+        lines.append(f"| {label} | {side_text(ra, ta, threads)} | {side_text(rb, tb, threads)} | "
+                     f"{measured_text(kind, value)} | {note} |")
+    return lines
+
+
+ALL_TARGETS = {t[0]: t for t in TARGETS + WAL_TARGETS + INDEX_TARGETS + LTM_TARGETS}
+
+
+def best_of(tr, names, threads):
+    """The result with the highest median among `names` (None when none ran)."""
+    found = [tr.get(n, threads) for n in names]
+    found = [r for r in found if r is not None and r.median() is not None]
+    return max(found, key=lambda r: r.median()) if found else None
+
+
+def target_context(a, b, ta, tb):
+    """What a target compares, in a few words, for the summary's target column."""
+    if a == b:
+        return f" ({ta} vs {tb} threads)"
+    return f" ({a.split('/', 1)[1]} vs {b.split('/', 1)[1]})"
+
+
+def summary_rows(run, tr):
+    """One row per SUMMARY entry whose layer ran: dicts the table and the tests read."""
+    rows = []
+    for layer, label, ours, baseline, peers, targets, threads in SUMMARY:
+        if not tr.layer_ran(layer):
+            continue
+        o = best_of(tr, ours, threads)
+        b = tr.get(baseline, threads) if baseline else None
+        p = best_of(tr, peers, threads) if peers else None
+        if peers and p is None:
+            for n in peers:  # every peer missing: each is listed under Missing
+                tr.get(n, threads)
+        om = o.median() if o else None
+        row = {
+            "layer": layer, "workload": label,
+            "ours": o, "ours_missing": o is None,
+            "baseline": b, "baseline_name": baseline,
+            "vs_baseline": ratio("throughput", om, b.median() if b else None),
+            "peer": p, "peer_names": peers,
+            "vs_peer": ratio("throughput", om, p.median() if p else None),
+            "targets": [],
+        }
+        for t in targets:
+            tl, a, bn, kind, target, ta, tb = ALL_TARGETS[t]
+            _, _, value = compare(run, a, bn, kind, ta, tb)
+            row["targets"].append((target_text(kind, target) + target_context(a, bn, ta, tb),
+                                   measured_text(kind, value),
+                                   verdict(kind, value, target) or "missing"))
+        rows.append(row)
+    return rows
+
+
+def short_name(r):
+    return r.name.split("/", 1)[1] if r is not None else ""
+
+
+def summary_section(run, tr):
+    lines = [
+        "## Summary",
+        "",
+        "Ours against the raw baseline on the same workload (the physical limit: the system calls "
+        "or in-memory structure with nothing of ours in between) and against the best peer (fio, "
+        "LMDB, SQLite, RocksDB). A ratio is our median items/s divided by theirs, from this run: "
+        "above 1.00x we are faster. Spread: (max - min) / median of the repetitions. Where two "
+        "of ours ran (the pread and mmap managers), the faster is shown and named.",
+        "",
+        "| layer | workload | ours: median (spread) | raw baseline | ours / baseline | best peer "
+        "| ours / best peer | target: measured, result |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = summary_rows(run, tr)
+    if not rows:
+        return lines[:2] + ["No layer ran.", ""]
+    for row in rows:
+        o, b, p = row["ours"], row["baseline"], row["peer"]
+        ours = "missing" if o is None else f"{short_name(o)}: {rate_with_spread(o)}"
+        if row["baseline_name"] is None:
+            base = "—"
+        else:
+            base = f"{row['baseline_name'].split('/', 1)[1]}: {rate_with_spread(b)}"
+        if not row["peer_names"]:
+            peer = "—"
+        else:
+            peer = "missing" if p is None else f"{short_name(p)}: {rate_with_spread(p)}"
+        vb = fmt_ratio(row["vs_baseline"]) if row["baseline_name"] else "—"
+        vp = fmt_ratio(row["vs_peer"]) if row["peer_names"] else "—"
+        tg = "; ".join(f"{t}: {m}, {v}" for t, m, v in row["targets"]) or "—"
+        lines.append(f"| {row['layer']} | {row['workload']} | {ours} | {base} | {vb} | {peer} | "
+                     f"{vp} | {tg} |")
     lines.append("")
     return lines
 
 
-def targets_table(results, targets):
-    lines = [
-        "| comparison | first (median) | second (median) | measured | target | result |",
-        "|---|---|---|---|---|---|",
-    ]
-    for label, a, b, kind, target, ta, tb in targets:
-        ma, mb, value = compare(results, a, b, kind, ta, tb)
-        threads = ta != tb or ta != 1
-        sa, sb = side_text(ma, ta, threads), side_text(mb, tb, threads)
-        measured = measured_text(kind, value)
-        if value is None:
-            verdict = "not run"
-        elif kind == "within":
-            verdict = "met" if value <= target else "**missed**"
-        else:
-            verdict = "met" if value >= target else "**missed**"
-        tgt = target_text(kind, target)
-        lines.append(f"| {label} | {sa} | {sb} | {measured} | {tgt} | {verdict} |")
-    return lines
+# ---------------------------------------------------------------------------------------------
+# Layer sections
+
+def not_run(title, layer, how):
+    return [title, "", f"Not run: no results of the {layer} layer in this run ({how}).", ""]
 
 
-def counter_text(results, name, threads):
-    r = results.get((name, threads))
+def counter_text(run, name, threads):
+    r = run.result(name, threads)
     if not r:
         return ""
     parts = []
@@ -474,25 +1002,43 @@ def counter_text(results, name, threads):
     return ", ".join(parts)
 
 
-def buffer_section(results):
-    if not any(name.startswith("pool_") for name, _ in results):
-        return []
-    lines = [
-        "## Buffer pool beside its baselines (informational, no target)",
-        "",
-        "| comparison | first (median) | second (median) | measured | notes |",
-        "|---|---|---|---|---|",
-    ]
-    for label, a, b, kind, ta, tb in INFORMATIONAL:
-        ma, mb, value = compare(results, a, b, kind, ta, tb)
-        if ma is None or mb is None:
-            continue  # a side not run (a layer or filter left it out)
-        threads = ta != tb or ta != 1
-        na, nb = counter_text(results, a, ta), counter_text(results, b, tb)
-        note = "; ".join(f"{side}: {n}" for side, n in (("first", na), ("second", nb)) if n)
-        lines.append(f"| {label} | {side_text(ma, ta, threads)} | {side_text(mb, tb, threads)} | "
-                     f"{measured_text(kind, value)} | {note} |")
-    swap = results.get(("pool_swap/pause", 1))
+def storage_section(run, tr):
+    title = "## Storage: the disk managers beside raw system calls and fio"
+    if not tr.layer_ran("storage"):
+        return not_run(title, "storage", "disk_manager_bench and fio")
+    lines = [title, "", "![storage](storage.png)", "",
+             "Targets (ratios of median items/s). speedup = items/s of the first / items/s of the "
+             "second; within = time of the first / time of the second.", ""]
+    lines += targets_table(tr, [t for t in TARGETS if layer_of(t[1]) == "storage"])
+    lines += ["", "Beside fio (benchmarks/fio/: the same 4 KiB I/O on a cached file of the same "
+              "size, `--invalidate=0`; fio's iops over all its jobs, median of its repetitions; "
+              "informational, no target):", ""]
+    lines += informational_table(
+        tr, [(label, a, b, "throughput", t, t) for label, a, b, t in FIO_COMPARISONS],
+        notes=fio_notes)
+    lines.append("")
+    return lines
+
+
+def fio_notes(run, name, threads):
+    r = run.result(name, threads)
+    if not r or not name.startswith("fio/"):
+        return ""
+    p50, p99 = r.median_counter("p50_us"), r.median_counter("p99_us")
+    if p50 is None:
+        return ""
+    return f"fio latency p50 {fmt_us(p50)}, p99 {fmt_us(p99)}"
+
+
+def buffer_section(run, tr):
+    title = "## Buffer pool"
+    if not tr.layer_ran("buffer"):
+        return not_run(title, "buffer", "buffer_pool_bench")
+    lines = [title, "", "![buffer](buffer.png)", "", "Targets (ratios of median items/s):", ""]
+    lines += targets_table(tr, [t for t in TARGETS if layer_of(t[1]) == "buffer"])
+    lines += ["", "Beside the baselines (informational, no target):", ""]
+    lines += informational_table(tr, INFORMATIONAL, notes=counter_text)
+    swap = run.result("pool_swap/pause", 1)
     if swap and swap.median_time_ns() is not None:
         lo = min(swap.rep_times) if swap.rep_times else None
         hi = max(swap.rep_times) if swap.rep_times else None
@@ -505,26 +1051,19 @@ def buffer_section(results):
             f"{swap.counters.get('dirty_per_swap', 0):g} pages dirtied before each swap): "
             f"median {fmt_ns(swap.median_time_ns())} per swap (repetitions' means "
             f"{fmt_ns(lo)} – {fmt_ns(hi)}); longest single pause "
-            f"{fmt_ns(max(longest) * 1e3) if longest else 'n/a'} (BufferPoolStats::max_swap_pause); "
-            f"the background reader's longest read {fmt_ns(max(bg_max) * 1e3) if bg_max else 'n/a'}"
+            f"{fmt_us(max(longest)) if longest else 'n/a'} (BufferPoolStats::max_swap_pause); "
+            f"the background reader's longest read {fmt_us(max(bg_max)) if bg_max else 'n/a'}"
             f", its median rate {fmt_rate(bg_rate) if bg_rate else 'n/a'}.",
         ]
+    elif tr.layer_ran("buffer"):
+        tr.get("pool_swap/pause", 1)
     lines.append("")
     return lines
 
 
-def fmt_bytes(x):
-    if x is None:
-        return "n/a"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if x >= scale:
-            return f"{sig3(x / scale)} {unit}/s"
-    return f"{sig3(x)} B/s"
-
-
-def wal_notes(results, name, threads):
+def wal_notes(run, name, threads):
     """bytes/s and the WAL counters worth reading beside one benchmark's items/s."""
-    r = results.get((name, threads))
+    r = run.result(name, threads)
     if not r:
         return ""
     parts = []
@@ -541,42 +1080,24 @@ def wal_notes(results, name, threads):
     return ", ".join(parts)
 
 
-def wal_section(results):
-    lines = [
-        "## WAL",
-        "",
-        "Targets (ratios of median items/s, as above: commits/s for commit/*, records/s for "
-        "append/* and recovery/*).",
-        "",
-    ]
-    lines += targets_table(results, WAL_TARGETS)
-    lines.append("")
-    if not any(name.startswith(WAL_PREFIXES) for name, _ in results):
-        return lines
-    lines += [
-        "Beside the baselines (informational, no target); notes give the median bytes/s and "
-        "how many commits shared each fdatasync.",
-        "",
-        "| comparison | first (median) | second (median) | measured | notes |",
-        "|---|---|---|---|---|",
-    ]
-    for label, a, b, kind, ta, tb in WAL_INFORMATIONAL:
-        ma, mb, value = compare(results, a, b, kind, ta, tb)
-        if ma is None or mb is None:
-            continue
-        threads = ta != tb or ta != 1
-        na, nb = wal_notes(results, a, ta), wal_notes(results, b, tb)
-        note = "; ".join(f"{side}: {n}" for side, n in (("first", na), ("second", nb)) if n)
-        lines.append(f"| {label} | {side_text(ma, ta, threads)} | {side_text(mb, tb, threads)} | "
-                     f"{measured_text(kind, value)} | {note} |")
+def wal_section(run, tr):
+    title = "## WAL"
+    if not tr.layer_ran("wal"):
+        return not_run(title, "wal", "wal_bench")
+    lines = [title, "", "![wal](wal.png)", "",
+             "Targets (ratios of median items/s: commits/s for commit/*, records/s for append/* "
+             "and recovery/*):", ""]
+    lines += targets_table(tr, WAL_TARGETS)
+    lines += ["", "Beside the baselines (informational, no target); notes give the median bytes/s "
+              "and how many commits shared each fdatasync.", ""]
+    lines += informational_table(tr, WAL_INFORMATIONAL, notes=wal_notes)
     lines.append("")
     return lines
 
 
-def index_notes(results, name, threads):
-    """The tree or hash index shape and cost counters worth reading beside one index benchmark's
-    items/s."""
-    r = results.get((name, threads))
+def index_notes(run, name, threads):
+    """The tree or hash index shape and cost counters worth reading beside one index benchmark."""
+    r = run.result(name, threads)
     if not r:
         return ""
     c = r.counters
@@ -600,40 +1121,25 @@ def index_notes(results, name, threads):
     return ", ".join(parts)
 
 
-def index_section(results):
+def index_section(run, tr):
+    title = "## Indexes"
+    if not tr.layer_ran("index"):
+        return not_run(title, "index", "index_bench")
     lines = [
-        "## Indexes",
-        "",
+        title, "", "![index](index.png)", "",
         "Our B+tree beside LMDB and absl::btree_map (the in-memory limit), our hash index beside "
         "our B+tree and absl::flat_hash_map (its in-memory limit): the same keys (16 bytes) and "
         "values (100 bytes), all cached, durability off on every side. Targets (ratios of median "
         "items/s: gets/s of all threads per second of wall time, inserts/s, deletes/s, keys/s "
-        "scanned or bulk loaded).",
+        "scanned or bulk loaded):",
         "",
     ]
-    lines += targets_table(results, INDEX_TARGETS)
-    lines.append("")
-    if not any(name.startswith(INDEX_PREFIXES) for name, _ in results):
-        return lines
-    lines += [
-        "Beside each other (informational, no target); notes give the tree each insert or bulk "
-        "load built (levels above the leaves, leaves, average fill), the hash index each insert "
-        "built or the deletes left (global depth, buckets, overflow pages, average fill) and our "
-        "log bytes per key.",
-        "",
-        "| comparison | first (median) | second (median) | measured | notes |",
-        "|---|---|---|---|---|",
-    ]
-    for label, a, b, kind, ta, tb in INDEX_INFORMATIONAL:
-        ma, mb, value = compare(results, a, b, kind, ta, tb)
-        if ma is None or mb is None:
-            continue
-        threads = ta != tb or ta != 1
-        na, nb = index_notes(results, a, ta), index_notes(results, b, tb)
-        note = "; ".join(f"{side}: {n}" for side, n in (("first", na), ("second", nb)) if n)
-        lines.append(f"| {label} | {side_text(ma, ta, threads)} | {side_text(mb, tb, threads)} | "
-                     f"{measured_text(kind, value)} | {note} |")
-    built = [(name, index_notes(results, name, 1))
+    lines += targets_table(tr, INDEX_TARGETS)
+    lines += ["", "Beside each other (informational, no target); notes give the tree each insert "
+              "or bulk load built, the hash index each insert built or the deletes left, and our "
+              "log bytes per key.", ""]
+    lines += informational_table(tr, INDEX_INFORMATIONAL, notes=index_notes)
+    built = [(name, index_notes(run, name, 1))
              for name in ("btree_insert_random/pagestore", "btree_insert_random/lmdb",
                           "btree_bulk_load/pagestore", "hash_insert_random/pagestore",
                           "hash_delete/pagestore")]
@@ -646,27 +1152,191 @@ def index_section(results):
     return lines
 
 
-def reference_section(results):
+def ycsb_section(run, tr):
+    title = "## YCSB: pagestore beside LMDB, SQLite and RocksDB"
+    if not tr.layer_ran("peers"):
+        return not_run(title, "peers", "ycsb_bench")
+    records = None
+    for c in run.contexts:
+        records = records or c.get("pagestore_bench_ycsb_records")
+    engines = OURS + [YCSB_BASELINE] + PEERS
+    lines = [
+        title, "", "![ycsb](ycsb.png)", "",
+        f"YCSB core workloads over {records or 'the'} records (16-byte keys, 100-byte values, "
+        "zipfian 0.99 scrambled, D on the latest records), durability off on every side, each "
+        "write its own transaction; ops/s of all threads, median (spread). absl::btree_map under "
+        "a mutex is the in-memory limit. \"ours / best peer\" takes the faster of our two disk "
+        "managers; \"pread / mmap\" answers which one to use on this machine (above 1: pread).",
+        "",
+        "| workload | thr | " + " | ".join(ENGINE_LABELS[e] for e in engines) +
+        " | ours / best peer | ours / in-memory | pread / mmap |",
+        "|---|---|" + "---|" * len(engines) + "---|---|---|",
+    ]
+    pread_wins = mmap_wins = 0
+    for letter, name, what, threads in YCSB_WORKLOADS:
+        cells = [rate_with_spread(tr.get(f"{name}/{e}", threads)) for e in engines]
+        o = best_of(tr, [f"{name}/{e}" for e in OURS], threads)
+        p = best_of(tr, [f"{name}/{e}" for e in PEERS], threads)
+        base = run.result(f"{name}/{YCSB_BASELINE}", threads)
+        om = o.median() if o else None
+        vp = ratio("throughput", om, p.median() if p else None)
+        vb = ratio("throughput", om, base.median() if base else None)
+        _, _, pm = compare(run, f"{name}/pagestore_pread", f"{name}/pagestore_mmap", "throughput",
+                           threads, threads)
+        if pm is not None:
+            pread_wins += pm > 1
+            mmap_wins += pm <= 1
+        vp_text = f"{fmt_ratio(vp)} ({short_name(p)})" if vp is not None else "n/a"
+        lines.append(f"| {letter}: {what} | {threads} | " + " | ".join(cells) +
+                     f" | {vp_text} | {fmt_ratio(vb)} | {fmt_ratio(pm)} |")
+    lines.append("")
+    if pread_wins + mmap_wins:
+        lines.append(f"pread or mmap? On this machine the pread manager was faster in {pread_wins} "
+                     f"and the mmap manager in {mmap_wins} of {pread_wins + mmap_wins} workloads "
+                     "(data cached: this is the CPU cost of each path; see the larger-than-memory "
+                     "section for what happens when it is not).")
+        lines.append("")
+    loads = []
+    for e in engines:
+        r = best_of(tr, [f"ycsb_c/{e}"], 1) or run.result(f"ycsb_a/{e}", 1)
+        if r is not None and r.median_counter("load_s") is not None:
+            loads.append(f"{ENGINE_LABELS[e]} {r.median_counter('load_s'):.1f} s")
+    if loads:
+        lines += ["Untimed loads (key order, batched): " + ", ".join(loads) + ".", ""]
+    return lines
+
+
+def durable_section(run, tr):
+    title = "## Durable single-key commits"
+    if not tr.layer_ran("peers"):
+        return not_run(title, "peers", "ycsb_bench")
+    lines = [
+        title, "", "![durable commit latency](durable_latency.png)", "",
+        "One single-key update per transaction, committed with a full sync on every side "
+        "(pagestore: Durability::kSync; LMDB: synchronous commit; SQLite: WAL, synchronous=FULL; "
+        "RocksDB: WriteOptions::sync). The limit is one 4 KiB pwrite + fdatasync; fio's "
+        "write+fdatasync beside it. Latency percentiles are medians over repetitions.",
+        "",
+        "| engine | commits/s: median (spread) | vs raw fdatasync | p50 | p90 | p99 | p99.9 | max |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    raw = run.result("durable_commit/raw_fdatasync", 1)
+    for e in ["raw_fdatasync"] + DURABLE_ENGINES:
+        r = tr.get(f"durable_commit/{e}", 1)
+        vs = ratio("throughput", r.median() if r else None, raw.median() if raw else None)
+        pct = [fmt_us(r.median_counter(k)) if r else "n/a" for k, _ in PERCENTILES]
+        lines.append(f"| {ENGINE_LABELS[e]} | {rate_with_spread(r)} | {fmt_ratio(vs)} | " +
+                     " | ".join(pct) + " |")
+    fio = run.result("fio/write_fdatasync", 1)
+    if fio is not None and fio.median() is not None:
+        vs = ratio("throughput", fio.median(), raw.median() if raw else None)
+        pct = [fmt_us(fio.median_counter(k)) if k != "max_us" else "n/a" for k, _ in PERCENTILES]
+        lines.append(f"| fio write+fdatasync (its write latency; the sync is not in it) | "
+                     f"{rate_with_spread(fio)} | {fmt_ratio(vs)} | " + " | ".join(pct) + " |")
+    lines.append("")
+    return lines
+
+
+def ltm_section(run, tr):
+    title = "## Larger than memory"
+    if run.ltm_skipped:
+        return [title, "", f"Skipped: {run.ltm_skipped}", ""]
+    if not tr.layer_ran("ltm"):
+        return not_run(title, "ltm", "ltm_bench under a memory cgroup, and fio")
+    m = run.ltm_meta
+    sizes = ""
+    if m:
+        sizes = (f" A {m.get('file_mb', '?')} MiB file read under a {m.get('limit_mb', '?')} MiB "
+                 f"cgroup (v1 memory controller: the page cache counts against it), a "
+                 f"{m.get('pool_mb', '?')} MiB pool, {m.get('threads', '?')} threads, "
+                 f"{m.get('seconds', '?')} s per run")
+        if m.get("max_usage_bytes"):
+            sizes += f"; the group's peak usage {m['max_usage_bytes'] / 2**20:.0f} MiB"
+        sizes += "."
+    lines = [
+        title, "", "![throughput over time](ltm_over_time.png)", "",
+        "Random 4 KiB reads over a file several times larger than the memory a cgroup allows, "
+        "every run starting with the file out of the page cache: through our buffer pool over the "
+        "pread manager (O_DIRECT, and buffered), through the mmap manager with the kernel as the "
+        "buffer manager, and fio at the same concurrency." + sizes + " Steady state is the "
+        "median throughput of the second half of each run, once the cache has filled; the chart "
+        "shows the whole run.",
+        "",
+    ]
+    lines += targets_table(tr, LTM_TARGETS)
+    lines += ["", "Informational:", ""]
+    lines += informational_table(tr, LTM_INFORMATIONAL, notes=counter_text)
+    lines += ["", "| variant | threads | whole run: median (spread) | steady state: median "
+              "(spread) | first sample | hit ratio |", "|---|---|---|---|---|---|"]
+    for v in LTM_VARIANTS:
+        whole = run.result(f"ltm_read/{v}", None)
+        steady = run.result(f"ltm_steady/{v}", None)
+        if whole is None and steady is None:
+            tr.get(f"ltm_read/{v}", None)
+            continue
+        first = [s["ops_per_s"][0] for s in run.series
+                 if series_variant(s.get("name", "")) == v and s.get("ops_per_s")]
+        hit = whole.median_counter("hit_ratio") if whole else None
+        threads = (whole or steady).threads
+        lines.append(f"| {v} | {threads} | {rate_with_spread(whole)} | {rate_with_spread(steady)} "
+                     f"| {fmt_rate(statistics.median(first)) if first else 'n/a'} | "
+                     f"{f'{hit:.2f}' if hit is not None else ''} |")
+    lines.append("")
+    return lines
+
+
+def scaling_section(run, tr):
+    """Every benchmark measured at more than one thread count, as a speedup over its 1 thread."""
+    by_name = {}
+    for (name, threads), r in run.results.items():
+        if r.median() is not None:
+            by_name.setdefault(name, {})[threads] = r
+    # commit_group/threads:N: one benchmark per thread count, by name.
+    group = {int(n.split(":")[1]): by_name.pop(n)[int(n.split(":")[1])]
+             for n in list(by_name) if n.startswith("commit_group/threads:")
+             and int(n.split(":")[1]) in by_name[n]}
+    if group:
+        by_name["commit_group"] = group
+    rows = {n: t for n, t in by_name.items() if len(t) > 1 and 1 in t}
+    if not rows:
+        return []
+    lines = ["## Thread scaling", "", "![thread scaling](scaling.png)", "",
+             "items/s at N threads over items/s at 1 thread (medians; the machine has "
+             f"{os.cpu_count()} CPUs).", "",
+             "| benchmark | threads: speedup over 1 thread |", "|---|---|"]
+    for name in sorted(rows, key=lambda n: min(r.order for r in rows[n].values())):
+        t = rows[name]
+        one = t[1].median()
+        cells = ", ".join(f"{n}: {t[n].median() / one:.2f}x" for n in sorted(t) if n != 1)
+        lines.append(f"| {name} | {cells} |")
+    lines.append("")
+    return lines
+
+
+def reference_section(run, tr):
     lines = [
         "## pread vs mmap beside the reference",
         "",
-        "Our median time per operation at 1 thread (1e9 / items/s), standard (pread) vs mmap.",
+        "Our median time per operation at 1 thread (1e9 / items/s), standard (pread) vs mmap. The "
+        "last column is not a measurement of this run: it is the seed document's published "
+        "figures, from another machine and another implementation, for orientation only.",
         "",
         f"| workload | ours: pread | ours: mmap | ours: pread/mmap time | {REFERENCE_LABEL} |",
         "|---|---|---|---|---|",
     ]
     for label, p, m, ref_p, ref_m in REFERENCE:
-        rp, rm = results.get((p, 1)), results.get((m, 1))
+        rp, rm = tr.get(p, 1), tr.get(m, 1)
         tp = 1e9 / rp.median() if rp and rp.median() else None
         tm = 1e9 / rm.median() if rm and rm.median() else None
-        ratio = f"{tp / tm:.2f}" if tp and tm else "n/a"
-        lines.append(f"| {label} ({p} vs {m}) | {fmt_ns(tp)} | {fmt_ns(tm)} | {ratio} | "
+        ratio_text = f"{tp / tm:.2f}" if tp and tm else ("missing" if tr.layer_ran("storage")
+                                                       else "not run")
+        lines.append(f"| {label} ({p} vs {m}) | {fmt_ns(tp)} | {fmt_ns(tm)} | {ratio_text} | "
                      f"{ref_p} vs {ref_m} ns ({ref_p / ref_m:.2f}) |")
     lines.append("")
     return lines
 
 
-def all_section(results):
+def all_section(run):
     lines = [
         "## Every benchmark",
         "",
@@ -674,10 +1344,11 @@ def all_section(results):
         "| reps | counters |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(results.values(), key=lambda r: r.order):
+    for r in sorted(run.results.values(), key=lambda r: r.order):
         med = r.median()
         lo, hi = r.spread()
-        spread = f"{(hi - lo) / med * 100:.1f}%" if med and lo is not None and hi is not None else ""
+        pct = r.spread_percent()
+        spread = f"{pct:.1f}%" if pct is not None else ""
         counters = ", ".join(f"{k}={v:g}" for k, v in sorted(r.counters.items()))
         if r.errors:
             counters = (counters + "; " if counters else "") + "ERROR: " + r.errors[0]
@@ -692,38 +1363,90 @@ def all_section(results):
     return lines
 
 
-def main():
+def problems_section(run, tr):
+    lines = []
+    if tr.missing:
+        lines += ["## Missing", "",
+                  "Benchmarks a comparison above needs that did not run (or failed) although "
+                  "their layer ran:", ""]
+        for (name, threads), layer in sorted(tr.missing.items(), key=lambda x: str(x)):
+            r = run.result(name, None if threads == "any" else threads)
+            why = f": {r.errors[0]}" if r is not None and r.errors else ""
+            lines.append(f"- {name} ({threads} thread{'s' if threads != 1 else ''}, layer "
+                         f"{layer}){why}")
+        lines.append("")
+    errors = [r for r in run.results.values() if r.errors]
+    if errors:
+        lines += ["## Errors", ""]
+        lines += [f"- {r.name} (threads {r.threads}): {r.errors[0]}" for r in errors]
+        lines.append("")
+    return lines
+
+
+def build_report(args, run, chart_note=None):
+    """(the whole report, the summary section) as Markdown text."""
+    tr = Tracker(run)
+    summary = summary_section(run, tr)
+    body = []
+    body += storage_section(run, tr)
+    body += buffer_section(run, tr)
+    body += wal_section(run, tr)
+    body += index_section(run, tr)
+    body += ycsb_section(run, tr)
+    body += durable_section(run, tr)
+    body += ltm_section(run, tr)
+    body += scaling_section(run, tr)
+    body += reference_section(run, tr)
+    body += all_section(run)
+    lines = ["# pagestore benchmark report", ""]
+    lines += machine_section(args, run)
+    if chart_note:
+        lines += [chart_note, ""]
+    lines += summary + body + problems_section(run, tr)
+    return "\n".join(lines), "\n".join(summary)
+
+
+def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("json", nargs="+", help="Google Benchmark JSON output files")
-    p.add_argument("--out", help="write the Markdown here (default: stdout)")
+    p.add_argument("inputs", nargs="+", help="result files, or directories of them")
+    p.add_argument("--out", help="write the report here (default: stdout)")
+    p.add_argument("--summary-out", help="also write the summary table here")
+    p.add_argument("--charts-dir", help="write PNG charts here (default: beside --out)")
+    p.add_argument("--no-charts", action="store_true")
     p.add_argument("--bench-dir", default=os.environ.get("PAGESTORE_BENCH_DIR", "/tmp"))
     p.add_argument("--build-dir", default="build/release")
     p.add_argument("--command", default="(unknown)")
     p.add_argument("--mode", default="")
     p.add_argument("--build-seconds", type=int)
     p.add_argument("--run-seconds", type=int)
-    args = p.parse_args()
+    return p.parse_args(argv)
 
-    results, contexts = load(args.json)
-    lines = ["# pagestore benchmark summary", ""]
-    lines += machine_section(args, contexts)
-    lines += targets_section(results)
-    lines += buffer_section(results)
-    lines += wal_section(results)
-    lines += index_section(results)
-    lines += reference_section(results)
-    lines += all_section(results)
-    errors = [r for r in results.values() if r.errors]
-    if errors:
-        lines += ["## Errors", ""]
-        lines += [f"- {r.name} (threads {r.threads}): {r.errors[0]}" for r in errors]
-        lines.append("")
-    text = "\n".join(lines)
+
+def main(argv=None):
+    args = parse_args(argv)
+    run = load_inputs(args.inputs)
+    chart_note = None
+    if not args.no_charts:
+        charts_dir = args.charts_dir or (os.path.dirname(os.path.abspath(args.out)) if args.out
+                                         else None)
+        if charts_dir:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            try:
+                import bench_charts
+                written = bench_charts.write_all(run, charts_dir, layer_of)
+                chart_note = f"Charts: {', '.join(written)} (beside this file)." if written else None
+            except ImportError as e:
+                chart_note = (f"**Charts skipped: {e} (install Debian's python3-matplotlib and "
+                              f"run with /usr/bin/python3).**")
+    text, summary = build_report(args, run, chart_note)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
     else:
         sys.stdout.write(text)
+    if args.summary_out:
+        with open(args.summary_out, "w") as f:
+            f.write(summary)
     return 0
 
 
