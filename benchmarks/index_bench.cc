@@ -3,7 +3,8 @@
 // B+tree and absl::flat_hash_map, its in-memory limit. All in the same binary and run, so results
 // read as ratios; scripts/bench_report.py finds them by name and compares medians ("## Indexes").
 //
-// Data: PAGESTORE_BENCH_KEYS keys (default 10000000; scripts/bench.sh --quick sets 1000000) of
+// Data: PAGESTORE_BENCH_KEYS keys (default 10000000; scripts/bench.sh sets 2000000, 500000 with
+// --quick, 20000 with --smoke: its YCSB runs cover 10M records) of
 // 16 bytes and values of 100 bytes. Key i is the big-endian bytes of Mix(i ^ Mix(seed)) (a
 // bijection of 64-bit integers) followed by the big-endian bytes of i: unique, fixed width,
 // uniformly spread over the key space, so that i = 0, 1, 2... is a random key order and sorting

@@ -330,7 +330,8 @@ SUMMARY = [
     for letter, name, what, threads in YCSB_WORKLOADS
 ] + [
     ("peers", "durable single-key commit, full sync", [f"durable_commit/{e}" for e in OURS],
-     "durable_commit/raw_fdatasync", [f"durable_commit/{p}" for p in PEERS], [], 1),
+     "durable_commit/raw_fdatasync",
+     [f"durable_commit/{e}" for e in DURABLE_ENGINES if e not in OURS], [], 1),
     ("ltm", "larger than memory: random 4 KiB reads, steady state",
      ["ltm_steady/pool_pread_direct"], "ltm_steady/raw_pread_direct",
      ["ltm_steady/fio_psync_direct"], [t[0] for t in LTM_TARGETS], None),
@@ -630,6 +631,8 @@ def load_inputs(paths):
             load_fio(run, path, f"ltm_read/fio_{variant}", threads)
         elif FIO_FILE.match(base):
             m = FIO_FILE.match(base)
+            if m.group("rep") is None and glob.glob(path[:-len(".json")] + ".rep*.json"):
+                continue  # a copy of one repetition beside them: counting it would weigh it twice
             load_fio(run, path, f"fio/{m.group('job')}", int(m.group("jobs")))
         elif base.endswith("_bench.json"):
             load_gbench(run, path)
@@ -1250,8 +1253,8 @@ def ltm_section(run, tr):
                  f"cgroup (v1 memory controller: the page cache counts against it), a "
                  f"{m.get('pool_mb', '?')} MiB pool, {m.get('threads', '?')} threads, "
                  f"{m.get('seconds', '?')} s per run")
-        if m.get("max_usage_bytes"):
-            sizes += f"; the group's peak usage {m['max_usage_bytes'] / 2**20:.0f} MiB"
+        if m.get("cgroup_peak_mb"):
+            sizes += f"; the group's peak usage {m['cgroup_peak_mb']:.0f} MiB"
         sizes += "."
     lines = [
         title, "", "![throughput over time](ltm_over_time.png)", "",

@@ -5,8 +5,9 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libabsl-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev liburing-dev
-  liblmdb-dev libcli11-dev
-  python3
+  liblmdb-dev libcli11-dev librocksdb-dev libsqlite3-dev
+  python3 python3-matplotlib
+  fio
 )
 
 missing=()

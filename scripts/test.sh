@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds and runs every test: the release preset, then the package checks (tests/consumer built
-# against an install, through pkg-config and through add_subdirectory), then asan (address +
-# undefined), then tsan on the tests labelled `concurrency`. Installs missing Debian packages
-# first. Exits non-zero on any failure.
-# Usage: scripts/test.sh [--quick]   (--quick: release preset and package checks only)
+# against an install, through pkg-config and through add_subdirectory), then the comparative
+# benchmark in its smoke form (scripts/bench.sh --smoke), then asan (address + undefined), then
+# tsan on the tests labelled `concurrency`. Installs missing Debian packages first. Exits non-zero
+# on any failure.
+# Usage: scripts/test.sh [--quick]   (--quick: release preset, package checks and bench smoke only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -83,9 +84,34 @@ PY
   build/consumer-subdir/consumer
 }
 
+# The comparative benchmark in its smoke form (every benchmark once, for a fraction of a second,
+# on tiny data; scripts/bench.sh --smoke) from the release build, so that the script, the fio
+# jobs, the cgroup experiment and the report generator cannot rot. A benchmark that fails or
+# goes missing fails the run; the figures mean nothing and are not read.
+bench_smoke() {
+  local dir=build/bench-smoke
+  echo "=== bench: scripts/bench.sh --smoke --out ${dir}"
+  if ! BUILD_DIR=build/release scripts/bench.sh --smoke --out "$dir" > build/bench-smoke.log 2>&1; then
+    tail -n 60 build/bench-smoke.log >&2
+    echo "bench: scripts/bench.sh --smoke failed (log: build/bench-smoke.log)" >&2
+    exit 1
+  fi
+  if grep -q '^## \(Errors\|Missing\)' "$dir/report.md"; then
+    sed -n '/^## \(Errors\|Missing\)/,$p' "$dir/report.md" >&2
+    echo "bench: the smoke run's report names failed or missing benchmarks ($dir/report.md)" >&2
+    exit 1
+  fi
+  local png
+  for png in storage buffer wal index ycsb scaling durable_latency; do
+    [ -s "$dir/$png.png" ] || { echo "bench: no chart $dir/$png.png" >&2; exit 1; }
+  done
+  echo "bench: smoke report $dir/report.md"
+}
+
 start=$(date +%s)
 run_preset release
 check_package
+bench_smoke
 if [ "$quick" -eq 0 ]; then
   # Sanitizers: abort on the first report so a finding fails the run.
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1"

@@ -8,7 +8,8 @@
 // benchmarks/index_bench.cc: unique, fixed width, spread uniformly over the key space, so that
 // writing i = 0, 1, 2... writes keys in random order. The keys do not depend on --seed, so a store
 // loaded once serves every later run. A value of --value-size bytes starts with i's bytes (its
-// first min(8, size)), which every read checks, then letters.
+// first min(8, size)), which every read checks, then letters. The keys, values, workload mixes,
+// record choosers and latency histogram are tools/ycsb.h's, shared with benchmarks/ycsb_bench.cc.
 //
 // Workloads (--ops operations, split evenly over the threads; each thread draws from its own
 // std::mt19937_64 seeded from --seed and its index):
@@ -72,17 +73,14 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <bit>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <latch>
-#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -96,7 +94,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/cleanup/cleanup.h"
-#include "absl/random/distributions.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "index/btree.h"
@@ -106,6 +103,7 @@
 #include "storage/mutex.h"
 #include "tools/command.h"
 #include "tools/json.h"
+#include "tools/ycsb.h"
 #include "wal/store.h"
 
 namespace pagestore::tools {
@@ -113,15 +111,25 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using ycsb::Distribution;
+using ycsb::FindWorkload;
+using ycsb::InsertCounter;
+using ycsb::Key;
+using ycsb::kKeySize;
+using ycsb::kOpNames;
+using ycsb::kWorkloads;
+using ycsb::LatencyHistogram;
+using ycsb::MakeKey;
+using ycsb::MakeValue;
+using ycsb::OpKind;
+using ycsb::PaddedCounter;
+using ycsb::Workload;
+using enum ycsb::OpKind;
 
 constexpr std::string_view kCommand = "bench";
 constexpr std::string_view kTreeName = "bench";
-constexpr std::size_t kKeySize = 16;
 constexpr std::size_t kMaxValueSize = kMaxEntryBytes - kKeySize;
-constexpr std::uint64_t kKeyMask = 0x5851f42d4c957f2dull;  // fixed: keys do not depend on --seed
-constexpr double kZipfConstant = 0.99;                     // YCSB's
-constexpr std::uint64_t kMaxScanLength = 100;              // YCSB's maxscanlength
-constexpr std::uint64_t kLoadBatch = 1000;                 // puts per load transaction
+constexpr std::uint64_t kLoadBatch = 1000;  // puts per load transaction
 constexpr int kMaxThreads = 1024;
 
 // ---------------------------------------------------------------------------------------------
@@ -143,230 +151,16 @@ struct BenchOptions {
   bool json = false;
 };
 
-enum OpKind { kWrite, kRead, kUpdate, kInsert, kScan, kReadModifyWrite, kOpKinds };
-constexpr std::array<std::string_view, kOpKinds> kOpNames = {"write",  "read", "update",
-                                                             "insert", "scan", "read_modify_write"};
-
-enum class Distribution { kFill, kUniform, kZipfian, kLatest };
-
-struct Workload {
-  std::string_view name;
-  std::string_view summary;
-  std::array<double, kOpKinds> mix;  // proportion of each kind (sums to 1)
-  Distribution distribution;
-};
-
-constexpr Workload kWorkloads[] = {
-    {"fill", "write --num records in random key order", {1, 0, 0, 0, 0, 0}, Distribution::kFill},
-    {"read", "uniform point reads", {0, 1, 0, 0, 0, 0}, Distribution::kUniform},
-    {"ycsb-a", "50% read, 50% update; zipfian", {0, .5, .5, 0, 0, 0}, Distribution::kZipfian},
-    {"ycsb-b", "95% read, 5% update; zipfian", {0, .95, .05, 0, 0, 0}, Distribution::kZipfian},
-    {"ycsb-c", "100% read; zipfian", {0, 1, 0, 0, 0, 0}, Distribution::kZipfian},
-    {"ycsb-d", "95% read, 5% insert; latest", {0, .95, 0, .05, 0, 0}, Distribution::kLatest},
-    {"ycsb-e", "95% scan, 5% insert; zipfian", {0, 0, 0, .05, .95, 0}, Distribution::kZipfian},
-    {"ycsb-f",
-     "50% read, 50% read-modify-write; zipfian",
-     {0, .5, 0, 0, 0, .5},
-     Distribution::kZipfian},
-};
-
-const Workload* FindWorkload(std::string_view name) {
-  for (const Workload& w : kWorkloads) {
-    if (w.name == name) return &w;
-  }
-  return nullptr;
-}
-
 // ---------------------------------------------------------------------------------------------
-// Records
-
-// splitmix64's finalizer: a bijection of 64-bit integers.
-constexpr std::uint64_t Mix(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
-struct Key {
-  char bytes[kKeySize];
-  std::string_view view() const { return std::string_view(bytes, kKeySize); }
-};
-
-Key MakeKey(std::uint64_t id) {
-  Key key;
-  const std::uint64_t hi = __builtin_bswap64(Mix(id ^ kKeyMask));
-  const std::uint64_t lo = __builtin_bswap64(id);
-  std::memcpy(key.bytes, &hi, 8);
-  std::memcpy(key.bytes + 8, &lo, 8);
-  return key;
-}
-
-// Record `id`'s value: its number, then letters starting at a place `version` moves (so that an
-// update changes the bytes).
-void MakeValue(std::uint64_t id, std::uint64_t version, std::size_t size, std::string* out) {
-  static constexpr std::string_view kLetters = "abcdefghijklmnopqrstuvwxyz";
-  out->resize(size);
-  std::memcpy(out->data(), &id, std::min<std::size_t>(8, size));
-  for (std::size_t i = 8, at = (id + version) % 26; i < size; ++i, at = at == 25 ? 0 : at + 1) {
-    (*out)[i] = kLetters[at];
-  }
-}
+// Records (keys, values, workloads and record choosing: tools/ycsb.h)
 
 absl::Status CheckValue(std::uint64_t id, std::string_view value) {
-  if (std::memcmp(value.data(), &id, std::min<std::size_t>(8, value.size())) == 0) {
-    return absl::OkStatus();
-  }
+  if (ycsb::ValueHasRecord(id, value)) return absl::OkStatus();
   return absl::DataLossError(fmt::format(
       "record {}: its {}-byte value does not start with the record's number (the \"{}\" tree "
       "holds data the bench did not write, or the store returned the wrong record)",
       id, value.size(), kTreeName));
 }
-
-// YCSB's scrambling hash (Utils.fnvhash64): FNV-1a over the eight bytes of the rank.
-std::uint64_t Fnv64(std::uint64_t v) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (int i = 0; i < 8; ++i, v >>= 8) {
-    h ^= v & 0xff;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Zipfian ranks
-
-// Ranks 0..n-1 with P(r) proportional to 1 / (r + 1)^theta, by rejection-inversion (Hörmann and
-// Derflinger, "Rejection-inversion to generate variates from monotone discrete distributions",
-// 1996; this follows Apache Commons RNG's RejectionInversionZipfSampler). Constant setup, so the
-// "latest" distribution rebuilds it as the records grow.
-// Why not absl::zipf_distribution, the same algorithm: its constructor asserts q > 1 (a Debug or
-// ASan build aborts at YCSB's 0.99) and its header calls other values undefined behaviour.
-// Thread safety: one per thread (draws use the caller's generator; the object is immutable).
-class ZipfGenerator {
- public:
-  ZipfGenerator(std::uint64_t n, double theta)
-      : n_(n),
-        theta_(theta),
-        h_integral_x1_(HIntegral(1.5) - 1),
-        h_integral_n_(HIntegral(static_cast<double>(n) + 0.5)),
-        s_(2 - HIntegralInverse(HIntegral(2.5) - H(2))) {}
-
-  std::uint64_t n() const { return n_; }
-
-  template <typename Urbg>
-  std::uint64_t operator()(Urbg& gen) const {
-    for (;;) {
-      const double u =
-          h_integral_n_ + absl::Uniform<double>(gen, 0, 1) * (h_integral_x1_ - h_integral_n_);
-      const double x = HIntegralInverse(u);
-      double k = std::floor(x + 0.5);
-      k = std::clamp(k, 1.0, static_cast<double>(n_));
-      if (k - x <= s_ || u >= HIntegral(k + 0.5) - H(k)) {
-        return std::min(static_cast<std::uint64_t>(k), n_) - 1;
-      }
-    }
-  }
-
- private:
-  double H(double x) const { return std::exp(-theta_ * std::log(x)); }
-  // The integral of H, from 1 to x.
-  double HIntegral(double x) const {
-    const double log_x = std::log(x);
-    return Helper2((1 - theta_) * log_x) * log_x;
-  }
-  double HIntegralInverse(double x) const {
-    const double t = std::max(-1.0, x * (1 - theta_));
-    return std::exp(Helper1(t) * x);
-  }
-  // log1p(x) / x and expm1(x) / x, continuous at 0.
-  static double Helper1(double x) {
-    return std::abs(x) > 1e-8 ? std::log1p(x) / x : 1 - x * (0.5 - x * (1.0 / 3 - 0.25 * x));
-  }
-  static double Helper2(double x) {
-    return std::abs(x) > 1e-8 ? std::expm1(x) / x : 1 + x * 0.5 * (1 + x / 3 * (1 + 0.25 * x));
-  }
-
-  std::uint64_t n_;
-  double theta_;
-  double h_integral_x1_;
-  double h_integral_n_;
-  double s_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Latency histogram
-
-// Nanoseconds in log-linear buckets, as HdrHistogram lays them out: values below 256 exactly,
-// above that 128 buckets per power of two, so a bucket is at most 1/128 (0.8%) of its values
-// wide. Percentiles report a bucket's middle (clamped to the exact min and max).
-// Thread safety: REQUIRES external synchronization (one per thread, merged after joining).
-class LatencyHistogram {
- public:
-  void Record(std::uint64_t ns) {
-    if (buckets_.empty()) buckets_.resize(kBuckets);  // only the kinds a workload does
-    ++buckets_[Index(ns)];
-    ++count_;
-    min_ = std::min(min_, ns);
-    max_ = std::max(max_, ns);
-  }
-
-  void Merge(const LatencyHistogram& other) {
-    if (other.count_ == 0) return;
-    if (buckets_.empty()) buckets_.resize(kBuckets);
-    for (std::size_t i = 0; i < kBuckets; ++i) buckets_[i] += other.buckets_[i];
-    count_ += other.count_;
-    min_ = std::min(min_, other.min_);
-    max_ = std::max(max_, other.max_);
-  }
-
-  std::uint64_t count() const { return count_; }
-  std::uint64_t max() const { return max_; }
-
-  // The value `percent` of the recorded values are at or below (0 when empty).
-  double Percentile(double percent) const {
-    if (count_ == 0) return 0;
-    const auto rank = std::max<std::uint64_t>(
-        1, static_cast<std::uint64_t>(std::ceil(percent / 100 * static_cast<double>(count_))));
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < kBuckets; ++i) {
-      seen += buckets_[i];
-      if (seen >= rank) {
-        const double middle = static_cast<double>(Lower(i)) + static_cast<double>(Width(i) - 1) / 2;
-        return std::clamp(middle, static_cast<double>(min_), static_cast<double>(max_));
-      }
-    }
-    return static_cast<double>(max_);
-  }
-
- private:
-  static constexpr int kSubBits = 8;
-  static constexpr std::uint64_t kExact = 1u << kSubBits;  // 256 exact buckets
-  static constexpr std::uint64_t kHalf = kExact / 2;       // 128 per power of two above
-  static constexpr std::size_t kBuckets = kExact + (64 - kSubBits) * kHalf;
-
-  static std::size_t Index(std::uint64_t v) {
-    if (v < kExact) return v;
-    const int shift = 63 - std::countl_zero(v) - (kSubBits - 1);  // >= 1
-    const std::uint64_t top = v >> shift;                         // in [128, 256)
-    return kExact + (shift - 1) * kHalf + (top - kHalf);
-  }
-  static std::uint64_t Lower(std::size_t i) {
-    if (i < kExact) return i;
-    const std::size_t j = i - kExact;
-    return (kHalf + j % kHalf) << (j / kHalf + 1);
-  }
-  static std::uint64_t Width(std::size_t i) {
-    return i < kExact ? 1 : std::uint64_t{1} << ((i - kExact) / kHalf + 1);
-  }
-
-  std::vector<std::uint64_t> buckets_;
-  std::uint64_t count_ = 0;
-  std::uint64_t min_ = std::numeric_limits<std::uint64_t>::max();
-  std::uint64_t max_ = 0;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Shared run state
@@ -398,42 +192,6 @@ class Failure {
   Mutex mu_;
   absl::Status first_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> stop_{false};
-};
-
-struct alignas(64) PaddedCounter {
-  std::atomic<std::uint64_t> value{0};
-};
-
-// Hands out the numbers of inserted records (from RunContext::first_insert on) and knows the newest
-// record below which every insert has committed (YCSB's AcknowledgedCounterGenerator), so that a
-// read never picks a record whose insert is still running. A thread announces a lower bound of the
-// number it is about to take before taking it; Acknowledged reads the counter, then the
-// announcements, so any number taken but not committed shows up in one (all sequentially
-// consistent).
-class InsertCounter {
- public:
-  InsertCounter(std::uint64_t first, int threads) : next_(first), in_flight_(threads) {
-    for (PaddedCounter& c : in_flight_) c.value.store(kNone);
-  }
-  std::uint64_t Take(int thread) {
-    in_flight_[thread].value.store(next_.load());
-    const std::uint64_t id = next_.fetch_add(1);
-    in_flight_[thread].value.store(id);
-    return id;
-  }
-  void Done(int thread) { in_flight_[thread].value.store(kNone); }
-  // Every record below this number exists.
-  std::uint64_t Acknowledged() const {
-    std::uint64_t limit = next_.load();
-    for (const PaddedCounter& c : in_flight_) limit = std::min(limit, c.value.load());
-    return limit;
-  }
-  std::uint64_t next() const { return next_.load(); }
-
- private:
-  static constexpr std::uint64_t kNone = std::numeric_limits<std::uint64_t>::max();
-  std::atomic<std::uint64_t> next_;
-  std::vector<PaddedCounter> in_flight_;
 };
 
 // Per-thread counters of operations done; a reporter thread rewrites one line on stderr every
@@ -550,17 +308,6 @@ absl::StatusOr<std::uint64_t> CountRecords(const BTree& tree) {
   return n;
 }
 
-// The record number of a key the bench wrote; nullopt for any other key.
-std::optional<std::uint64_t> RecordOf(std::string_view key) {
-  if (key.size() != kKeySize) return std::nullopt;
-  std::uint64_t hi, lo;
-  std::memcpy(&hi, key.data(), 8);
-  std::memcpy(&lo, key.data() + 8, 8);
-  const std::uint64_t id = __builtin_bswap64(lo);
-  if (__builtin_bswap64(hi) != Mix(id ^ kKeyMask)) return std::nullopt;
-  return id;
-}
-
 // Which record numbers the tree holds, from one ordered scan (untimed). Needed because a store
 // need not hold a gapless 0..n-1: a fill on several threads that was interrupted leaves each
 // thread's slice partly written, and anything may have put other keys in the tree.
@@ -579,7 +326,7 @@ absl::StatusOr<Census> TakeCensus(const BTree& tree) {
   BTree::Iterator it = tree.Begin();
   for (; it.Valid(); it.Next()) {
     ++census.entries;
-    if (std::optional<std::uint64_t> id = RecordOf(it.key())) census.ids.push_back(*id);
+    if (std::optional<std::uint64_t> id = ycsb::RecordOf(it.key())) census.ids.push_back(*id);
   }
   if (!it.status().ok()) return it.status();
   std::sort(census.ids.begin(), census.ids.end());
@@ -608,12 +355,6 @@ struct RunContext {
   const Census* skip;          // the load writes only the records not in it
   InsertCounter inserts;
   Failure failure;
-
-  std::uint64_t Record(std::uint64_t slot) const {
-    return slot < records ? slot : first_insert + (slot - records);
-  }
-  // The slots a read may draw: every insert below them has committed.
-  std::uint64_t Readable() const { return records + (inserts.Acknowledged() - first_insert); }
 };
 
 // fill: writes records [first, first + count) with puts, one transaction each (timed).
@@ -676,32 +417,10 @@ void LoadRecords(RunContext& ctx, int t, std::uint64_t first, std::uint64_t coun
 void RunOps(RunContext& ctx, int t, std::uint64_t count, Progress& progress, ThreadResult& result) {
   const Workload& w = ctx.workload;
   std::mt19937_64 gen = ThreadGenerator(ctx.options.seed, t);
-  std::optional<ZipfGenerator> zipf;
-  if (w.distribution == Distribution::kZipfian) zipf.emplace(ctx.space, kZipfConstant);
-  std::optional<ZipfGenerator> latest;  // rebuilt as the acknowledged records grow
+  // The record an operation other than an insert works on.
+  ycsb::KeyChooser chooser(w.distribution, ctx.records, ctx.first_insert, ctx.space, ctx.inserts);
   std::string value, written;
   std::uint64_t version = 0;
-
-  // The record an operation other than an insert works on.
-  auto draw = [&]() -> std::uint64_t {
-    switch (w.distribution) {
-      case Distribution::kUniform:
-        return absl::Uniform<std::uint64_t>(gen, 0, ctx.records);
-      case Distribution::kZipfian:
-        for (;;) {
-          const std::uint64_t slot = Fnv64((*zipf)(gen)) % ctx.space;
-          if (slot < ctx.records || slot < ctx.Readable()) return ctx.Record(slot);
-        }
-      case Distribution::kLatest: {
-        const std::uint64_t readable = ctx.Readable();
-        if (!latest || latest->n() != readable) latest.emplace(readable, kZipfConstant);
-        return ctx.Record(readable - 1 - (*latest)(gen));
-      }
-      case Distribution::kFill:
-        break;
-    }
-    return 0;
-  };
   auto read = [&](std::uint64_t id, const Key& key) -> absl::Status {
     if (absl::Status s = ctx.tree.Get(key.view(), &value); !s.ok()) {
       if (absl::IsNotFound(s)) {
@@ -717,23 +436,10 @@ void RunOps(RunContext& ctx, int t, std::uint64_t count, Progress& progress, Thr
 
   for (std::uint64_t i = 0; i < count; ++i) {
     if (ctx.failure.stopped()) return;
-    // The kind, by the workload's proportions.
-    const double x = absl::Uniform<double>(gen, 0, 1);
-    int kind = kOpKinds - 1;
-    double sum = 0;
-    for (int k = 0; k < kOpKinds; ++k) {
-      sum += w.mix[k];
-      if (x < sum) {
-        kind = k;
-        break;
-      }
-    }
-    while (w.mix[kind] == 0) --kind;  // rounding at the top end
-    const std::uint64_t id = kind == kInsert ? ctx.inserts.Take(t) : draw();
+    const OpKind kind = ycsb::ChooseOp(w, gen);
+    const std::uint64_t id = kind == kInsert ? ctx.inserts.Take(t) : chooser.Next(gen);
     const Key key = MakeKey(id);
-    const std::uint64_t scan_length =
-        kind == kScan ? absl::Uniform<std::uint64_t>(absl::IntervalClosed, gen, 1, kMaxScanLength)
-                      : 0;
+    const std::uint64_t scan_length = kind == kScan ? ycsb::ScanLength(gen) : 0;
     if (kind == kUpdate || kind == kInsert || kind == kReadModifyWrite) {
       MakeValue(id, ++version, ctx.options.value_size, &written);
     }
