@@ -8,7 +8,7 @@
 #
 #   (default)     about 30 minutes on 2 cores: 1 GiB storage file, 10M YCSB records, 2M index
 #                 keys, a 4 GiB file under a 1 GiB cgroup, 5 repetitions (3 for YCSB and
-#                 larger than memory).
+#                 fio, 2 runs of 30 s for larger than memory).
 #   --quick       under 5 minutes (build excluded): 256 MiB file, 1M YCSB records, 500k index
 #                 keys, a 1 GiB file under a 256 MiB cgroup, 3 repetitions of short runs.
 #   --smoke       every benchmark once for a fraction of a second on tiny data (what CI runs so
@@ -118,11 +118,11 @@ case "$mode" in
     set_default PAGESTORE_BENCH_KEYS 2000000
     set_default PAGESTORE_BENCH_YCSB_RECORDS 10000000
     set_default PAGESTORE_FIO_RUNTIME 5
-    set_default PAGESTORE_FIO_REPS 5
+    set_default PAGESTORE_FIO_REPS 3
     set_default PAGESTORE_LTM_LIMIT_MB 1024
     set_default PAGESTORE_LTM_FILE_MB 4096
-    set_default PAGESTORE_LTM_SECONDS 20
-    set_default PAGESTORE_LTM_REPS 3
+    set_default PAGESTORE_LTM_SECONDS 30
+    set_default PAGESTORE_LTM_REPS 2
     repetitions=5
     min_time=0.5
     ;;
@@ -151,20 +151,31 @@ build_seconds=$((SECONDS - start))
 # Never report an earlier run's results as this one's.
 mkdir -p "$out"
 rm -f "$out"/*_bench.json "$out"/fio_*.json "$out"/ltm_series.json "$out"/ltm_meta.json \
-  "$out"/ltm_skipped.txt "$out"/*.png "$out"/report.md "$out"/summary.md
+  "$out"/ltm_skipped.txt "$out"/failed.txt "$out"/*.png "$out"/report.md "$out"/summary.md
 
-# run_gbench BINARY REPETITIONS MIN_TIME: one benchmark binary, JSON into $out.
+# A layer whose program fails does not stop the run: the others still run and the report names
+# the failure (the failed program's partial results are kept out of it). bench.sh then exits 1.
+failed=()
+fail_layer() {
+  failed+=("$1: $2")
+  echo "bench.sh: $1 failed: $2 (the report says so; the other layers go on)" >&2
+}
+
+# run_gbench LAYER BINARY REPETITIONS MIN_TIME: one benchmark binary, JSON into $out.
 run_gbench() {
-  local bin=$1 reps=$2 min=$3
-  local json="$out/$bin.json"
+  local layer=$1 bin=$2 reps=$3 min=$4
+  local json="$out/$bin.json" rc=0
   "$build_dir/benchmarks/$bin" \
     --benchmark_repetitions="$reps" \
     --benchmark_display_aggregates_only=true \
     --benchmark_enable_random_interleaving=true \
     --benchmark_min_time="$min" \
     --benchmark_out="$json" --benchmark_out_format=json \
-    "${extra[@]}"
-  if [ ! -s "$json" ]; then
+    "${extra[@]}" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    rm -f "$json"  # possibly cut short: never reported
+    fail_layer "$layer" "$bin exited with status $rc"
+  elif [ ! -s "$json" ]; then
     echo "bench.sh: $bin wrote no results (did a filter match none of its benchmarks?)" >&2
     rm -f "$json"
   fi
@@ -175,31 +186,39 @@ for layer in "${layers[@]}"; do
   case "$layer" in
     storage)
       echo "bench.sh: $bin ($mode: ${PAGESTORE_BENCH_FILE_MB} MiB file in $PAGESTORE_BENCH_DIR, $repetitions repetitions)" >&2
-      run_gbench "$bin" "$repetitions" "$min_time"
+      run_gbench "$layer" "$bin" "$repetitions" "$min_time"
       echo "bench.sh: fio on a ${PAGESTORE_BENCH_FILE_MB} MiB cached file (benchmarks/fio/)" >&2
-      scripts/bench_fio.sh "$out"
+      scripts/bench_fio.sh "$out" || {
+        rc=$?
+        rm -f "$out"/fio_[rw]*.json
+        fail_layer fio "scripts/bench_fio.sh exited with status $rc"
+      }
       ;;
     buffer)
       echo "bench.sh: $bin ($mode: ${PAGESTORE_BENCH_POOL_MB} MiB pool over $((4 * PAGESTORE_BENCH_POOL_MB)) MiB of data, $repetitions repetitions)" >&2
-      run_gbench "$bin" "$repetitions" "$min_time"
+      run_gbench "$layer" "$bin" "$repetitions" "$min_time"
       ;;
     wal)
       echo "bench.sh: $bin ($mode: ${PAGESTORE_BENCH_WAL_RECORDS} records to recover, $repetitions repetitions)" >&2
-      run_gbench "$bin" "$repetitions" "$min_time"
+      run_gbench "$layer" "$bin" "$repetitions" "$min_time"
       ;;
     index)
       echo "bench.sh: $bin ($mode: ${PAGESTORE_BENCH_KEYS} keys, $repetitions repetitions)" >&2
-      run_gbench "$bin" "$repetitions" "$min_time"
+      run_gbench "$layer" "$bin" "$repetitions" "$min_time"
       ;;
     peers)
       # Every engine stays loaded for the whole binary: fewer repetitions of longer runs.
       peer_reps=$(( repetitions > 3 ? 3 : repetitions ))
       echo "bench.sh: $bin ($mode: ${PAGESTORE_BENCH_YCSB_RECORDS} records per engine, $peer_reps repetitions)" >&2
-      run_gbench "$bin" "$peer_reps" "$min_time"
+      run_gbench "$layer" "$bin" "$peer_reps" "$min_time"
       ;;
     ltm)
       echo "bench.sh: larger than memory ($mode: ${PAGESTORE_LTM_FILE_MB} MiB file under a ${PAGESTORE_LTM_LIMIT_MB} MiB cgroup, ${PAGESTORE_LTM_SECONDS} s per run)" >&2
-      scripts/bench_ltm.sh "$out" "$build_dir"
+      scripts/bench_ltm.sh "$out" "$build_dir" "${extra[@]}" || {
+        rc=$?
+        rm -f "$out"/ltm_bench.json "$out"/ltm_series.json "$out"/fio_ltm_*.json
+        fail_layer ltm "scripts/bench_ltm.sh exited with status $rc"
+      }
       ;;
   esac
 done
@@ -209,6 +228,10 @@ shopt -u nullglob
 for f in ltm_series.json ltm_meta.json ltm_skipped.txt; do
   if [ -e "$out/$f" ]; then results+=("$out/$f"); fi
 done
+if [ "${#failed[@]}" -gt 0 ]; then
+  printf '%s\n' "${failed[@]}" > "$out/failed.txt"
+  results+=("$out/failed.txt")
+fi
 if [ "${#results[@]}" -eq 0 ]; then
   echo "bench.sh: no benchmark results to report" >&2
   exit 1
@@ -231,3 +254,7 @@ if [ -x /usr/bin/python3 ]; then python=/usr/bin/python3; fi
   "${results[@]}"
 cat "$out/summary.md"
 echo "bench.sh: wrote $out/report.md (charts and results beside it) in $((SECONDS - start)) s" >&2
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "bench.sh: failed: ${failed[*]}" >&2
+  exit 1
+fi

@@ -6,10 +6,11 @@ Inputs (files, or directories whose files of these names are all read):
                       buffer_pool_bench, wal_bench, index_bench, ycsb_bench, ltm_bench).
   fio_<job>_<n>[.rep<r>].json   fio's JSON of benchmarks/fio/<job>.fio at n jobs, repetition r
                       (scripts/bench_fio.sh); read as benchmark "fio/<job>" at n threads.
-  fio_ltm_<x>.json    fio beside the larger-than-memory experiment (scripts/bench_ltm.sh); read as
-                      "ltm_read/fio_<x>" ("direct" is named fio_psync_direct).
+  fio_ltm_<x>[.rep<r>].json   fio beside the larger-than-memory experiment (scripts/bench_ltm.sh);
+                      read as "ltm_read/fio_<x>" ("direct" is named fio_psync_direct).
   ltm_series.json     throughput over time of the larger-than-memory runs (scripts/bench_ltm.sh).
   ltm_meta.json, ltm_skipped.txt   that experiment's sizes, or why it could not run.
+  failed.txt          the layers whose programs failed in this run (scripts/bench.sh), one a line.
 
 Everything is compared by items_per_second (operations per second of wall time, all threads
 together), by the median over repetitions, with the min-max spread of the repetitions beside it.
@@ -390,7 +391,11 @@ class Result:
         return statistics.median(self.byte_reps) if self.byte_reps else None
 
     def repetitions(self):
-        return max(len(self.reps), self.declared_reps)
+        """The repetitions that produced a figure (failed ones excluded)."""
+        return len(self.reps) or (1 if self.aggregates else 0)
+
+    def failed_repetitions(self):
+        return len(self.errors)
 
     def median_time_ns(self):
         if "median" in self.agg_times:
@@ -426,6 +431,7 @@ class Run:
         self.interval_s = None
         self.ltm_meta = {}
         self.ltm_skipped = None
+        self.failed = []    # "layer: why" of each layer whose program failed (failed.txt)
 
     def result(self, name, threads=1):
         """The result of `name` at `threads` threads; threads None: at any count (the highest)."""
@@ -500,7 +506,7 @@ def load_gbench(run, path):
 
 
 FIO_FILE = re.compile(r"fio_(?P<job>[a-z0-9_]+?)_(?P<jobs>\d+)(?:\.rep(?P<rep>\d+))?\.json$")
-FIO_LTM_FILE = re.compile(r"fio_ltm_(?P<variant>[a-z0-9_]+)\.json$")
+FIO_LTM_FILE = re.compile(r"fio_ltm_(?P<variant>[a-z0-9_]+?)(?:\.rep(?P<rep>\d+))?\.json$")
 
 
 def fio_jobs(job):
@@ -544,7 +550,7 @@ def load_fio(run, path, name, threads):
     r.reps.append(iops_total)
     if bps is not None:
         r.byte_reps.append(bps * len(jobs))
-    r.rep_times.append(1e9 / iops_total * threads)
+    r.rep_times.append(1e9 / iops_total)  # wall time per I/O, as Google Benchmark's rows
     counters = {"fio_jobs": fio_jobs(job) * len(jobs)}
     for p, key in ((50.0, "p50_us"), (90.0, "p90_us"), (99.0, "p99_us"), (99.9, "p999_us")):
         if p in pct:
@@ -577,11 +583,13 @@ def add_ltm_steady(run):
     """ltm_steady/<variant>: per repetition, the steady-state throughput, from the series (for
     our variants and fio alike) or, without a series, from ltm_bench's steady_ops_per_s."""
     from_series = set()
+    failed = {name.split("/", 1)[1] for (name, _), r in run.results.items()
+              if name.startswith("ltm_read/") and r.errors}
     for s in run.series:
         value = steady_value(s.get("ops_per_s", []))
-        if value is None:
-            continue
         variant = series_variant(s.get("name", ""))
+        if value is None or variant in failed:
+            continue  # a failed run's samples are not a measurement
         threads = int(s.get("threads", 1))
         r = run.get_or_add(f"ltm_steady/{variant}", threads)
         r.reps.append(value)
@@ -591,7 +599,7 @@ def add_ltm_steady(run):
         if not name.startswith("ltm_read/"):
             continue
         variant = name.split("/", 1)[1]
-        if variant in from_series:
+        if variant in from_series or r.errors:
             continue
         values = [c["steady_ops_per_s"] for c in r.rep_counters if "steady_ops_per_s" in c]
         if values:
@@ -615,6 +623,9 @@ def load_inputs(paths):
         elif base == "ltm_meta.json":
             with open(path) as f:
                 run.ltm_meta = json.load(f)
+        elif base == "failed.txt":
+            with open(path) as f:
+                run.failed += [line.strip() for line in f if line.strip()]
         elif base == "ltm_skipped.txt":
             with open(path) as f:
                 run.ltm_skipped = f.read().strip() or "no reason given"
@@ -686,15 +697,17 @@ def fmt_ratio(x):
 
 
 def rate_with_spread(r):
-    """'1.10M/s (±4%)': the median and the min-max spread of the repetitions around it."""
+    """'1.10M/s (spread 4%)': the median and the min-max spread of the repetitions, as a percentage
+    of the median ('1 rep' with one; failed repetitions counted beside)."""
     if r is None:
         return "missing"
     if r.median() is None:
         return "error" if r.errors else "missing"
     pct = r.spread_percent()
+    failed = f", {r.failed_repetitions()} failed" if r.errors else ""
     if pct is None or r.repetitions() <= 1:
-        return f"{fmt_rate(r.median())} (1 rep)"
-    return f"{fmt_rate(r.median())} (spread {pct:.0f}%)"
+        return f"{fmt_rate(r.median())} (1 rep{failed})"
+    return f"{fmt_rate(r.median())} (spread {pct:.0f}%{failed})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -758,6 +771,12 @@ def machine_section(args, run):
         f"library: {ctx.get('library_build_type', 'unknown')}",
         f"- host: {ctx.get('host_name', platform.node())}",
     ]
+    if " tmpfs " in f" {fs} ":
+        lines.insert(2, f"**Warning: {args.bench_dir} is a tmpfs: fdatasync does nothing there and "
+                        f"nothing is larger than memory, so the durable and larger-than-memory "
+                        f"rows measure memory, not a disk. Set PAGESTORE_BENCH_DIR to a directory "
+                        f"on the disk under test.**")
+        lines.insert(3, "")
     cpus = os.cpu_count() or 1
     if load_avg:
         lines.append("- load average (1, 5, 15 min) at the first benchmark's start: " +
@@ -1167,8 +1186,8 @@ def ycsb_section(run, tr):
         title, "", "![ycsb](ycsb.png)", "",
         f"YCSB core workloads over {records or 'the'} records (16-byte keys, 100-byte values, "
         "zipfian 0.99 scrambled, D on the latest records), durability off on every side, each "
-        "write its own transaction; ops/s of all threads, median (spread). absl::btree_map under "
-        "a mutex is the in-memory limit. \"ours / best peer\" takes the faster of our two disk "
+        "write its own transaction; ops/s of all threads, median (spread: (max - min) / median "
+        "of the repetitions). absl::btree_map under a mutex is the in-memory limit. \"ours / best peer\" takes the faster of our two disk "
         "managers; \"pread / mmap\" answers which one to use on this machine (above 1: pread).",
         "",
         "| workload | thr | " + " | ".join(ENGINE_LABELS[e] for e in engines) +
@@ -1209,6 +1228,15 @@ def ycsb_section(run, tr):
     return lines
 
 
+def percentile_over_reps(r, key):
+    """A latency percentile over repetitions: the median of the repetitions' values, but for the
+    maximum, which is the largest of any repetition."""
+    if key == "max_us":
+        values = [c[key] for c in r.rep_counters if key in c]
+        return max(values) if values else r.counters.get(key)
+    return r.median_counter(key)
+
+
 def durable_section(run, tr):
     title = "## Durable single-key commits"
     if not tr.layer_ran("peers"):
@@ -1218,7 +1246,8 @@ def durable_section(run, tr):
         "One single-key update per transaction, committed with a full sync on every side "
         "(pagestore: Durability::kSync; LMDB: synchronous commit; SQLite: WAL, synchronous=FULL; "
         "RocksDB: WriteOptions::sync). The limit is one 4 KiB pwrite + fdatasync; fio's "
-        "write+fdatasync beside it. Latency percentiles are medians over repetitions.",
+        "write+fdatasync beside it. Latency percentiles are medians over repetitions; max is the "
+        "largest of any repetition.",
         "",
         "| engine | commits/s: median (spread) | vs raw fdatasync | p50 | p90 | p99 | p99.9 | max |",
         "|---|---|---|---|---|---|---|---|",
@@ -1227,15 +1256,15 @@ def durable_section(run, tr):
     for e in ["raw_fdatasync"] + DURABLE_ENGINES:
         r = tr.get(f"durable_commit/{e}", 1)
         vs = ratio("throughput", r.median() if r else None, raw.median() if raw else None)
-        pct = [fmt_us(r.median_counter(k)) if r else "n/a" for k, _ in PERCENTILES]
+        pct = [fmt_us(percentile_over_reps(r, k)) if r else "n/a" for k, _ in PERCENTILES]
         lines.append(f"| {ENGINE_LABELS[e]} | {rate_with_spread(r)} | {fmt_ratio(vs)} | " +
                      " | ".join(pct) + " |")
     fio = run.result("fio/write_fdatasync", 1)
     if fio is not None and fio.median() is not None:
         vs = ratio("throughput", fio.median(), raw.median() if raw else None)
-        pct = [fmt_us(fio.median_counter(k)) if k != "max_us" else "n/a" for k, _ in PERCENTILES]
-        lines.append(f"| fio write+fdatasync (its write latency; the sync is not in it) | "
-                     f"{rate_with_spread(fio)} | {fmt_ratio(vs)} | " + " | ".join(pct) + " |")
+        lines.append(f"| fio write+fdatasync (rate only: fio's latencies leave the sync out) | "
+                     f"{rate_with_spread(fio)} | {fmt_ratio(vs)} | " + " | ".join(
+                         "n/a" for _ in PERCENTILES) + " |")
     lines.append("")
     return lines
 
@@ -1403,6 +1432,11 @@ def build_report(args, run, chart_note=None):
     body += all_section(run)
     lines = ["# pagestore benchmark report", ""]
     lines += machine_section(args, run)
+    if run.failed:
+        lines += ["## Failed", "", "These programs failed in this run; their results are not in "
+                  "this report (bench.sh's output says why):", ""]
+        lines += [f"- {f}" for f in run.failed]
+        lines.append("")
     if chart_note:
         lines += [chart_note, ""]
     lines += summary + body + problems_section(run, tr)

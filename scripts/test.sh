@@ -96,8 +96,8 @@ bench_smoke() {
     echo "bench: scripts/bench.sh --smoke failed (log: build/bench-smoke.log)" >&2
     exit 1
   fi
-  if grep -q '^## \(Errors\|Missing\)' "$dir/report.md"; then
-    sed -n '/^## \(Errors\|Missing\)/,$p' "$dir/report.md" >&2
+  if grep -q '^## \(Failed\|Errors\|Missing\)' "$dir/report.md"; then
+    sed -n '/^## \(Failed\|Errors\|Missing\)/,$p' "$dir/report.md" >&2
     echo "bench: the smoke run's report names failed or missing benchmarks ($dir/report.md)" >&2
     exit 1
   fi

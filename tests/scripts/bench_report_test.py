@@ -6,7 +6,8 @@ spread come from the repetitions); read_random/raw_pread with Google Benchmark a
 1000, min 900, max 1100; fio randread psync in three repetition files (800, 1000, 900 iops); a
 write_random/mmap that failed; read_random/mmap absent; YCSB A on six engines (SQLite with mmap
 absent); durable commits with latency counters; a larger-than-memory run with its series and a fio
-file that starts with a warning line. Run: python3 -m unittest tests/scripts/bench_report_test.py
+file that starts with a warning line; a B+tree get with one failed repetition of three; a
+failed larger-than-memory variant; a failed layer. Run: python3 -m unittest tests/scripts/bench_report_test.py
 """
 
 import importlib.util
@@ -145,10 +146,30 @@ class MissingTest(unittest.TestCase):
 
     def test_layers_not_run_say_so(self):
         text, summary = report_text()
-        for title in ("## Buffer pool", "## WAL", "## Indexes"):
+        for title in ("## Buffer pool", "## WAL"):
             section = text.split(title)[1].split("\n## ")[0]
             self.assertIn("Not run: no results of the", section)
         self.assertNotIn("| buffer |", summary)
+
+    def test_failed_repetitions_are_counted_not_hidden(self):
+        r = load().result("btree_get/pagestore", 1)
+        self.assertEqual(r.reps, [1000, 1200])
+        self.assertEqual(r.median(), 1100)
+        self.assertEqual(r.repetitions(), 2)
+        self.assertEqual(bench_report.rate_with_spread(r), "1.10k/s (spread 18%, 1 failed)")
+        text, _ = report_text()
+        self.assertIn("- btree_get/pagestore (threads 1): btree: page 7: checksum mismatch",
+                      text.split("## Errors")[1])
+
+    def test_failed_layers_are_named_at_the_top(self):
+        text, _ = report_text()
+        self.assertLess(text.index("## Failed"), text.index("## Summary"))
+        self.assertIn("- wal: wal_bench exited with status 1", text)
+
+    def test_a_failed_run_gives_no_steady_state(self):
+        run = load()
+        self.assertIsNone(run.result("ltm_steady/pool_mmap", None))
+        self.assertTrue(run.result("ltm_read/pool_mmap", 2).errors)
 
     def test_ltm_skipped_reason(self):
         with tempfile.TemporaryDirectory() as d:
