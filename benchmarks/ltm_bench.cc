@@ -14,26 +14,49 @@
 //   ltm_read/pool_mmap            the pool over the mmap manager (informational).
 //   ltm_read/raw_pread_direct     pread(O_DIRECT) of the same random pages into an aligned buffer:
 //                                 the device limit as this process sees it.
+// Every manager is advised random before the run (DiskManager::Advise(AccessPattern::kRandom):
+// posix_fadvise(POSIX_FADV_RANDOM) for the pread managers, which turns the kernel's read-ahead
+// off for pool_pread_buffered, so that a page-cache miss reads one 4 KiB page and not a window
+// around it, and is a no-op for O_DIRECT; madvise(MADV_RANDOM) for the mmap managers), as fio's
+// jobs are (benchmarks/fio/ltm_*.fio).
 //
 // Every benchmark runs at PAGESTORE_LTM_THREADS threads (default 2), one timed run per
-// repetition (Iterations(1)) in which each thread reads for PAGESTORE_LTM_SECONDS (default 20;
-// fractions allowed); items_per_second is the pages of all threads together per second of real
-// time (Google Benchmark counts one iteration per thread, so its Time column shows the run's
-// length divided by the thread count). A sampler thread counts the pages read by all threads every
-// PAGESTORE_LTM_INTERVAL_MS (default 500) and, if PAGESTORE_LTM_SERIES names a file, every run's
-// series is written there at exit (replacing it, atomically by rename):
+// repetition (Iterations(1)) in which each thread reads for PAGESTORE_LTM_SECONDS (default 30,
+// what scripts/bench.sh uses by default; it sets 8 for --quick, 1 for --smoke; fractions
+// allowed); items_per_second is the pages of all threads together per second of real time
+// (Google Benchmark counts one iteration per thread, so its Time column shows the run's length
+// divided by the thread count). A sampler thread counts the pages read by all threads every
+// PAGESTORE_LTM_INTERVAL_MS (default 500) and, if PAGESTORE_LTM_SERIES names a file, the series
+// of every run that succeeded is written there at exit (replacing it, atomically by rename):
 //   {"interval_s": 0.5, "file_mb": 1024, "pool_mb": 128, "threads": 2, "seconds": 8,
 //    "series": [{"name": "ltm_read/mmap", "repetition": 0, "threads": 2,
+//                "filled_at_s": 1.35, "filled_by": "cgroup", "pool_filled_at_s": null,
 //                "ops_per_s": [...], "disk_read_mib_per_s": [...], "cgroup_mb": [...],
 //                "rss_mb": [...]}, ...]}
+// filled_at_s: seconds from the run's start until its cache was full, checked every 50 ms (or
+// every interval, if shorter): for the variants whose page cache grows (pool_pread_buffered,
+// mmap, pool_mmap) the first check at which the memory cgroup's usage was at least 95% of its
+// limit ("filled_by": "cgroup"); for pool_pread_direct, whose only cache is the pool, the first
+// check after the pool's first eviction ("filled_by": "pool"); null when that never happened
+// (or there is no cgroup limit) and for raw_pread_direct, which caches nothing. pool_filled_at_s
+// is the pool's time for every pool variant (null for the others).
+// A run in which any read fails (SkipWithError) stops: the failing thread raises a flag that the
+// other threads check every few reads and that wakes the sampler, so every thread stops within a
+// few reads instead of at the deadline; the run is reported as an error without its counters
+// and its series is dropped (never written), so that nothing computes a steady state from it.
+// Testing the failure path: PAGESTORE_LTM_FAIL_AT_S=T makes the last thread of repetition 0 of
+// every benchmark fail (an injected error) T seconds into the run.
+//
 // Counters of each run: steady_ops_per_s (median of the slices in the second half of the run),
 // first_ops_per_s (the first slice), hit_ratio (pools: their own hits; mmap: 1 - major faults per
 // read; over the whole run), steady_hit_ratio (the second half's share of reads that needed no
 // device read: pool or page cache; for every variant), majflt_per_op, disk_reads_per_op (pages the
-// process read from the device, from /proc/self/io, read-ahead included), cgroup_peak_mb (the
-// memory cgroup's usage, sampled), rss_peak_mb (sampled), cached_start_mb / cached_end_mb (the
-// file's pages in the page cache, by mincore, before and after the run: the first shows the run
-// started cold, the second that the cgroup bounded the cache), pool_mb, file_mb.
+// process read from the device, from /proc/self/io, read-ahead included), misses_per_s (those
+// pages per second of the run, all threads: the device reads per second, one per read that missed
+// every cache now that read-ahead is off; the figure to set beside fio's IOPS), cgroup_peak_mb
+// (the memory cgroup's usage, sampled), rss_peak_mb (sampled), cached_start_mb / cached_end_mb
+// (the file's pages in the page cache, by mincore, before and after the run: the first shows the
+// run started cold, the second that the cgroup bounded the cache), pool_mb, file_mb.
 //
 // The data file: PAGESTORE_LTM_FILE_MB (default 4096) MiB of pagestore pages (superblock, then
 // sealed kRaw pages) under PAGESTORE_BENCH_DIR (default /tmp), written once per process with
@@ -60,6 +83,8 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -68,6 +93,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -94,7 +120,9 @@ namespace {
 
 constexpr std::size_t kWordOffset = kPageHeaderSize;  // the word every read touches
 constexpr int kMaxThreads = 64;
-constexpr int kOpsPerClockCheck = 16;  // reads between two looks at the clock
+constexpr int kOpsPerClockCheck = 16;  // reads between two looks at the clock (and the flag)
+constexpr double kFillCheckS = 0.05;   // how often the sampler looks whether the cache is full
+constexpr double kFillShare = 0.95;    // the cgroup's usage over its limit that counts as full
 constexpr std::size_t kWriteChunk = std::size_t{1} << 20;
 constexpr double kMiB = 1024.0 * 1024.0;
 
@@ -216,6 +244,7 @@ struct Config {
   std::filesystem::path keep_file;  // PAGESTORE_LTM_KEEP_FILE, or empty
   std::filesystem::path series;     // PAGESTORE_LTM_SERIES, or empty
   std::uint64_t seed;
+  double fail_at_s;  // PAGESTORE_LTM_FAIL_AT_S (testing the failure path), or 0
 };
 
 std::filesystem::path EnvPath(const char* name) {
@@ -236,7 +265,7 @@ const Config& GetConfig() {
       Die(fmt::format("PAGESTORE_LTM_THREADS={} is outside [1, {}]", threads, kMaxThreads));
     }
     c.threads = static_cast<int>(threads);
-    c.seconds = bench::EnvDouble("PAGESTORE_LTM_SECONDS", 20);
+    c.seconds = bench::EnvDouble("PAGESTORE_LTM_SECONDS", 30);
     c.interval_s =
         static_cast<double>(std::max<std::uint64_t>(1, EnvUint("PAGESTORE_LTM_INTERVAL_MS", 500))) /
         1e3;
@@ -245,6 +274,7 @@ const Config& GetConfig() {
     c.keep_file = EnvPath("PAGESTORE_LTM_KEEP_FILE");
     c.series = EnvPath("PAGESTORE_LTM_SERIES");
     c.seed = EnvUint("PAGESTORE_BENCH_SEED", 42);
+    c.fail_at_s = bench::EnvDouble("PAGESTORE_LTM_FAIL_AT_S", 0);  // 0 (unset): no failure
     return c;
   }();
   return config;
@@ -392,6 +422,24 @@ constexpr std::array<const char*, static_cast<int>(Variant::kCount)> kNames = {
     "ltm_read/pool_pread_direct", "ltm_read/pool_pread_buffered", "ltm_read/mmap",
     "ltm_read/pool_mmap", "ltm_read/raw_pread_direct"};
 
+// How a variant's "cache is full" time (filled_at_s) is found: by the memory cgroup's usage for
+// the variants whose page cache grows, by the pool's first eviction where the pool is the only
+// cache, not at all where nothing caches.
+enum class FillBy { kCgroup, kPool, kNone };
+
+constexpr FillBy FillByOf(Variant v) {
+  switch (v) {
+    case Variant::kPoolBuffered:
+    case Variant::kMmap:
+    case Variant::kPoolMmap:
+      return FillBy::kCgroup;
+    case Variant::kPoolDirect:
+      return FillBy::kPool;
+    default:
+      return FillBy::kNone;
+  }
+}
+
 struct alignas(64) PaddedCount {
   std::atomic<std::uint64_t> value{0};
 };
@@ -416,18 +464,48 @@ struct Run {
   std::thread sampler;
   // One entry per slice, filled by the sampler; read after it is joined.
   std::vector<double> ops_per_s, disk_read_mib_per_s, cgroup_mb, rss_mb;
+  // Seconds from the start until the cgroup's usage reached kFillShare of its limit, and until
+  // the pool's first eviction; set by the sampler, read after it is joined.
+  std::optional<double> cgroup_filled_at_s, pool_filled_at_s;
+
+  // Set by the first thread whose read fails; every reader checks it every kOpsPerClockCheck
+  // reads, and it wakes the sampler, so that the whole run stops at once.
+  std::atomic<bool> failed{false};
+
+  void Fail() {
+    failed.store(true, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      stop_ = true;
+    }
+    stop_cv_.notify_all();
+  }
+
+  // Sleeps until `t`; true (at once) if the run failed meanwhile.
+  bool StoppedBefore(std::chrono::steady_clock::time_point t) {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    return stop_cv_.wait_until(lock, t, [this] { return stop_; });
+  }
 
   std::uint64_t TotalOps() const {
     std::uint64_t n = 0;
     for (const PaddedCount& c : ops) n += c.value.load(std::memory_order_relaxed);
     return n;
   }
+
+ private:
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;  // guarded by stop_mu_
 };
 
 struct Series {
   std::string name;
   int repetition;
   int threads;
+  std::optional<double> filled_at_s;
+  const char* filled_by;  // "cgroup", "pool", or nullptr (JSON null)
+  std::optional<double> pool_filled_at_s;
   std::vector<double> ops_per_s, disk_read_mib_per_s, cgroup_mb, rss_mb;
 };
 
@@ -439,30 +517,55 @@ std::chrono::steady_clock::time_point FromNs(std::int64_t ns) {
   return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
 }
 
-// Samples the run every interval until the run's end: pages read by all threads, device reads,
-// the cgroup's memory usage and the resident set.
+// Samples the run every interval until the run's end (or until it fails): pages read by all
+// threads, device reads, the cgroup's memory usage and the resident set; in between, every
+// kFillCheckS (a whole fraction of the interval), whether the cache is full yet.
 void SampleRun(Run& run) {
   const Config& c = GetConfig();
   const auto start = FromNs(run.start_ns.load(std::memory_order_acquire));
   const double interval = std::min(c.interval_s, c.seconds);
   const auto slices =
       std::max<std::int64_t>(1, static_cast<std::int64_t>(c.seconds / interval + 1e-9));
+  // Ticks of interval / per_slice seconds: a slice ends every per_slice ticks.
+  const auto per_slice = std::max<std::int64_t>(
+      1, static_cast<std::int64_t>(std::ceil(interval / kFillCheckS - 1e-9)));
+  const double tick = interval / static_cast<double>(per_slice);
+  const std::optional<std::uint64_t> limit = CgroupLimit();
+  const std::uint64_t evictions_before = run.pool_before.evictions;
+  bool watch_cgroup = limit.has_value() && FillByOf(run.variant) == FillBy::kCgroup;
+  bool watch_pool = run.pool != nullptr;
   auto prev_time = start;
   std::uint64_t prev_ops = 0;
   std::uint64_t prev_read = run.read_bytes_before;
-  for (std::int64_t k = 1; k <= slices; ++k) {
-    std::this_thread::sleep_until(
-        start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                    std::chrono::duration<double>(interval * static_cast<double>(k))));
+  for (std::int64_t i = 1; i <= slices * per_slice; ++i) {
+    if (!watch_cgroup && !watch_pool && i % per_slice != 0) {
+      i = (i / per_slice + 1) * per_slice;  // nothing to watch: on to the slice's end
+    }
+    const auto at = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::chrono::duration<double>(tick * static_cast<double>(i)));
+    if (run.StoppedBefore(at)) return;  // the run failed: its samples are not a measurement
     const auto now = std::chrono::steady_clock::now();
+    const double since_start = std::chrono::duration<double>(now - start).count();
+    std::optional<std::uint64_t> usage;
+    if (watch_cgroup) {
+      usage = CgroupUsage();
+      if (usage && static_cast<double>(*usage) >= kFillShare * static_cast<double>(*limit)) {
+        run.cgroup_filled_at_s = since_start;
+        watch_cgroup = false;
+      }
+    }
+    if (watch_pool && run.pool->stats().evictions > evictions_before) {
+      run.pool_filled_at_s = since_start;
+      watch_pool = false;
+    }
+    if (i % per_slice != 0) continue;
     const std::uint64_t ops = run.TotalOps();
     const std::uint64_t read = DeviceReadBytes();
     const double dt = std::chrono::duration<double>(now - prev_time).count();
     run.ops_per_s.push_back(static_cast<double>(ops - prev_ops) / dt);
     run.disk_read_mib_per_s.push_back(static_cast<double>(read - prev_read) / kMiB / dt);
-    if (std::optional<std::uint64_t> usage = CgroupUsage()) {
-      run.cgroup_mb.push_back(static_cast<double>(*usage) / kMiB);
-    }
+    if (!usage) usage = CgroupUsage();
+    if (usage) run.cgroup_mb.push_back(static_cast<double>(*usage) / kMiB);
     run.rss_mb.push_back(static_cast<double>(ResidentBytes()) / kMiB);
     prev_time = now;
     prev_ops = ops;
@@ -508,7 +611,9 @@ void OpenVariant(Run& run) {
   }
   Check(dm.status(), "open manager");
   if ((*dm)->page_count() != file.page_count()) Die("the manager sees another size");
-  if (run.variant == Variant::kPoolMmap) Check((*dm)->Advise(AccessPattern::kRandom), "advise");
+  // Random, like the mmap variant and fio: no read-ahead through the page cache (pread: the fd's
+  // posix_fadvise(POSIX_FADV_RANDOM), a no-op under O_DIRECT; mmap: madvise(MADV_RANDOM)).
+  Check((*dm)->Advise(AccessPattern::kRandom), "advise random");
   const std::size_t frames = static_cast<std::size_t>(c.pool_mb * ((1 << 20) / kPageSize));
   absl::StatusOr<std::unique_ptr<BufferPool>> pool = BufferPool::Create(frames, std::move(*dm));
   Check(pool.status(), "create pool");
@@ -536,10 +641,34 @@ void TearDownRun(const benchmark::State&) {
   if (g_run == nullptr) return;
   Run& run = *g_run;
   if (run.sampler.joinable()) run.sampler.join();
-  if (!run.ops_per_s.empty()) {
-    g_series.push_back(Series{kNames[static_cast<int>(run.variant)], run.repetition, run.threads,
-                              std::move(run.ops_per_s), std::move(run.disk_read_mib_per_s),
-                              std::move(run.cgroup_mb), std::move(run.rss_mb)});
+  const char* name = kNames[static_cast<int>(run.variant)];
+  if (run.failed.load(std::memory_order_relaxed)) {
+    std::fprintf(stderr, "ltm_bench: %s repetition %d failed: its series is dropped\n", name,
+                 run.repetition);
+  } else if (!run.ops_per_s.empty()) {
+    Series series{name,
+                  run.repetition,
+                  run.threads,
+                  std::nullopt,
+                  nullptr,
+                  run.pool_filled_at_s,
+                  std::move(run.ops_per_s),
+                  std::move(run.disk_read_mib_per_s),
+                  std::move(run.cgroup_mb),
+                  std::move(run.rss_mb)};
+    switch (FillByOf(run.variant)) {
+      case FillBy::kCgroup:
+        series.filled_at_s = run.cgroup_filled_at_s;
+        series.filled_by = "cgroup";
+        break;
+      case FillBy::kPool:
+        series.filled_at_s = run.pool_filled_at_s;
+        series.filled_by = "pool";
+        break;
+      case FillBy::kNone:
+        break;
+    }
+    g_series.push_back(std::move(series));
   }
   if (run.direct_fd >= 0) ::close(run.direct_fd);
   g_run.reset();  // closes the pool or manager: the next Setup can evict the file
@@ -552,10 +681,16 @@ double Median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-// Thread 0, after the stop barrier (every thread has stopped reading): the run's counters.
+// Thread 0, after the stop barrier (every thread has stopped reading): the run's counters; none
+// for a failed run (Google Benchmark reports it as an error).
 void ReportRun(benchmark::State& state, Run& run) {
   const Config& c = GetConfig();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                    FromNs(run.start_ns.load(std::memory_order_acquire)))
+          .count();
   if (run.sampler.joinable()) run.sampler.join();
+  if (run.failed.load(std::memory_order_relaxed)) return;
   const double ops = static_cast<double>(run.TotalOps());
   const std::vector<double>& slices = run.ops_per_s;
   if (!slices.empty()) {
@@ -580,6 +715,7 @@ void ReportRun(benchmark::State& state, Run& run) {
     state.counters["majflt_per_op"] = majflt / ops;
     state.counters["disk_reads_per_op"] = device_pages / ops;
   }
+  if (elapsed > 0) state.counters["misses_per_s"] = device_pages / elapsed;
   if (run.pool != nullptr) {
     const BufferPoolStats after = run.pool->stats();
     const double hits = static_cast<double>(after.hits - run.pool_before.hits);
@@ -678,18 +814,30 @@ void LtmRead(benchmark::State& state) {
     const auto deadline =
         FromNs(start_ns) + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                std::chrono::duration<double>(c.seconds));
+    // Testing the failure path (PAGESTORE_LTM_FAIL_AT_S): the last thread of repetition 0 fails.
+    const bool inject = c.fail_at_s > 0 && run.repetition == 0 && t == state.threads() - 1;
+    const auto fail_at =
+        FromNs(start_ns) + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(c.fail_at_s));
     std::atomic<std::uint64_t>& published = run.ops[static_cast<std::size_t>(t)].value;
-    bool failed = false;
+    auto fail = [&](const absl::Status& s) {
+      state.SkipWithError(s.ToString().c_str());
+      run.Fail();  // the other threads and the sampler stop too
+    };
+    auto now = std::chrono::steady_clock::now();
     do {
       for (int i = 0; i < kOpsPerClockCheck; ++i) {
         if (absl::Status s = ReadOne<kVariant>(run, ids.Next(), buf, sink); !s.ok()) [[unlikely]] {
-          state.SkipWithError(s.ToString().c_str());
-          failed = true;
+          fail(s);
           break;
         }
         published.store(++n, std::memory_order_relaxed);
       }
-    } while (!failed && std::chrono::steady_clock::now() < deadline);
+      now = std::chrono::steady_clock::now();
+      if (inject && now >= fail_at && !run.failed.load(std::memory_order_relaxed)) {
+        fail(absl::InternalError("injected failure (PAGESTORE_LTM_FAIL_AT_S)"));
+      }
+    } while (!run.failed.load(std::memory_order_relaxed) && now < deadline);
   }
   benchmark::DoNotOptimize(sink);
   state.SetItemsProcessed(static_cast<std::int64_t>(n));
@@ -706,6 +854,10 @@ std::string JsonArray(const std::vector<double>& v) {
   return s + "]";
 }
 
+std::string JsonSeconds(const std::optional<double>& s) {
+  return s ? fmt::format("{:.3f}", *s) : std::string("null");
+}
+
 void WriteSeries() {
   const Config& c = GetConfig();
   if (c.series.empty()) return;
@@ -717,10 +869,13 @@ void WriteSeries() {
     const Series& s = g_series[i];
     out += fmt::format(
         "{}\n    {{\"name\": \"{}\", \"repetition\": {}, \"threads\": {},\n"
+        "     \"filled_at_s\": {}, \"filled_by\": {}, \"pool_filled_at_s\": {},\n"
         "     \"ops_per_s\": {},\n     \"disk_read_mib_per_s\": {},\n     \"cgroup_mb\": {},\n"
         "     \"rss_mb\": {}}}",
-        i ? "," : "", s.name, s.repetition, s.threads, JsonArray(s.ops_per_s),
-        JsonArray(s.disk_read_mib_per_s), JsonArray(s.cgroup_mb), JsonArray(s.rss_mb));
+        i ? "," : "", s.name, s.repetition, s.threads, JsonSeconds(s.filled_at_s),
+        s.filled_by != nullptr ? fmt::format("\"{}\"", s.filled_by) : std::string("null"),
+        JsonSeconds(s.pool_filled_at_s), JsonArray(s.ops_per_s), JsonArray(s.disk_read_mib_per_s),
+        JsonArray(s.cgroup_mb), JsonArray(s.rss_mb));
   }
   out += "\n  ]\n}\n";
   const std::filesystem::path tmp = c.series.string() + ".tmp";
