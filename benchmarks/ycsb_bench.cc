@@ -11,6 +11,12 @@
 // space), value i starts with i's eight bytes and every read checks them. Every engine compares
 // keys bytewise (memcmp order), so all hold the records in the same order.
 //
+// Durability off (every ycsb_* row), the same guarantee on every side: each commit has reached
+// the OS (written to a file or a shared mapping) before it returns, and nothing is synced, so a
+// commit survives the process being killed but not a power loss. Where an engine checkpoints a
+// log into its pages (ours, SQLite), it does so after every GiB of log, durable instances
+// included; LMDB has no log, and RocksDB flushes memtables by its own default (64 MiB).
+//
 // Engines (the second part of every name):
 //   pagestore_pread  Store::Open with the pread disk manager ("pread", checksums verified) and
 //       one BTree; a pool of 1.25 times the records' bytes plus 256 MiB (less below 1M records)
@@ -21,9 +27,9 @@
 //       not synced). Checkpoints run on the store's background thread every GiB of log
 //       (PostgreSQL's max_wal_size default), not every 64 MiB (StoreOptions' default): at these
 //       update rates that would checkpoint about every second, each rewriting the dirty pages and
-//       restarting full-page images (measured at 10M: YCSB-A logged 1.3 KB per operation instead
-//       of 0.75 KB), and in one process that write stream evicted the OS page cache the other
-//       engines read through (SQLite's rows dropped tenfold).
+//       restarting full-page images (so more log per operation: the log_bytes_per_op counter),
+//       and in one process that write stream evicted the OS page cache the other engines read
+//       through (SQLite's rows dropped tenfold at 10M records).
 //   pagestore_mmap   the same over the mmap disk manager ("mmap"). With everything in the pool
 //       the disk manager only sees checkpoints, so the two rows should agree; a gap between them
 //       is a finding.
@@ -32,17 +38,26 @@
 //   sqlite           SQLite: one table (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID (a B+tree keyed
 //       by k, as ours), journal_mode=WAL, synchronous=OFF (no fsync at commit), mmap_size=0,
 //       cache_size twice the records' bytes, page_size 4096, secure_delete=OFF (upstream's
-//       default; Debian builds with it on), prepared statements, one connection per benchmark
-//       thread (SQLITE_OPEN_NOMUTEX; SQLite's rule), a busy handler that yields and retries.
+//       default; Debian builds with it on), wal_autocheckpoint = 262144 pages (1 GiB of 4 KiB
+//       pages, our stores' checkpoint interval, instead of SQLite's default of 1000 pages: SQLite
+//       runs its checkpoint inside the commit that crosses the mark, so it is timed, as our
+//       background checkpoints take time from the same two cores), prepared statements, one
+//       connection per benchmark thread (SQLITE_OPEN_NOMUTEX; SQLite's rule), a busy handler that
+//       yields and retries. A SQLite commit appends whole 4 KiB page frames to the WAL, so 1 GiB
+//       of it is about 260000 single-row commits, while ours logged about 0.4 KB per YCSB-A
+//       operation at 1M records: counted in operations, SQLite still checkpoints about ten times
+//       as often as ours.
 //       Note: in WAL mode a connection that finds the database changed by another connection
 //       drops its whole page cache when its next read transaction starts (pager.c), so at two
 //       threads with writes (ycsb_b/threads:2) reads of this engine go to the OS page cache
 //       often; that is SQLite's cost of sharing a file between connections, not a setup error.
 //   sqlite_mmap      the same with mmap_size = 64 GiB (SQLite clamps it to its compile-time
 //       SQLITE_MAX_MMAP_SIZE, 2 GiB in Debian's build; stderr says so when the file is larger).
-//   rocksdb          RocksDB with the WAL disabled (WriteOptions::disableWAL: durability off), an
-//       LRU block cache of twice the records' bytes, a 10-bit bloom filter, no compression (none
-//       of the others compresses; our values compress well), default compaction otherwise.
+//   rocksdb          RocksDB with the WAL on and WriteOptions::sync false (durability off: each
+//       write appended to the WAL and handed to the OS, not synced, as the others' commits; the
+//       untimed load alone runs with WriteOptions::disableWAL, then flushes), an LRU block cache
+//       of twice the records' bytes, a 10-bit bloom filter, no compression (none of the others
+//       compresses; our values compress well), default compaction and memtable otherwise.
 //   absl_btree_map   absl::btree_map<std::string, std::string> under one absl::Mutex (shared
 //       for reads, exclusive for writes): the in-memory limit.
 //
@@ -53,9 +68,15 @@
 // and waiting for every compaction to finish (RocksDB); emplace_hint at the end (absl). Then one
 // full ordered scan of every engine (untimed) checks that it holds exactly records 0..R-1, each
 // key with its value, and leaves its cache warm (our pool, LMDB's and SQLite's mappings,
-// SQLite's page cache, RocksDB's block cache). Each engine is loaded on its first benchmark and
-// stays open until exit, so benchmarks of different engines can run interleaved
-// (--benchmark_enable_random_interleaving).
+// SQLite's page cache, RocksDB's block cache). Every engine a selected benchmark uses (matched
+// against --benchmark_filter as Google Benchmark matches it; the durable instances and the
+// raw_fdatasync file too) is loaded in main before the first benchmark runs, then one sync(2)
+// writes back the dirty page cache all the loads left (LMDB's unsynced pages, SQLite's database,
+// RocksDB's files...) so that no engine's load is written back during another's timed run, then
+// one more untimed full scan of each re-warms the caches the later loads may have pushed out.
+// Engines stay open until exit, so benchmarks of different engines can run interleaved
+// (--benchmark_enable_random_interleaving). (Should a benchmark's engine have escaped that
+// selection, its setup loads it at its first run, as stderr says.)
 //
 // Benchmarks. Each iteration is one operation; items are operations per second of wall time
 // (of all threads); every name has /real_time/threads:N.
@@ -67,27 +88,44 @@
 //       not inserted yet redrawn), as `pagestore bench` draws them. Inserts take record numbers
 //       R, R+1... from one counter per engine that lives across runs, so reads of the newest
 //       records always find them. Each thread has its own std::mt19937_64 seeded by
-//       PAGESTORE_BENCH_SEED, the run and the thread.
-//       Each operation is its own transaction, as an engine serving single-key requests runs it:
-//         read     ours: BTree::Get into a reused string; lmdb: mdb_get in the thread's read
-//                  transaction, renewed before and reset after (each read sees the latest
-//                  commit); sqlite: the prepared SELECT in autocommit; rocksdb: DB::Get into a
-//                  PinnableSlice; absl: find under the shared lock, the value copied out.
+//       PAGESTORE_BENCH_SEED, the benchmark's full name (e.g. ycsb_b/lmdb/real_time/threads:2),
+//       how many runs of that name came before (Google Benchmark 1.7 exposes no repetition index;
+//       it calls the setup once per run, the runs that size the iteration count included) and
+//       the thread: the k-th run of a benchmark draws the same operations whatever other
+//       benchmarks the interleaving put before it. (Which records D's "latest" reads and E's
+//       scans find still depends on how many records the engine's earlier runs inserted.)
+//       Each operation is its own transaction, as an engine serving single-key requests runs it,
+//       except where an engine has no read transactions:
+//         read     ours: BTree::Get into a reused string, outside any transaction (BTree::Get
+//                  takes none; the store has no read transactions or snapshots and leaves
+//                  isolation to an engine above it, so a read is a latched lookup of the leaf
+//                  that sees the latest change, committed or not); lmdb: mdb_get in the thread's
+//                  read transaction, renewed before and reset after (a snapshot of the latest
+//                  commit); sqlite: the prepared SELECT in autocommit (its own read transaction
+//                  on a WAL snapshot); rocksdb: DB::Get into a PinnableSlice (no transaction; an
+//                  implicit snapshot at the latest sequence number); absl: find under the shared
+//                  lock, the value copied out.
 //         update   ours: Store::Begin, BTree::Put, Commit(kNone); lmdb: a write transaction with
 //                  one mdb_put; sqlite: the prepared UPDATE in autocommit (one row changed);
 //                  rocksdb: DB::Put (a blind write: an LSM does not look first); absl: find and
 //                  assign under the exclusive lock.
 //         insert   as update, but BTree::Insert, mdb_put(MDB_NOOVERWRITE), INSERT (each failing
 //                  on an existing key); rocksdb: DB::Put; absl: emplace.
-//         scan     ours: BTree::Scan from the key; lmdb: a cursor (MDB_SET_RANGE, MDB_NEXT) in the
-//                  renewed read transaction; sqlite: SELECT k, v WHERE k >= ? ORDER BY k LIMIT n;
-//                  rocksdb: a new iterator, Seek, Next; absl: lower_bound under the shared lock.
+//         scan     ours: BTree::Scan from the key (no transaction either: one leaf latched at a
+//                  time, not a snapshot); lmdb: a cursor (MDB_SET_RANGE, MDB_NEXT) in the renewed
+//                  read transaction; sqlite: SELECT k, v WHERE k >= ? ORDER BY k LIMIT n;
+//                  rocksdb: a new iterator (an implicit snapshot), Seek, Next; absl: lower_bound
+//                  under the shared lock.
 //                  Every side reads a byte of each key and value, and the first record is
 //                  checked like a read.
-//         read-modify-write  ours: Begin, Get, Put, Commit; lmdb: mdb_get and mdb_put in one write
-//                  transaction; sqlite: the SELECT, then the UPDATE (autocommit, as YCSB's JDBC
-//                  binding); rocksdb: Get, then Put; absl: find and assign under the exclusive
-//                  lock.
+//         read-modify-write  ours: Begin, BTree::Get, Put, Commit: the Get is not part of the
+//                  write transaction (it takes none, as above) and nothing stops another
+//                  writer between it and the Put; lmdb: mdb_get and mdb_put in one write
+//                  transaction (LMDB's single writer: the read is isolated); sqlite: the SELECT,
+//                  then the UPDATE, each in autocommit (as YCSB's JDBC binding: the read outside
+//                  the write); rocksdb: Get, then Put (no transaction); absl: find and assign
+//                  under the exclusive lock (isolated). So only lmdb's and absl's RMW is atomic;
+//                  at one thread (F runs at one) none of them meets a concurrent writer.
 //       Every read checks the value it got (its record's number) and a mismatch, a record not
 //       found or any error stops the benchmark with SkipWithError: never a measurement of garbage.
 //   durable_commit/<engine>  for pagestore_pread, pagestore_mmap, lmdb, sqlite and rocksdb: one
@@ -97,12 +135,15 @@
 //       at every commit); RocksDB with the WAL on and WriteOptions::sync. These are separate,
 //       smaller instances (min(R, 100000) records, loaded as above with durability off, then
 //       synced once) under PAGESTORE_BENCH_DIR, so the disk under test is that directory's.
+//       Their checkpoints follow the same rule as everywhere: every GiB of log (ours) or
+//       262144 WAL pages (SQLite), more than these short durable runs write.
 //   durable_commit/raw_fdatasync  the physical limit: a 4 KiB pwrite at a uniformly random page
 //       of a pre-zeroed, fdatasync'd 64 MiB file, then fdatasync.
 //   Each durable iteration's latency (steady_clock around the commit) goes into a histogram of
 //   the run; counters p50_us, p90_us, p99_us, p999_us and max_us (microseconds).
 //
-// Counters: load_s (seconds the engine's untimed load, sync and check took) and db_mib (MiB of
+// Counters: load_s (seconds the engine's untimed load, sync and check took; not the shared
+// sync(2) nor the re-warming scan after all the loads, which stderr reports) and db_mib (MiB of
 // its data files right after: our page file's pages, LMDB's data.mdb, SQLite's database, RocksDB's
 // directory) on every row of an engine; on ours pool_hit_ratio (buffer pool hits over hits and
 // misses during the run; below 1 only where inserts allocate pages), pool_evictions (0 when the
@@ -120,8 +161,10 @@
 // 5.1 GB file pages mapped by our mmap store, LMDB and sqlite_mmap (each SQLite connection maps
 // the file, so those pages count twice); the page cache of the other files comes on top but is
 // reclaimable. Times on a shared two-core machine: a default run (10M records, min_time 0.3,
-// three repetitions, interleaved) took 4 minutes, 2.5 of them loading; --quick (1M, min_time
-// 0.1) 41 seconds; a smoke run (20000 records, min_time 0.01, one repetition) 3 seconds.
+// three repetitions, interleaved) took 4 minutes, 2.5 of them loading (measured before the loads
+// moved ahead of the runs, which adds a sync and a scan of every engine); --quick (1M, min_time
+// 0.1) 42 seconds, about 11 of them loading, syncing and re-warming; a smoke run (20000 records,
+// min_time 0.01, one repetition) 2 seconds.
 #include <errno.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -142,7 +185,7 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -151,9 +194,11 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -200,7 +245,9 @@ constexpr std::uint64_t kSqliteLoadTxn = 10000;       // INSERTs per load transa
 constexpr std::uint64_t kRocksLoadBatch = 1000;       // puts per load WriteBatch
 constexpr std::uint64_t kRawSyncBytes = 64ull << 20;  // raw_fdatasync's file
 constexpr std::size_t kRawSyncBlock = 4096;
-constexpr std::uint64_t kCheckpointBytes = 1ull << 30;  // our stores' checkpoint interval
+constexpr std::uint64_t kCheckpointBytes = 1ull << 30;  // every store's checkpoint interval
+// SQLite's wal_autocheckpoint (in pages of its 4 KiB page_size): the same GiB.
+constexpr std::uint64_t kSqliteAutocheckpointPages = kCheckpointBytes / 4096;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration and records.
@@ -377,11 +424,11 @@ class PagestoreEngine final : public Engine {
                 : std::clamp<std::uint64_t>(2 * DataBytes(records), 16 << 20, 256 << 20);
     o.pool_frames = static_cast<std::size_t>((DataBytes(records) * 5 / 4 + split_room) / kPageSize);
     o.durability = durable ? Durability::kSync : Durability::kNone;
-    // A checkpoint per GiB of log (PostgreSQL's max_wal_size default) rather than StoreOptions'
-    // 64 MiB, which at these update rates checkpoints about every second: each rewrites the dirty
-    // pages and restarts full-page images (about 1.2 KB of log per YCSB-A op instead of 0.3),
-    // and in one process that write stream (ten times the other engines') evicts the OS page
-    // cache the other engines read through.
+    // A checkpoint per GiB of log (PostgreSQL's max_wal_size default; SQLite gets the same in
+    // pages) rather than StoreOptions' 64 MiB, which at these update rates checkpoints about
+    // every second: each rewrites the dirty pages and restarts full-page images (more log per
+    // operation), and in one process that write stream evicts the OS page cache the other
+    // engines read through.
     o.checkpoint_interval_bytes = kCheckpointBytes;
     o.undo_handlers[kBTreeResourceManager] = BTreeUndoHandler();
     const fs::path path = dir_ / "pages";
@@ -873,10 +920,19 @@ class SqliteEngine final : public Engine {
                fmt::format("PRAGMA mmap_size={}", e.mmap_ ? (64ull << 30) : 0),
                fmt::format("PRAGMA cache_size=-{}", e.cache_kib_),
                std::string("PRAGMA secure_delete=OFF"),
+               // A checkpoint per GiB of WAL, as our stores (see kCheckpointBytes).
+               fmt::format("PRAGMA wal_autocheckpoint={}", kSqliteAutocheckpointPages),
                std::string("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB) "
                            "WITHOUT ROWID"),
            }) {
         if (absl::Status s = Exec(sql); !s.ok()) return s;
+      }
+      absl::StatusOr<std::int64_t> ckpt = PragmaValue("PRAGMA wal_autocheckpoint");
+      if (!ckpt.ok()) return ckpt.status();
+      if (*ckpt != static_cast<std::int64_t>(kSqliteAutocheckpointPages)) {
+        return absl::InternalError(fmt::format("sqlite {}: wal_autocheckpoint is {}, not {}",
+                                               e.path_.string(), *ckpt,
+                                               kSqliteAutocheckpointPages));
       }
       absl::StatusOr<std::int64_t> mm = PragmaValue("PRAGMA mmap_size");
       if (!mm.ok()) return mm.status();
@@ -1017,12 +1073,13 @@ class RocksEngine final : public Engine {
     const rocksdb::Status s = rocksdb::DB::Open(o, dir_.string(), &db);
     if (!s.ok()) Die(RocksError(dir_, "open", s).ToString());
     db_.reset(db);
+    // The untimed load skips the WAL (FinishLoad flushes it all to files). Timed writes go
+    // through the WAL, as every other engine's commits go through its log or pages: synced at
+    // every write when durable, else written to the OS and not synced (the others' guarantee
+    // with durability off: a killed process loses nothing, a power loss may).
     load_.disableWAL = true;
-    if (durable) {
-      write_.sync = true;  // the WAL fdatasynced at every write
-    } else {
-      write_.disableWAL = true;
-    }
+    write_.disableWAL = false;
+    write_.sync = durable;
   }
   ~RocksEngine() override {
     rocksdb::CancelAllBackgroundWork(db_.get(), true);
@@ -1294,8 +1351,8 @@ std::unique_ptr<Engine> MakeEngine(EngineId id, bool durable, std::uint64_t reco
 }
 
 // Makes, loads, syncs and checks an engine (untimed): exactly records 0..n-1 in key order, each
-// with its value, which also warms its caches.
-Engine* LoadEngine(EngineId id, bool durable) {
+// with its value, which also warms its caches. `late`: from a benchmark's setup, not main.
+Engine* LoadEngine(EngineId id, bool durable, bool late) {
   const std::uint64_t n = durable ? GetConfig().durable_records : GetConfig().records;
   const std::vector<std::uint64_t>& ids = SortedIdsCached(n);
   const auto t0 = Clock::now();
@@ -1322,31 +1379,75 @@ Engine* LoadEngine(EngineId id, bool durable) {
   e->db_mib = static_cast<double>(e->FileBytes(dir)) / (1 << 20);
   e->records = n;
   e->inserts = std::make_unique<ycsb::InsertCounter>(n, kMaxThreads);
-  std::fprintf(stderr, "ycsb_bench: %s%s: %llu records loaded and checked in %.1f s, %.0f MiB\n",
+  std::fprintf(stderr, "ycsb_bench: %s%s: %llu records loaded and checked in %.1f s, %.0f MiB%s\n",
                e->name().c_str(), durable ? " (durable)" : "", static_cast<unsigned long long>(n),
-               e->load_seconds, e->db_mib);
+               e->load_seconds, e->db_mib,
+               late ? " (late: loaded by its benchmark's setup, not before the runs; its dirty "
+                      "pages may be written back during other runs)"
+                    : "");
   return e.release();
 }
 
-// Each run gets its own generator seeds.
-std::atomic<std::uint64_t> g_run{0};
+// ---------------------------------------------------------------------------------------------
+// Benchmark names, run counts and the generators' seeds.
 
-template <int kEngine>
-void SetUpFast(const benchmark::State&) {
-  g_run.fetch_add(1);
-  if (g_fast[kEngine] == nullptr) g_fast[kEngine] = LoadEngine(EngineId(kEngine), false);
+// A benchmark's full name as Google Benchmark makes it (what --benchmark_filter matches): every
+// benchmark here is UseRealTime with explicit thread counts.
+std::string InstanceName(std::string_view family, int threads) {
+  return fmt::format("{}/real_time/threads:{}", family, threads);
 }
-template <int kEngine>
-void SetUpDurable(const benchmark::State&) {
-  g_run.fetch_add(1);
-  if (g_durable[kEngine] == nullptr) g_durable[kEngine] = LoadEngine(EngineId(kEngine), true);
+std::string YcsbFamily(int engine, int workload) {
+  return fmt::format("ycsb_{}/{}", static_cast<char>('a' + workload), kEngineNames[engine]);
+}
+std::string DurableFamily(int engine) {
+  return fmt::format("durable_commit/{}", kEngineNames[engine]);
+}
+constexpr const char* kRawFamily = "durable_commit/raw_fdatasync";
+
+// Runs so far of each benchmark (by full name), counted by its setup: Google Benchmark 1.7 calls
+// the setup once per run (those that size the iteration count too) and exposes no repetition
+// index, so this numbers the runs of one benchmark whatever ran in between.
+absl::Mutex g_runs_mu;
+std::map<std::string, std::uint64_t, std::less<>>* g_runs ABSL_GUARDED_BY(g_runs_mu) = nullptr;
+
+void CountRun(const std::string& name) {
+  absl::MutexLock lock(&g_runs_mu);
+  if (g_runs == nullptr) g_runs = new std::map<std::string, std::uint64_t, std::less<>>();
+  ++(*g_runs)[name];
+}
+std::uint64_t RunsOf(std::string_view name) {
+  absl::MutexLock lock(&g_runs_mu);
+  if (g_runs == nullptr) return 0;
+  const auto it = g_runs->find(name);
+  return it == g_runs->end() ? 0 : it->second;
 }
 
-std::mt19937_64 ThreadGenerator(int thread) {
-  const std::uint64_t seed = GetConfig().seed, run = g_run.load();
-  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
-                    static_cast<std::uint32_t>(run), static_cast<std::uint32_t>(thread)};
+// Thread `thread`'s generator in the current run of benchmark `name`: seeded by
+// PAGESTORE_BENCH_SEED, the name (its bytes, not a hash that could differ between processes),
+// the run's number and the thread, so the same run of the same benchmark draws the same
+// operations whatever the interleaving.
+std::mt19937_64 ThreadGenerator(std::string_view name, int thread) {
+  const std::uint64_t seed = GetConfig().seed, run = RunsOf(name);
+  std::vector<std::uint32_t> words = {
+      static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+      static_cast<std::uint32_t>(run), static_cast<std::uint32_t>(run >> 32),
+      static_cast<std::uint32_t>(thread)};
+  for (const char c : name) words.push_back(static_cast<unsigned char>(c));
+  std::seed_seq seq(words.begin(), words.end());
   return std::mt19937_64(seq);
+}
+
+template <int kEngine, int kWorkload>
+void SetUpYcsb(const benchmark::State& state) {
+  CountRun(InstanceName(YcsbFamily(kEngine, kWorkload), state.threads()));
+  if (g_fast[kEngine] == nullptr) g_fast[kEngine] = LoadEngine(EngineId(kEngine), false, true);
+}
+template <int kEngine>
+void SetUpDurable(const benchmark::State& state) {
+  CountRun(InstanceName(DurableFamily(kEngine), state.threads()));
+  if (g_durable[kEngine] == nullptr) {
+    g_durable[kEngine] = LoadEngine(EngineId(kEngine), true, true);
+  }
 }
 
 void EngineCounters(benchmark::State& state, const Engine& e) {
@@ -1360,14 +1461,15 @@ void EngineCounters(benchmark::State& state, const Engine& e) {
 constexpr std::array<const char*, 6> kYcsbNames = {"ycsb-a", "ycsb-b", "ycsb-c",
                                                    "ycsb-d", "ycsb-e", "ycsb-f"};
 
-void RunWorkload(benchmark::State& state, Engine& e, const ycsb::Workload& w) {
+void RunWorkload(benchmark::State& state, std::string_view name, Engine& e,
+                 const ycsb::Workload& w) {
   const int t = state.thread_index();
   absl::StatusOr<std::unique_ptr<Session>> session = e.NewSession(t);
   if (!session.ok()) {
     Fail(state, session.status());
     return;
   }
-  std::mt19937_64 gen = ThreadGenerator(t);
+  std::mt19937_64 gen = ThreadGenerator(name, t);
   const std::uint64_t r = e.records;
   // E inserts: its zipfian covers R + R/16 slots (YCSB sizes it by the inserts expected), the
   // slots of records not inserted yet redrawn. The others draw over the R loaded records.
@@ -1419,7 +1521,8 @@ void RunWorkload(benchmark::State& state, Engine& e, const ycsb::Workload& w) {
 
 template <int kEngine, int kWorkload>
 void Ycsb(benchmark::State& state) {
-  RunWorkload(state, *g_fast[kEngine], *ycsb::FindWorkload(kYcsbNames[kWorkload]));
+  RunWorkload(state, InstanceName(YcsbFamily(kEngine, kWorkload), state.threads()),
+              *g_fast[kEngine], *ycsb::FindWorkload(kYcsbNames[kWorkload]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1441,7 +1544,7 @@ void DurableCommit(benchmark::State& state) {
     Fail(state, session.status());
     return;
   }
-  std::mt19937_64 gen = ThreadGenerator(0);
+  std::mt19937_64 gen = ThreadGenerator(InstanceName(DurableFamily(kEngine), state.threads()), 0);
   std::string written;
   std::uint64_t version = gen();
   ycsb::LatencyHistogram latency;
@@ -1469,8 +1572,7 @@ struct RawSyncFile {
 };
 RawSyncFile* g_raw = nullptr;
 
-void SetUpRawSync(const benchmark::State&) {
-  g_run.fetch_add(1);
+void MakeRawSyncFile() {
   if (g_raw != nullptr) return;
   auto raw = std::make_unique<RawSyncFile>();
   raw->path = GetConfig().root / "raw_fdatasync.dat";
@@ -1489,9 +1591,14 @@ void SetUpRawSync(const benchmark::State&) {
   g_raw = raw.release();
 }
 
+void SetUpRawSync(const benchmark::State& state) {
+  CountRun(InstanceName(kRawFamily, state.threads()));
+  MakeRawSyncFile();
+}
+
 void DurableRaw(benchmark::State& state) {
   const RawSyncFile& raw = *g_raw;
-  std::mt19937_64 gen = ThreadGenerator(0);
+  std::mt19937_64 gen = ThreadGenerator(InstanceName(kRawFamily, state.threads()), 0);
   alignas(kRawSyncBlock) std::array<std::byte, kRawSyncBlock> block;
   for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<std::byte>(i * 131);
   ycsb::LatencyHistogram latency;
@@ -1519,15 +1626,30 @@ void DurableRaw(benchmark::State& state) {
 // ---------------------------------------------------------------------------------------------
 // Registration and shutdown.
 
+// Every registered benchmark's full name and what it needs loaded, for LoadBeforeRuns.
+struct Planned {
+  std::string name;
+  int engine;  // an EngineId, or -1: the raw_fdatasync file
+  bool durable;
+};
+std::vector<Planned>& PlannedRuns() {
+  static auto* planned = new std::vector<Planned>();
+  return *planned;
+}
+
 template <int kEngine, int kWorkload>
 void RegisterYcsb() {
-  const std::string name =
-      fmt::format("ycsb_{}/{}", static_cast<char>('a' + kWorkload), kEngineNames[kEngine]);
+  const std::string family = YcsbFamily(kEngine, kWorkload);
   benchmark::internal::Benchmark* b =
-      Register(name.c_str(), Ycsb<kEngine, kWorkload>, SetUpFast<kEngine>)->UseRealTime();
+      Register(family.c_str(), Ycsb<kEngine, kWorkload>, SetUpYcsb<kEngine, kWorkload>)
+          ->UseRealTime();
   b->Threads(1);
+  PlannedRuns().push_back({InstanceName(family, 1), kEngine, false});
   // B and C (reads with few or no writes) also at two threads.
-  if (kWorkload == 1 || kWorkload == 2) b->Threads(2);
+  if (kWorkload == 1 || kWorkload == 2) {
+    b->Threads(2);
+    PlannedRuns().push_back({InstanceName(family, 2), kEngine, false});
+  }
 }
 
 template <int kWorkload, std::size_t... kEngine>
@@ -1543,11 +1665,12 @@ void RegisterWorkloads(std::index_sequence<kWorkload...>) {
 template <int kEngine>
 void RegisterDurable() {
   if constexpr (kHasDurable[kEngine]) {
-    const std::string name = fmt::format("durable_commit/{}", kEngineNames[kEngine]);
-    Register(name.c_str(), DurableCommit<kEngine>, SetUpDurable<kEngine>)
+    const std::string family = DurableFamily(kEngine);
+    Register(family.c_str(), DurableCommit<kEngine>, SetUpDurable<kEngine>)
         ->UseRealTime()
         ->Threads(1)
         ->Unit(benchmark::kMicrosecond);
+    PlannedRuns().push_back({InstanceName(family, 1), kEngine, true});
   }
 }
 
@@ -1559,10 +1682,97 @@ void RegisterDurables(std::index_sequence<kEngine...>) {
 void RegisterAll() {
   RegisterWorkloads(std::make_index_sequence<kYcsbNames.size()>());
   RegisterDurables(std::make_index_sequence<kEngines>());
-  Register("durable_commit/raw_fdatasync", DurableRaw, SetUpRawSync)
+  Register(kRawFamily, DurableRaw, SetUpRawSync)
       ->UseRealTime()
       ->Threads(1)
       ->Unit(benchmark::kMicrosecond);
+  PlannedRuns().push_back({InstanceName(kRawFamily, 1), -1, true});
+}
+
+// Loads every engine a selected benchmark needs (--benchmark_filter applied as Google Benchmark
+// 1.7 applies it: an extended regex searched in the full name, "all" or empty for every one, a
+// leading '-' negating; a filter std::regex cannot parse loads everything), then syncs once and
+// re-warms every engine's caches with one more full scan. All untimed, before any run.
+void LoadBeforeRuns() {
+  std::string spec = benchmark::GetBenchmarkFilter();
+  if (spec.empty() || spec == "all") spec = ".";
+  bool negative = false;
+  if (spec[0] == '-') {
+    spec.erase(0, 1);
+    negative = true;
+  }
+  std::optional<std::regex> re;
+  try {
+    re.emplace(spec, std::regex::extended | std::regex::nosubs);
+  } catch (const std::regex_error&) {
+    std::fprintf(stderr, "ycsb_bench: cannot parse the filter %s: loading every engine\n",
+                 spec.c_str());
+  }
+  std::array<bool, kEngines> fast{}, durable{};
+  bool raw = false;
+  for (const Planned& p : PlannedRuns()) {
+    if (re && std::regex_search(p.name, *re) == negative) continue;
+    if (p.engine < 0) {
+      raw = true;
+    } else {
+      (p.durable ? durable : fast)[p.engine] = true;
+    }
+  }
+  for (int id = 0; id < kEngines; ++id) {
+    if (fast[id] && g_fast[id] == nullptr) g_fast[id] = LoadEngine(EngineId(id), false, false);
+  }
+  for (int id = 0; id < kEngines; ++id) {
+    if (durable[id] && g_durable[id] == nullptr) {
+      g_durable[id] = LoadEngine(EngineId(id), true, false);
+    }
+  }
+  if (raw) MakeRawSyncFile();
+  auto t0 = Clock::now();
+  ::sync();  // the loads' dirty pages written back now, not inside some other engine's run
+  const double sync_s = SecondsSince(t0);
+  t0 = Clock::now();
+  for (auto* engines : {&g_fast, &g_durable}) {
+    for (Engine* e : *engines) {
+      if (e == nullptr) continue;
+      std::uint64_t seen = 0;
+      Check(e->ScanAll([&](std::string_view, std::string_view value) {
+        seen += value.size() == kValueSize;
+        return absl::OkStatus();
+      }),
+            fmt::format("re-warm {}", e->name()));
+      if (seen != e->records)
+        Die(fmt::format("{}: the re-warming scan saw {} records of {}", e->name(), seen,
+                        e->records));
+    }
+  }
+  std::fprintf(stderr, "ycsb_bench: after the loads: sync %.1f s, re-warming scans %.1f s\n",
+               sync_s, SecondsSince(t0));
+}
+
+// Whether the command line (or BENCHMARK_LIST_TESTS) asks only for the benchmarks' names, read
+// as Google Benchmark reads a bool flag: bare, or =value, where "0", "f", "n", "false", "no" and
+// "off" (any case) are false and anything else true.
+bool ListsTests(int argc, char** argv) {
+  auto truthy = [](std::string_view v) {
+    std::string lower(v);
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return !(lower == "0" || lower == "f" || lower == "n" || lower == "false" || lower == "no" ||
+             lower == "off");
+  };
+  bool list = false;
+  if (const char* env = std::getenv("BENCHMARK_LIST_TESTS"); env != nullptr && *env != '\0') {
+    list = truthy(env);
+  }
+  constexpr std::string_view kFlag = "--benchmark_list_tests";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == kFlag) {
+      list = true;
+    } else if (arg.starts_with(kFlag) && arg[kFlag.size()] == '=') {
+      list = truthy(arg.substr(kFlag.size() + 1));
+    }
+  }
+  return list;
 }
 
 void Shutdown() {
@@ -1585,6 +1795,8 @@ void Shutdown() {
 
 int main(int argc, char** argv) {
   using pagestore::GetConfig;
+  // Initialize consumes the flags, so look first: listing the benchmarks loads nothing.
+  const bool list_only = pagestore::ListsTests(argc, argv);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   pagestore::bench::InstallSignalCleanup();
@@ -1600,6 +1812,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("rocksdb_version",
                               fmt::format("{}.{}.{}", ROCKSDB_MAJOR, ROCKSDB_MINOR, ROCKSDB_PATCH));
   pagestore::RegisterAll();
+  if (!list_only) pagestore::LoadBeforeRuns();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   pagestore::Shutdown();
