@@ -111,6 +111,7 @@
 #include "index/btree.h"
 #include "index/hash_index.h"
 #include "storage/page.h"
+#include "tools/ycsb.h"
 #include "wal/store.h"
 
 namespace pagestore {
@@ -143,15 +144,9 @@ struct Config {
   std::uint64_t key_mask;  // Mix(seed)
 };
 
-// splitmix64's finalizer: a bijection of 64-bit integers.
-constexpr std::uint64_t Mix(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+// splitmix64's finalizer, a bijection of 64-bit integers: the one `pagestore bench` and
+// ycsb_bench make their keys with.
+using ycsb::Mix;
 
 const Config& GetConfig() {
   static const Config config = [] {

@@ -7,7 +7,8 @@ write_all(run, out_dir, layer_of) draws what the run has and returns the file na
   ycsb.png             YCSB A-F per engine at 1 thread (log scale), the in-memory limit in grey.
   scaling.png          speedup over 1 thread of every benchmark measured at several thread counts.
   durable_latency.png  durable single-key commit latency percentiles per engine.
-  ltm_over_time.png    larger than memory: throughput over time of every variant and of fio.
+  ltm_over_time.png    larger than memory: throughput over time of every variant and of fio (the
+      mean of the repetitions, a 2-second moving average).
 Importing this module raises ImportError when matplotlib is missing; the report says so.
 """
 
@@ -38,6 +39,21 @@ LABELS = {"ours": "pagestore", "baseline": "raw baseline / fio (physical limit)"
           "peer": "peer engine"}
 
 
+def whiskers(r):
+    """(below, above) the median to the slowest and fastest repetition, for error bars."""
+    lo, hi = r.spread()
+    return r.median() - (lo or r.median()), (hi or r.median()) - r.median()
+
+
+def finish(fig, ax, path, grid_axis="both"):
+    """Grid, layout, the PNG written, the figure closed."""
+    ax.grid(axis=grid_axis, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def bars(results, path, title):
     """Horizontal bars of median items/s with min-max whiskers, one per result."""
     results = [r for r in results if r.median()]
@@ -47,8 +63,7 @@ def bars(results, path, title):
     fig, ax = plt.subplots(figsize=(9, height))
     ys = list(range(len(results)))[::-1]
     meds = [r.median() for r in results]
-    lo = [r.median() - (r.spread()[0] or r.median()) for r in results]
-    hi = [(r.spread()[1] or r.median()) - r.median() for r in results]
+    lo, hi = zip(*(whiskers(r) for r in results))
     colors = [COLORS[role(r.name)] for r in results]
     ax.barh(ys, meds, color=colors, xerr=[lo, hi], ecolor="#333333", capsize=2)
     ax.set_yticks(ys)
@@ -62,11 +77,7 @@ def bars(results, path, title):
     names = [LABELS[k] for k in ("ours", "baseline", "peer")
              if any(role(r.name) == k for r in results)]
     ax.legend(handles, names, fontsize=7, loc="lower right")
-    ax.grid(axis="x", which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return finish(fig, ax, path, "x")
 
 
 def ycsb_chart(run, path):
@@ -88,9 +99,9 @@ def ycsb_chart(run, path):
             if r and r.median():
                 xs.append(j + (i - (len(present) - 1) / 2) * width)
                 ys.append(r.median())
-                lo, hi = r.spread()
-                errs[0].append(r.median() - (lo or r.median()))
-                errs[1].append((hi or r.median()) - r.median())
+                below, above = whiskers(r)
+                errs[0].append(below)
+                errs[1].append(above)
         ax.bar(xs, ys, width, yerr=errs, capsize=1.5, label=ENGINE_LABELS.get(e, e),
                color=palette[engines.index(e) % len(palette)],
                hatch="//" if e == YCSB_BASELINE else None)
@@ -99,23 +110,13 @@ def ycsb_chart(run, path):
     ax.set_yscale("log")
     ax.set_ylabel("ops/s (median; whiskers min-max)")
     ax.set_title("YCSB, 1 thread, durability off (hatched: in-memory limit)")
-    ax.legend(fontsize=7, ncol=4)
-    ax.grid(axis="y", which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    return finish(fig, ax, path, "y")
 
 
 def scaling_chart(run, path):
-    by_name = {}
-    for (name, threads), r in run.results.items():
-        if r.median():
-            if name.startswith("commit_group/threads:"):
-                by_name.setdefault("commit_group", {})[threads] = r
-            else:
-                by_name.setdefault(name, {})[threads] = r
-    lines = {n: t for n, t in by_name.items() if len(t) > 1 and 1 in t}
+    from bench_report import scaling_groups
+    lines = scaling_groups(run)
     if not lines:
         return False
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -133,11 +134,7 @@ def scaling_chart(run, path):
     ax.set_ylabel("items/s over items/s at 1 thread")
     ax.set_title(f"Thread scaling ({os.cpu_count()} CPUs; dashed: baselines and peers)")
     ax.legend(fontsize=6, ncol=2)
-    ax.grid(which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return finish(fig, ax, path)
 
 
 def durable_chart(run, path):
@@ -164,45 +161,49 @@ def durable_chart(run, path):
     ax.set_xlabel("percentile")
     ax.set_title("Durable single-key commits, full sync")
     ax.legend(fontsize=7)
-    ax.grid(which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return finish(fig, ax, path)
+
+
+def rolling_mean(values, width):
+    """Centered moving average over `width` samples (shorter at the ends)."""
+    half = width // 2
+    out = []
+    for i in range(len(values)):
+        window = values[max(0, i - half):i + half + 1]
+        out.append(sum(window) / len(window))
+    return out
 
 
 def ltm_chart(run, path):
     if not run.series:
         return False
     interval = run.interval_s or 1.0
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    colors = {}
+    by_name = {}
     for s in run.series:
-        samples = s.get("ops_per_s", [])
-        if not samples:
-            continue
-        name = s.get("name", "?")
-        xs = [(i + 1) * interval for i in range(len(samples))]
-        first = name not in colors
-        line, = ax.plot(xs, samples, label=name if first else None, color=colors.get(name),
-                        linestyle="--" if name.startswith("fio") else "-",
-                        alpha=1.0 if first else 0.5)
-        colors.setdefault(name, line.get_color())
-    ax.set_yscale("log")
+        if s.get("ops_per_s"):
+            by_name.setdefault(s.get("name", "?"), []).append(s["ops_per_s"])
+    if not by_name:
+        return False
+    width = max(1, round(2.0 / interval))  # a 2-second moving average
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for name, runs in sorted(by_name.items()):
+        n = min(len(r) for r in runs)
+        mean = [sum(r[i] for r in runs) / len(runs) for i in range(n)]
+        xs = [(i + 1) * interval for i in range(n)]
+        ax.plot(xs, rolling_mean(mean, width), label=f"{name} ({len(runs)} run"
+                f"{'s' if len(runs) > 1 else ''})",
+                linestyle="--" if name.startswith("fio") else "-")
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("seconds since the run started (cold cache)")
-    ax.set_ylabel("random 4 KiB reads/s")
+    ax.set_ylabel("random 4 KiB reads/s (mean of runs, 2 s moving average)")
     m = run.ltm_meta
     title = "Larger than memory: throughput over time"
     if m:
         title += (f" ({m.get('file_mb', '?')} MiB file, {m.get('limit_mb', '?')} MiB cgroup, "
                   f"{m.get('threads', '?')} threads)")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7)
-    ax.grid(which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    ax.legend(fontsize=7, loc="lower right")
+    return finish(fig, ax, path)
 
 
 def write_all(run, out_dir, layer_of):

@@ -667,22 +667,23 @@ def sig3(x):
     return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
 
 
-def fmt_rate(x):
+def scaled(x, units, base):
+    """x in the largest of `units` ((suffix, scale), largest first) it reaches, else in `base`;
+    "n/a" for None."""
     if x is None:
         return "n/a"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    for unit, scale in units:
         if x >= scale:
-            return f"{sig3(x / scale)}{unit}/s"
-    return f"{sig3(x)}/s"
+            return f"{sig3(x / scale)}{unit}"
+    return f"{sig3(x)}{base}"
+
+
+def fmt_rate(x):
+    return scaled(x, (("G/s", 1e9), ("M/s", 1e6), ("k/s", 1e3)), "/s")
 
 
 def fmt_ns(x):
-    if x is None:
-        return "n/a"
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
-        if x >= scale:
-            return f"{sig3(x / scale)} {unit}"
-    return f"{sig3(x)} ns"
+    return scaled(x, ((" s", 1e9), (" ms", 1e6), (" µs", 1e3)), " ns")
 
 
 def fmt_us(x):
@@ -690,12 +691,7 @@ def fmt_us(x):
 
 
 def fmt_bytes(x):
-    if x is None:
-        return "n/a"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if x >= scale:
-            return f"{sig3(x / scale)} {unit}/s"
-    return f"{sig3(x)} B/s"
+    return scaled(x, ((" GB/s", 1e9), (" MB/s", 1e6), (" kB/s", 1e3)), " B/s")
 
 
 def fmt_ratio(x):
@@ -1360,19 +1356,22 @@ def ltm_section(run, tr):
     return lines
 
 
-def scaling_section(run, tr):
-    """Every benchmark measured at more than one thread count, as a speedup over its 1 thread."""
+def scaling_groups(run):
+    """{benchmark: {threads: Result}} of every benchmark measured at 1 thread and at more (the
+    WAL's commit_group/threads:N, one benchmark per thread count, as one "commit_group")."""
     by_name = {}
     for (name, threads), r in run.results.items():
-        if r.median() is not None:
-            by_name.setdefault(name, {})[threads] = r
-    # commit_group/threads:N: one benchmark per thread count, by name.
-    group = {int(n.split(":")[1]): by_name.pop(n)[int(n.split(":")[1])]
-             for n in list(by_name) if n.startswith("commit_group/threads:")
-             and int(n.split(":")[1]) in by_name[n]}
-    if group:
-        by_name["commit_group"] = group
-    rows = {n: t for n, t in by_name.items() if len(t) > 1 and 1 in t}
+        if r.median() is None:
+            continue
+        if name.startswith("commit_group/threads:"):
+            name = "commit_group"
+        by_name.setdefault(name, {})[threads] = r
+    return {n: t for n, t in by_name.items() if len(t) > 1 and 1 in t}
+
+
+def scaling_section(run, tr):
+    """Every benchmark measured at more than one thread count, as a speedup over its 1 thread."""
+    rows = scaling_groups(run)
     if not rows:
         return []
     lines = ["## Thread scaling", "", "![thread scaling](scaling.png)", "",
