@@ -144,7 +144,6 @@ WAL_INFORMATIONAL = [
     ("recovery/log_scan vs recovery/raw_read", "recovery/log_scan", "recovery/raw_read", "within",
      1, 1),
 ]
-WAL_PREFIXES = ("commit/", "commit_group/", "append/", "recovery/")
 
 # Indexes (index_bench), in the Indexes section: our B+tree beside LMDB and absl::btree_map, our
 # hash index beside our B+tree and absl::flat_hash_map. Targets as in TARGETS; then comparisons
@@ -194,8 +193,6 @@ INDEX_INFORMATIONAL = [
     ("hash_delete/pagestore vs hash_insert_random/pagestore", "hash_delete/pagestore",
      "hash_insert_random/pagestore", "throughput", 1, 1),
 ]
-INDEX_PREFIXES = ("btree_get/", "btree_scan/", "btree_insert_random/", "btree_bulk_load/",
-                  "hash_get/", "hash_insert_random/", "hash_delete/")
 
 # Our single-thread pread and mmap rows beside the reference numbers (ns per op, standard vs mmap).
 REFERENCE = [
@@ -840,12 +837,14 @@ def ratio(kind, ma, mb):
     return mb / ma if kind == "within" else ma / mb
 
 
+def ratio_of(kind, ra, rb):
+    """ratio() of two results' medians; None when either is missing or has no median."""
+    return ratio(kind, ra.median() if ra else None, rb.median() if rb else None)
+
+
 def compare(run, a, b, kind, ta, tb):
-    """(first's median, second's median, value or None) of one comparison."""
-    ra, rb = run.result(a, ta), run.result(b, tb)
-    ma = ra.median() if ra else None
-    mb = rb.median() if rb else None
-    return ma, mb, ratio(kind, ma, mb)
+    """The value (or None) of one comparison of benchmarks by name and thread count."""
+    return ratio_of(kind, run.result(a, ta), run.result(b, tb))
 
 
 def verdict(kind, value, target):
@@ -884,9 +883,7 @@ def targets_table(tr, targets):
     ]
     for label, a, b, kind, target, ta, tb in targets:
         ra, rb = tr.get(a, ta), tr.get(b, tb)
-        ma = ra.median() if ra else None
-        mb = rb.median() if rb else None
-        value = ratio(kind, ma, mb)
+        value = ratio_of(kind, ra, rb)
         threads = ta != tb or (ta or 1) != 1
         result = verdict(kind, value, target)
         if result is None:
@@ -904,9 +901,7 @@ def informational_table(tr, rows, notes=None):
     ]
     for label, a, b, kind, ta, tb in rows:
         ra, rb = tr.get(a, ta), tr.get(b, tb)
-        ma = ra.median() if ra else None
-        mb = rb.median() if rb else None
-        value = ratio(kind, ma, mb)
+        value = ratio_of(kind, ra, rb)
         threads = ta != tb or (ta or 1) != 1
         note = ""
         if notes:
@@ -946,19 +941,18 @@ def summary_rows(run, tr):
         if peers and p is None:
             for n in peers:  # every peer missing: each is listed under Missing
                 tr.get(n, threads)
-        om = o.median() if o else None
         row = {
             "layer": layer, "workload": label,
             "ours": o, "ours_missing": o is None,
             "baseline": b, "baseline_name": baseline,
-            "vs_baseline": ratio("throughput", om, b.median() if b else None),
+            "vs_baseline": ratio_of("throughput", o, b),
             "peer": p, "peer_names": peers,
-            "vs_peer": ratio("throughput", om, p.median() if p else None),
+            "vs_peer": ratio_of("throughput", o, p),
             "targets": [],
         }
         for t in targets:
             tl, a, bn, kind, target, ta, tb = ALL_TARGETS[t]
-            _, _, value = compare(run, a, bn, kind, ta, tb)
+            value = compare(run, a, bn, kind, ta, tb)
             row["targets"].append((target_text(kind, target) + target_context(a, bn, ta, tb),
                                    measured_text(kind, value),
                                    verdict(kind, value, target) or "missing"))
@@ -1202,10 +1196,9 @@ def ycsb_section(run, tr):
         o = best_of(tr, [f"{name}/{e}" for e in OURS], threads)
         p = best_of(tr, [f"{name}/{e}" for e in PEERS], threads)
         base = run.result(f"{name}/{YCSB_BASELINE}", threads)
-        om = o.median() if o else None
-        vp = ratio("throughput", om, p.median() if p else None)
-        vb = ratio("throughput", om, base.median() if base else None)
-        _, _, pm = compare(run, f"{name}/pagestore_pread", f"{name}/pagestore_mmap", "throughput",
+        vp = ratio_of("throughput", o, p)
+        vb = ratio_of("throughput", o, base)
+        pm = compare(run, f"{name}/pagestore_pread", f"{name}/pagestore_mmap", "throughput",
                            threads, threads)
         if pm is not None:
             pread_wins += pm > 1
@@ -1257,13 +1250,13 @@ def durable_section(run, tr):
     raw = run.result("durable_commit/raw_fdatasync", 1)
     for e in ["raw_fdatasync"] + DURABLE_ENGINES:
         r = tr.get(f"durable_commit/{e}", 1)
-        vs = ratio("throughput", r.median() if r else None, raw.median() if raw else None)
+        vs = ratio_of("throughput", r, raw)
         pct = [fmt_us(percentile_over_reps(r, k)) if r else "n/a" for k, _ in PERCENTILES]
         lines.append(f"| {ENGINE_LABELS[e]} | {rate_with_spread(r)} | {fmt_ratio(vs)} | " +
                      " | ".join(pct) + " |")
     fio = run.result("fio/write_fdatasync", 1)
     if fio is not None and fio.median() is not None:
-        vs = ratio("throughput", fio.median(), raw.median() if raw else None)
+        vs = ratio_of("throughput", fio, raw)
         lines.append(f"| fio write+fdatasync (rate only: fio's latencies leave the sync out) | "
                      f"{rate_with_spread(fio)} | {fmt_ratio(vs)} | " + " | ".join(
                          "n/a" for _ in PERCENTILES) + " |")
