@@ -12,7 +12,9 @@
 #   --quick       under 5 minutes (build excluded): 256 MiB file, 1M YCSB records, 500k index
 #                 keys, a 1 GiB file under a 256 MiB cgroup, 3 repetitions of short runs.
 #   --smoke       every benchmark once for a fraction of a second on tiny data (what CI runs so
-#                 the script cannot rot; its figures mean nothing).
+#                 the script cannot rot; its figures mean nothing, and a larger-than-memory run
+#                 whose cache filled too late for a steady state reads "no steady state (smoke
+#                 run)", not missing; what did not run or failed is still named).
 #   --out DIR     where the results, report.md, summary.md and the charts go (default
 #                 bench-results/). Result files of an earlier run there are removed first.
 #   --only LAYERS run only these layers (comma-separated): storage (disk_manager_bench and fio),
@@ -30,7 +32,7 @@
 # RelWithDebInfo if new) instead of the `release` preset's build/release.
 set -euo pipefail
 
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
 
 cmdline="scripts/bench.sh"
 for a in "$@"; do cmdline+=" $(printf '%q' "$a")"; done

@@ -19,6 +19,12 @@ Benchmark appends ("/real_time", "/threads:2", ...) is ignored except the thread
 the JSON. A comparison whose benchmark did not run where its layer did reads "missing" and is
 listed under "Missing"; a layer with no results at all reads "not run".
 
+--mode smoke (scripts/bench.sh --smoke: every benchmark once for about a second) checks that every
+benchmark runs and that the report renders, not that a steady state was reached: a
+larger-than-memory run that succeeded but whose cache filled so late that no throughput sample
+fell after it reads "no steady state (smoke run)" instead of being listed under "Missing". A
+benchmark that did not run, or failed, is still Missing, Errors or Failed in every mode.
+
 The report: the machine and run; a summary table (ours against the raw baseline, the physical
 limit, and against the best peer on the same workload); a section per layer with its targets and
 informational comparisons; YCSB beside LMDB, SQLite and RocksDB; durable commits with latency
@@ -364,6 +370,9 @@ class Result:
         self.rep_counters = []  # user counters of each repetition
         self.order = ()
         self.declared_reps = 0  # the "repetitions" Google Benchmark ran
+        # Why a benchmark that ran has no figure by design (only in a smoke run: see
+        # SMOKE_NO_STEADY); such a result is not missing.
+        self.note = None
 
     def median(self):
         if "median" in self.aggregates:
@@ -430,6 +439,7 @@ class Run:
         self.ltm_meta = {}
         self.ltm_skipped = None
         self.failed = []    # "layer: why" of each layer whose program failed (failed.txt)
+        self.smoke = False  # bench.sh --smoke: see SMOKE_NO_STEADY
 
     def result(self, name, threads=1):
         """The result of `name` at `threads` threads; threads None: at any count (the highest)."""
@@ -565,6 +575,9 @@ def load_series(run, path):
     run.series.extend(data.get("series", []))
 
 
+SMOKE_NO_STEADY = "no steady state (smoke run)"
+
+
 def steady_value(samples, filled_at_s=None, interval_s=None):
     """The steady-state throughput of one series: the median of its samples from the second half
     of the run on, and not before the cache (the cgroup's page cache or the pool) was full when the
@@ -584,15 +597,23 @@ def series_variant(name):
 
 def add_ltm_steady(run):
     """ltm_steady/<variant>: per repetition, the steady-state throughput, from the series (for
-    our variants and fio alike) or, without a series, from ltm_bench's steady_ops_per_s."""
+    our variants and fio alike) or, without a series, from ltm_bench's steady_ops_per_s.
+
+    In a smoke run, a variant that ran (a figure, no error) and has a series, none of whose
+    repetitions left a sample after the cache filled, gets an ltm_steady result with no figure
+    and the note SMOKE_NO_STEADY: a one-second run need not reach a steady state."""
     from_series = set()
+    no_steady = {}  # variant -> threads, series with no sample after the fill
     failed = {name.split("/", 1)[1] for (name, _), r in run.results.items()
               if name.startswith("ltm_read/") and r.errors}
     for s in run.series:
         value = steady_value(s.get("ops_per_s", []), s.get("filled_at_s"), run.interval_s)
         variant = series_variant(s.get("name", ""))
-        if value is None or variant in failed:
+        if variant in failed:
             continue  # a failed run's samples are not a measurement
+        if value is None:
+            no_steady[variant] = int(s.get("threads", 1))
+            continue
         threads = int(s.get("threads", 1))
         r = run.get_or_add(f"ltm_steady/{variant}", threads)
         r.reps.append(value)
@@ -609,10 +630,20 @@ def add_ltm_steady(run):
             s = run.get_or_add(f"ltm_steady/{variant}", threads)
             s.reps.extend(values)
             s.declared_reps = len(s.reps)
+    if not run.smoke:
+        return  # a full run that reached no steady state is missing it (listed under Missing)
+    for variant, threads in no_steady.items():
+        ran = run.result(f"ltm_read/{variant}", None)
+        if variant in from_series or ran is None or ran.errors or ran.median() is None:
+            continue  # a figure from another repetition, or the run itself is missing or failed
+        if run.result(f"ltm_steady/{variant}", None) is None:
+            run.get_or_add(f"ltm_steady/{variant}", threads).note = SMOKE_NO_STEADY
 
 
-def load_inputs(paths):
+def load_inputs(paths, smoke=False):
+    """The results in `paths`; `smoke`: a bench.sh --smoke run (see SMOKE_NO_STEADY)."""
     run = Run()
+    run.smoke = smoke
     files = []
     for p in paths:
         if os.path.isdir(p):
@@ -701,7 +732,7 @@ def rate_with_spread(r):
     if r is None:
         return "missing"
     if r.median() is None:
-        return "error" if r.errors else "missing"
+        return "error" if r.errors else (r.note or "missing")
     pct = r.spread_percent()
     failed = f", {r.failed_repetitions()} failed" if r.errors else ""
     if pct is None or r.repetitions() <= 1:
@@ -820,6 +851,8 @@ class Tracker:
 
     def get(self, name, threads):
         r = self.run.result(name, threads)
+        if r is not None and r.note is not None and r.median() is None:
+            return r  # ran, and has no figure by design (a smoke run): not missing
         if (r is None or r.median() is None) and layer_of(name) in self.layers:
             self.missing.setdefault((name, threads if threads is not None else "any"),
                                     layer_of(name))
@@ -827,6 +860,20 @@ class Tracker:
 
     def layer_ran(self, layer):
         return layer in self.layers
+
+
+def absent_text(run, sides):
+    """What a comparison reads when it has no value: the note (SMOKE_NO_STEADY) when every one of
+    `sides` ((name, threads) pairs) without a figure ran and has none by design, else "missing"."""
+    notes = []
+    for name, threads in sides:
+        r = run.result(name, threads)
+        if r is not None and r.median() is not None:
+            continue
+        if r is None or not r.note:
+            return "missing"
+        notes.append(r.note)
+    return notes[0] if notes else "missing"
 
 
 def ratio(kind, ma, mb):
@@ -887,8 +934,8 @@ def targets_table(tr, targets):
         threads = ta != tb or (ta or 1) != 1
         result = verdict(kind, value, target)
         if result is None:
-            result = "missing" if tr.layer_ran(layer_of(a)) or tr.layer_ran(layer_of(b)) \
-                else "not run"
+            result = absent_text(tr.run, [(a, ta), (b, tb)]) \
+                if tr.layer_ran(layer_of(a)) or tr.layer_ran(layer_of(b)) else "not run"
         lines.append(f"| {label} | {side_text(ra, ta, threads)} | {side_text(rb, tb, threads)} | "
                      f"{measured_text(kind, value)} | {target_text(kind, target)} | {result} |")
     return lines
@@ -943,7 +990,7 @@ def summary_rows(run, tr):
                 tr.get(n, threads)
         row = {
             "layer": layer, "workload": label,
-            "ours": o, "ours_missing": o is None,
+            "ours": o, "ours_missing": o is None, "ours_names": ours, "threads": threads,
             "baseline": b, "baseline_name": baseline,
             "vs_baseline": ratio_of("throughput", o, b),
             "peer": p, "peer_names": peers,
@@ -955,7 +1002,8 @@ def summary_rows(run, tr):
             value = compare(run, a, bn, kind, ta, tb)
             row["targets"].append((target_text(kind, target) + target_context(a, bn, ta, tb),
                                    measured_text(kind, value),
-                                   verdict(kind, value, target) or "missing"))
+                                   verdict(kind, value, target)
+                                   or absent_text(run, [(a, ta), (bn, tb)])))
         rows.append(row)
     return rows
 
@@ -983,7 +1031,10 @@ def summary_section(run, tr):
         return lines[:2] + ["No layer ran.", ""]
     for row in rows:
         o, b, p = row["ours"], row["baseline"], row["peer"]
-        ours = "missing" if o is None else f"{short_name(o)}: {rate_with_spread(o)}"
+        if o is None:
+            ours = absent_text(run, [(n, row["threads"]) for n in row["ours_names"]])
+        else:
+            ours = f"{short_name(o)}: {rate_with_spread(o)}"
         if row["baseline_name"] is None:
             base = "—"
         else:
@@ -991,7 +1042,8 @@ def summary_section(run, tr):
         if not row["peer_names"]:
             peer = "—"
         else:
-            peer = "missing" if p is None else f"{short_name(p)}: {rate_with_spread(p)}"
+            peer = (absent_text(run, [(n, row["threads"]) for n in row["peer_names"]])
+                    if p is None else f"{short_name(p)}: {rate_with_spread(p)}")
         vb = fmt_ratio(row["vs_baseline"]) if row["baseline_name"] else "—"
         vp = fmt_ratio(row["vs_peer"]) if row["peer_names"] else "—"
         tg = "; ".join(f"{t}: {m}, {v}" for t, m, v in row["targets"]) or "—"
@@ -1419,6 +1471,8 @@ def all_section(run):
         counters = ", ".join(f"{k}={v:g}" for k, v in sorted(r.counters.items()))
         if r.errors:
             counters = (counters + "; " if counters else "") + "ERROR: " + r.errors[0]
+        elif med is None and r.note:
+            counters = r.note
         t = r.median_time_ns()
         if t is not None and r.threads > 1:
             t_text = f"{fmt_ns(t)} (wall, {r.threads} threads)"
@@ -1496,7 +1550,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    run = load_inputs(args.inputs)
+    run = load_inputs(args.inputs, smoke=args.mode == "smoke")
     chart_note = None
     if not args.no_charts:
         charts_dir = args.charts_dir or (os.path.dirname(os.path.abspath(args.out)) if args.out

@@ -1,13 +1,16 @@
 // pagestore dump-page FILE ID [--hex]: one page's header and its contents decoded by page type
 // (B+tree anchor and nodes, hash index anchor, directory, buckets and overflow pages, free-list
 // trunks, superblock copies), read from the file as it is. A page whose checksum fails is still
-// decoded, marked as such.
+// decoded, marked as such; so every offset, length and count read from the page is checked
+// against the page first, and what does not fit is shown as "(malformed: ...)", never read.
 // pagestore dump-wal DIR [--from LSN] [--to LSN] [--stats]: one line per log record (LSN,
 // transaction, type, length, the pages it changes) like pg_waldump; --stats gives counts and
 // bytes by record type and by mini-transaction entry kind. Stops with a clear message at the
-// first invalid record.
+// first invalid record: a torn tail (no valid record after it, at the end of the last segment)
+// is where the log ends (exit 0); anything else is damage (exit 1).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "index/btree.h"
@@ -35,7 +39,7 @@ namespace {
 
 struct DumpPageArgs {
   std::string file;
-  PageId id = 0;
+  std::string id;  // parsed by ParseUnsigned: CLI11 would wrap "-1"
   bool hex = false;
   bool json = false;
 };
@@ -46,6 +50,9 @@ struct Decoded {
   std::vector<std::vector<std::pair<std::string, std::string>>> rows;
   std::string problem;
 };
+
+// A row for an entry that does not fit in the page: printed as "(malformed: <why>)".
+constexpr std::string_view kMalformed = "malformed";
 
 Decoded DecodePage(PageId id, const std::byte* p, const RawFile& f) {
   Decoded d;
@@ -78,29 +85,54 @@ Decoded DecodePage(PageId id, const std::byte* p, const RawFile& f) {
     }
     case PageType::kBTreeLeaf:
     case PageType::kBTreeInternal: {
+      // Only the header's fixed fields are read through Node directly; every entry goes through
+      // ReadNodeEntry, which checks its slot, cell offset and lengths against the page.
       const Node n(const_cast<std::byte*>(p));
-      field("count", n.count());
+      const std::size_t count = n.count();
+      if (count > kMaxNodeSlots) {
+        field("count",
+              fmt::format("{} (malformed: a page holds at most {} slots)", count, kMaxNodeSlots));
+      } else {
+        field("count", count);
+      }
       field("level", n.level());
       field("right_sibling", n.right());
       if (!n.is_leaf()) field("leftmost_child", n.leftmost_child());
-      field("free_bytes", n.FreeBytes());
-      if (n.count() > (kPageSize - kNodeHeaderEnd) / kSlotSize) {
-        d.problem = "slot count larger than a page holds";
+      std::uint16_t slots_end, cells;
+      std::memcpy(&slots_end, p + 34, 2);
+      std::memcpy(&cells, p + 36, 2);
+      if (slots_end > cells || cells > kPageSize) {
+        field("free_bytes",
+              fmt::format("(malformed: the slot array ends at {}, the cells start at {})",
+                          slots_end, cells));
+      } else {
+        field("free_bytes", n.FreeBytes());
+      }
+      if (count > kMaxNodeSlots) {
+        d.problem =
+            fmt::format("slot count {} is larger than a page holds ({})", count, kMaxNodeSlots);
         return d;
       }
-      for (std::size_t i = 0; i < n.count(); ++i) {
-        if (n.EntryBytes(i) > kPageSize) {
-          d.problem = fmt::format("entry {} out of bounds", i);
-          return d;
+      std::size_t malformed = 0;
+      for (std::size_t i = 0; i < count; ++i) {
+        const absl::StatusOr<NodeEntry> e = ReadNodeEntry(ConstPageSpan(p, kPageSize), i);
+        if (!e.ok()) {
+          d.rows.push_back({{std::string(kMalformed), Msg(e.status())}});
+          if (malformed++ == 0) d.problem = Msg(e.status());
+          continue;
         }
-        std::vector<std::pair<std::string, std::string>> row{{"key", Escape(n.key(i))}};
+        std::vector<std::pair<std::string, std::string>> row{{"key", Escape(e->key)}};
         if (n.is_leaf()) {
-          row.emplace_back("value", Escape(n.value(i), 32));
-          row.emplace_back("value_bytes", std::to_string(n.value(i).size()));
+          row.emplace_back("value", Escape(e->value, 32));
+          row.emplace_back("value_bytes", std::to_string(e->value.size()));
         } else {
-          row.emplace_back("child", std::to_string(n.child(i)));
+          row.emplace_back("child", std::to_string(e->child));
         }
         d.rows.push_back(std::move(row));
+      }
+      if (malformed > 1) {
+        d.problem =
+            fmt::format("{} of {} entries malformed, the first: {}", malformed, count, d.problem);
       }
       return d;
     }
@@ -110,11 +142,15 @@ Decoded DecodePage(PageId id, const std::byte* p, const RawFile& f) {
       std::memcpy(&next, p + kPageHeaderSize, 8);
       std::memcpy(&count, p + kPageHeaderSize + 8, 4);
       field("next_trunk", next);
-      field("count", count);
-      if (count > (kPageSize - kPageHeaderSize - 16) / 8) {
-        d.problem = "count larger than a page holds";
+      constexpr std::size_t kMaxTrunkEntries = (kPageSize - kPageHeaderSize - 16) / 8;
+      if (count > kMaxTrunkEntries) {
+        field("count", fmt::format("{} (malformed: a trunk page holds at most {} entries)", count,
+                                   kMaxTrunkEntries));
+        d.problem =
+            fmt::format("count {} is larger than a trunk page holds ({})", count, kMaxTrunkEntries);
         return d;
       }
+      field("count", count);
       for (std::uint32_t i = 0; i < count; ++i) {
         PageId free;
         std::memcpy(&free, p + kPageHeaderSize + 16 + 8 * i, 8);
@@ -144,38 +180,40 @@ Decoded DecodePage(PageId id, const std::byte* p, const RawFile& f) {
 }
 
 int RunDumpPage(const DumpPageArgs& args) {
+  const absl::StatusOr<std::uint64_t> parsed = ParseUnsigned("the page id", args.id);
+  if (!parsed.ok()) return CannotRun("dump-page", parsed.status());
+  const PageId id = *parsed;
   absl::StatusOr<RawFile> f = OpenRaw(args.file);
   if (!f.ok()) return CannotRun("dump-page", f.status());
-  if (args.id >= f->superblock.page_count) {
-    return CannotRun("dump-page", absl::OutOfRangeError(
-                                      fmt::format("{}: page {} is beyond the file's {} pages",
-                                                  args.file, args.id, f->superblock.page_count)));
+  if (id >= f->superblock.page_count) {
+    return CannotRun("dump-page",
+                     absl::OutOfRangeError(fmt::format("{}: page {} is beyond the file's {} pages",
+                                                       args.file, id, f->superblock.page_count)));
   }
   std::vector<std::byte> page(kPageSize);
   absl::Status read;
-  if (args.id < kFirstDataPage) {
+  if (id < kFirstDataPage) {
     // Superblock copies are read raw (the disk manager refuses them as pages).
     std::FILE* fp = std::fopen(args.file.c_str(), "rb");
-    if (fp == nullptr || std::fseek(fp, static_cast<long>(args.id * kPageSize), SEEK_SET) != 0 ||
+    if (fp == nullptr || std::fseek(fp, static_cast<long>(id * kPageSize), SEEK_SET) != 0 ||
         std::fread(page.data(), 1, kPageSize, fp) != kPageSize) {
       if (fp != nullptr) std::fclose(fp);
-      return CannotRun("dump-page", absl::UnavailableError(fmt::format("{}: cannot read page {}",
-                                                                       args.file, args.id)));
+      return CannotRun("dump-page", absl::UnavailableError(
+                                        fmt::format("{}: cannot read page {}", args.file, id)));
     }
     std::fclose(fp);
-    read = f->copies[args.id].status();
+    read = f->copies[id].status();
   } else {
-    read = f->disk->ReadPage(args.id, PageSpan(page.data(), kPageSize));
+    read = f->disk->ReadPage(id, PageSpan(page.data(), kPageSize));
     if (!read.ok() && !absl::IsDataLoss(read)) return CannotRun("dump-page", read);
   }
   const PageHeader h = ReadPageHeader(ConstPageSpan(page.data(), kPageSize));
-  const std::string type_name = args.id < kFirstDataPage
-                                    ? "superblock"
-                                    : std::string(PageTypeName(static_cast<PageType>(h.type)));
-  const Decoded d = DecodePage(args.id, page.data(), *f);
+  const std::string type_name =
+      id < kFirstDataPage ? "superblock" : std::string(PageTypeName(static_cast<PageType>(h.type)));
+  const Decoded d = DecodePage(id, page.data(), *f);
   if (args.json) {
     Json j;
-    j.BeginObject().Field("file", args.file).Field("page", args.id).Field("valid", read.ok());
+    j.BeginObject().Field("file", args.file).Field("page", id).Field("valid", read.ok());
     if (!read.ok()) j.Field("error", Msg(read));
     j.Key("header")
         .BeginObject()
@@ -205,14 +243,20 @@ int RunDumpPage(const DumpPageArgs& args) {
     fmt::print("{}", j.str());
     return kExitOk;
   }
-  fmt::print("page {} of {}{}\n", args.id, args.file,
+  fmt::print("page {} of {}{}\n", id, args.file,
              read.ok() ? "" : fmt::format(" (INVALID: {})", Msg(read)));
   fmt::print("header: checksum {:016x}, page id {}, lsn {}, type {}, version {}\n", h.checksum,
              h.page_id, h.lsn, type_name, h.version);
   for (const auto& [name, value] : d.fields) fmt::print("{}: {}\n", name, value);
   for (std::size_t i = 0; i < d.rows.size(); ++i) {
     fmt::print("  [{}]", i);
-    for (const auto& [name, value] : d.rows[i]) fmt::print(" {}={}", name, value);
+    for (const auto& [name, value] : d.rows[i]) {
+      if (name == kMalformed) {
+        fmt::print(" ({}: {})", name, value);
+      } else {
+        fmt::print(" {}={}", name, value);
+      }
+    }
     fmt::print("\n");
   }
   if (!d.problem.empty()) fmt::print("problem: {}\n", d.problem);
@@ -246,7 +290,7 @@ int RunDumpPage(const DumpPageArgs& args) {
 
 struct DumpWalArgs {
   std::string dir;
-  std::optional<Lsn> from, to;
+  std::optional<std::string> from, to;  // parsed by ParseUnsigned: CLI11 would wrap "-5"
   bool stats = false;
   bool json = false;
 };
@@ -290,6 +334,7 @@ MtrSummary SummarizeMtr(std::span<const std::byte> payload) {
         if (!need(13)) break;
         const PageId page = u64(at + 1);
         const std::uint16_t len = u16(at + 11);
+        if (kind == MtrEntry::kPageImage && len > kPageSize) break;  // a hole larger than a page
         size = 13 + (kind == MtrEntry::kPageBytes ? len : kPageSize - len);
         name = kind == MtrEntry::kPageBytes ? "page-bytes" : "page-image";
         if (s.pages.empty() || s.pages.back() != page) s.pages.push_back(page);
@@ -328,7 +373,50 @@ MtrSummary SummarizeMtr(std::span<const std::byte> payload) {
   return s;
 }
 
+// The first valid record after the invalid one at `bad`, if any: scanning at record alignment
+// from just past `bad` to the end of its segment, then each later segment from its first record,
+// for what LogReader accepts as a record (a header naming its own position, a checksum that holds
+// under the segment's salt, a known type). A valid record after a bad one means the bad bytes are
+// damage, not a write torn by a crash.
+absl::StatusOr<std::optional<Lsn>> NextValidRecord(
+    LogEnv& env, const std::vector<LogManager::SegmentInfo>& segments, Lsn bad) {
+  std::vector<std::byte> data;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const LogManager::SegmentInfo& seg = segments[i];
+    if (i + 1 < segments.size() && segments[i + 1].first_lsn <= bad) continue;  // before it
+    absl::StatusOr<std::unique_ptr<LogFile>> file =
+        env.OpenFile(SegmentFileName(seg.number), /*create=*/false);
+    if (!file.ok()) return file.status();
+    absl::StatusOr<std::uint64_t> size = (*file)->Size();
+    if (!size.ok()) return size.status();
+    data.resize(*size);
+    absl::StatusOr<std::size_t> n = (*file)->Read(0, data);
+    if (!n.ok()) return n.status();
+    data.resize(*n);
+    std::uint64_t off = kSegmentHeaderSize;
+    if (seg.first_lsn <= bad) off += bad - seg.first_lsn + kRecordAlignment;
+    for (; off + kRecordHeaderSize <= data.size(); off += kRecordAlignment) {
+      const Lsn at = seg.first_lsn + (off - kSegmentHeaderSize);
+      const RecordHeader h = ReadRecordHeader(data.data() + off);
+      if (h.lsn != at || h.length < kRecordHeaderSize || h.length > data.size() - off ||
+          h.type < RecordType::kMtr || h.type > RecordType::kCheckpoint) {
+        continue;
+      }
+      if (RecordChecksum(data.data() + off, h.length, seg.salt) == h.checksum) return at;
+    }
+  }
+  return std::nullopt;
+}
+
 int RunDumpWal(const DumpWalArgs& args) {
+  std::optional<Lsn> from, to;
+  for (auto [name, text, out] :
+       {std::tuple{"--from", &args.from, &from}, std::tuple{"--to", &args.to, &to}}) {
+    if (!text->has_value()) continue;
+    const absl::StatusOr<std::uint64_t> v = ParseUnsigned(name, **text);
+    if (!v.ok()) return CannotRun("dump-wal", v.status());
+    *out = *v;
+  }
   std::error_code ec;
   if (!std::filesystem::is_directory(args.dir, ec)) {
     return CannotRun(
@@ -345,7 +433,32 @@ int RunDumpWal(const DumpWalArgs& args) {
                      absl::NotFoundError(fmt::format(
                          "{}: no log segments (not a pagestore log directory?)", args.dir)));
   }
-  const Lsn start = std::max(args.from.value_or((*reader)->first_lsn()), (*reader)->first_lsn());
+  // An LSN before the oldest segment starts at its first record (checkpoints recycled the older
+  // ones). Any other --from must be where a record starts, or the log's end (nothing to show).
+  const Lsn start = std::max(from.value_or((*reader)->first_lsn()), (*reader)->first_lsn());
+  if (start != (*reader)->first_lsn()) {
+    if (absl::StatusOr<LogRecord> at = (*reader)->ReadAt(start); !at.ok()) {
+      absl::Status s = (*reader)->Seek((*reader)->first_lsn());
+      LogRecord rec;
+      absl::StatusOr<bool> more = true;
+      while (s.ok() && more.ok() && *more) more = (*reader)->Next(&rec);
+      if (!s.ok() || !more.ok()) return CannotRun("dump-wal", s.ok() ? more.status() : s);
+      const Lsn end = (*reader)->end_lsn();
+      if (start > end) {
+        return CannotRun(
+            "dump-wal",
+            absl::OutOfRangeError(fmt::format(
+                "--from {}: past the end of the log (LSN {}{})", start, end,
+                (*reader)->damaged_tail_lsn() != kInvalidLsn ? ", where an invalid record stops it"
+                                                             : "")));
+      }
+      if (start != end) {
+        return CannotRun(
+            "dump-wal", absl::InvalidArgumentError(fmt::format(
+                            "--from {}: not the start of a record ({})", start, Msg(at.status()))));
+      }
+    }
+  }
   if (absl::Status s = (*reader)->Seek(start); !s.ok()) {
     return CannotRun("dump-wal",
                      absl::InvalidArgumentError(fmt::format(
@@ -364,7 +477,7 @@ int RunDumpWal(const DumpWalArgs& args) {
       break;
     }
     if (!*more) break;
-    if (args.to && rec.header.lsn > *args.to) break;
+    if (to && rec.header.lsn > *to) break;
     ++records;
     const std::string type(RecordTypeName(rec.header.type));
     auto& t = by_type[type];
@@ -415,11 +528,31 @@ int RunDumpWal(const DumpWalArgs& args) {
     }
     fmt::print("{}\n", line);
   }
-  if (stop.empty() && (*reader)->damaged_tail_lsn() != kInvalidLsn &&
-      (!args.to || (*reader)->damaged_tail_lsn() <= *args.to)) {
-    stop = fmt::format("invalid record at LSN {}: {}", (*reader)->damaged_tail_lsn(),
-                       (*reader)->damage());
+  // Damage or a torn tail: damage when a valid record, or a later segment (begun only once the
+  // one before was synced), follows the invalid one.
+  bool damaged = false;
+  std::optional<Lsn> next_valid;
+  const Lsn bad = (*reader)->damaged_tail_lsn();
+  if (stop.empty() && bad != kInvalidLsn && (!to || bad <= *to)) {
+    stop = fmt::format("invalid record at LSN {}: {}", bad, (*reader)->damage());
+    const std::vector<LogManager::SegmentInfo> segments = (*reader)->segments();
+    absl::StatusOr<std::optional<Lsn>> next = NextValidRecord(**env, segments, bad);
+    if (!next.ok()) return CannotRun("dump-wal", next.status());
+    next_valid = *next;
+    const auto later = std::find_if(segments.begin(), segments.end(),
+                                    [&](const auto& seg) { return seg.first_lsn > bad; });
+    const bool later_segment = later != segments.end();
+    damaged = next_valid.has_value() || later_segment;
+    if (next_valid) {
+      stop += fmt::format("; DAMAGED: a valid record follows at LSN {} (not shown)", *next_valid);
+    } else if (later_segment) {
+      stop += fmt::format("; DAMAGED: log segment {} follows, so these bytes had been synced",
+                          SegmentFileName(later->number));
+    } else {
+      stop += "; no valid record follows: the log ends there (a write torn by a crash)";
+    }
   }
+  const int status = damaged ? kExitCorrupt : kExitOk;
   if (args.json) {
     j.EndArray();
     j.Field("record_count", records).Field("end_lsn", (*reader)->end_lsn());
@@ -433,10 +566,13 @@ int RunDumpWal(const DumpWalArgs& args) {
       j.Key(kind).BeginObject().Field("count", v.first).Field("bytes", v.second).EndObject();
     }
     j.EndObject();
-    if (!stop.empty()) j.Field("stopped", stop);
+    if (!stop.empty()) {
+      j.Field("stopped", stop).Field("damaged", damaged);
+      if (next_valid) j.Field("next_valid_lsn", *next_valid);
+    }
     j.EndObject();
     fmt::print("{}", j.str());
-    return kExitOk;
+    return status;
   }
   if (args.stats) {
     fmt::print("records by type:\n");
@@ -450,7 +586,7 @@ int RunDumpWal(const DumpWalArgs& args) {
   }
   fmt::print("{} records, log end at LSN {}\n", records, (*reader)->end_lsn());
   if (!stop.empty()) fmt::print("stopped: {}\n", stop);
-  return kExitOk;
+  return status;
 }
 
 }  // namespace
@@ -462,7 +598,8 @@ void AddDumpPageCommand(CLI::App& app, RunFunction& run) {
       "One page's header and contents decoded by its type, read from the file as "
       "it is (a page failing its checksum is still shown, marked invalid)");
   cmd->add_option("FILE", args->file, "The store's page file")->required();
-  cmd->add_option("ID", args->id, "The page number (0 and 1 are the superblock copies)")
+  cmd->add_option("ID", args->id,
+                  "The page number, a non-negative integer (0 and 1 are the superblock copies)")
       ->required();
   cmd->add_flag("--hex", args->hex, "Add a hex dump of the page (runs of zero lines as *)");
   cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
@@ -474,9 +611,12 @@ void AddDumpWalCommand(CLI::App& app, RunFunction& run) {
   CLI::App* cmd = app.add_subcommand(
       "dump-wal",
       "The log's records, one per line (LSN, transaction, type, length, previous LSN, pages "
-      "changed), stopping with a message at the first invalid record");
+      "changed), stopping with a message at the first invalid record (exit 1 when valid records "
+      "follow it: damage, not a torn tail)");
   cmd->add_option("DIR", args->dir, "The log directory (a store's is FILE-wal/)")->required();
-  cmd->add_option("--from", args->from, "First LSN to show (a record boundary)");
+  cmd->add_option("--from", args->from,
+                  "First LSN to show: where a record starts, or the log's end (an LSN before the "
+                  "oldest segment: its first record)");
   cmd->add_option("--to", args->to, "Last LSN to show");
   cmd->add_flag("--stats", args->stats,
                 "Counts and bytes by record type and by mini-transaction entry kind instead");

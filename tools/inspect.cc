@@ -13,6 +13,7 @@
 #include "index/btree.h"
 #include "index/btree_node.h"
 #include "index/hash_index.h"
+#include "tools/command.h"
 
 namespace pagestore::tools {
 namespace {
@@ -124,6 +125,53 @@ absl::StatusOr<FreeList> ReadFreeList(DiskManager& disk, PageId head) {
   return out;
 }
 
+absl::StatusOr<NodeEntry> ReadNodeEntry(ConstPageSpan page, std::size_t i) {
+  const Node n(const_cast<std::byte*>(page.data()));  // only read
+  auto load16 = [&](std::size_t off) {
+    std::uint16_t v;
+    std::memcpy(&v, page.data() + off, 2);
+    return v;
+  };
+  const std::size_t slot_at = kNodeHeaderEnd + i * kSlotSize;
+  if (i >= n.count() || slot_at + kSlotSize > kPageSize) {
+    return absl::DataLossError(
+        fmt::format("slot {} at offset {} is past the {}-byte page", i, slot_at, kPageSize));
+  }
+  const std::size_t off = load16(slot_at);
+  const std::size_t header = n.is_leaf() ? kLeafCellHeader : kInternalCellHeader;
+  if (off < kNodeHeaderEnd) {
+    return absl::DataLossError(fmt::format(
+        "slot {}: cell offset {} is inside the node header (cells start at {} or later)", i, off,
+        kNodeHeaderEnd));
+  }
+  if (off + header > kPageSize) {
+    return absl::DataLossError(fmt::format(
+        "slot {}: cell offset {} is past the {}-byte page (its {}-byte cell header ends at {})", i,
+        off, kPageSize, header, off + header));
+  }
+  const std::size_t key_len = load16(off);
+  if (off + header + key_len > kPageSize) {
+    return absl::DataLossError(
+        fmt::format("slot {}: key length {} at cell offset {} runs past the {}-byte page", i,
+                    key_len, off, kPageSize));
+  }
+  NodeEntry e;
+  e.key = n.key(i);
+  if (n.is_leaf()) {
+    const std::size_t value_len = load16(off + 2);
+    if (off + header + key_len + value_len > kPageSize) {
+      return absl::DataLossError(
+          fmt::format("slot {}: value length {} after a {}-byte key at cell offset {} runs past "
+                      "the {}-byte page",
+                      i, value_len, key_len, off, kPageSize));
+    }
+    e.value = n.value(i);
+  } else {
+    e.child = n.child(i);
+  }
+  return e;
+}
+
 absl::StatusOr<std::vector<IndexInfo>> ReadCatalog(DiskManager& disk, PageId root) {
   std::vector<IndexInfo> out;
   if (root == kInvalidPageId) return out;
@@ -151,7 +199,12 @@ absl::StatusOr<std::vector<IndexInfo>> ReadCatalog(DiskManager& disk, PageId roo
   for (std::size_t leaves = 0;; ++leaves) {
     const Node n(page.data());
     for (std::size_t i = 0; i < n.count(); ++i) {
-      absl::StatusOr<IndexInfo> info = DecodeCatalogEntry(n.key(i), n.value(i));
+      absl::StatusOr<NodeEntry> e = ReadNodeEntry(span, i);
+      if (!e.ok()) {
+        return absl::DataLossError(
+            fmt::format("{}: catalog page {} is malformed: {}", disk.path(), id, Msg(e.status())));
+      }
+      absl::StatusOr<IndexInfo> info = DecodeCatalogEntry(e->key, e->value);
       if (!info.ok()) return info.status();
       out.push_back(std::move(*info));
     }
@@ -161,6 +214,7 @@ absl::StatusOr<std::vector<IndexInfo>> ReadCatalog(DiskManager& disk, PageId roo
       return absl::DataLossError(
           fmt::format("{}: the catalog's leaf chain loops at page {}", disk.path(), next));
     }
+    id = next;
     if (absl::Status s = disk.ReadPage(next, span); !s.ok()) return s;
     if (ReadPageHeader(span).type != static_cast<std::uint16_t>(PageType::kBTreeLeaf)) {
       return absl::DataLossError(

@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "index/btree_node.h"
 #include "index/catalog.h"
 #include "storage/disk_manager.h"
 #include "storage/superblock.h"
@@ -41,6 +43,21 @@ struct FreeList {
 
 // The catalog's entries read straight from its B+tree pages (as of the last checkpoint).
 [[nodiscard]] absl::StatusOr<std::vector<IndexInfo>> ReadCatalog(DiskManager& disk, PageId root);
+
+// B+tree nodes read from a page that nothing has verified (a page failing its checksum, or one
+// resealed over bad contents): Node (index/btree_node.h) reads wherever a slot points, which is
+// right for the tree's own latched, verified pages but not here. Every offset and length is
+// checked against the page before Node reads it.
+inline constexpr std::size_t kMaxNodeSlots = (kPageSize - kNodeHeaderEnd) / kSlotSize;
+struct NodeEntry {
+  std::string_view key;
+  std::string_view value;         // leaves
+  PageId child = kInvalidPageId;  // internal nodes
+};
+// Entry `i` of the B+tree node `page` (a leaf or an internal node by its level), viewing the
+// page's bytes; DataLossError saying what does not fit in the page (the slot, the cell offset, a
+// key or value length) otherwise.
+[[nodiscard]] absl::StatusOr<NodeEntry> ReadNodeEntry(ConstPageSpan page, std::size_t i);
 
 // Options for opening a store from the tool: both index kinds' undo handlers, no background
 // checkpoints.

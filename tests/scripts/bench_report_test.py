@@ -7,11 +7,15 @@ spread come from the repetitions); read_random/raw_pread with Google Benchmark a
 write_random/mmap that failed; read_random/mmap absent; YCSB A on six engines (SQLite with mmap
 absent); durable commits with latency counters; a larger-than-memory run with its series and a fio
 file that starts with a warning line; a B+tree get with one failed repetition of three; a
-failed larger-than-memory variant; a failed layer. Run: python3 -m unittest tests/scripts/bench_report_test.py
+failed larger-than-memory variant; a failed layer. data/smoke/: a smoke run of the
+larger-than-memory layer alone (1 s per run) in which fio's mmap job filled its memory group at the
+very end. Run: python3 -m unittest tests/scripts/bench_report_test.py
 """
 
 import importlib.util
+import json
 import os
+import re
 import sys
 import tempfile
 import unittest
@@ -188,6 +192,84 @@ class MissingTest(unittest.TestCase):
         ref = text.split("## pread vs mmap beside the reference")[1].split("\n## ")[0]
         self.assertIn(bench_report.REFERENCE_LABEL, ref)
         self.assertIn("1078 vs 748 ns", ref)
+
+
+SMOKE = os.path.join(HERE, "data", "smoke")
+
+
+def smoke_report(paths=(SMOKE,), smoke=True):
+    """The report of the fixed smoke run in data/smoke/ (only the ltm layer, every variant run
+    for 1 s; fio's mmap job filled its memory group at 1.0 s, when the run ended), as bench.sh
+    --smoke makes it (smoke=True) or as a full run would read the same figures."""
+    args = bench_report.parse_args([*paths, "--no-charts", "--mode", "smoke" if smoke else "full"])
+    return bench_report.build_report(args, bench_report.load_inputs(list(paths), smoke=smoke))
+
+
+def problem_titles(text):
+    """The problem sections scripts/test.sh fails a smoke run on."""
+    return re.findall(r"^## (Failed|Errors|Missing)", text, re.M)
+
+
+class SmokeTest(unittest.TestCase):
+    def test_no_sample_after_the_fill_is_no_steady_state_not_missing(self):
+        text, summary = smoke_report()
+        self.assertEqual(problem_titles(text), [])
+        run = bench_report.load_inputs([SMOKE], smoke=True)
+        steady = run.result("ltm_steady/fio_mmap", None)
+        self.assertIsNotNone(steady)
+        self.assertIsNone(steady.median())
+        self.assertEqual(steady.note, "no steady state (smoke run)")
+        ltm = text.split("## Larger than memory")[1].split("\n## ")[0]
+        self.assertRegex(ltm, r"\| mmap manager vs fio mmap, steady state \| [^|]+ \| "
+                              r"no steady state \(smoke run\) \|")
+        self.assertRegex(ltm, r"\| fio_mmap \| 2 \| 3.90k/s \(1 rep\) \| "
+                              r"no steady state \(smoke run\) \|")
+        # The pool's late fill falls back to ltm_bench's own steady counter: a figure.
+        self.assertEqual(run.result("ltm_steady/pool_pread_direct", 2).median(), 3100)
+        self.assertIn("| ltm |", summary)
+
+    def test_a_full_run_still_names_the_missing_steady_state(self):
+        text, _ = smoke_report(smoke=False)
+        self.assertEqual(problem_titles(text), ["Missing"])
+        missing = text.split("## Missing")[1].split("\n## ")[0]
+        self.assertIn("- ltm_steady/fio_mmap (", missing)
+        self.assertNotIn("smoke run", text)
+
+    def test_a_smoke_run_still_names_what_did_not_run_or_failed(self):
+        with tempfile.TemporaryDirectory() as d:
+            for name in os.listdir(SMOKE):
+                with open(os.path.join(SMOKE, name)) as f:
+                    data = json.load(f)
+                if name == "ltm_bench.json":
+                    rows = []
+                    for row in data["benchmarks"]:
+                        if "/pool_pread_buffered/" in row["name"]:
+                            continue  # did not run at all
+                        if "/pool_mmap/" in row["name"]:
+                            row = {k: v for k, v in row.items() if k != "items_per_second"}
+                            row.update(error_occurred=True, error_message="read page 9: EIO")
+                        rows.append(row)
+                    data["benchmarks"] = rows
+                if name == "ltm_series.json":
+                    data["series"] = [s for s in data["series"]
+                                      if s["name"] != "ltm_read/pool_pread_buffered"]
+                    # The failed run's series with no sample after the fill: still no note.
+                    for s in data["series"]:
+                        if s["name"] == "ltm_read/pool_mmap":
+                            s["filled_at_s"] = 1.0
+                with open(os.path.join(d, name), "w") as f:
+                    json.dump(data, f)
+            # fio's mmap job failed: no figure, so no note for its steady state either.
+            with open(os.path.join(d, "fio_ltm_mmap.rep0.json"), "w") as f:
+                json.dump({"jobs": [{"jobname": "j", "error": 5}]}, f)
+            text, _ = smoke_report((d,))
+        self.assertEqual(problem_titles(text), ["Missing", "Errors"])
+        missing = text.split("## Missing")[1].split("\n## ")[0]
+        for name in ("ltm_read/pool_pread_buffered", "ltm_steady/pool_mmap",
+                     "ltm_steady/fio_mmap"):
+            self.assertIn(f"- {name} (", missing)
+        self.assertIn("read page 9: EIO", text.split("## Errors")[1])
+        self.assertNotIn("no steady state (smoke run)", text)
 
 
 class EndToEndTest(unittest.TestCase):

@@ -4,6 +4,7 @@
 // subcommand on files that are not stores (exit 2, one line on stderr, nothing on stdout).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,10 +15,12 @@
 #include <vector>
 
 #include "index/btree.h"
+#include "index/btree_node.h"
 #include "index/catalog.h"
 #include "index/hash_index.h"
 #include "storage/page.h"
 #include "tests/storage/test_util.h"
+#include "wal/log_format.h"
 #include "wal/store.h"
 
 namespace pagestore::testing {
@@ -88,6 +91,15 @@ struct Anchors {
   PageId tree = kInvalidPageId;
   PageId hash = kInvalidPageId;
 };
+
+// The one line exit status 2 promises: no stdout, exactly one line on stderr.
+void ExpectOneLineFailure(const ToolRun& r, const std::string& expect) {
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_EQ(r.out, "");
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
+  EXPECT_NE(r.err.find(expect), std::string::npos) << r.err;
+}
 
 // A small store, the same bytes every time: a B+tree "users" and a hash index "ids" (seed 7),
 // 200 keys each (the tree two levels high, the hash index split), written in one committed
@@ -341,6 +353,276 @@ TEST_F(ToolTest, BadFilesAreOneLineAndExitTwo) {
   // A page beyond the file, and a log directory that is not one.
   EXPECT_EQ(RunTool(fmt::format("dump-page {} 99999", file_)).exit_code, 2);
   EXPECT_EQ(RunTool("dump-wal " + dir_.string()).exit_code, 2);
+}
+
+// Reads page `id` of `file`.
+std::vector<std::byte> ReadPage(const std::string& file, PageId id) {
+  std::ifstream f(file, std::ios::binary);
+  std::vector<std::byte> page(kPageSize);
+  f.seekg(static_cast<std::streamoff>(id * kPageSize));
+  f.read(reinterpret_cast<char*>(page.data()), kPageSize);
+  return page;
+}
+
+std::uint16_t Get16(const std::byte* p, std::size_t off) {
+  std::uint16_t v;
+  std::memcpy(&v, p + off, 2);
+  return v;
+}
+void Put16(std::byte* p, std::size_t off, std::uint16_t v) { std::memcpy(p + off, &v, 2); }
+
+TEST_F(ToolTest, DumpPageShowsMalformedPagesWithoutReadingPastThem) {
+  // The users tree is two levels high: its root is an internal node, the root's leftmost child a
+  // leaf. Each is damaged in a copy, with a valid checksum (resealed) and without.
+  const PageId internal = RootOf(file_, anchors_.tree);
+  const std::vector<std::byte> root = ReadPage(file_, internal);
+  ASSERT_EQ(ReadPageHeader(ConstPageSpan(root.data(), kPageSize)).type,
+            static_cast<std::uint16_t>(PageType::kBTreeInternal));
+  PageId leaf;
+  std::memcpy(&leaf, root.data() + 64, 8);
+  ASSERT_EQ(ReadPageHeader(ConstPageSpan(ReadPage(file_, leaf).data(), kPageSize)).type,
+            static_cast<std::uint16_t>(PageType::kBTreeLeaf));
+  auto first_cell = [](std::byte* p) { return Get16(p, kNodeHeaderEnd); };
+  struct Case {
+    std::string name;
+    PageId page;
+    std::function<void(std::byte*)> mutate;
+    std::string expect;  // in the problem
+  };
+  const std::vector<Case> cases = {
+      {"leaf_slot_past_page", leaf, [](std::byte* p) { Put16(p, kNodeHeaderEnd + 2, 0xfff0); },
+       "slot 1: cell offset 65520 is past the 4096-byte page"},
+      {"leaf_slot_in_header", leaf, [](std::byte* p) { Put16(p, kNodeHeaderEnd, 8); },
+       "slot 0: cell offset 8 is inside the node header"},
+      {"leaf_key_length", leaf, [&](std::byte* p) { Put16(p, first_cell(p), 0xffff); },
+       "slot 0: key length 65535"},
+      {"leaf_value_length", leaf, [&](std::byte* p) { Put16(p, first_cell(p) + 2, 0xffff); },
+       "slot 0: value length 65535"},
+      {"leaf_count", leaf, [](std::byte* p) { Put16(p, 32, 0xffff); },
+       "slot count 65535 is larger than a page holds"},
+      {"internal_slot_past_page", internal, [](std::byte* p) { Put16(p, kNodeHeaderEnd, 4090); },
+       "slot 0: cell offset 4090 is past the 4096-byte page"},
+      {"internal_key_length", internal, [&](std::byte* p) { Put16(p, first_cell(p), 0xffff); },
+       "slot 0: key length 65535"},
+      {"internal_count", internal, [](std::byte* p) { Put16(p, 32, 0xffff); },
+       "slot count 65535 is larger than a page holds"},
+      {"free_list_count", anchors_.hash,
+       [](std::byte* p) {
+         InitPage(PageSpan(p, kPageSize), PageType::kFreeList);
+         const std::uint32_t count = 0xffffffff;
+         std::memcpy(p + kPageHeaderSize + 8, &count, 4);
+       },
+       "count 4294967295 is larger than a trunk page holds"},
+  };
+  for (const Case& c : cases) {
+    for (const bool reseal : {true, false}) {
+      SCOPED_TRACE(c.name + (reseal ? " resealed" : " bad checksum"));
+      const std::string copy = Copy(c.name + (reseal ? "_sealed" : "_bad") + ".pages");
+      Damage(copy, c.page, reseal, c.mutate);
+      const ToolRun text = RunTool(fmt::format("dump-page {} {}", copy, c.page));
+      EXPECT_EQ(text.exit_code, 0) << text.out << text.err;
+      EXPECT_EQ(text.err, "");
+      EXPECT_NE(text.out.find("problem: " + std::string()), std::string::npos) << text.out;
+      EXPECT_NE(text.out.find(c.expect), std::string::npos) << text.out;
+      EXPECT_NE(text.out.find("(malformed: "), std::string::npos) << text.out;
+      EXPECT_EQ(text.out.find("INVALID") == std::string::npos, reseal) << text.out;
+      const ToolRun json = RunTool(fmt::format("dump-page --json --hex {} {}", copy, c.page));
+      EXPECT_EQ(json.exit_code, 0) << json.out << json.err;
+      EXPECT_NE(json.out.find("\"problem\":"), std::string::npos) << json.out;
+      EXPECT_NE(json.out.find(fmt::format("\"valid\":{}", reseal)), std::string::npos) << json.out;
+    }
+  }
+}
+
+TEST_F(ToolTest, InfoReportsAMalformedCatalogPage) {
+  const ToolRun info = RunTool("info --json " + file_);
+  const std::size_t at = info.out.find("\"catalog_root\":");
+  ASSERT_NE(at, std::string::npos) << info.out;
+  const auto catalog = static_cast<PageId>(std::atoll(info.out.c_str() + at + 15));
+  const PageId leaf = RootOf(file_, catalog);
+  const std::string copy = Copy("catalog.pages");
+  Damage(copy, leaf, true, [](std::byte* p) { Put16(p, kNodeHeaderEnd, 0xfffe); });
+  const ToolRun r = RunTool("info " + copy);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("slot 0: cell offset 65534 is past the 4096-byte page"), std::string::npos)
+      << r.out;
+  const ToolRun v = RunTool("verify --read-only " + copy);
+  EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
+}
+
+// Runs `work` on `file`'s store in a child process that then exits without closing it, as a
+// killed engine would: the next open recovers. `work` commits what it writes.
+void Crash(const std::string& file, const std::function<bool(Store&)>& work) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(file, Options());
+    if (!store.ok()) ::_exit(2);
+    ::_exit(work(**store) ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// Inserts a few keys into the hash index "ids" in one committed transaction.
+bool InsertIntoIds(Store& store) {
+  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(store);
+  if (!catalog.ok()) return false;
+  absl::StatusOr<std::unique_ptr<HashIndex>> hash = (*catalog)->OpenHash("ids");
+  absl::StatusOr<std::unique_ptr<Transaction>> txn = store.Begin();
+  if (!hash.ok() || !txn.ok()) return false;
+  for (int i = 0; i < 20; ++i) {
+    if (!(*hash)->Insert(txn->get(), fmt::format("crash{:02}", i), "v").ok()) return false;
+  }
+  return (*txn)->Commit().ok();
+}
+
+TEST_F(ToolTest, RecoveryMessagesKeepExitTwoToOneLine) {
+  // A crashed store whose users tree has a leaf that fails its checksum: stats recovers (the
+  // library logs what it redid), then cannot read the leaf.
+  const PageId internal = RootOf(file_, anchors_.tree);
+  PageId leaf;
+  std::memcpy(&leaf, ReadPage(file_, internal).data() + 64, 8);
+  const std::string damaged = Copy("crashed_damaged.pages");
+  Damage(damaged, leaf, false, [](std::byte* p) { p[3000] ^= std::byte{1}; });
+  Crash(damaged, InsertIntoIds);
+  const ToolRun stats = RunTool("stats " + damaged);
+  ExpectOneLineFailure(stats, fmt::format("page {}", leaf));
+  EXPECT_NE(stats.err.find("[logged before: info: "), std::string::npos) << stats.err;
+  EXPECT_NE(stats.err.find("recovered"), std::string::npos) << stats.err;
+
+  // bench on a crashed store whose "bench" index is a hash index, not the B+tree it needs.
+  const std::string bench = Copy("crashed_bench.pages");
+  Crash(bench, [](Store& store) {
+    absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(store);
+    return catalog.ok() && (*catalog)->CreateHash("bench", HashIndexOptions{}).ok() &&
+           InsertIntoIds(store);
+  });
+  const ToolRun r =
+      RunTool(fmt::format("bench --use-existing --workload=read --num=10 --db={}", bench));
+  ExpectOneLineFailure(r, "recovered");
+
+  // A command that succeeds still shows the library's messages, after its output.
+  const std::string ok = Copy("crashed_ok.pages");
+  Crash(ok, InsertIntoIds);
+  const ToolRun s = RunTool("stats " + ok);
+  EXPECT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_NE(s.out.find("ids"), std::string::npos) << s.out;
+  EXPECT_EQ(s.err.find("pagestore: info: "), 0u) << s.err;
+  EXPECT_NE(s.err.find("recovered"), std::string::npos) << s.err;
+}
+
+// The log segment of `dir` holding `lsn` and the file offset of that LSN in it.
+std::pair<fs::path, std::uint64_t> LogPosition(const fs::path& dir, Lsn lsn) {
+  std::pair<fs::path, std::uint64_t> best;
+  Lsn best_first = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".wal") continue;
+    std::ifstream f(e.path(), std::ios::binary);
+    std::array<std::byte, kSegmentHeaderUsed> block;
+    f.read(reinterpret_cast<char*>(block.data()), block.size());
+    SegmentHeader h;
+    if (!DecodeSegmentHeader(block, &h) || h.first_lsn > lsn || h.first_lsn < best_first) continue;
+    best_first = h.first_lsn;
+    best = {e.path(), kSegmentHeaderSize + (lsn - h.first_lsn)};
+  }
+  return best;
+}
+
+// Flips a byte `delta` bytes into the record at `lsn` (its checksum then fails).
+void DamageRecord(const fs::path& dir, Lsn lsn, std::uint64_t delta) {
+  const auto [segment, offset] = LogPosition(dir, lsn);
+  ASSERT_FALSE(segment.empty()) << "no segment holds LSN " << lsn;
+  std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset + delta));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x40);
+  f.seekp(static_cast<std::streamoff>(offset + delta));
+  f.write(&c, 1);
+}
+
+// The LSNs of the records dump-wal lists (from its JSON).
+std::vector<Lsn> RecordLsns(const std::string& dir) {
+  const ToolRun r = RunTool("dump-wal --json " + dir);
+  std::vector<Lsn> out;
+  for (std::size_t at = r.out.find("{\"lsn\":"); at != std::string::npos;
+       at = r.out.find("{\"lsn\":", at + 1)) {
+    out.push_back(static_cast<Lsn>(std::atoll(r.out.c_str() + at + 7)));
+  }
+  return out;
+}
+
+TEST_F(ToolTest, DumpWalTellsDamageFromATornTail) {
+  const std::vector<Lsn> lsns = RecordLsns(file_ + "-wal");
+  ASSERT_GT(lsns.size(), 10u);
+  {
+    // Damage in the middle: valid records follow it.
+    const std::string copy = Copy("middle.pages") + "-wal";
+    const Lsn bad = lsns[lsns.size() / 2];
+    DamageRecord(copy, bad, kRecordHeaderSize + 1);
+    const ToolRun r = RunTool("dump-wal " + copy);
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find(fmt::format("stopped: invalid record at LSN {}", bad)), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find(fmt::format("DAMAGED: a valid record follows at LSN {}",
+                                     lsns[lsns.size() / 2 + 1])),
+              std::string::npos)
+        << r.out;
+    const ToolRun j = RunTool("dump-wal --json " + copy);
+    EXPECT_EQ(j.exit_code, 1);
+    EXPECT_NE(j.out.find("\"damaged\":true"), std::string::npos) << j.out;
+    EXPECT_EQ(RunTool("dump-wal --stats " + copy).exit_code, 1);
+    // Damage beyond --to is not this dump's business.
+    EXPECT_EQ(RunTool(fmt::format("dump-wal --to {} {}", lsns[1], copy)).exit_code, 0);
+  }
+  {
+    // The last record torn: the log ends there.
+    const std::string copy = Copy("torn.pages") + "-wal";
+    DamageRecord(copy, lsns.back(), kRecordHeaderSize + 1);
+    const ToolRun r = RunTool("dump-wal " + copy);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find(fmt::format("stopped: invalid record at LSN {}", lsns.back())),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("the log ends there"), std::string::npos) << r.out;
+    const ToolRun j = RunTool("dump-wal --json " + copy);
+    EXPECT_EQ(j.exit_code, 0);
+    EXPECT_NE(j.out.find("\"damaged\":false"), std::string::npos) << j.out;
+  }
+}
+
+TEST_F(ToolTest, NumbersAreCheckedNotWrapped) {
+  const std::string wal = file_ + "-wal";
+  const std::vector<Lsn> lsns = RecordLsns(wal);
+  ASSERT_GT(lsns.size(), 3u);
+  // A record boundary, and the log's end, are fine.
+  ToolRun r = RunTool(fmt::format("dump-wal --from {} {}", lsns[2], wal));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find(fmt::format("lsn {:>10}", lsns[2])), 0u) << r.out;
+  const ToolRun all = RunTool("dump-wal " + wal);
+  const std::size_t at = all.out.find("log end at LSN ");
+  ASSERT_NE(at, std::string::npos) << all.out;
+  const auto end = static_cast<Lsn>(std::atoll(all.out.c_str() + at + 15));
+  r = RunTool(fmt::format("dump-wal --from {} {}", end, wal));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("0 records"), 0u) << r.out;
+  // Inside a record, past the end, negative.
+  ExpectOneLineFailure(RunTool(fmt::format("dump-wal --from {} {}", lsns[2] + 8, wal)),
+                       fmt::format("--from {}: not the start of a record", lsns[2] + 8));
+  ExpectOneLineFailure(RunTool(fmt::format("dump-wal --from {} {}", end + 4096, wal)),
+                       fmt::format("--from {}: past the end of the log (LSN {})", end + 4096, end));
+  ExpectOneLineFailure(RunTool("dump-wal --from -5 " + wal), "--from must be a non-negative");
+  ExpectOneLineFailure(RunTool("dump-wal --json --to -1 " + wal), "--to must be a non-negative");
+  ExpectOneLineFailure(RunTool("dump-wal --from 12abc " + wal), "\"12abc\"");
+  r = RunTool(fmt::format("dump-page {} -1", file_));
+  ExpectOneLineFailure(r, "page id must be a non-negative decimal integer, not \"-1\"");
+  EXPECT_EQ(r.err.find("18446744073709551615"), std::string::npos) << r.err;
+  ExpectOneLineFailure(RunTool(fmt::format("dump-page {} 99999", file_)), "page 99999");
+  // Bad arguments: one line too.
+  ExpectOneLineFailure(RunTool("dump-page " + file_), "ID is required");
+  ExpectOneLineFailure(RunTool("no-such-command"), "subcommand");
 }
 
 TEST_F(ToolTest, BenchRunsAndReportsLatencies) {
