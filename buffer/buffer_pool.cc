@@ -385,6 +385,7 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) 
     }
     if (read) disk_reads_.fetch_add(1, std::memory_order_relaxed);
     fr.dirty.store(exclusive, std::memory_order_relaxed);
+    fr.checked.store(false, std::memory_order_relaxed);
     fr.loaded.store(true, std::memory_order_release);
     replacer_->RecordAccess(f);
     if (!exclusive) {
@@ -415,6 +416,7 @@ absl::StatusOr<WritePageGuard> BufferPool::WritePage(PageId id) {
 absl::StatusOr<WritePageGuard> BufferPool::OverwritePage(PageId id) {
   absl::StatusOr<FrameId> f = Fetch(id, /*exclusive=*/true, /*read=*/false);
   if (!f.ok()) return f.status();
+  frames_[*f].checked.store(false, std::memory_order_relaxed);  // the caller rewrites it all
   return WritePageGuard(this, *f, id, FrameData(*f));
 }
 
@@ -481,6 +483,7 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
       Abandon(f);
       InitPage(PageSpan(FrameData(*other), kPageSize), type);
       of.dirty.store(true, std::memory_order_relaxed);
+      of.checked.store(false, std::memory_order_relaxed);
       replacer_->RecordAccess(*other);
       return WritePageGuard(this, *other, *id, FrameData(*other));
     }
@@ -489,6 +492,7 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
   }
   InitPage(PageSpan(FrameData(f), kPageSize), type);
   fr.dirty.store(true, std::memory_order_relaxed);
+  fr.checked.store(false, std::memory_order_relaxed);
   fr.loaded.store(true, std::memory_order_release);
   replacer_->RecordAccess(f);
   return WritePageGuard(this, f, *id, FrameData(f));

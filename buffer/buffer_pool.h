@@ -108,6 +108,19 @@ class BufferPool {
   // reopened and the error returned.
   [[nodiscard]] absl::Status SwapDiskManager(const DiskManagerOptions& options);
 
+  // Structure checks. An index checks a page's structure (index/btree_node.h) the first time it
+  // uses the page after the bytes entered their frame, then marks the frame, so a hit costs one
+  // load instead of a walk over every slot. The mark is dropped whenever the frame's bytes come
+  // from anywhere but latched changes made through the pool (a read from disk, OverwritePage,
+  // NewPage). `page` is the data of a frame of this pool that the caller holds latched (a
+  // guard's data or a mini-transaction's span); any other pointer is undefined behaviour.
+  bool structure_checked(const std::byte* page) const {
+    return frames_[FrameOf(page)].checked.load(std::memory_order_acquire);
+  }
+  void set_structure_checked(const std::byte* page) {
+    frames_[FrameOf(page)].checked.store(true, std::memory_order_release);
+  }
+
   BufferPoolStats stats() const;
   std::size_t frame_count() const { return frames_.size(); }
   std::string disk_manager_name() const;  // of the current manager (a swap changes it)
@@ -123,6 +136,7 @@ class BufferPool {
     std::atomic<std::int32_t> pins{0};            // raised only under the shard lock (invariant 2)
     std::atomic<bool> dirty{false};
     std::atomic<bool> loaded{false};  // bytes valid; false while a miss is reading the page
+    std::atomic<bool> checked{false};  // structure_checked(): an index checked these bytes
     // Unmapped and waiting for its last pin to drop before it rejoins the free list (a frame
     // whose load failed may still be pinned by threads that found it while it was loading).
     std::atomic<bool> orphaned{false};
@@ -159,6 +173,9 @@ class BufferPool {
   void ReleaseGuard(FrameId f, bool exclusive);
   Shard& ShardOf(PageId id);
   std::byte* FrameData(FrameId f) const { return data_ + std::size_t{f} * kPageSize; }
+  FrameId FrameOf(const std::byte* page) const {
+    return static_cast<FrameId>(static_cast<std::size_t>(page - data_) / kPageSize);
+  }
 
   std::vector<Frame> frames_;
   std::byte* data_ = nullptr;  // frames_.size() * kPageSize, page-aligned

@@ -122,23 +122,59 @@ absl::StatusOr<std::string> BTree::Get(std::string_view key) const {
   return value;
 }
 
+absl::Status BTree::CheckedNode(PageId id, const std::byte* p, int level) const {
+  BufferPool& pool = store_.pool();
+  if (!pool.structure_checked(p)) [[unlikely]] {
+    if (absl::Status s = CheckNode(id, ConstPageSpan(p, kPageSize), options_.comparator);
+        !s.ok()) {
+      return s;
+    }
+    pool.set_structure_checked(p);
+  } else if (!IsNode(p)) [[unlikely]] {
+    return NotANode(id, p);
+  }
+  const std::uint16_t actual = Node(const_cast<std::byte*>(p)).level();
+  if (level >= 0 && actual != level) [[unlikely]] {
+    return absl::DataLossError(fmt::format(
+        "B+tree page {} has level {} where its parent (or the anchor {}) says {}", id, actual,
+        anchor_, level));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::uint32_t> BTree::CheckedAnchor(const std::byte* p) const {
+  const PageHeader h = ReadPageHeader(ConstPageSpan(p, kPageSize));
+  if (h.type != static_cast<std::uint16_t>(PageType::kBTreeMeta)) [[unlikely]] {
+    return absl::DataLossError(fmt::format("page {} is not a B+tree anchor (type {})", anchor_,
+                                           PageTypeName(static_cast<PageType>(h.type))));
+  }
+  const std::uint32_t height = AnchorHeight(p);
+  if (height > kMaxNodeLevel) [[unlikely]] {
+    return absl::DataLossError(
+        fmt::format("B+tree anchor {} is malformed: height {}", anchor_, height));
+  }
+  return height;
+}
+
 absl::StatusOr<ReadPageGuard> BTree::DescendShared(const std::string_view* key,
                                                    std::uint16_t level) const {
   absl::StatusOr<ReadPageGuard> cur = store_.pool().ReadPage(anchor_);
   if (!cur.ok()) return cur.status();
-  if (AnchorHeight(cur->data().data()) < level) {
-    return absl::OutOfRangeError("the tree is not that high");
-  }
+  absl::StatusOr<std::uint32_t> height = CheckedAnchor(cur->data().data());
+  if (!height.ok()) return height.status();
+  if (*height < level) return absl::OutOfRangeError("the tree is not that high");
   PageId id = AnchorRoot(cur->data().data());
+  int expect = static_cast<int>(*height);  // each level one below its parent's
   for (;;) {
     absl::StatusOr<ReadPageGuard> next = store_.pool().ReadPage(id);
     if (!next.ok()) return next.status();
     *cur = std::move(*next);  // crab: the child is latched before the parent is released
     const std::byte* p = cur->data().data();
-    if (!IsNode(p)) return NotANode(id, p);
+    if (absl::Status s = CheckedNode(id, p, expect); !s.ok()) return s;
     const Node n(const_cast<std::byte*>(p));
     if (n.level() <= level) return cur;
     id = key == nullptr ? n.leftmost_child() : n.ChildFor(*key, options_.comparator);
+    --expect;
   }
 }
 
@@ -170,8 +206,30 @@ void BTree::Iterator::Settle() {
     // Left to right, the next leaf latched before this one is released (the one order every
     // thread latches siblings in: no deadlock with splits and merges).
     absl::StatusOr<ReadPageGuard> next = tree_->store_.pool().ReadPage(right);
-    if (!next.ok()) {
-      status_ = next.status();
+    absl::Status s = next.status();
+    if (s.ok()) s = tree_->CheckedNode(right, next->data().data(), 0);
+    if (s.ok()) {
+      // The chain must climb: the next leaf's first key above every key seen so far, and a run
+      // of empty leaves no longer than the file (a malformed chain never loops).
+      if (n.count() > 0) {
+        last_key_.assign(n.key(n.count() - 1));
+        have_last_ = true;
+        empty_hops_ = 0;
+      }
+      const Node r(const_cast<std::byte*>(next->data().data()));
+      if (r.count() > 0 && have_last_ &&
+          CompareKeys(tree_->options_.comparator, r.key(0), last_key_) <= 0) {
+        s = absl::DataLossError(fmt::format(
+            "B+tree leaf {} (right sibling of leaf {}) starts with a key not above its left "
+            "sibling's last key: the leaf chain is out of order",
+            right, leaf_.page_id()));
+      } else if (r.count() == 0 && ++empty_hops_ > tree_->store_.pool().page_count()) {
+        s = absl::DataLossError(
+            fmt::format("B+tree leaf chain loops through empty leaf {}", right));
+      }
+    }
+    if (!s.ok()) {
+      status_ = std::move(s);
       valid_ = false;
       leaf_.Release();
       return;
@@ -276,8 +334,8 @@ absl::StatusOr<bool> BTree::TryOptimistic(MiniTransaction& mtr, Change& change) 
   absl::StatusOr<PageSpan> leaf = mtr.GetForWrite(leaf_id);
   cur->Release();
   if (!leaf.ok()) return leaf.status();
+  if (absl::Status s = CheckedNode(leaf_id, leaf->data(), 0); !s.ok()) return s;
   Node n(leaf->data());
-  if (!IsNode(leaf->data()) || !n.is_leaf()) return NotANode(leaf_id, leaf->data());
   bool found;
   const std::size_t i = n.LowerBound(change.key, options_.comparator, &found);
   bool fits = false;
@@ -336,8 +394,11 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
   const KeyComparator& cmp = options_.comparator;
   absl::StatusOr<PageSpan> anchor = mtr.GetForWrite(anchor_);
   if (!anchor.ok()) return anchor.status();
+  absl::StatusOr<std::uint32_t> checked_height = CheckedAnchor(anchor->data());
+  if (!checked_height.ok()) return checked_height.status();
   const PageId root = AnchorRoot(anchor->data());
-  std::uint32_t height = AnchorHeight(anchor->data());
+  std::uint32_t height = *checked_height;
+  int expect = static_cast<int>(height);
   // The path from the highest node a change may reach down to the leaf, latched exclusively.
   std::vector<PageId> path{anchor_};
   std::vector<PageSpan> spans{*anchor};
@@ -346,7 +407,7 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
   for (;;) {
     absl::StatusOr<PageSpan> span = mtr.GetForWrite(id);
     if (!span.ok()) return span.status();
-    if (!IsNode(span->data())) return NotANode(id, span->data());
+    if (absl::Status s = CheckedNode(id, span->data(), expect); !s.ok()) return s;
     Node n(span->data());
     if (Safe(n, change, is_root)) {
       // Nothing below can reach the ancestors: release them (unchanged) for other writers.
@@ -365,10 +426,13 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
       // The last child may need its left sibling to merge with: latch it first (siblings are
       // always latched left to right).
       const PageId left = n.count() >= 2 ? n.child(n.count() - 2) : n.leftmost_child();
-      if (absl::StatusOr<PageSpan> s = mtr.GetForWrite(left); !s.ok()) return s.status();
+      absl::StatusOr<PageSpan> s = mtr.GetForWrite(left);
+      if (!s.ok()) return s.status();
+      if (absl::Status c = CheckedNode(left, s->data(), expect - 1); !c.ok()) return c;
     }
     id = child;
     is_root = false;
+    --expect;
   }
 
   // The leaf.
@@ -497,7 +561,10 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
       continue;
     }
     const int idx = parent.IndexOfChild(path[level]);
-    if (idx == -2) return absl::InternalError("B+tree: child missing from its parent");
+    if (idx == -2) {
+      return absl::DataLossError(fmt::format("B+tree page {} is missing from its parent {}",
+                                             path[level], path[level - 1]));
+    }
     // The pair (left, right) of adjacent siblings, and the separator between them.
     int left_idx = idx, sep_idx;
     if (idx < static_cast<int>(parent.count()) - 1) {
@@ -513,6 +580,9 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
     if (!ls.ok()) return ls.status();
     absl::StatusOr<PageSpan> rs = mtr.GetForWrite(right_id);
     if (!rs.ok()) return rs.status();
+    for (const auto& [sid, sp] : {std::pair{left_id, *ls}, std::pair{right_id, *rs}}) {
+      if (absl::Status s = CheckedNode(sid, sp.data(), parent.level() - 1); !s.ok()) return s;
+    }
     Node left(ls->data()), right(rs->data());
     const std::string sep(parent.key(static_cast<std::size_t>(sep_idx)));
     if (left.is_leaf()) {
@@ -608,9 +678,15 @@ absl::Status BTree::BulkLoad(std::span<const std::pair<std::string, std::string>
   {
     absl::StatusOr<ReadPageGuard> a = store_.pool().ReadPage(anchor_);
     if (!a.ok()) return a.status();
-    absl::StatusOr<ReadPageGuard> r = store_.pool().ReadPage(AnchorRoot(a->data().data()));
+    absl::StatusOr<std::uint32_t> height = CheckedAnchor(a->data().data());
+    if (!height.ok()) return height.status();
+    const PageId root = AnchorRoot(a->data().data());
+    absl::StatusOr<ReadPageGuard> r = store_.pool().ReadPage(root);
     if (!r.ok()) return r.status();
-    if (AnchorHeight(a->data().data()) != 0 ||
+    if (absl::Status s = CheckedNode(root, r->data().data(), static_cast<int>(*height)); !s.ok()) {
+      return s;
+    }
+    if (*height != 0 ||
         Node(const_cast<std::byte*>(r->data().data())).count() != 0) {
       return absl::InvalidArgumentError("bulk load needs an empty tree");
     }
@@ -693,11 +769,19 @@ absl::Status BTree::BulkLoad(std::span<const std::pair<std::string, std::string>
 absl::Status BTree::VerifyNode(PageId id, std::uint16_t level, std::optional<std::string> lo,
                                std::optional<std::string> hi, std::vector<PageId>* leaves,
                                std::vector<PageId>* seen, BTreeStats* stats) const {
+  // A malformed tree whose nodes share children must not make the walk exponential: more visits
+  // than the file has pages means some page is reachable twice (named after the walk).
+  if (seen->size() > store_.pool().page_count()) {
+    return absl::DataLossError(fmt::format(
+        "B+tree {}: more nodes reachable than the file holds pages: pages are reachable twice",
+        anchor_));
+  }
   seen->push_back(id);
   absl::StatusOr<ReadPageGuard> g = store_.pool().ReadPage(id);
   if (!g.ok()) return g.status();
   const std::byte* p = g->data().data();
-  if (!IsNode(p)) return NotANode(id, p);
+  // The whole structure, whatever the pool remembers of earlier checks.
+  if (absl::Status s = CheckNode(id, g->data(), options_.comparator); !s.ok()) return s;
   const Node n(const_cast<std::byte*>(p));
   const KeyComparator& cmp = options_.comparator;
   if (n.level() != level) {
@@ -759,11 +843,10 @@ absl::StatusOr<BTreeStats> BTree::Stats(std::vector<PageId>* pages) const {
   {
     absl::StatusOr<ReadPageGuard> a = store_.pool().ReadPage(anchor_);
     if (!a.ok()) return a.status();
-    if (ReadPageHeader(a->data()).type != static_cast<std::uint16_t>(PageType::kBTreeMeta)) {
-      return absl::DataLossError(fmt::format("page {} is not a B+tree anchor", anchor_));
-    }
+    absl::StatusOr<std::uint32_t> height = CheckedAnchor(a->data().data());
+    if (!height.ok()) return height.status();
     root = AnchorRoot(a->data().data());
-    stats.height = AnchorHeight(a->data().data());
+    stats.height = *height;
   }
   if (absl::Status s = VerifyNode(root, static_cast<std::uint16_t>(stats.height), std::nullopt,
                                   std::nullopt, &leaves, &seen, &stats);

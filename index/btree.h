@@ -111,6 +111,9 @@ class BTree {
     std::optional<std::string> end_;
     bool valid_ = false;
     absl::Status status_;
+    std::string last_key_;  // the last key of the last non-empty leaf left behind
+    bool have_last_ = false;
+    std::uint64_t empty_hops_ = 0;  // empty leaves passed since then
     void Settle();  // moves to the first entry at or after index_ (next leaves), checks end_
   };
   Iterator Scan(std::string_view begin, std::optional<std::string_view> end = std::nullopt) const {
@@ -142,6 +145,11 @@ class BTree {
   // when null) and returns the node at `level` latched. OutOfRangeError if the tree is lower.
   [[nodiscard]] absl::StatusOr<ReadPageGuard> DescendShared(const std::string_view* key,
                                                             std::uint16_t level) const;
+  // The node at `p` (page `id`, latched by the caller) checked with CheckNode the first time it
+  // is used after it entered its frame, and its type and level (`level` < 0: any) every time.
+  [[nodiscard]] absl::Status CheckedNode(PageId id, const std::byte* p, int level) const;
+  // The anchor page's type and height checked; the height.
+  [[nodiscard]] absl::StatusOr<std::uint32_t> CheckedAnchor(const std::byte* p) const;
   // From the first key >= *begin (the first key of all when null).
   Iterator Start(const std::string_view* begin, std::optional<std::string_view> end) const;
 

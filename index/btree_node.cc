@@ -1,5 +1,7 @@
 #include "index/btree_node.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <vector>
@@ -12,7 +14,83 @@ void CopyBytes(std::byte* dst, std::string_view src) {
   if (!src.empty()) std::memcpy(dst, src.data(), src.size());
 }
 
+std::uint16_t Load16(const std::byte* p, std::size_t off) {
+  std::uint16_t v;
+  std::memcpy(&v, p + off, 2);
+  return v;
+}
+
 }  // namespace
+
+absl::Status CheckNode(PageId id, ConstPageSpan page, const KeyComparator& cmp) {
+  const std::byte* p = page.data();
+  auto bad = [&](std::string what) {
+    return absl::DataLossError(fmt::format("B+tree page {} is malformed: {}", id, what));
+  };
+  const auto type = static_cast<PageType>(ReadPageHeader(page).type);
+  if (type != PageType::kBTreeLeaf && type != PageType::kBTreeInternal) {
+    return absl::DataLossError(
+        fmt::format("page {} is not a B+tree node (type {})", id, PageTypeName(type)));
+  }
+  const std::uint16_t count = Load16(p, 32), slots_end = Load16(p, 34), cells = Load16(p, 36);
+  const std::uint16_t level = Load16(p, 38), dead = Load16(p, 40);
+  const bool leaf = level == 0;
+  if (leaf != (type == PageType::kBTreeLeaf) || level > kMaxNodeLevel) {
+    return bad(fmt::format("a {} at level {}", PageTypeName(type), level));
+  }
+  if (std::size_t{slots_end} != kNodeHeaderEnd + std::size_t{count} * kSlotSize ||
+      slots_end > cells || cells > kPageSize) {
+    return bad(fmt::format("{} slots, slot array ending at {}, cells starting at {}", count,
+                           slots_end, cells));
+  }
+  if (dead > kPageSize - cells) return bad(fmt::format("{} dead bytes in a cell area of {}", dead,
+                                                       kPageSize - cells));
+  const std::size_t header = leaf ? kLeafCellHeader : kInternalCellHeader;
+  // (offset, size) of every cell; sorted below to find overlaps.
+  std::array<std::pair<std::uint16_t, std::uint16_t>, kPageSize / 2> spans;
+  std::size_t used = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint16_t off = Load16(p, kNodeHeaderEnd + i * kSlotSize);
+    if (off < cells || std::size_t{off} + header > kPageSize) {
+      return bad(fmt::format("slot {} points at {}, outside the cell area [{}, {})", i, off,
+                             cells, kPageSize));
+    }
+    const std::size_t klen = Load16(p, off);
+    const std::size_t vlen = leaf ? Load16(p, off + 2) : 0;
+    if (klen + vlen > kMaxEntryBytes || off + header + klen + vlen > kPageSize) {
+      return bad(fmt::format("slot {}: a cell at {} of {} key and {} value bytes does not fit", i,
+                             off, klen, vlen));
+    }
+    spans[i] = {off, static_cast<std::uint16_t>(header + klen + vlen)};
+    used += header + klen + vlen;
+  }
+  if (used + dead != kPageSize - std::size_t{cells}) {
+    return bad(fmt::format("cells of {} bytes and {} dead bytes in a cell area of {}", used, dead,
+                           kPageSize - cells));
+  }
+  std::sort(spans.begin(), spans.begin() + count);
+  for (std::size_t i = 1; i < count; ++i) {
+    if (spans[i - 1].first + spans[i - 1].second > spans[i].first) {
+      return bad(fmt::format("cells at {} and {} overlap", spans[i - 1].first, spans[i].first));
+    }
+  }
+  const Node n(const_cast<std::byte*>(p));
+  for (std::size_t i = 1; i < count; ++i) {
+    if (CompareKeys(cmp, n.key(i - 1), n.key(i)) >= 0) {
+      return bad(fmt::format("keys {} and {} are out of order", i - 1, i));
+    }
+  }
+  if (n.right() == id) return bad("its right sibling is itself");
+  if (!leaf) {
+    for (std::size_t i = 0; i <= count; ++i) {
+      const PageId c = i == 0 ? n.leftmost_child() : n.child(i - 1);
+      if (c < kFirstDataPage || c == id) {
+        return bad(fmt::format("child {} is page {}", i, c));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 void Node::Init(std::uint16_t level) {
   PageHeader h = ReadPageHeader(ConstPageSpan(p_, kPageSize));

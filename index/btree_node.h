@@ -24,6 +24,7 @@
 #include <span>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "storage/page.h"
 
 namespace pagestore {
@@ -50,6 +51,20 @@ inline constexpr std::size_t kInternalCellHeader = 10;
 // Every node holds at least 4 entries: key + value of one entry is at most this many bytes.
 inline constexpr std::size_t kMaxEntryBytes =
     (kPageSize - kNodeHeaderEnd) / 4 - kSlotSize - kInternalCellHeader;
+
+// The B+tree's deepest possible level: a tree of 4-entry nodes over 2^64 pages is lower.
+inline constexpr std::uint16_t kMaxNodeLevel = 40;
+
+// Checks that `page` (page `id`) is a structurally sound node before anything reads or changes
+// it through Node: its type agrees with its level; the slot array and the cell area lie inside
+// the page and do not meet; every slot names a cell wholly inside the cell area, no two cells
+// overlap, and the cells plus the dead bytes fill the cell area exactly (so compaction and
+// insertion stay inside the page); entries are within kMaxEntryBytes; keys are strictly
+// increasing under `cmp`; an internal node's children are data pages other than itself; the
+// right sibling is not the page itself. DataLossError naming the page and what is wrong.
+// Cost: linear in the entries (a sort of the cell offsets and one comparison per key); callers
+// run it once per page load (BufferPool::structure_checked), and Verify always.
+[[nodiscard]] absl::Status CheckNode(PageId id, ConstPageSpan page, const KeyComparator& cmp);
 
 class Node {
  public:
