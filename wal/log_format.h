@@ -21,26 +21,53 @@ namespace pagestore {
 // holds the LSNs [first_lsn_k, first_lsn_{k+1}); the byte at LSN x is at file offset
 // kSegmentHeaderSize + (x - first_lsn).
 inline constexpr char kSegmentMagic[8] = {'P', 'S', 'W', 'A', 'L', 'S', 'E', 'G'};
-inline constexpr std::uint32_t kLogFormatVersion = 1;
+// Version 2 adds the pre-sized length; version 1 headers (no length) are still read.
+inline constexpr std::uint32_t kLogFormatVersion = 2;
 inline constexpr std::size_t kSegmentHeaderSize = 4096;  // one block, so records never share it
-inline constexpr std::size_t kSegmentHeaderUsed = 48;
+inline constexpr std::size_t kSegmentHeaderUsed = 56;
 inline constexpr std::string_view kSegmentSuffix = ".wal";
 inline constexpr std::string_view kSpareSuffix = ".spare";  // a removed segment kept to recycle
+// A segment being created or recycled: it gets its ".wal" name only once its header (and, when
+// pre-sized, its full length) is durable, so every ".wal" file is whole from birth and a ".wal"
+// file without an intact header is damage, never an interrupted creation.
+inline constexpr std::string_view kNewSegmentSuffix = ".wal.new";
 
 struct SegmentHeader {
   std::uint64_t number = 0;
   Lsn first_lsn = 0;
   std::uint64_t salt = 0;  // seeds every record checksum in the segment
+  // The file's length when it was created (zero-filled or recycled to that length); 0 when it
+  // grows by appends (or a version 1 header). A shorter file was cut: truncation, not a torn write.
+  std::uint64_t presized = 0;
 };
-// Layout: magic[8] | u32 version | u32 header size | u64 number | u64 first_lsn | u64 salt |
-// u64 checksum (XXH3-64 of bytes [0, 40)). The rest of the block is zero.
+// Layout (version 2): magic[8] | u32 version | u32 header size | u64 number | u64 first_lsn |
+// u64 salt | u64 presized | u64 checksum (XXH3-64 of bytes [0, 48)). The rest of the block is
+// zero. Version 1: the same without `presized`, the checksum at 40 over [0, 40).
 void EncodeSegmentHeader(const SegmentHeader& h, std::span<std::byte, kSegmentHeaderSize> out);
-// False when the block is not an intact segment header of this format.
+// False when the block is not an intact segment header of a version this build reads.
 bool DecodeSegmentHeader(std::span<const std::byte> in, SegmentHeader* out);
+
+// The end mark: written into a segment's header block (at kSegmentEndMarkOffset, a sector of its
+// own) once the next segment exists durably, and synced before any record goes there. A log
+// whose last segment carries one has lost the segment after it.
+// Layout: magic "PSWALEND" | u64 next segment number | u64 next segment's first LSN |
+// u64 XXH3-64 of the 24 bytes before it, seeded with this segment's salt.
+inline constexpr std::size_t kSegmentEndMarkOffset = 2048;
+inline constexpr std::size_t kSegmentEndMarkSize = 32;
+inline constexpr char kSegmentEndMagic[8] = {'P', 'S', 'W', 'A', 'L', 'E', 'N', 'D'};
+struct SegmentEndMark {
+  std::uint64_t next_number = 0;
+  Lsn next_first_lsn = 0;
+};
+void EncodeSegmentEndMark(const SegmentEndMark& m, std::uint64_t salt,
+                          std::span<std::byte, kSegmentEndMarkSize> out);
+// False when `in` (the mark's bytes) holds no intact mark for a segment of this salt.
+bool DecodeSegmentEndMark(std::span<const std::byte> in, std::uint64_t salt, SegmentEndMark* out);
 
 std::string SegmentFileName(std::uint64_t number);
 // The segment number of a file name `<hex>.wal`; false for any other name.
 bool ParseSegmentFileName(std::string_view name, std::uint64_t* number);
+std::string NewSegmentFileName(std::uint64_t number);  // "<hex>.wal.new"
 
 // --- Records ------------------------------------------------------------------------------------
 inline constexpr Lsn kFirstLsn = 8;  // LSN 0 is kInvalidLsn: "no record"

@@ -44,6 +44,10 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
   bool removed = false;
   for (const std::string& name : *names) {
     if (name.ends_with(kSpareSuffix)) log->spares_.push_back(name);
+    if (name.ends_with(kNewSegmentSuffix)) {  // an interrupted creation: never named, never used
+      if (absl::Status s = env->RemoveFile(name); !s.ok()) return s;
+      removed = true;
+    }
   }
   std::vector<SegmentInfo> keep;
   for (std::size_t i = 0; i < segments.size(); ++i) {
@@ -69,6 +73,7 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
     seg.number = info.number;
     seg.first_lsn = info.first_lsn;
     seg.salt = info.salt;
+    seg.presized = info.presized;
     seg.synced_full = true;
     log->segments_.push_back(std::move(seg));
   }
@@ -105,6 +110,21 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
         }
       }
     }
+    if (*size < last.presized) {
+      // Cut short (recovery accepted the loss): back to its length, so that a torn append at
+      // the end of what follows is not taken for another cut.
+      std::vector<std::byte> zeros(1 << 20);
+      for (std::uint64_t off = *size; off < last.presized; off += zeros.size()) {
+        const std::size_t n = std::min<std::uint64_t>(zeros.size(), last.presized - off);
+        if (absl::Status s = (*file)->Write(off, std::span(zeros).first(n)); !s.ok()) return s;
+      }
+    }
+    // Appending continues in this segment: an end mark left from before (its successor was cut
+    // away above, or never got a record) must not claim a successor any more.
+    {
+      const std::array<std::byte, kSegmentEndMarkSize> zeros{};
+      if (absl::Status s = (*file)->Write(kSegmentEndMarkOffset, zeros); !s.ok()) return s;
+    }
     // Sync what the crashed writer left in the OS: redo must not get ahead of the log on disk.
     if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
     last.file = std::move(*file);
@@ -125,7 +145,11 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
 }
 
 absl::Status LogManager::CreateSegmentFile(Segment& seg) {
+  // Built under a temporary name and renamed once whole (see kNewSegmentSuffix): a crash leaves
+  // either no segment or a complete one with an intact header, never a ".wal" file recovery
+  // would have to guess about.
   const std::string name = SegmentFileName(seg.number);
+  const std::string temp = NewSegmentFileName(seg.number);
   std::string spare;
   {
     std::lock_guard lock(mu_);
@@ -135,34 +159,50 @@ absl::Status LogManager::CreateSegmentFile(Segment& seg) {
     }
   }
   absl::StatusOr<std::unique_ptr<LogFile>> file;
+  std::uint64_t presized = 0;
   if (!spare.empty()) {
-    if (absl::Status s = env_->RenameFile(spare, name); !s.ok()) return s;
-    file = env_->OpenFile(name, /*create=*/false);
-    if (file.ok()) {
-      std::lock_guard lock(mu_);
-      ++stats_.segments_recycled;
-    }
+    if (absl::Status s = env_->RenameFile(spare, temp); !s.ok()) return s;
+    file = env_->OpenFile(temp, /*create=*/false);
+    if (!file.ok()) return file.status();
+    absl::StatusOr<std::uint64_t> size = (*file)->Size();
+    if (!size.ok()) return size.status();
+    presized = *size;
+    std::lock_guard lock(mu_);
+    ++stats_.segments_recycled;
   } else {
-    file = env_->OpenFile(name, /*create=*/true);
-    if (file.ok() && options_.preallocate) {
+    file = env_->OpenFile(temp, /*create=*/true);
+    if (!file.ok()) return file.status();
+    // A leftover of an interrupted creation starts over.
+    if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
+    if (options_.preallocate) {
       std::vector<std::byte> zeros(std::min<std::uint64_t>(options_.segment_size, 1 << 20));
       for (std::uint64_t off = 0; off < options_.segment_size; off += zeros.size()) {
         const std::size_t n = std::min<std::uint64_t>(zeros.size(), options_.segment_size - off);
         if (absl::Status s = (*file)->Write(off, std::span(zeros).first(n)); !s.ok()) return s;
       }
+      presized = options_.segment_size;
     }
-    if (file.ok()) {
-      std::lock_guard lock(mu_);
-      ++stats_.segments_created;
-    }
+    std::lock_guard lock(mu_);
+    ++stats_.segments_created;
   }
-  if (!file.ok()) return file.status();
+  seg.presized = presized;
   alignas(64) std::array<std::byte, kSegmentHeaderSize> header;
-  EncodeSegmentHeader({seg.number, seg.first_lsn, seg.salt}, header);
+  EncodeSegmentHeader({seg.number, seg.first_lsn, seg.salt, presized}, header);
   if (absl::Status s = (*file)->Write(0, header); !s.ok()) return s;
   if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+  if (absl::Status s = env_->RenameFile(temp, name); !s.ok()) return s;
   if (absl::Status s = env_->SyncDir(); !s.ok()) return s;
   seg.file = std::move(*file);
+  return absl::OkStatus();
+}
+
+absl::Status LogManager::MarkSegmentEnd(Segment& seg, const Segment& next) {
+  std::array<std::byte, kSegmentEndMarkSize> mark;
+  EncodeSegmentEndMark({next.number, next.first_lsn}, seg.salt, mark);
+  if (absl::Status s = seg.file->Write(kSegmentEndMarkOffset, mark); !s.ok()) return s;
+  if (absl::Status s = seg.file->Sync(); !s.ok()) return s;
+  std::lock_guard lock(mu_);
+  ++stats_.syncs;
   return absl::OkStatus();
 }
 
@@ -250,13 +290,23 @@ absl::Status LogManager::WriteOut(std::vector<std::byte>& bytes, Lsn start,
         return s;
       }
     }
-    // A segment followed by another is synced whole before the next one gets a byte.
+    // A segment followed by another is synced whole before the next one gets a byte; then the
+    // next one is created (durably), then this one gets its end mark (synced), so a missing
+    // successor of a marked segment is damage, and a successor holding records always follows a
+    // marked segment.
     if ((!last && !seg.synced_full) || (last && sync)) {
       if (absl::Status s = seg.file->Sync(); !s.ok()) return s;
       std::lock_guard lock(mu_);
       ++stats_.syncs;
     }
     if (!last) {
+      if (!seg.synced_full) {
+        Segment& next = *segs[i + 1];
+        if (next.file == nullptr) {
+          if (absl::Status s = CreateSegmentFile(next); !s.ok()) return s;
+        }
+        if (absl::Status s = MarkSegmentEnd(seg, next); !s.ok()) return s;
+      }
       seg.synced_full = true;
       seg.file.reset();  // no more writes go there
     }

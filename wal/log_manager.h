@@ -74,6 +74,7 @@ class LogManager final : public LogFlusher {
     std::uint64_t number = 0;
     Lsn first_lsn = 0;
     std::uint64_t salt = 0;
+    std::uint64_t presized = 0;  // the file's length at creation (0: grows by appends)
   };
 
   // Opens the log in `env` for appending at `end_lsn`, the end found by recovery (kFirstLsn for a
@@ -135,6 +136,7 @@ class LogManager final : public LogFlusher {
     std::uint64_t number = 0;
     Lsn first_lsn = 0;
     std::uint64_t salt = 0;
+    std::uint64_t presized = 0;
     std::unique_ptr<LogFile> file;  // null until the flusher creates it; flusher-owned
     bool synced_full = false;       // synced through its last record, before a later segment
   };
@@ -144,6 +146,8 @@ class LogManager final : public LogFlusher {
   [[nodiscard]] absl::Status WriteOut(std::vector<std::byte>& bytes, Lsn start,
                                       std::vector<Segment*>& segs, bool sync);
   [[nodiscard]] absl::Status CreateSegmentFile(Segment& seg);
+  // Writes and syncs `seg`'s end mark naming `next` (log_format.h).
+  [[nodiscard]] absl::Status MarkSegmentEnd(Segment& seg, const Segment& next);
   // Waits until records through `lsn` are written (and synced if `sync`), leading a flush when
   // nobody else is. `wait` is the leader's gathering window, which closes early once `siblings`
   // other committers wait on this flush.

@@ -8,7 +8,9 @@
 namespace pagestore {
 namespace {
 
-enum class At { kValid, kClean, kBad };
+bool AllZero(std::span<const std::byte> b) {
+  return std::all_of(b.begin(), b.end(), [](std::byte x) { return x == std::byte{0}; });
+}
 
 }  // namespace
 
@@ -28,22 +30,66 @@ absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Open(LogEnv* env, Recovery
   std::unique_ptr<LogReader> r(new LogReader(env, mode));
   absl::StatusOr<std::vector<std::string>> names = env->ListFiles();
   if (!names.ok()) return names.status();
+  struct Bad {
+    std::uint64_t number;
+    std::string name, why;
+  };
+  std::vector<Bad> bad;
   for (const std::string& name : *names) {
     std::uint64_t number;
     if (!ParseSegmentFileName(name, &number)) continue;
     absl::StatusOr<std::unique_ptr<LogFile>> file = env->OpenFile(name, /*create=*/false);
     if (!file.ok()) return file.status();
-    std::array<std::byte, kSegmentHeaderUsed> block;
+    absl::StatusOr<std::uint64_t> size = (*file)->Size();
+    if (!size.ok()) return size.status();
+    std::array<std::byte, kSegmentHeaderSize> block{};
     absl::StatusOr<std::size_t> n = (*file)->Read(0, block);
     if (!n.ok()) return n.status();
     SegmentHeader h;
-    if (*n < block.size() || !DecodeSegmentHeader(block, &h) || h.number != number) {
-      continue;  // created but never given its header: it holds no records
+    const bool decoded = *n >= kSegmentHeaderUsed && DecodeSegmentHeader(block, &h);
+    if (decoded && h.number == number) {
+      Seg seg;
+      seg.info = {h.number, h.first_lsn, h.salt, h.presized};
+      seg.name = name;
+      seg.size = *size;
+      seg.end_marked = DecodeSegmentEndMark(
+          std::span(block).subspan(kSegmentEndMarkOffset, kSegmentEndMarkSize), h.salt,
+          &seg.end_mark);
+      r->segments_.push_back(std::move(seg));
+      continue;
     }
-    r->segments_.push_back({{h.number, h.first_lsn, h.salt}, name});
+    // Every ".wal" file is complete from birth (kNewSegmentSuffix), so a bad header is damage,
+    // unless the file holds nothing at all (an empty file left by an older build's interrupted
+    // creation): that one never held a record.
+    std::vector<std::byte> all(*size);
+    absl::StatusOr<std::size_t> got = (*file)->Read(0, all);
+    if (!got.ok()) return got.status();
+    if (AllZero(std::span(all).first(*got))) continue;
+    bad.push_back({number, name,
+                   decoded ? fmt::format("its header names segment {}", h.number)
+                           : std::string(*n < kSegmentHeaderUsed ? "its header is cut short"
+                                                                 : "its header is damaged")});
   }
   std::sort(r->segments_.begin(), r->segments_.end(),
             [](const Seg& a, const Seg& b) { return a.info.number < b.info.number; });
+  if (!bad.empty()) {
+    std::sort(bad.begin(), bad.end(), [](const Bad& a, const Bad& b) { return a.number < b.number; });
+    const Bad& first = bad.front();
+    if (mode != RecoveryMode::kPointInTime) {
+      return absl::DataLossError(fmt::format(
+          "{}: log segment {} is damaged ({}): it may hold committed records, so the log cannot "
+          "be read past it; recover with RecoveryMode::kPointInTime to end the log before it "
+          "(losing it and every later segment)",
+          env->Describe(first.name), first.number, first.why));
+    }
+    // Point in time: the log ends before the first damaged segment.
+    while (!r->segments_.empty() && r->segments_.back().info.number > first.number) {
+      r->segments_.pop_back();
+    }
+    r->open_damage_ = fmt::format("log segment {} is damaged ({}); it and every later segment "
+                                  "are dropped",
+                                  env->Describe(first.name), first.why);
+  }
   return r;
 }
 
@@ -73,68 +119,83 @@ absl::Status LogReader::Load(std::size_t index) {
   return absl::OkStatus();
 }
 
-bool LogReader::ValidAt(Lsn lsn, RecordHeader* h, std::string* why) const {
+LogReader::At LogReader::ValidAt(Lsn lsn, RecordHeader* h, std::string* why) const {
   const Seg& seg = segments_[loaded_];
   const std::uint64_t off = kSegmentHeaderSize + (lsn - seg.info.first_lsn);
-  At at = At::kBad;
+  // A pre-sized segment whose file is shorter was cut: reaching its end is damage.
+  const bool cut = seg.info.presized != 0 && data_.size() < seg.info.presized;
+  auto at_cut = [&](std::string what) {
+    *why = fmt::format("{}; the file is {} bytes but was created with {}: it was cut short",
+                       what, data_.size(), seg.info.presized);
+    return At::kCut;
+  };
   if (off >= data_.size()) {
-    at = At::kClean;
+    if (cut) return at_cut("the segment file ends");
     *why = "end of segment file";
-  } else if (off + kRecordHeaderSize > data_.size()) {
-    // Less room than a header: a clean end when it is the zeroed end of a full segment.
-    const bool zeros = std::all_of(data_.begin() + static_cast<std::ptrdiff_t>(off), data_.end(),
-                                   [](std::byte b) { return b == std::byte{0}; });
-    at = zeros ? At::kClean : At::kBad;
-    *why = zeros ? "zeroed end of segment" : "truncated record header";
-  } else {
-    *h = ReadRecordHeader(data_.data() + off);
-    static constexpr std::array<std::byte, kRecordHeaderSize> kZero{};
-    if (std::memcmp(data_.data() + off, kZero.data(), kRecordHeaderSize) == 0) {
-      at = At::kClean;
-      *why = "zeroed tail";
-    } else if (h->lsn < lsn && h->lsn != 0) {
-      at = At::kClean;
-      *why = fmt::format("stale record of LSN {} from a recycled segment", h->lsn);
-    } else if (h->lsn != lsn) {
-      *why = fmt::format("record header claims LSN {}", h->lsn);
-    } else if (h->length < kRecordHeaderSize) {
-      *why = fmt::format("bad record length {}", h->length);
-    } else if (off + h->length > data_.size()) {
-      *why =
-          fmt::format("truncated record: {} bytes, {} in the file", h->length, data_.size() - off);
-    } else if (RecordChecksum(data_.data() + off, h->length, seg.info.salt) != h->checksum) {
-      *why = "record checksum mismatch";
-    } else if (h->type < RecordType::kMtr || h->type > RecordType::kCheckpoint) {
-      *why = fmt::format("unknown record type {}", static_cast<int>(h->type));
-    } else {
-      return true;
-    }
+    return At::kClean;
   }
-  // Callers distinguish clean from bad by `why`'s first word via IsClean below.
-  if (at == At::kClean) why->insert(0, "clean: ");
-  return false;
+  if (off + kRecordHeaderSize > data_.size()) {
+    // Less room than a header: a clean end when it is the zeroed end of a full segment.
+    if (AllZero(std::span(data_).subspan(off))) {
+      if (cut) return at_cut("the segment file ends");
+      *why = "zeroed end of segment";
+      return At::kClean;
+    }
+    if (cut) return at_cut("truncated record header");
+    *why = "truncated record header";
+    return At::kBad;
+  }
+  *h = ReadRecordHeader(data_.data() + off);
+  static constexpr std::array<std::byte, kRecordHeaderSize> kZero{};
+  if (std::memcmp(data_.data() + off, kZero.data(), kRecordHeaderSize) == 0) {
+    *why = "zeroed tail";
+    return At::kClean;
+  }
+  if (h->lsn < lsn && h->lsn != 0) {
+    *why = fmt::format("stale record of LSN {} from a recycled segment", h->lsn);
+    return At::kClean;
+  }
+  if (h->lsn != lsn) {
+    *why = fmt::format("record header claims LSN {}", h->lsn);
+  } else if (h->length < kRecordHeaderSize) {
+    *why = fmt::format("bad record length {}", h->length);
+  } else if (off + h->length > data_.size()) {
+    const std::string what =
+        fmt::format("truncated record: {} bytes, {} in the file", h->length, data_.size() - off);
+    if (cut) return at_cut(what);
+    *why = what;
+  } else if (RecordChecksum(data_.data() + off, h->length, seg.info.salt) != h->checksum) {
+    *why = "record checksum mismatch";
+  } else if (h->type < RecordType::kMtr || h->type > RecordType::kCheckpoint) {
+    *why = fmt::format("unknown record type {}", static_cast<int>(h->type));
+  } else {
+    return At::kValid;
+  }
+  return At::kBad;
 }
 
-namespace {
-bool IsClean(std::string_view why) { return why.starts_with("clean: "); }
-std::string_view Reason(std::string_view why) { return IsClean(why) ? why.substr(7) : why; }
-}  // namespace
-
-absl::Status LogReader::AtBadRecord(Lsn lsn, const std::string& why) {
+absl::Status LogReader::AtBadRecord(Lsn lsn, At at, const std::string& why) {
   const std::string where = fmt::format("{}: LSN {}", env_->Describe(segments_[cur_].name), lsn);
-  const bool clean = IsClean(why);
+  const bool clean = at == At::kClean;
+  auto stop_here = [&] {
+    if (!clean) {
+      damaged_lsn_ = lsn;
+      damage_ = why;
+    }
+    return absl::OkStatus();
+  };
+  if (mode_ == RecoveryMode::kPointInTime) return stop_here();
+  if (at == At::kCut) {
+    return absl::DataLossError(fmt::format(
+        "{}: the write-ahead log is damaged ({}); records past it may have been committed; "
+        "recover with RecoveryMode::kPointInTime to stop at LSN {}",
+        where, why, lsn));
+  }
   if (!clean && mode_ == RecoveryMode::kAbsoluteConsistency) {
     return absl::DataLossError(fmt::format(
         "{}: the write-ahead log does not end cleanly ({}); absolute-consistency recovery "
         "refuses it",
-        where, Reason(why)));
-  }
-  if (mode_ == RecoveryMode::kPointInTime) {
-    if (!clean) {
-      damaged_lsn_ = lsn;
-      damage_ = std::string(Reason(why));
-    }
-    return absl::OkStatus();
+        where, why));
   }
   // Proof that the bytes at `lsn` were once durable: a later segment, or a later valid record of
   // this segment appended after the log was durable beyond `lsn`.
@@ -142,7 +203,7 @@ absl::Status LogReader::AtBadRecord(Lsn lsn, const std::string& why) {
     return absl::DataLossError(fmt::format(
         "{}: the write-ahead log is damaged ({}) but segment {} follows, so the damaged part had "
         "been synced; recover with RecoveryMode::kPointInTime to stop at LSN {}",
-        where, Reason(why), segments_[cur_ + 1].name, lsn));
+        where, why, segments_[cur_ + 1].name, lsn));
   }
   const Seg& seg = segments_[cur_];
   const std::uint64_t off = kSegmentHeaderSize + (lsn - seg.info.first_lsn);
@@ -152,20 +213,16 @@ absl::Status LogReader::AtBadRecord(Lsn lsn, const std::string& why) {
     RecordHeader h = ReadRecordHeader(data_.data() + o);
     if (h.lsn != p) continue;  // cheap filter before the checksum
     std::string ignored;
-    if (!ValidAt(p, &h, &ignored)) continue;
+    if (ValidAt(p, &h, &ignored) != At::kValid) continue;
     if (h.durable_lsn > lsn || mode_ == RecoveryMode::kAbsoluteConsistency) {
       return absl::DataLossError(fmt::format(
           "{}: the write-ahead log is damaged ({}) but the valid record at LSN {} after it was "
           "written when the log was durable up to LSN {}; recover with RecoveryMode::kPointInTime "
           "to stop at LSN {}",
-          where, Reason(why), p, h.durable_lsn, lsn));
+          where, why, p, h.durable_lsn, lsn));
     }
   }
-  if (!clean) {
-    damaged_lsn_ = lsn;
-    damage_ = std::string(Reason(why));
-  }
-  return absl::OkStatus();
+  return stop_here();
 }
 
 absl::Status LogReader::Seek(Lsn lsn) {
@@ -191,17 +248,32 @@ absl::StatusOr<bool> LogReader::Next(LogRecord* out) {
     end_lsn_ = pos_;
     return false;
   }
+  auto next_starts_here = [&] {
+    return cur_ + 1 < segments_.size() && segments_[cur_ + 1].info.first_lsn == pos_ &&
+           segments_[cur_ + 1].info.number == segments_[cur_].info.number + 1;
+  };
   for (;;) {
     // The writer starts a segment exactly where the log is; whatever the previous file holds
-    // past that point (zeros, a recycled file's stale bytes) is not part of the log.
-    if (cur_ + 1 < segments_.size() && segments_[cur_ + 1].info.first_lsn == pos_ &&
-        segments_[cur_ + 1].info.number == segments_[cur_].info.number + 1) {
-      ++cur_;
-    }
+    // past that point (its segment-end marker, zeros, a recycled file's stale bytes) is not
+    // part of the log.
+    if (next_starts_here()) ++cur_;
     if (absl::Status s = Load(cur_); !s.ok()) return s;
     RecordHeader h;
     std::string why;
-    if (ValidAt(pos_, &h, &why)) {
+    At at = ValidAt(pos_, &h, &why);
+    const Seg& seg = segments_[cur_];
+    if (at == At::kClean && seg.end_marked) {
+      // The segment after this one existed before this one was marked: it is gone, or not ours.
+      at = At::kCut;
+      why = fmt::format(
+          "{}; the segment's end mark names segment {} from LSN {}, but {}", why,
+          seg.end_mark.next_number, seg.end_mark.next_first_lsn,
+          cur_ + 1 < segments_.size()
+              ? fmt::format("the next file is {}, from LSN {}", segments_[cur_ + 1].name,
+                            segments_[cur_ + 1].info.first_lsn)
+              : std::string("no such segment exists"));
+    }
+    if (at == At::kValid) {
       const std::uint64_t off = kSegmentHeaderSize + (pos_ - segments_[cur_].info.first_lsn);
       out->header = h;
       out->payload = std::span<const std::byte>(data_.data() + off + kRecordHeaderSize,
@@ -209,15 +281,13 @@ absl::StatusOr<bool> LogReader::Next(LogRecord* out) {
       pos_ += AlignRecord(h.length);
       return true;
     }
-    // A segment ends where the next one begins (its tail is zeros, stale or EOF).
-    if (IsClean(why) && cur_ + 1 < segments_.size() && segments_[cur_ + 1].info.first_lsn == pos_ &&
-        segments_[cur_ + 1].info.number == segments_[cur_].info.number + 1) {
-      ++cur_;
-      continue;
-    }
-    if (absl::Status s = AtBadRecord(pos_, why); !s.ok()) return s;
+    if (absl::Status s = AtBadRecord(pos_, at, why); !s.ok()) return s;
     at_end_ = true;
     end_lsn_ = pos_;
+    if (!open_damage_.empty()) {
+      if (damaged_lsn_ == kInvalidLsn) damaged_lsn_ = pos_;
+      damage_ = damage_.empty() ? open_damage_ : fmt::format("{}; {}", damage_, open_damage_);
+    }
     return false;
   }
 }
@@ -233,9 +303,9 @@ absl::StatusOr<LogRecord> LogReader::ReadAt(Lsn lsn) {
   if (absl::Status s = Load(i); !s.ok()) return s;
   RecordHeader h;
   std::string why;
-  if (!ValidAt(lsn, &h, &why)) {
+  if (ValidAt(lsn, &h, &why) != At::kValid) {
     return absl::DataLossError(fmt::format("{}: no valid record at LSN {} ({})",
-                                           env_->Describe(segments_[i].name), lsn, Reason(why)));
+                                           env_->Describe(segments_[i].name), lsn, why));
   }
   const std::uint64_t off = kSegmentHeaderSize + (lsn - segments_[i].info.first_lsn);
   LogRecord r;

@@ -42,8 +42,10 @@ struct LogRecord {
 
 class LogReader {
  public:
-  // Lists and validates the segment headers in `env`. A segment whose header is not intact (a
-  // crash while creating it) is ignored: it never held records.
+  // Lists and validates the segment headers in `env`. A ".wal" file whose header is not intact
+  // or names another segment is damage (segments get their name only once whole): DataLossError
+  // naming the file, except in kPointInTime, where the log ends before it (and damage() says
+  // so). A file holding only zeros never held a record and is ignored.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<LogReader>> Open(LogEnv* env,
                                                                        RecoveryMode mode);
 
@@ -76,13 +78,20 @@ class LogReader {
   struct Seg {
     LogManager::SegmentInfo info;
     std::string name;
+    std::uint64_t size = 0;  // of the file when listed
+    bool end_marked = false;  // carries an end mark: a successor existed
+    SegmentEndMark end_mark;
   };
+  // What is at a position: a valid record, a clean end (zeros, end of file, a stale record),
+  // a bad record (torn or damaged: the mode decides), or damage that is never a torn append
+  // (a pre-sized segment cut short, an end-marked segment with no segment after it).
+  enum class At { kValid, kClean, kBad, kCut };
   LogReader(LogEnv* env, RecoveryMode mode) : env_(env), mode_(mode) {}
   [[nodiscard]] absl::Status Load(std::size_t index);  // reads segment `index` into data_
   // Whether a valid record of the loaded segment starts at `lsn`.
-  bool ValidAt(Lsn lsn, RecordHeader* h, std::string* why) const;
+  At ValidAt(Lsn lsn, RecordHeader* h, std::string* why) const;
   // Called at a position holding no valid record: decides end-of-log or DataLoss.
-  [[nodiscard]] absl::Status AtBadRecord(Lsn lsn, const std::string& why);
+  [[nodiscard]] absl::Status AtBadRecord(Lsn lsn, At at, const std::string& why);
 
   LogEnv* env_;
   RecoveryMode mode_;
@@ -96,6 +105,7 @@ class LogReader {
   Lsn stop_ = ~Lsn{0};
   Lsn damaged_lsn_ = kInvalidLsn;
   std::string damage_;
+  std::string open_damage_;  // kPointInTime: damaged segments Open dropped
   std::uint64_t bytes_read_ = 0;
 };
 

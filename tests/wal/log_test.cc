@@ -386,9 +386,13 @@ class LogTailTest : public LogTest, public ::testing::WithParamInterface<Tail> {
 TEST_P(LogTailTest, RecoversToTheLastGoodRecordAndAppendsAfterIt) {
   const Tail tail = GetParam();
   const bool clean = tail == Tail::kZeroed;
+  // A file cut short is a torn append only in a log whose segments grow by appends; a pre-sized
+  // segment cut short is damage (PreSizedSegmentCutShortIsDataLoss).
+  LogOptions options = SmallOptions();
+  options.preallocate = tail != Tail::kTruncatedHeader && tail != Tail::kTruncatedPayload;
   std::vector<Rec> recs;
   {
-    PS_ASSIGN_OR_FAIL(log, OpenNew());
+    PS_ASSIGN_OR_FAIL(log, OpenNew(options));
     for (int i = 0; i < 12; ++i) {
       Rec r = MakeRec(300 + 50 * i, i, RecordType::kMtr, 7, recs.empty() ? 0 : recs.back().lsn);
       PS_ASSERT_OK(Append(*log, r));
@@ -440,7 +444,7 @@ TEST_P(LogTailTest, RecoversToTheLastGoodRecordAndAppendsAfterIt) {
 
   // Reopen at the end found and keep appending: the damaged bytes are gone, the log is whole.
   ReadResult recovered;
-  PS_ASSIGN_OR_FAIL(log, Recover(&env_, SmallOptions(), RecoveryMode::kTolerateTail, &recovered));
+  PS_ASSIGN_OR_FAIL(log, Recover(&env_, options, RecoveryMode::kTolerateTail, &recovered));
   EXPECT_EQ(log->next_lsn(), last.lsn);
   std::vector<Rec> more;
   PS_ASSERT_OK(AppendMany(*log, 3, 100, 500, &more));
@@ -450,6 +454,136 @@ TEST_P(LogTailTest, RecoversToTheLastGoodRecordAndAppendsAfterIt) {
   EXPECT_TRUE(SameRecords(after, Concat(good, more)));
   EXPECT_EQ(after.end_lsn, log->next_lsn());
   EXPECT_EQ(after.damaged_lsn, kInvalidLsn);
+}
+
+// A pre-sized segment is whole from birth (zero-filled under a temporary name, then named), so a
+// file shorter than its header says was cut after the fact: wherever the cut falls among the
+// records, recovery refuses it (naming the segment and the LSN) unless told to stop there, and
+// a cut among the zeros past the last record loses nothing.
+TEST_F(LogTest, PreSizedSegmentCutShortIsDataLoss) {
+  std::vector<Rec> recs;
+  {
+    PS_ASSIGN_OR_FAIL(log, OpenNew());
+    PS_ASSERT_OK(AppendMany(*log, 40, 300, 0, &recs));
+    PS_ASSERT_OK(log->FlushAll());
+  }
+  const std::vector<std::byte> whole = *env_.MutableContents(SegmentFileName(1));
+  std::size_t end_off;
+  ASSERT_NE(BytesAt(recs.back().end(), &end_off), nullptr);
+  for (std::size_t cut : {kSegmentHeaderSize + 1000, kSegmentHeaderSize + 4096,
+                          end_off - 7, end_off - kRecordHeaderSize, std::size_t{100}}) {
+    SCOPED_TRACE(cut);
+    *env_.MutableContents(SegmentFileName(1)) = whole;
+    env_.MutableContents(SegmentFileName(1))->resize(cut);
+    ReadResult read = ReadLog(&env_, RecoveryMode::kTolerateTail);
+    EXPECT_EQ(read.status.code(), absl::StatusCode::kDataLoss) << read.status;
+    EXPECT_THAT(read.status.message(), HasSubstr(SegmentFileName(1)));
+    if (cut > kSegmentHeaderSize) {
+      EXPECT_THAT(read.status.message(), HasSubstr("cut short"));
+      // Salvage: everything before the cut, and the damage said.
+      ReadResult pit = ReadLog(&env_, RecoveryMode::kPointInTime);
+      PS_EXPECT_OK(pit.status);
+      EXPECT_NE(pit.damaged_lsn, kInvalidLsn);
+      EXPECT_THAT(pit.damage, HasSubstr("cut short"));
+      EXPECT_LT(pit.records.size(), recs.size());
+    }
+  }
+  // Cut among the zeros after the last record: nothing was lost, and the log reopens whole.
+  *env_.MutableContents(SegmentFileName(1)) = whole;
+  env_.MutableContents(SegmentFileName(1))->resize(end_off + 4096);
+  ReadResult read = ReadLog(&env_, RecoveryMode::kAbsoluteConsistency);
+  PS_EXPECT_OK(read.status);
+  EXPECT_TRUE(SameRecords(read, recs));
+  ReadResult recovered;
+  PS_ASSIGN_OR_FAIL(log, Recover(&env_, SmallOptions(), RecoveryMode::kTolerateTail, &recovered));
+  EXPECT_EQ(env_.MutableContents(SegmentFileName(1))->size(), whole.size());
+}
+
+// A ".wal" file whose header is damaged, or names another segment, held records that may have
+// been committed: recovery stops with an error naming it, never skips it as an interrupted
+// creation (segments are created under a temporary name).
+TEST_F(LogTest, DamagedOrMisnamedSegmentHeaderIsDataLoss) {
+  std::vector<Rec> recs;
+  {
+    PS_ASSIGN_OR_FAIL(log, OpenNew());
+    PS_ASSERT_OK(AppendMany(*log, 100, kKiBPayload, 0, &recs));  // two segments
+    PS_ASSERT_OK(log->FlushAll());
+  }
+  ASSERT_EQ(FilesEndingWith(env_, ".wal").size(), 2u);
+  EXPECT_TRUE(FilesEndingWith(env_, kNewSegmentSuffix).empty());
+  const std::vector<std::byte> second = *env_.MutableContents(SegmentFileName(2));
+  for (std::size_t byte : {std::size_t{0}, std::size_t{17}, std::size_t{33}, std::size_t{47}}) {
+    SCOPED_TRACE(byte);
+    *env_.MutableContents(SegmentFileName(2)) = second;
+    (*env_.MutableContents(SegmentFileName(2)))[byte] ^= std::byte{0x10};
+    for (RecoveryMode mode : {RecoveryMode::kTolerateTail, RecoveryMode::kAbsoluteConsistency}) {
+      ReadResult read = ReadLog(&env_, mode);
+      EXPECT_EQ(read.status.code(), absl::StatusCode::kDataLoss) << read.status;
+      EXPECT_THAT(read.status.message(), HasSubstr(SegmentFileName(2)));
+    }
+    // Salvage ends the log before the damaged segment, and says so.
+    ReadResult pit = ReadLog(&env_, RecoveryMode::kPointInTime);
+    PS_EXPECT_OK(pit.status);
+    EXPECT_EQ(pit.end_lsn, recs[64].lsn);
+    EXPECT_THAT(pit.damage, HasSubstr(SegmentFileName(2)));
+  }
+  // Renamed: segment 2's file under the name of segment 5.
+  *env_.MutableContents(SegmentFileName(2)) = second;
+  PS_ASSERT_OK(env_.RenameFile(SegmentFileName(2), SegmentFileName(5)));
+  ReadResult read = ReadLog(&env_, RecoveryMode::kTolerateTail);
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kDataLoss) << read.status;
+  EXPECT_THAT(read.status.message(), HasSubstr("names segment 2"));
+}
+
+// The newest segment deleted: its predecessor's end mark says it existed.
+TEST_F(LogTest, DeletedNewestSegmentIsDataLoss) {
+  std::vector<Rec> recs;
+  {
+    PS_ASSIGN_OR_FAIL(log, OpenNew());
+    PS_ASSERT_OK(AppendMany(*log, 100, kKiBPayload, 0, &recs));  // two segments
+    PS_ASSERT_OK(log->FlushAll());
+  }
+  PS_ASSERT_OK(env_.RemoveFile(SegmentFileName(2)));
+  for (RecoveryMode mode : {RecoveryMode::kTolerateTail, RecoveryMode::kAbsoluteConsistency}) {
+    ReadResult read = ReadLog(&env_, mode);
+    EXPECT_EQ(read.status.code(), absl::StatusCode::kDataLoss) << read.status;
+    EXPECT_THAT(read.status.message(), HasSubstr("end mark names segment 2"));
+  }
+  ReadResult pit = ReadLog(&env_, RecoveryMode::kPointInTime);
+  PS_EXPECT_OK(pit.status);
+  EXPECT_EQ(pit.end_lsn, recs[64].lsn);
+  EXPECT_NE(pit.damaged_lsn, kInvalidLsn);
+}
+
+// A crash between creating the next segment and marking the previous one, and a crash while a
+// segment is being created under its temporary name: both are clean ends.
+TEST_F(LogTest, InterruptedSegmentCreationIsACleanEnd) {
+  std::vector<Rec> recs;
+  {
+    PS_ASSIGN_OR_FAIL(log, OpenNew());
+    PS_ASSERT_OK(AppendMany(*log, 64, kKiBPayload, 0, &recs));  // exactly one segment
+    PS_ASSERT_OK(log->FlushAll());
+  }
+  // A half-made next segment under its temporary name.
+  {
+    PS_ASSIGN_OR_FAIL(f, env_.OpenFile(NewSegmentFileName(2), /*create=*/true));
+    std::vector<std::byte> junk(5000, std::byte{0x5a});
+    PS_ASSERT_OK(f->Write(0, junk));
+  }
+  for (RecoveryMode mode : {RecoveryMode::kTolerateTail, RecoveryMode::kAbsoluteConsistency}) {
+    ReadResult read = ReadLog(&env_, mode);
+    PS_EXPECT_OK(read.status);
+    EXPECT_TRUE(SameRecords(read, recs));
+  }
+  ReadResult recovered;
+  PS_ASSIGN_OR_FAIL(log, Recover(&env_, SmallOptions(), RecoveryMode::kTolerateTail, &recovered));
+  EXPECT_TRUE(FilesEndingWith(env_, kNewSegmentSuffix).empty());
+  std::vector<Rec> more;
+  PS_ASSERT_OK(AppendMany(*log, 70, kKiBPayload, 900, &more));
+  PS_ASSERT_OK(log->FlushAll());
+  ReadResult after = ReadLog(&env_, RecoveryMode::kAbsoluteConsistency);
+  PS_EXPECT_OK(after.status);
+  EXPECT_TRUE(SameRecords(after, Concat(recs, more)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Tails, LogTailTest,
