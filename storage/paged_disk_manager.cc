@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "storage/logging.h"
+
 namespace pagestore {
 
 std::size_t ThisThreadShard() {
@@ -53,6 +55,15 @@ absl::Status PagedDiskManager::LoadSuperblock(PageId file_pages) {
   absl::StatusOr<SuperblockChoice> choice = ChooseSuperblock(copy0, copy1, path_);
   if (!choice.ok()) return choice.status();
   const Superblock& sb = choice->current;
+  if (!choice->other.ok()) {
+    // Both copies are written at creation and each checkpoint rewrites the older one: a bad
+    // copy is damage, and the file is read as of the other copy's (earlier) checkpoint.
+    Logf(LogLevel::kWarning,
+         "{}: superblock copy {} is damaged ({}); using copy {} (sequence {}) and recovering from "
+         "its checkpoint at LSN {}",
+         path_, 1 - sb.sequence % 2, std::string(choice->other.message()), sb.sequence % 2,
+         sb.sequence, sb.roots.checkpoint_lsn);
+  }
   if (sb.page_count > file_pages) {
     return absl::DataLossError(
         fmt::format("{}: truncated: superblock (sequence {}) says {} pages, the file holds {}",

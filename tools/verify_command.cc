@@ -219,6 +219,12 @@ int RunVerify(const VerifyArgs& args) {
     CheckSuperblocks(*f, r);
     VerifyReadOnly(*f, r);
   } else {
+    // Both superblock copies as found, before recovery writes anything (its checkpoint rewrites
+    // a damaged copy, so looking only afterwards would report a damaged file clean).
+    {
+      absl::StatusOr<RawFile> before = OpenRaw(args.file);
+      if (before.ok()) CheckSuperblocks(*before, r);
+    }
     absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(args.file);
     if (!store.ok()) {
       // A file that is not a store, or cannot be opened, is "could not run"; damage that stops
@@ -228,16 +234,19 @@ int RunVerify(const VerifyArgs& args) {
       }
       r.Add(PageNamed(store.status()), "recovery", Msg(store.status()));
       absl::StatusOr<RawFile> f = OpenRaw(args.file);
-      CheckSuperblocks(*f, r);
       VerifyReadOnly(*f, r);
     } else {
       VerifyRecovered(**store, r);
       if (absl::Status s = (*store)->Close(); !s.ok()) return CannotRun("verify", s);
       store->reset();
-      // The superblocks as the store left them.
+      // The superblocks as the store left them (a copy already reported is not repeated).
       absl::StatusOr<RawFile> f = OpenRaw(args.file);
       if (!f.ok()) return CannotRun("verify", f.status());
-      CheckSuperblocks(*f, r);
+      Report after;
+      CheckSuperblocks(*f, after);
+      for (Problem& p : after.problems) {
+        if (!r.bad_pages.contains(*p.page)) r.Add(p.page, std::move(p.kind), std::move(p.message));
+      }
     }
   }
   const bool clean = r.problems.empty();

@@ -1,6 +1,7 @@
 #include "wal/store.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstring>
@@ -52,6 +53,13 @@ class Decoder {
 absl::Status Malformed(const LogRecord& rec, std::string_view what) {
   return absl::DataLossError(fmt::format("log record at LSN {} ({}) is malformed: {}",
                                          rec.header.lsn, RecordTypeName(rec.header.type), what));
+}
+
+// A record naming a page the log never allocated: recovery refuses it before touching the file.
+absl::Status BeyondTheLog(const LogRecord& rec, PageId id, PageId file_end) {
+  return Malformed(rec, fmt::format("it names page {}, but the file and the log's own extensions "
+                                    "end at page {}: a damaged or foreign record",
+                                    id, file_end));
 }
 
 // A decoded mini-transaction record: what undo needs.
@@ -122,13 +130,16 @@ std::string RecoveryReport::ToString() const {
   return fmt::format(
       "recovered from checkpoint at LSN {}: redo from LSN {} to {}, {} records ({} bytes) "
       "scanned, {} page changes redone ({} full images), {} already on disk, {} transactions "
-      "({} operations) undone{}, in {:.3f} ms",
+      "({} operations) undone{}{}, in {:.3f} ms",
       checkpoint_lsn, start_lsn, end_lsn, records_scanned, bytes_scanned, pages_redone, page_images,
       pages_skipped, transactions_undone, operations_undone,
       damaged_tail_lsn == kInvalidLsn
           ? std::string()
           : fmt::format("; the log's damaged tail at LSN {} was dropped ({})", damaged_tail_lsn,
                         damage),
+      undo_skipped.empty() ? std::string()
+                           : fmt::format("; {} operations NOT undone: {}", undo_skipped.size(),
+                                         fmt::join(undo_skipped, "; ")),
       std::chrono::duration<double, std::milli>(duration).count());
 }
 
@@ -680,6 +691,7 @@ std::vector<PageId> Store::FreePages() const {
   MutexLock lock(&alloc_mu_);
   std::vector<PageId> out(free_.begin(), free_.end());
   out.insert(out.end(), trunks_.begin(), trunks_.end());
+  out.insert(out.end(), prev_trunks_.begin(), prev_trunks_.end());
   out.insert(out.end(), pending_trunks_.begin(), pending_trunks_.end());
   std::sort(out.begin(), out.end());
   return out;
@@ -695,7 +707,7 @@ StoreStats Store::stats() const {
   s.pages_reused = reused_.load(std::memory_order_relaxed);
   s.pages_freed = freed_.load(std::memory_order_relaxed);
   MutexLock lock(&alloc_mu_);
-  s.free_pages = free_.size() + trunks_.size() + pending_trunks_.size();
+  s.free_pages = free_.size() + trunks_.size() + prev_trunks_.size() + pending_trunks_.size();
   return s;
 }
 
@@ -796,6 +808,7 @@ absl::Status Store::CheckpointLocked() {
       free_snapshot.assign(free_.begin(), free_.end());
       free_snapshot.insert(free_snapshot.end(), in_flight_.begin(), in_flight_.end());
       free_snapshot.insert(free_snapshot.end(), trunks_.begin(), trunks_.end());
+      free_snapshot.insert(free_snapshot.end(), prev_trunks_.begin(), prev_trunks_.end());
       high_water = high_water_;
       // The trunks to hold this list: pages free at the cut, taken off the allocatable set right
       // here so that no record after the redo LSN can touch them.
@@ -887,22 +900,30 @@ absl::Status Store::CheckpointLocked() {
     return s;
   }
   {
+    // The superblock copies now name this checkpoint and the previous one: the trunks of the one
+    // before that are free at last; the previous one's stay reserved (prev_trunks_).
     MutexLock al(&alloc_mu_);
-    for (PageId old : trunks_) free_.insert(old);
+    for (PageId old : prev_trunks_) free_.insert(old);
+    prev_trunks_ = std::move(trunks_);
     trunks_ = std::move(trunks);
     pending_trunks_.clear();
   }
   last_checkpoint_redo_.store(redo, std::memory_order_relaxed);
   checkpoints_.fetch_add(1, std::memory_order_relaxed);
-  // 5. The log below what recovery and rollback can need.
-  return log_->RemoveSegmentsBefore(oldest_needed);
+  // 5. The log below what recovery (from either superblock copy's checkpoint) and rollback can
+  //    need.
+  const Lsn keep_from = prev_oldest_needed_ == kInvalidLsn
+                            ? oldest_needed
+                            : std::min(oldest_needed, prev_oldest_needed_);
+  prev_oldest_needed_ = oldest_needed;
+  return log_->RemoveSegmentsBefore(keep_from);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Recovery
 
 absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set,
-                         PageId& high_water) {
+                         PageId& high_water, PageId& file_end) {
   const Lsn lsn = rec.header.lsn;
   WritePageGuard page;
   bool apply = false;
@@ -913,6 +934,10 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
     page.Release();
     if (id < kFirstDataPage) {
       status = Malformed(rec, fmt::format("change to superblock page {}", id));
+      return false;
+    }
+    if (id >= file_end) {
+      status = BeyondTheLog(rec, id, file_end);
       return false;
     }
     if (absl::Status s = pool_->EnsurePageCount(id + 1); !s.ok()) {
@@ -968,6 +993,17 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
       case MtrEntry::kFree: {
         PageId id;
         if (!d.Get(&id)) return false;
+        if (id < kFirstDataPage) {
+          status = Malformed(rec, fmt::format("allocation entry for superblock page {}", id));
+          return false;
+        }
+        // Extensions are logged one at a time, in order: the next one names the page at the end
+        // of the file as the log has grown it, and no entry names a page past that.
+        if (kind == MtrEntry::kExtend && id == file_end) ++file_end;
+        if (id >= file_end) {
+          status = BeyondTheLog(rec, id, file_end);
+          return false;
+        }
         high_water = std::max(high_water, id + 1);
         // The page exists even if the page count never reached the superblock.
         if (absl::Status s = pool_->EnsurePageCount(id + 1); !s.ok()) {
@@ -996,18 +1032,38 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
   return absl::OkStatus();
 }
 
+bool Store::SkipDamagedUndo(const Transaction& txn, Lsn lsn, const absl::Status& s) {
+  // Only damage is skipped: a missing handler or a failed disk is not the page's fault.
+  if (!options_.skip_damaged_undo ||
+      !(absl::IsDataLoss(s) || absl::IsOutOfRange(s) || absl::IsInvalidArgument(s))) {
+    return false;
+  }
+  std::string what = fmt::format("transaction {}: the operation logged at LSN {} was not undone "
+                                 "(its change stays): {}",
+                                 txn.id_, lsn, std::string(s.message()));
+  Logf(LogLevel::kWarning, "{}: recovery (skip_damaged_undo): {}", path_, what);
+  report_.undo_skipped.push_back(std::move(what));
+  return true;
+}
+
 absl::Status Store::UndoLoser(Transaction& txn, LogReader& reader) {
   Lsn cur = txn.undo_next_;
   while (cur != kInvalidLsn) {
     absl::StatusOr<LogRecord> rec = reader.ReadAt(cur);
-    if (!rec.ok()) return rec.status();
-    if (rec->header.type != RecordType::kMtr || rec->header.txn_id != txn.id_) {
-      return Malformed(*rec, fmt::format("undo chain of transaction {} reaches it", txn.id_));
+    absl::Status bad = rec.status();
+    if (bad.ok() && (rec->header.type != RecordType::kMtr || rec->header.txn_id != txn.id_)) {
+      bad = Malformed(*rec, fmt::format("undo chain of transaction {} reaches it", txn.id_));
     }
     MtrUndoInfo info;
-    if (!ForEachEntry(rec->payload,
-                      [&](MtrEntry k, Decoder& d) { return SkipOrReadUndo(k, d, &info); })) {
-      return Malformed(*rec, "bad entry");
+    if (bad.ok() && !ForEachEntry(rec->payload, [&](MtrEntry k, Decoder& d) {
+          return SkipOrReadUndo(k, d, &info);
+        })) {
+      bad = Malformed(*rec, "bad entry");
+    }
+    if (!bad.ok()) {
+      // The chain is broken here: nothing older can be found.
+      if (!SkipDamagedUndo(txn, cur, bad)) return bad;
+      break;
     }
     const Lsn prev = rec->header.prev_lsn;
     if (info.compensation) {
@@ -1016,8 +1072,11 @@ absl::Status Store::UndoLoser(Transaction& txn, LogReader& reader) {
     }
     if (info.has_undo) {
       std::vector<std::byte> payload(info.undo.begin(), info.undo.end());
-      if (absl::Status s = RunUndo(txn, info.rm, payload, prev); !s.ok()) return s;
-      ++report_.operations_undone;
+      if (absl::Status s = RunUndo(txn, info.rm, payload, prev); !s.ok()) {
+        if (!SkipDamagedUndo(txn, cur, s)) return s;
+      } else {
+        ++report_.operations_undone;
+      }
     }
     cur = prev;
   }
@@ -1048,7 +1107,7 @@ absl::Status Store::Recover() {
       return absl::DataLossError(fmt::format(
           "{}: the superblock names a checkpoint at LSN {} but the log directory {} holds no "
           "log segments",
-          pool_->disk_manager_name(), roots.checkpoint_lsn, env_->Describe("")));
+          path_, roots.checkpoint_lsn, env_->Describe("")));
     }
     report_.new_store = true;
     high_water = std::max<PageId>(pool_->page_count(), kFirstDataPage);
@@ -1064,6 +1123,11 @@ absl::Status Store::Recover() {
       std::uint32_t n;
       if (!d.Get(&start) || !d.Get(&high_water) || !d.Get(&next_txn) || !d.Get(&n)) {
         return Malformed(*ck, "truncated checkpoint");
+      }
+      if (high_water < kFirstDataPage || high_water > pool_->page_count()) {
+        return Malformed(*ck, fmt::format("its page high-water mark {} is outside the file's {} "
+                                          "pages ({})",
+                                          high_water, pool_->page_count(), path_));
       }
       for (std::uint32_t i = 0; i < n; ++i) {
         std::uint64_t id;
@@ -1097,6 +1161,11 @@ absl::Status Store::Recover() {
         for (std::uint32_t i = 0; i < count; ++i) {
           PageId id;
           std::memcpy(&id, p + kTrunkHeader + i * sizeof(PageId), sizeof id);
+          if (id < kFirstDataPage || id >= high_water) {
+            return absl::DataLossError(fmt::format(
+                "{}: free-list trunk page {} lists page {}, outside the checkpoint's pages [{}, {})",
+                path_, t, id, kFirstDataPage, high_water));
+          }
           free_set.insert(id);
         }
         trunks.push_back(t);
@@ -1104,6 +1173,9 @@ absl::Status Store::Recover() {
       }
     }
     report_.start_lsn = start;
+    // What recovery from this checkpoint needs stays until its successor is superseded too.
+    prev_oldest_needed_ = start;
+    for (const auto& [id, l] : att) prev_oldest_needed_ = std::min(prev_oldest_needed_, l.first);
 
     // Analysis: where the log ends and which transactions never finished.
     if (absl::Status s = reader.Seek(start); !s.ok()) return s;
@@ -1148,13 +1220,16 @@ absl::Status Store::Recover() {
     // Redo: repeat history from the redo LSN, page by page where the page is behind.
     if (absl::Status s = reader.Seek(report_.start_lsn); !s.ok()) return s;
     reader.StopAt(end);
+    // The pages redo may name: those of the file as the superblock has it, or of the checkpoint,
+    // and those the log itself extends the file by.
+    PageId file_end = std::max(pool_->page_count(), high_water);
     LogRecord rec;
     for (;;) {
       absl::StatusOr<bool> more = reader.Next(&rec);
       if (!more.ok()) return more.status();
       if (!*more || rec.header.lsn >= end) break;
       if (rec.header.type != RecordType::kMtr) continue;
-      if (absl::Status s = Redo(rec, free_set, high_water); !s.ok()) return s;
+      if (absl::Status s = Redo(rec, free_set, high_water, file_end); !s.ok()) return s;
     }
     report_.bytes_scanned = end - report_.start_lsn;
   }
@@ -1193,6 +1268,13 @@ absl::Status Store::Recover() {
     if (absl::Status s = UndoLoser(*txn, reader); !s.ok()) {
       // Leave every loser as the log has it (no abort record): the next open undoes them.
       for (auto& l : losers) l->ended_ = true;
+      if (absl::IsDataLoss(s) || absl::IsOutOfRange(s) || absl::IsInvalidArgument(s)) {
+        return absl::Status(
+            s.code(), fmt::format("{}: recovery cannot roll back an unfinished transaction: {}; "
+                                  "StoreOptions::skip_damaged_undo opens the store leaving that "
+                                  "operation's change in place (and says so)",
+                                  path_, std::string(s.message())));
+      }
       return s;
     }
     ++report_.transactions_undone;
@@ -1206,8 +1288,11 @@ absl::Status Store::Recover() {
   }
   report_.duration = std::chrono::steady_clock::now() - t0;
   if (!report_.new_store && (report_.pages_redone > 0 || report_.transactions_undone > 0 ||
-                             report_.damaged_tail_lsn != kInvalidLsn)) {
-    Logf(report_.damaged_tail_lsn != kInvalidLsn ? LogLevel::kWarning : LogLevel::kInfo,
+                             report_.damaged_tail_lsn != kInvalidLsn ||
+                             !report_.undo_skipped.empty())) {
+    Logf(report_.damaged_tail_lsn != kInvalidLsn || !report_.undo_skipped.empty()
+             ? LogLevel::kWarning
+             : LogLevel::kInfo,
          "{}: recovered: {}", path_, report_.ToString());
   }
   StartCheckpointer();

@@ -83,6 +83,13 @@ struct StoreOptions {
   // transaction end found one due (deterministic, for tests; that thread must hold no pages).
   bool background_checkpoints = true;
   std::map<std::uint16_t, UndoHandler> undo_handlers;  // needed by recovery: give them here
+  // Recovery's way past a damaged page (InnoDB's forced recovery, narrowed to one operation).
+  // An unfinished transaction whose rollback fails on damage (DataLoss, OutOfRange or
+  // InvalidArgument from its undo handler, or an undo chain broken by a damaged log record)
+  // normally fails the open and leaves the log as it was. true: that operation is skipped (its
+  // change stays), the rest of the transaction is rolled back, and each skip is logged as a
+  // warning and listed in recovery_report().undo_skipped.
+  bool skip_damaged_undo = false;
 };
 
 struct RecoveryReport {
@@ -99,6 +106,7 @@ struct RecoveryReport {
   std::uint64_t page_images = 0;    // full page images restored
   std::uint64_t transactions_undone = 0;
   std::uint64_t operations_undone = 0;
+  std::vector<std::string> undo_skipped;  // StoreOptions::skip_damaged_undo: what stayed done
   std::chrono::nanoseconds duration{0};
   std::string ToString() const;
 };
@@ -270,9 +278,14 @@ class Store {
 
   Store(const StoreOptions& options, std::shared_ptr<LogEnv> env);
   [[nodiscard]] absl::Status Recover();
+  // `file_end`: the pages the record may name (the file's, then grown by logged extensions);
+  // a record naming one past it is refused before anything is written.
   [[nodiscard]] absl::Status Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set,
-                                  PageId& high_water);
+                                  PageId& high_water, PageId& file_end);
   [[nodiscard]] absl::Status UndoLoser(Transaction& txn, LogReader& reader);
+  // skip_damaged_undo: whether to go on past `s`, the failure to undo the record at `lsn`
+  // (reported and logged when so).
+  bool SkipDamagedUndo(const Transaction& txn, Lsn lsn, const absl::Status& s);
   [[nodiscard]] absl::Status RunUndo(Transaction& txn, std::uint16_t rm,
                                      std::span<const std::byte> payload, Lsn undo_next);
   [[nodiscard]] absl::Status EndTransaction(Transaction& txn, RecordType type,
@@ -306,6 +319,10 @@ class Store {
   absl::btree_set<PageId> free_ ABSL_GUARDED_BY(alloc_mu_);       // allocatable
   absl::btree_set<PageId> in_flight_ ABSL_GUARDED_BY(alloc_mu_);  // taken, not yet committed
   std::vector<PageId> trunks_ ABSL_GUARDED_BY(alloc_mu_);         // hold the durable free list
+  // The trunks of the checkpoint before (the older superblock copy names them): kept off the
+  // allocatable set until the next checkpoint replaces that copy, so that open can fall back to
+  // it when the newer copy is damaged.
+  std::vector<PageId> prev_trunks_ ABSL_GUARDED_BY(alloc_mu_);
   // Trunks of the checkpoint in progress: off the free list, not yet named by the superblock.
   std::vector<PageId> pending_trunks_ ABSL_GUARDED_BY(alloc_mu_);
   PageId high_water_ ABSL_GUARDED_BY(alloc_mu_) = kFirstDataPage;  // committed allocations
@@ -327,6 +344,9 @@ class Store {
   bool checkpointer_stop_ = false;  // under checkpointer_mu_
   std::mutex extend_mu_;            // one file extension at a time (ExtendFile)
   std::atomic<Lsn> last_checkpoint_redo_{kInvalidLsn};
+  // The oldest LSN recovery from the previous checkpoint needs (under checkpoint_mu_): its log
+  // is kept for the same reason as prev_trunks_.
+  Lsn prev_oldest_needed_ = kInvalidLsn;
   bool closed_ = false;
 
   std::atomic<std::uint64_t> mtrs_{0}, commits_{0}, aborts_{0}, checkpoints_{0};

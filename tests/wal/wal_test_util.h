@@ -67,6 +67,8 @@ class SimulatedStore {
 
   Store* store() { return store_.get(); }
   FaultInjectionDiskManager* fault() { return fault_; }
+  // The options the next Open uses (a test reopening in another recovery mode).
+  void SetOptions(StoreOptions options) { options_ = std::move(options); }
   MemoryLogEnv& env() { return *env_; }
   MemoryFile& file() { return *file_; }
   StoreOptions& options() { return options_; }
