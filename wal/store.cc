@@ -137,9 +137,9 @@ std::string RecoveryReport::ToString() const {
           ? std::string()
           : fmt::format("; the log's damaged tail at LSN {} was dropped ({})", damaged_tail_lsn,
                         damage),
-      undo_skipped.empty() ? std::string()
-                           : fmt::format("; {} operations NOT undone: {}", undo_skipped.size(),
-                                         fmt::join(undo_skipped, "; ")),
+      skipped.empty() ? std::string()
+                           : fmt::format("; {} damaged operations NOT recovered: {}", skipped.size(),
+                                         fmt::join(skipped, "; ")),
       std::chrono::duration<double, std::milli>(duration).count());
 }
 
@@ -928,8 +928,10 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
   WritePageGuard page;
   bool apply = false;
   absl::Status status;
+  PageId skipping = kInvalidPageId;  // a damaged page whose entries skip_damaged passes over
   auto open_page = [&](PageId id, bool image) -> bool {
     if (page.valid() && page.page_id() == id) return true;
+    if (id == skipping) return true;
     if (page.valid() && apply) page.set_lsn(lsn);
     page.Release();
     if (id < kFirstDataPage) {
@@ -946,8 +948,24 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
     }
     absl::StatusOr<WritePageGuard> g = image ? pool_->OverwritePage(id) : pool_->WritePage(id);
     if (!g.ok()) {
-      status = absl::Status(g.status().code(), fmt::format("redo of LSN {}: {}", lsn,
-                                                           std::string(g.status().message())));
+      status = absl::Status(
+          g.status().code(),
+          fmt::format("redo of LSN {}: {}{}", lsn, std::string(g.status().message()),
+                      absl::IsDataLoss(g.status())
+                          ? "; StoreOptions::skip_damaged opens the store without redoing this "
+                            "page's changes (and says so)"
+                          : ""));
+      if (absl::IsDataLoss(g.status()) && options_.skip_damaged) {
+        // The page stays as damaged as it is (its readers get DataLoss); the rest is redone.
+        std::string what = fmt::format("page {}: its changes logged at LSN {} were not redone: {}",
+                                       id, lsn, std::string(g.status().message()));
+        Logf(LogLevel::kWarning, "{}: recovery (skip_damaged): {}", path_, what);
+        report_.skipped.push_back(std::move(what));
+        status = absl::OkStatus();
+        apply = false;
+        skipping = id;
+        return true;
+      }
       return false;
     }
     page = std::move(*g);
@@ -1034,15 +1052,15 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
 
 bool Store::SkipDamagedUndo(const Transaction& txn, Lsn lsn, const absl::Status& s) {
   // Only damage is skipped: a missing handler or a failed disk is not the page's fault.
-  if (!options_.skip_damaged_undo ||
+  if (!options_.skip_damaged ||
       !(absl::IsDataLoss(s) || absl::IsOutOfRange(s) || absl::IsInvalidArgument(s))) {
     return false;
   }
   std::string what = fmt::format("transaction {}: the operation logged at LSN {} was not undone "
                                  "(its change stays): {}",
                                  txn.id_, lsn, std::string(s.message()));
-  Logf(LogLevel::kWarning, "{}: recovery (skip_damaged_undo): {}", path_, what);
-  report_.undo_skipped.push_back(std::move(what));
+  Logf(LogLevel::kWarning, "{}: recovery (skip_damaged): {}", path_, what);
+  report_.skipped.push_back(std::move(what));
   return true;
 }
 
@@ -1271,7 +1289,7 @@ absl::Status Store::Recover() {
       if (absl::IsDataLoss(s) || absl::IsOutOfRange(s) || absl::IsInvalidArgument(s)) {
         return absl::Status(
             s.code(), fmt::format("{}: recovery cannot roll back an unfinished transaction: {}; "
-                                  "StoreOptions::skip_damaged_undo opens the store leaving that "
+                                  "StoreOptions::skip_damaged opens the store leaving that "
                                   "operation's change in place (and says so)",
                                   path_, std::string(s.message())));
       }
@@ -1289,8 +1307,8 @@ absl::Status Store::Recover() {
   report_.duration = std::chrono::steady_clock::now() - t0;
   if (!report_.new_store && (report_.pages_redone > 0 || report_.transactions_undone > 0 ||
                              report_.damaged_tail_lsn != kInvalidLsn ||
-                             !report_.undo_skipped.empty())) {
-    Logf(report_.damaged_tail_lsn != kInvalidLsn || !report_.undo_skipped.empty()
+                             !report_.skipped.empty())) {
+    Logf(report_.damaged_tail_lsn != kInvalidLsn || !report_.skipped.empty()
              ? LogLevel::kWarning
              : LogLevel::kInfo,
          "{}: recovered: {}", path_, report_.ToString());

@@ -83,13 +83,16 @@ struct StoreOptions {
   // transaction end found one due (deterministic, for tests; that thread must hold no pages).
   bool background_checkpoints = true;
   std::map<std::uint16_t, UndoHandler> undo_handlers;  // needed by recovery: give them here
-  // Recovery's way past a damaged page (InnoDB's forced recovery, narrowed to one operation).
-  // An unfinished transaction whose rollback fails on damage (DataLoss, OutOfRange or
-  // InvalidArgument from its undo handler, or an undo chain broken by a damaged log record)
-  // normally fails the open and leaves the log as it was. true: that operation is skipped (its
-  // change stays), the rest of the transaction is rolled back, and each skip is logged as a
-  // warning and listed in recovery_report().undo_skipped.
-  bool skip_damaged_undo = false;
+  // Recovery's way past a damaged page (InnoDB's forced recovery, narrowed to what is damaged).
+  // Normally recovery stops at a page it cannot read (DataLoss: redo of a byte-range change to a
+  // page whose checksum fails), or at an unfinished transaction whose rollback fails on damage
+  // (DataLoss, OutOfRange or InvalidArgument from its undo handler, or an undo chain broken by a
+  // damaged log record): the open fails, names the page or LSN, and leaves the log as it was.
+  // true: that page's changes in that record are not redone (the page stays damaged; its readers
+  // get DataLoss), or that one operation is not undone (its change stays) while the rest of the
+  // transaction is rolled back; each skip is logged as a warning and listed in
+  // recovery_report().skipped.
+  bool skip_damaged = false;
 };
 
 struct RecoveryReport {
@@ -106,7 +109,7 @@ struct RecoveryReport {
   std::uint64_t page_images = 0;    // full page images restored
   std::uint64_t transactions_undone = 0;
   std::uint64_t operations_undone = 0;
-  std::vector<std::string> undo_skipped;  // StoreOptions::skip_damaged_undo: what stayed done
+  std::vector<std::string> skipped;  // StoreOptions::skip_damaged: what stayed done
   std::chrono::nanoseconds duration{0};
   std::string ToString() const;
 };
@@ -283,7 +286,7 @@ class Store {
   [[nodiscard]] absl::Status Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set,
                                   PageId& high_water, PageId& file_end);
   [[nodiscard]] absl::Status UndoLoser(Transaction& txn, LogReader& reader);
-  // skip_damaged_undo: whether to go on past `s`, the failure to undo the record at `lsn`
+  // skip_damaged: whether to go on past `s`, the failure to undo the record at `lsn`
   // (reported and logged when so).
   bool SkipDamagedUndo(const Transaction& txn, Lsn lsn, const absl::Status& s);
   [[nodiscard]] absl::Status RunUndo(Transaction& txn, std::uint16_t rm,

@@ -195,7 +195,7 @@ TEST(DamageTest, ADamagedNewerSuperblockCopyFallsBackWithAWarningAndLosesNothing
 }
 
 // Defect: an unfinished transaction whose rollback meets a damaged page made every open fail.
-// The open still fails by default (with an error naming the way out); with skip_damaged_undo it
+// The open still fails by default (with an error naming the way out); with skip_damaged it
 // opens, rolls back what it can, and says exactly what it left.
 TEST(DamageTest, AFailedRollbackOfADamagedPageHasAWayOutThatSaysWhatItSkipped) {
   StoreOptions options = Options();
@@ -240,19 +240,19 @@ TEST(DamageTest, AFailedRollbackOfADamagedPageHasAWayOutThatSaysWhatItSkipped) {
   absl::StatusOr<Store*> refused = sim.Open();
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(absl::IsDataLoss(refused.status())) << refused.status();
-  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("skip_damaged_undo"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("skip_damaged"));
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr(std::to_string(leaf)));
   sim.Reboot();
 
-  options.skip_damaged_undo = true;
+  options.skip_damaged = true;
   sim.SetOptions(options);
   CapturedLog log;
   PS_ASSIGN_OR_FAIL(store, sim.Open());
   const RecoveryReport& report = store->recovery_report();
-  ASSERT_EQ(report.undo_skipped.size(), 1u);
-  EXPECT_THAT(report.undo_skipped[0], HasSubstr(std::to_string(leaf)));
+  ASSERT_EQ(report.skipped.size(), 1u);
+  EXPECT_THAT(report.skipped[0], HasSubstr(std::to_string(leaf)));
   EXPECT_EQ(report.transactions_undone, 1u);
-  EXPECT_THAT(log.All(), HasSubstr("NOT undone"));
+  EXPECT_THAT(log.All(), HasSubstr("NOT recovered"));
   // The rest of the transaction was rolled back; the rest of the tree is intact.
   PS_ASSIGN_OR_FAIL(tree, BTree::Open(*store, anchor));
   PS_ASSIGN_OR_FAIL(last, tree->Get(Key(1999)));
@@ -260,7 +260,7 @@ TEST(DamageTest, AFailedRollbackOfADamagedPageHasAWayOutThatSaysWhatItSkipped) {
   EXPECT_TRUE(absl::IsDataLoss(tree->Get(Key(0)).status()));
   PS_ASSERT_OK(store->Close());
   sim.Reboot();
-  options.skip_damaged_undo = false;
+  options.skip_damaged = false;
   sim.SetOptions(options);
   // The transaction is finished: no more undo, and the store opens in the default mode.
   PS_ASSIGN_OR_FAIL(reopened, sim.Open());
