@@ -16,6 +16,7 @@ PageId MemoryFile::page_count() const {
 void MemoryFile::Truncate(PageId pages) {
   MutexLock lock(&mu_);
   if (pages < pages_.size()) pages_.resize(pages);
+  while (pages_.size() < pages) pages_.push_back(std::make_unique<Page>(Page{}));
 }
 
 std::byte* MemoryFile::MutablePage(PageId id) {

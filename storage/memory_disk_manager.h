@@ -21,7 +21,7 @@ class MemoryFile {
   const std::string& name() const { return name_; }
 
   PageId page_count() const;
-  void Truncate(PageId pages);
+  void Truncate(PageId pages);  // as ftruncate: cuts, or grows with zeroed pages
   // Direct access for tests that corrupt bytes. REQUIRES: id < page_count(); no concurrent I/O.
   std::byte* MutablePage(PageId id);
 

@@ -114,6 +114,17 @@ void ScanPages(PageId page_count, const absl::flat_hash_set<PageId>& free, ReadF
 
 void VerifyRecovered(Store& store, Report& r) {
   r.recovered = true;
+  // What recovery itself saw: a bad stretch at the log's end that it took for a torn write (it
+  // cannot tell that from damage to the last records, so it is reported), and anything the
+  // engine's skip_damaged mode passed over.
+  const RecoveryReport& rec = store.recovery_report();
+  if (rec.damaged_tail_lsn != kInvalidLsn) {
+    r.Add(std::nullopt, "log",
+          fmt::format("recovery dropped the log from LSN {} ({}): a write torn by a crash, or "
+                      "damage to the last records (commits there are lost)",
+                      rec.damaged_tail_lsn, rec.damage));
+  }
+  for (const std::string& what : rec.skipped) r.Add(std::nullopt, "recovery", what);
   // Every index's structure, and which pages it owns.
   absl::flat_hash_map<PageId, std::string> owner;
   auto own = [&](const std::vector<PageId>& pages, const std::string& name) {
