@@ -1158,13 +1158,14 @@ absl::Status Store::Recover() {
       // The free list as of the checkpoint's redo LSN.
       for (PageId t = roots.free_list_head; t != kInvalidPageId;) {
         if (trunks.size() > pool_->page_count()) {
-          return absl::DataLossError("the free list's trunk chain loops");
+          return absl::DataLossError(
+              fmt::format("{}: the free list's trunk chain loops (at page {})", path_, t));
         }
         absl::StatusOr<ReadPageGuard> g = pool_->ReadPage(t);
         if (!g.ok()) return g.status();
         if (ReadPageHeader(g->data()).type != static_cast<std::uint16_t>(PageType::kFreeList)) {
           return absl::DataLossError(
-              fmt::format("free-list trunk page {} has type {}", t,
+              fmt::format("{}: free-list trunk page {} has type {}", path_, t,
                           PageTypeName(static_cast<PageType>(ReadPageHeader(g->data()).type))));
         }
         const std::byte* p = g->data().data() + kPageHeaderSize;
@@ -1174,7 +1175,7 @@ absl::Status Store::Recover() {
         std::memcpy(&count, p + 8, 4);
         if (count > kIdsPerTrunk) {
           return absl::DataLossError(
-              fmt::format("free-list trunk page {} claims {} ids", t, count));
+              fmt::format("{}: free-list trunk page {} claims {} ids", path_, t, count));
         }
         for (std::uint32_t i = 0; i < count; ++i) {
           PageId id;
