@@ -289,6 +289,30 @@ TEST(DamageTest, AMissingLogDirectoryIsRefusedNamingTheFileAndTheDirectory) {
   EXPECT_THAT(std::string(again.status().message()), ::testing::Not(HasSubstr("pread:")));
 }
 
+// A log directory that cannot be read: the open fails with the error, naming the directory; it
+// never proceeds as if the log were empty.
+TEST(DamageTest, AnUnreadableLogDirectoryIsRefusedNamingIt) {
+  SimulatedStore sim(Options());
+  PageId anchor;
+  {
+    PS_ASSIGN_OR_FAIL(store, sim.Open());
+    PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+    anchor = tree->anchor();
+    PS_ASSERT_OK(tree->Put(nullptr, "k", "v"));
+    PS_ASSERT_OK(store->Close());
+  }
+  sim.Reboot();
+  sim.env().FailCall(1, EACCES, /*persistent=*/true);
+  absl::StatusOr<Store*> opened = sim.Open();
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(std::string(opened.status().message()), HasSubstr("sim.pages-wal"));
+  sim.env().ClearFaults();
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(tree, BTree::Open(*store, anchor));
+  PS_ASSIGN_OR_FAIL(v, tree->Get("k"));
+  EXPECT_EQ(v, "v");
+}
+
 // A segment of another store dropped into the directory in place of this store's newest one:
 // its salt and LSNs do not match, and its predecessor's end mark or the checkpoint says it is
 // not the segment that belongs there.
