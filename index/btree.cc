@@ -122,7 +122,7 @@ absl::StatusOr<std::string> BTree::Get(std::string_view key) const {
   return value;
 }
 
-absl::Status BTree::CheckedNode(PageId id, const std::byte* p, int level) const {
+absl::Status BTree::CheckNodeSlow(PageId id, const std::byte* p, int level) const {
   BufferPool& pool = store_.pool();
   if (!pool.structure_checked(p)) [[unlikely]] {
     if (absl::Status s = CheckNode(id, ConstPageSpan(p, kPageSize), options_.comparator);
@@ -160,11 +160,17 @@ absl::StatusOr<ReadPageGuard> BTree::DescendShared(const std::string_view* key,
                                                    std::uint16_t level) const {
   absl::StatusOr<ReadPageGuard> cur = store_.pool().ReadPage(anchor_);
   if (!cur.ok()) return cur.status();
-  absl::StatusOr<std::uint32_t> height = CheckedAnchor(cur->data().data());
-  if (!height.ok()) return height.status();
-  if (*height < level) return absl::OutOfRangeError("the tree is not that high");
-  PageId id = AnchorRoot(cur->data().data());
-  int expect = static_cast<int>(*height);  // each level one below its parent's
+  const std::byte* a = cur->data().data();
+  std::uint16_t type;
+  std::memcpy(&type, a + offsetof(PageHeader, type), sizeof type);
+  const std::uint32_t height = AnchorHeight(a);
+  if (type != static_cast<std::uint16_t>(PageType::kBTreeMeta) || height > kMaxNodeLevel)
+      [[unlikely]] {
+    return CheckedAnchor(a).status();
+  }
+  if (height < level) return absl::OutOfRangeError("the tree is not that high");
+  PageId id = AnchorRoot(a);
+  int expect = static_cast<int>(height);  // each level one below its parent's
   for (;;) {
     absl::StatusOr<ReadPageGuard> next = store_.pool().ReadPage(id);
     if (!next.ok()) return next.status();
@@ -782,6 +788,7 @@ absl::Status BTree::VerifyNode(PageId id, std::uint16_t level, std::optional<std
   const std::byte* p = g->data().data();
   // The whole structure, whatever the pool remembers of earlier checks.
   if (absl::Status s = CheckNode(id, g->data(), options_.comparator); !s.ok()) return s;
+  store_.pool().set_structure_checked(p);
   const Node n(const_cast<std::byte*>(p));
   const KeyComparator& cmp = options_.comparator;
   if (n.level() != level) {

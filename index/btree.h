@@ -147,7 +147,20 @@ class BTree {
                                                             std::uint16_t level) const;
   // The node at `p` (page `id`, latched by the caller) checked with CheckNode the first time it
   // is used after it entered its frame, and its type and level (`level` < 0: any) every time.
-  [[nodiscard]] absl::Status CheckedNode(PageId id, const std::byte* p, int level) const;
+  // The common case (checked before, type and level right) is inline: three loads.
+  [[nodiscard]] absl::Status CheckedNode(PageId id, const std::byte* p, int level) const {
+    std::uint16_t type, actual;
+    std::memcpy(&type, p + offsetof(PageHeader, type), sizeof type);
+    std::memcpy(&actual, p + kNodeLevelOffset, sizeof actual);
+    if (store_.pool().structure_checked(p) &&
+        (type == static_cast<std::uint16_t>(PageType::kBTreeLeaf) ||
+         type == static_cast<std::uint16_t>(PageType::kBTreeInternal)) &&
+        (level < 0 || actual == level)) [[likely]] {
+      return absl::OkStatus();
+    }
+    return CheckNodeSlow(id, p, level);
+  }
+  [[nodiscard]] absl::Status CheckNodeSlow(PageId id, const std::byte* p, int level) const;
   // The anchor page's type and height checked; the height.
   [[nodiscard]] absl::StatusOr<std::uint32_t> CheckedAnchor(const std::byte* p) const;
   // From the first key >= *begin (the first key of all when null).

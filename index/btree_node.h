@@ -45,6 +45,7 @@ inline int CompareKeys(const KeyComparator& cmp, std::string_view a, std::string
 }
 
 inline constexpr std::size_t kNodeHeaderEnd = 80;
+inline constexpr std::size_t kNodeLevelOffset = 38;
 inline constexpr std::size_t kSlotSize = 2;
 inline constexpr std::size_t kLeafCellHeader = 4;
 inline constexpr std::size_t kInternalCellHeader = 10;
