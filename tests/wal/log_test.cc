@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <atomic>
@@ -247,6 +248,40 @@ class LogTest : public ::testing::Test {
 };
 
 // --- Round trip ---------------------------------------------------------------------------------
+
+// Segment headers written by the first format version (no pre-sized length; the checksum over
+// [0, 40) at 40) still decode, with no length to hold the file to; a damaged one does not.
+TEST(SegmentHeaderTest, VersionOneHeadersStillDecode) {
+  std::array<std::byte, kSegmentHeaderSize> block{};
+  const std::uint32_t version = 1, size = kSegmentHeaderSize;
+  const std::uint64_t number = 7, first = 123456, salt = 0xfeedface;
+  std::memcpy(block.data(), kSegmentMagic, 8);
+  std::memcpy(block.data() + 8, &version, 4);
+  std::memcpy(block.data() + 12, &size, 4);
+  std::memcpy(block.data() + 16, &number, 8);
+  std::memcpy(block.data() + 24, &first, 8);
+  std::memcpy(block.data() + 32, &salt, 8);
+  const std::uint64_t sum = XXH3_64bits(block.data(), 40);
+  std::memcpy(block.data() + 40, &sum, 8);
+  SegmentHeader h;
+  ASSERT_TRUE(DecodeSegmentHeader(block, &h));
+  EXPECT_EQ(h.number, number);
+  EXPECT_EQ(h.first_lsn, first);
+  EXPECT_EQ(h.salt, salt);
+  EXPECT_EQ(h.presized, 0u);
+  block[20] ^= std::byte{1};
+  EXPECT_FALSE(DecodeSegmentHeader(block, &h));
+  // Version 2 round trip, and a flip anywhere in its first 56 bytes is refused.
+  std::array<std::byte, kSegmentHeaderSize> v2;
+  EncodeSegmentHeader({number, first, salt, 1 << 20}, v2);
+  ASSERT_TRUE(DecodeSegmentHeader(v2, &h));
+  EXPECT_EQ(h.presized, 1u << 20);
+  for (std::size_t i = 0; i < kSegmentHeaderUsed; ++i) {
+    std::array<std::byte, kSegmentHeaderSize> bad = v2;
+    bad[i] ^= std::byte{0x40};
+    EXPECT_FALSE(DecodeSegmentHeader(bad, &h)) << "byte " << i;
+  }
+}
 
 TEST_F(LogTest, RecordsReadBackExactlyAcrossSegments) {
   PS_ASSIGN_OR_FAIL(log, OpenNew());
