@@ -582,6 +582,15 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
     const PageId left_id =
         left_idx == -1 ? parent.leftmost_child() : parent.child(static_cast<std::size_t>(left_idx));
     const PageId right_id = parent.child(static_cast<std::size_t>(sep_idx));
+    // A node merged with itself, or with a node on the path, would be freed while still named.
+    if (left_id == right_id || std::find(path.begin(), path.begin() + level, left_id) !=
+                                   path.begin() + level ||
+        std::find(path.begin(), path.begin() + level, right_id) != path.begin() + level) {
+      return absl::DataLossError(fmt::format(
+          "B+tree page {} names child pages {} and {} as siblings: they are not two distinct "
+          "children",
+          path[level - 1], left_id, right_id));
+    }
     absl::StatusOr<PageSpan> ls = mtr.GetForWrite(left_id);
     if (!ls.ok()) return ls.status();
     absl::StatusOr<PageSpan> rs = mtr.GetForWrite(right_id);
@@ -591,6 +600,12 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
     }
     Node left(ls->data()), right(rs->data());
     const std::string sep(parent.key(static_cast<std::size_t>(sep_idx)));
+    if (left.is_leaf() && left.right() != right_id) {
+      // Moving entries between leaves the chain does not link would drop leaves from scans.
+      return absl::DataLossError(
+          fmt::format("B+tree leaf {} links to {} where its parent {} has {} next", left_id,
+                      left.right(), path[level - 1], right_id));
+    }
     if (left.is_leaf()) {
       if (left.UsedBytes() + right.UsedBytes() <= Node::Capacity()) {
         left.AppendAll(right);

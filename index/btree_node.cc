@@ -82,11 +82,19 @@ absl::Status CheckNode(PageId id, ConstPageSpan page, const KeyComparator& cmp) 
   }
   if (n.right() == id) return bad("its right sibling is itself");
   if (!leaf) {
+    // Children: data pages, none of them the node itself, its sibling, or named twice.
+    std::array<PageId, kPageSize / 2 + 1> kids;
     for (std::size_t i = 0; i <= count; ++i) {
       const PageId c = i == 0 ? n.leftmost_child() : n.child(i - 1);
-      if (c < kFirstDataPage || c == id) {
+      if (c < kFirstDataPage || c == id || (c == n.right() && c != kInvalidPageId)) {
         return bad(fmt::format("child {} is page {}", i, c));
       }
+      kids[i] = c;
+    }
+    std::sort(kids.begin(), kids.begin() + count + 1);
+    if (auto dup = std::adjacent_find(kids.begin(), kids.begin() + count + 1);
+        dup != kids.begin() + count + 1) {
+      return bad(fmt::format("it names child page {} twice", *dup));
     }
   }
   return absl::OkStatus();

@@ -59,8 +59,8 @@ absl::Status PagedDiskManager::LoadSuperblock(PageId file_pages) {
     // Both copies are written at creation and each checkpoint rewrites the older one: a bad
     // copy is damage, and the file is read as of the other copy's (earlier) checkpoint.
     Logf(LogLevel::kWarning,
-         "{}: superblock copy {} is damaged ({}); using copy {} (sequence {}) and recovering from "
-         "its checkpoint at LSN {}",
+         "{}: superblock copy {} is unreadable ({}: damaged, or its last write was interrupted); "
+         "using copy {} (sequence {}) and recovering from its checkpoint at LSN {}",
          path_, 1 - sb.sequence % 2, std::string(choice->other.message()), sb.sequence % 2,
          sb.sequence, sb.roots.checkpoint_lsn);
   }

@@ -40,45 +40,34 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
   absl::StatusOr<std::vector<std::string>> names = env->ListFiles();
   if (!names.ok()) return names.status();
 
-  // Keep the segments that hold records below end_lsn; the one holding end_lsn is cut there.
-  bool removed = false;
+  // Keep the segments that hold records below end_lsn, and the one that begins exactly there (a
+  // successor created before the crash, still empty: appending resumes in it, and the end mark
+  // of the segment before stays true). The last kept one is cut at end_lsn.
   for (const std::string& name : *names) {
     if (name.ends_with(kSpareSuffix)) log->spares_.push_back(name);
-    if (name.ends_with(kNewSegmentSuffix)) {  // an interrupted creation: never named, never used
-      if (absl::Status s = env->RemoveFile(name); !s.ok()) return s;
-      removed = true;
-    }
   }
   std::vector<SegmentInfo> keep;
-  for (std::size_t i = 0; i < segments.size(); ++i) {
-    if (segments[i].first_lsn < end_lsn || (keep.empty() && segments[i].first_lsn == end_lsn)) {
-      keep.push_back(segments[i]);
+  for (const SegmentInfo& seg : segments) {
+    if (seg.first_lsn < end_lsn) {
+      keep.push_back(seg);
+    } else if (seg.first_lsn == end_lsn &&
+               (keep.empty() || seg.number == keep.back().number + 1)) {
+      keep.push_back(seg);
+      break;
     }
   }
-  for (const std::string& name : *names) {
-    std::uint64_t number;
-    if (!ParseSegmentFileName(name, &number)) continue;
-    bool kept = std::any_of(keep.begin(), keep.end(),
-                            [&](const SegmentInfo& s) { return s.number == number; });
-    if (!kept) {
-      if (absl::Status s = env->RemoveFile(name); !s.ok()) return s;
-      removed = true;
+  if (!keep.empty()) {
+    // The last kept segment first (before anything is removed: a crash between the two must not
+    // leave an end mark naming a removed successor).
+    for (const SegmentInfo& info : keep) {
+      Segment seg;
+      seg.number = info.number;
+      seg.first_lsn = info.first_lsn;
+      seg.salt = info.salt;
+      seg.presized = info.presized;
+      seg.synced_full = true;
+      log->segments_.push_back(std::move(seg));
     }
-  }
-  if (removed) {
-    if (absl::Status s = env->SyncDir(); !s.ok()) return s;
-  }
-  for (const SegmentInfo& info : keep) {
-    Segment seg;
-    seg.number = info.number;
-    seg.first_lsn = info.first_lsn;
-    seg.salt = info.salt;
-    seg.presized = info.presized;
-    seg.synced_full = true;
-    log->segments_.push_back(std::move(seg));
-  }
-  if (!log->segments_.empty()) {
-    // Cut the last segment at end_lsn: no damaged or stale bytes after the records to come.
     Segment& last = log->segments_.back();
     absl::StatusOr<std::unique_ptr<LogFile>> file =
         env->OpenFile(SegmentFileName(last.number), /*create=*/false);
@@ -119,17 +108,40 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
         if (absl::Status s = (*file)->Write(off, std::span(zeros).first(n)); !s.ok()) return s;
       }
     }
-    // Appending continues in this segment: an end mark left from before (its successor was cut
-    // away above, or never got a record) must not claim a successor any more.
+    // Appending continues in this segment: an end mark left from before (its successors are
+    // removed below) must not claim a successor any more.
     {
-      const std::array<std::byte, kSegmentEndMarkSize> zeros{};
-      if (absl::Status s = (*file)->Write(kSegmentEndMarkOffset, zeros); !s.ok()) return s;
+      std::array<std::byte, kSegmentEndMarkSize> mark{};
+      absl::StatusOr<std::size_t> n = (*file)->Read(kSegmentEndMarkOffset, mark);
+      if (!n.ok()) return n.status();
+      if (std::any_of(mark.begin(), mark.end(), [](std::byte b) { return b != std::byte{0}; })) {
+        const std::array<std::byte, kSegmentEndMarkSize> zeros{};
+        if (absl::Status s = (*file)->Write(kSegmentEndMarkOffset, zeros); !s.ok()) return s;
+      }
     }
     // Sync what the crashed writer left in the OS: redo must not get ahead of the log on disk.
     if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
     last.file = std::move(*file);
     last.synced_full = false;
-  } else {
+  }
+  // Then every other segment file goes, and any leftover of an interrupted creation.
+  bool removed = false;
+  for (const std::string& name : *names) {
+    std::uint64_t number;
+    const bool segment = ParseSegmentFileName(name, &number);
+    if (!segment && !name.ends_with(kNewSegmentSuffix)) continue;
+    const bool kept = segment && std::any_of(keep.begin(), keep.end(), [&](const SegmentInfo& s) {
+                        return s.number == number;
+                      });
+    if (!kept) {
+      if (absl::Status s = env->RemoveFile(name); !s.ok()) return s;
+      removed = true;
+    }
+  }
+  if (removed) {
+    if (absl::Status s = env->SyncDir(); !s.ok()) return s;
+  }
+  if (keep.empty()) {
     Segment seg;
     seg.number = 1;
     seg.first_lsn = end_lsn;

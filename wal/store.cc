@@ -240,8 +240,10 @@ absl::Status MiniTransaction::FreePage(PageId id) {
   {
     MutexLock lock(&store_->alloc_mu_);
     const auto& t = store_->trunks_;
+    const auto& o = store_->prev_trunks_;
     const auto& p = store_->pending_trunks_;
     if (store_->free_.contains(id) || std::find(t.begin(), t.end(), id) != t.end() ||
+        std::find(o.begin(), o.end(), id) != o.end() ||
         std::find(p.begin(), p.end(), id) != p.end()) {
       return absl::InvalidArgumentError(fmt::format("page {} is already free", id));
     }
@@ -888,12 +890,16 @@ absl::Status Store::CheckpointLocked() {
   // 4. Every page changed before the redo LSN reaches the disk, then the superblock points at
   //    this checkpoint and its free list.
   if (s.ok()) s = pool_->FlushAll();
+  const SuperblockRoots before = pool_->roots();
   if (s.ok()) {
-    SuperblockRoots roots = pool_->roots();
+    SuperblockRoots roots = before;
     roots.free_list_head = trunks.empty() ? kInvalidPageId : trunks.front();
     roots.checkpoint_lsn = *ckpt;
     pool_->SetRoots(roots);
     s = pool_->FlushAll();
+    // Not in force: the next sync must not name trunks given back to the free list. (A failed
+    // superblock sync fails the disk manager for good; reopening recovers.)
+    if (!s.ok()) pool_->SetRoots(before);
   }
   if (!s.ok()) {
     give_back();
@@ -1180,10 +1186,10 @@ absl::Status Store::Recover() {
         for (std::uint32_t i = 0; i < count; ++i) {
           PageId id;
           std::memcpy(&id, p + kTrunkHeader + i * sizeof(PageId), sizeof id);
-          if (id < kFirstDataPage || id >= high_water) {
+          if (id < kFirstDataPage || id >= pool_->page_count()) {
             return absl::DataLossError(fmt::format(
-                "{}: free-list trunk page {} lists page {}, outside the checkpoint's pages [{}, {})",
-                path_, t, id, kFirstDataPage, high_water));
+                "{}: free-list trunk page {} lists page {}, outside the file's data pages [{}, {})",
+                path_, t, id, kFirstDataPage, pool_->page_count()));
           }
           free_set.insert(id);
         }
@@ -1259,6 +1265,8 @@ absl::Status Store::Recover() {
   {
     MutexLock lock(&alloc_mu_);
     for (PageId p = high_water; p < pool_->page_count(); ++p) free_set.insert(p);
+    // Those pages are named by the free list from now on: below the mark like every other.
+    high_water = std::max<PageId>(high_water, pool_->page_count());
     for (PageId t : trunks) free_set.erase(t);
     free_ = std::move(free_set);
     trunks_ = std::move(trunks);

@@ -23,6 +23,7 @@ StoreOptions Options() {
 }
 
 std::string Key(int i) { return fmt::format("key{:06d}", i); }
+std::string Value(int i) { return std::string(150, static_cast<char>('a' + i % 26)); }
 
 struct Built {
   PageId anchor = kInvalidPageId;
@@ -357,6 +358,63 @@ TEST(BTreeMalformedTest, ADamagedCatalogLeafIsDataLossAndIsNotWritten) {
   EXPECT_EQ(std::memcmp(before.data(), sim.file().MutablePage(catalog_leaf), kPageSize), 0)
       << "the damaged catalog page was written";
 }
+
+// An internal node naming one child twice: a delete must not merge that child with itself and
+// free it while the parent still names it.
+
+TEST(BTreeMalformedTest, AnInternalNodeNamingOneChildTwiceIsDataLossNotASelfMerge) {
+  SimulatedStore sim(Options());
+  PageId anchor, root, dup;
+  std::string lo, hi;  // the keys of the duplicated child
+  std::map<std::string, std::string> model;
+  {
+    PS_ASSIGN_OR_FAIL(store, sim.Open());
+    PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+    for (int i = 0; i < 600; ++i) {
+      PS_ASSERT_OK(tree->Put(nullptr, Key(i), Value(i)));
+      model[Key(i)] = Value(i);
+    }
+    anchor = tree->anchor();
+    PS_ASSIGN_OR_FAIL(a, store->pool().ReadPage(anchor));
+    const BTreeAnchorView v = ReadBTreeAnchor(a.data());
+    ASSERT_EQ(v.height, 1u) << "premise: a root over leaves";
+    root = v.root;
+    PS_ASSIGN_OR_FAIL(g, store->pool().ReadPage(root));
+    const Node n(const_cast<std::byte*>(g.data().data()));
+    ASSERT_GE(n.count(), 3u);
+    dup = n.child(0);
+    lo = std::string(n.key(0));
+    hi = std::string(n.key(1));
+    g.Release();
+    a.Release();
+    PS_ASSERT_OK(store->Close());
+  }
+  sim.Reboot();
+  // Child 1 becomes child 0's page as well: both separators 0 and 1 lead to page `dup`.
+  {
+    std::byte* p = sim.file().MutablePage(root);
+    Node n(p);
+    n.set_child(1, dup);
+    SealPage(root, PageSpan(p, kPageSize));
+  }
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(tree, BTree::Open(*store, anchor));
+  // Delete the keys of page `dup` (those in [lo, hi)) until it underflows and merges.
+  absl::Status last;
+  int deleted = 0;
+  for (const auto& [k, v] : model) {
+    if (k < lo || k >= hi) continue;
+    last = tree->Delete(nullptr, k);
+    if (!last.ok()) break;
+    ++deleted;
+  }
+  EXPECT_TRUE(absl::IsDataLoss(last)) << "after " << deleted << " deletes: " << last;
+  std::vector<PageId> free = store->FreePages();
+  EXPECT_FALSE(std::binary_search(free.begin(), free.end(), dup))
+      << "page " << dup << " is on the free list while the root still names it";
+  EXPECT_TRUE(absl::IsDataLoss(tree->Verify()));
+}
+
 
 }  // namespace
 }  // namespace pagestore::testing
