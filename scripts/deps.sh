@@ -4,6 +4,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
+  clang libclang-rt-14-dev
   libabsl-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev liburing-dev
   liblmdb-dev libcli11-dev librocksdb-dev libsqlite3-dev
   python3 python3-matplotlib

@@ -2,8 +2,9 @@
 # Builds and runs every test: the release preset, then the package checks (tests/consumer built
 # against an install, through pkg-config and through add_subdirectory), then the comparative
 # benchmark in its smoke form (scripts/bench.sh --smoke), then asan (address + undefined), then
-# tsan on the tests labelled `concurrency`. Installs missing Debian packages first. Exits non-zero
-# on any failure.
+# tsan on the tests labelled `concurrency`, then the fuzz targets for a bounded time
+# (scripts/fuzz.sh: clang, libFuzzer, about a minute of fuzzing). Installs missing Debian packages
+# first. Exits non-zero on any failure.
 # Usage: scripts/test.sh [--quick]   (--quick: release preset, package checks and bench smoke only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -119,5 +120,9 @@ if [ "$quick" -eq 0 ]; then
   run_preset asan
   # TSAN_OPTIONS (with tests/tsan.supp) are set per test by tests/CMakeLists.txt.
   run_preset tsan
+  # libFuzzer targets (tests/fuzz/): their own build (build/fuzz), the committed regression inputs
+  # and the seeds replayed, then 15 s of fuzzing per target with a fixed seed.
+  echo "=== fuzz: scripts/fuzz.sh (bounded)"
+  scripts/fuzz.sh
 fi
 echo "=== all tests passed in $(( $(date +%s) - start ))s"
