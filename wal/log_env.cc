@@ -147,6 +147,7 @@ class MemoryLogEnv::File final : public LogFile {
   absl::Status Write(std::uint64_t offset, std::span<const std::byte> data) override {
     MutexLock lock(&env_->mu_);
     if (absl::Status s = env_->Enter("write", name_); !s.ok()) return s;
+    if (data.empty()) return absl::OkStatus();
     if (node_->data.size() < offset + data.size()) node_->data.resize(offset + data.size());
     std::memcpy(node_->data.data() + offset, data.data(), data.size());
     return absl::OkStatus();

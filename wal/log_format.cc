@@ -42,6 +42,10 @@ bool DecodeSegmentHeader(std::span<const std::byte> in, SegmentHeader* out) {
   std::memcpy(&out->salt, p + 32, 8);
   out->presized = 0;
   if (version == 2) std::memcpy(&out->presized, p + 40, 8);
+  if (out->presized != 0 &&
+      (out->presized < kSegmentHeaderSize || out->presized > kMaxSegmentSize)) {
+    return false;
+  }
   return true;
 }
 

@@ -25,6 +25,9 @@ inline constexpr char kSegmentMagic[8] = {'P', 'S', 'W', 'A', 'L', 'S', 'E', 'G'
 inline constexpr std::uint32_t kLogFormatVersion = 2;
 inline constexpr std::size_t kSegmentHeaderSize = 4096;  // one block, so records never share it
 inline constexpr std::size_t kSegmentHeaderUsed = 56;
+// The largest segment (LogOptions::segment_size, and a header's pre-sized length) this build
+// makes or believes.
+inline constexpr std::uint64_t kMaxSegmentSize = std::uint64_t{1} << 32;
 inline constexpr std::string_view kSegmentSuffix = ".wal";
 inline constexpr std::string_view kSpareSuffix = ".spare";  // a removed segment kept to recycle
 // A segment being created or recycled: it gets its ".wal" name only once its header (and, when
@@ -44,7 +47,8 @@ struct SegmentHeader {
 // u64 salt | u64 presized | u64 checksum (XXH3-64 of bytes [0, 48)). The rest of the block is
 // zero. Version 1: the same without `presized`, the checksum at 40 over [0, 40).
 void EncodeSegmentHeader(const SegmentHeader& h, std::span<std::byte, kSegmentHeaderSize> out);
-// False when the block is not an intact segment header of a version this build reads.
+// False when the block is not an intact segment header of a version this build reads (or claims
+// a pre-sized length shorter than its header or beyond kMaxSegmentSize).
 bool DecodeSegmentHeader(std::span<const std::byte> in, SegmentHeader* out);
 
 // The end mark: written into a segment's header block (at kSegmentEndMarkOffset, a sector of its

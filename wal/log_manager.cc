@@ -31,10 +31,11 @@ std::uint64_t LogManager::NewSalt() {
 absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
     LogEnv* env, const LogOptions& options, const std::vector<SegmentInfo>& segments, Lsn end_lsn) {
   if (options.segment_size < kSegmentHeaderSize + 64 * 1024 ||
-      options.segment_size % kRecordAlignment != 0) {
+      options.segment_size > kMaxSegmentSize || options.segment_size % kRecordAlignment != 0) {
     return absl::InvalidArgumentError(
-        fmt::format("log segment size {} must be a multiple of {} and at least {}",
-                    options.segment_size, kRecordAlignment, kSegmentHeaderSize + 64 * 1024));
+        fmt::format("log segment size {} must be a multiple of {} from {} to {}",
+                    options.segment_size, kRecordAlignment, kSegmentHeaderSize + 64 * 1024,
+                    kMaxSegmentSize));
   }
   std::unique_ptr<LogManager> log(new LogManager(env, options));
   absl::StatusOr<std::vector<std::string>> names = env->ListFiles();
@@ -99,9 +100,10 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
         }
       }
     }
-    if (*size < last.presized) {
+    if (*size < last.presized && last.presized <= options.segment_size) {
       // Cut short (recovery accepted the loss): back to its length, so that a torn append at
-      // the end of what follows is not taken for another cut.
+      // the end of what follows is not taken for another cut. (Never beyond the configured
+      // segment size: the length is the header's word, and the header may be crafted.)
       std::vector<std::byte> zeros(1 << 20);
       for (std::uint64_t off = *size; off < last.presized; off += zeros.size()) {
         const std::size_t n = std::min<std::uint64_t>(zeros.size(), last.presized - off);

@@ -276,6 +276,13 @@ TEST(SegmentHeaderTest, VersionOneHeadersStillDecode) {
   EncodeSegmentHeader({number, first, salt, 1 << 20}, v2);
   ASSERT_TRUE(DecodeSegmentHeader(v2, &h));
   EXPECT_EQ(h.presized, 1u << 20);
+  // A pre-sized length no segment can have (a crafted header, sealed right) is not believed:
+  // recovery would otherwise zero-fill a file to it.
+  EncodeSegmentHeader({number, first, salt, kMaxSegmentSize + 1}, v2);
+  EXPECT_FALSE(DecodeSegmentHeader(v2, &h));
+  EncodeSegmentHeader({number, first, salt, 100}, v2);
+  EXPECT_FALSE(DecodeSegmentHeader(v2, &h));
+  EncodeSegmentHeader({number, first, salt, 1 << 20}, v2);
   for (std::size_t i = 0; i < kSegmentHeaderUsed; ++i) {
     std::array<std::byte, kSegmentHeaderSize> bad = v2;
     bad[i] ^= std::byte{0x40};
