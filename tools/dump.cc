@@ -20,6 +20,7 @@
 #include "index/hash_index.h"
 #include "tools/command.h"
 #include "tools/json.h"
+#include "wal/free_list_format.h"
 #include "wal/log_format.h"
 #include "wal/log_reader.h"
 
@@ -119,25 +120,17 @@ Decoded DecodePage(PageId id, const std::byte* p, const RawFile& f) {
       return d;
     }
     case PageType::kFreeList: {
-      PageId next;
-      std::uint32_t count;
-      std::memcpy(&next, p + kPageHeaderSize, 8);
-      std::memcpy(&count, p + kPageHeaderSize + 8, 4);
-      field("next_trunk", next);
-      constexpr std::size_t kMaxTrunkEntries = (kPageSize - kPageHeaderSize - 16) / 8;
-      if (count > kMaxTrunkEntries) {
-        field("count", fmt::format("{} (malformed: a trunk page holds at most {} entries)", count,
-                                   kMaxTrunkEntries));
-        d.problem =
-            fmt::format("count {} is larger than a trunk page holds ({})", count, kMaxTrunkEntries);
+      const FreeListTrunkFields trunk = ReadFreeListTrunkFields(ConstPageSpan(p, kPageSize));
+      field("next_trunk", trunk.next);
+      if (trunk.count > kIdsPerTrunk) {
+        field("count", fmt::format("{} (malformed: a trunk page holds at most {} entries)",
+                                   trunk.count, kIdsPerTrunk));
+        d.problem = fmt::format("count {} is larger than a trunk page holds ({})", trunk.count,
+                                kIdsPerTrunk);
         return d;
       }
-      field("count", count);
-      for (std::uint32_t i = 0; i < count; ++i) {
-        PageId free;
-        std::memcpy(&free, p + kPageHeaderSize + 16 + 8 * i, 8);
-        d.rows.push_back({{"free_page", std::to_string(free)}});
-      }
+      field("count", trunk.count);
+      for (PageId free : trunk.ids) d.rows.push_back({{"free_page", std::to_string(free)}});
       return d;
     }
     default:
@@ -173,69 +166,44 @@ struct MtrSummary {
 
 MtrSummary SummarizeMtr(std::span<const std::byte> payload) {
   MtrSummary s;
-  std::size_t at = 0;
-  auto u16 = [&](std::size_t off) {
-    std::uint16_t v;
-    std::memcpy(&v, payload.data() + off, 2);
-    return v;
-  };
-  auto u32 = [&](std::size_t off) {
-    std::uint32_t v;
-    std::memcpy(&v, payload.data() + off, 4);
-    return v;
-  };
-  auto u64 = [&](std::size_t off) {
-    std::uint64_t v;
-    std::memcpy(&v, payload.data() + off, 8);
-    return v;
-  };
-  while (at < payload.size()) {
-    const auto kind = static_cast<MtrEntry>(payload[at]);
+  std::size_t at = 0;  // payload offset of the entry being decoded
+  const bool ok = DecodeMtrPayload(payload, [&](const MtrEntryView& e) {
     std::size_t size = 0;
     std::string name;
-    auto need = [&](std::size_t n) { return at + n <= payload.size(); };
-    switch (kind) {
+    switch (e.kind) {
       case MtrEntry::kPageBytes:
-      case MtrEntry::kPageImage: {
-        if (!need(13)) break;
-        const PageId page = u64(at + 1);
-        const std::uint16_t len = u16(at + 11);
-        if (kind == MtrEntry::kPageImage && len > kPageSize) break;  // a hole larger than a page
-        size = 13 + (kind == MtrEntry::kPageBytes ? len : kPageSize - len);
-        name = kind == MtrEntry::kPageBytes ? "page-bytes" : "page-image";
-        if (s.pages.empty() || s.pages.back() != page) s.pages.push_back(page);
+      case MtrEntry::kPageImage:
+        size = 13 + e.bytes.size();
+        name = e.kind == MtrEntry::kPageBytes ? "page-bytes" : "page-image";
+        if (s.pages.empty() || s.pages.back() != e.page) s.pages.push_back(e.page);
         break;
-      }
       case MtrEntry::kAlloc:
       case MtrEntry::kExtend:
       case MtrEntry::kFree:
-        if (!need(9)) break;
         size = 9;
-        name = kind == MtrEntry::kAlloc ? "alloc" : kind == MtrEntry::kExtend ? "extend" : "free";
-        s.allocations.emplace_back(name, u64(at + 1));
+        name = e.kind == MtrEntry::kAlloc    ? "alloc"
+               : e.kind == MtrEntry::kExtend ? "extend"
+                                             : "free";
+        s.allocations.emplace_back(name, e.page);
         break;
       case MtrEntry::kUndo:
-        if (!need(7)) break;
-        size = 7 + u32(at + 3);
+        size = 7 + e.bytes.size();
         name = "undo";
-        s.undo_rm = u16(at + 1);
+        s.undo_rm = e.resource_manager;
         break;
       case MtrEntry::kCompensation:
-        if (!need(9)) break;
         size = 9;
         name = "compensation";
-        s.compensation = u64(at + 1);
+        s.compensation = e.undo_next;
         break;
-    }
-    if (size == 0 || !need(size)) {
-      s.problem = fmt::format("malformed entry at payload offset {}", at);
-      return s;
     }
     auto& k = s.kinds[name];
     ++k.first;
     k.second += size;
     at += size;
-  }
+    return true;
+  });
+  if (!ok) s.problem = fmt::format("malformed entry at payload offset {}", at);
   return s;
 }
 

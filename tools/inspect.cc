@@ -14,6 +14,7 @@
 #include "index/btree_node.h"
 #include "index/hash_index.h"
 #include "tools/command.h"
+#include "wal/free_list_format.h"
 
 namespace pagestore::tools {
 namespace {
@@ -100,26 +101,12 @@ absl::StatusOr<FreeList> ReadFreeList(DiskManager& disk, PageId head) {
           fmt::format("{}: the free list's trunk chain loops at page {}", disk.path(), id));
     }
     if (absl::Status s = disk.ReadPage(id, PageSpan(page.data(), kPageSize)); !s.ok()) return s;
-    if (ReadPageHeader(ConstPageSpan(page.data(), kPageSize)).type !=
-        static_cast<std::uint16_t>(PageType::kFreeList)) {
-      return absl::DataLossError(fmt::format(
-          "{}: page {} on the free list's trunk chain is not a free-list page", disk.path(), id));
-    }
+    absl::StatusOr<FreeListTrunk> trunk =
+        DecodeFreeListTrunk(id, ConstPageSpan(page.data(), kPageSize), disk.path());
+    if (!trunk.ok()) return trunk.status();
     out.trunks.push_back(id);
-    PageId next;
-    std::uint32_t count;
-    std::memcpy(&next, page.data() + kPageHeaderSize, 8);
-    std::memcpy(&count, page.data() + kPageHeaderSize + 8, 4);
-    if (count > (kPageSize - kPageHeaderSize - 16) / 8) {
-      return absl::DataLossError(
-          fmt::format("{}: free-list trunk page {} claims {} entries, more than a page holds",
-                      disk.path(), id, count));
-    }
-    for (std::uint32_t i = 0; i < count; ++i) {
-      PageId free;
-      std::memcpy(&free, page.data() + kPageHeaderSize + 16 + 8 * i, 8);
-      out.pages.push_back(free);
-    }
+    out.pages.insert(out.pages.end(), trunk->ids.begin(), trunk->ids.end());
+    const PageId next = trunk->next;
     id = next;
   }
   return out;

@@ -110,4 +110,147 @@ void SealRecord(const RecordHeader& h, std::uint64_t salt, std::byte* p) {
   std::memcpy(p, &sum, 8);
 }
 
+// --- Mini-transaction payload -----------------------------------------------------------------
+
+namespace {
+
+// Reads fixed-size fields and byte runs from a payload, refusing to read past its end.
+class Reader {
+ public:
+  explicit Reader(std::span<const std::byte> in) : in_(in) {}
+  template <typename T>
+  bool Get(T* v) {
+    if (in_.size() - pos_ < sizeof(T)) return false;
+    std::memcpy(v, in_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool Bytes(std::size_t n, std::span<const std::byte>* out) {
+    if (in_.size() - pos_ < n) return false;
+    *out = in_.subspan(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool done() const { return pos_ == in_.size(); }
+
+ private:
+  std::span<const std::byte> in_;
+  std::size_t pos_ = 0;
+};
+
+bool DecodeEntry(Reader& r, MtrEntryView* e) {
+  std::uint8_t kind;
+  if (!r.Get(&kind)) return false;
+  e->kind = static_cast<MtrEntry>(kind);
+  switch (e->kind) {
+    case MtrEntry::kPageBytes:
+      return r.Get(&e->page) && r.Get(&e->offset) && r.Get(&e->length) &&
+             std::size_t{e->offset} + e->length <= kPageSize && r.Bytes(e->length, &e->bytes);
+    case MtrEntry::kPageImage:
+      return r.Get(&e->page) && r.Get(&e->offset) && r.Get(&e->length) &&
+             std::size_t{e->offset} + e->length <= kPageSize &&
+             r.Bytes(kPageSize - e->length, &e->bytes);
+    case MtrEntry::kAlloc:
+    case MtrEntry::kExtend:
+    case MtrEntry::kFree:
+      return r.Get(&e->page);
+    case MtrEntry::kUndo: {
+      std::uint32_t length;
+      return r.Get(&e->resource_manager) && r.Get(&length) && r.Bytes(length, &e->bytes);
+    }
+    case MtrEntry::kCompensation:
+      return r.Get(&e->undo_next);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool DecodeMtrPayload(std::span<const std::byte> payload,
+                      absl::FunctionRef<bool(const MtrEntryView&)> on_entry) {
+  Reader r(payload);
+  while (!r.done()) {
+    MtrEntryView e;
+    if (!DecodeEntry(r, &e) || !on_entry(e)) return false;
+  }
+  return true;
+}
+
+void MtrPayloadWriter::PageBytes(PageId page, std::uint16_t offset,
+                                 std::span<const std::byte> bytes) {
+  Put(static_cast<std::uint8_t>(MtrEntry::kPageBytes));
+  Put(page);
+  Put(offset);
+  Put(static_cast<std::uint16_t>(bytes.size()));
+  Bytes(bytes);
+}
+
+void MtrPayloadWriter::PageImage(PageId page, std::uint16_t hole, std::uint16_t hole_length,
+                                 std::span<const std::byte, kPageSize> bytes) {
+  Put(static_cast<std::uint8_t>(MtrEntry::kPageImage));
+  Put(page);
+  Put(hole);
+  Put(hole_length);
+  Bytes(bytes.first(hole));
+  Bytes(bytes.subspan(std::size_t{hole} + hole_length));
+}
+
+void MtrPayloadWriter::Allocation(MtrEntry kind, PageId page) {
+  Put(static_cast<std::uint8_t>(kind));
+  Put(page);
+}
+
+void MtrPayloadWriter::Undo(std::uint16_t resource_manager, std::span<const std::byte> payload) {
+  Put(static_cast<std::uint8_t>(MtrEntry::kUndo));
+  Put(resource_manager);
+  Put(static_cast<std::uint32_t>(payload.size()));
+  Bytes(payload);
+}
+
+void MtrPayloadWriter::Compensation(Lsn undo_next) {
+  Put(static_cast<std::uint8_t>(MtrEntry::kCompensation));
+  Put(undo_next);
+}
+
+// --- Checkpoint payload ------------------------------------------------------------------------
+
+std::vector<std::byte> EncodeCheckpoint(const CheckpointPayload& c) {
+  std::vector<std::byte> out;
+  auto put = [&](auto v) {
+    const std::size_t at = out.size();
+    out.resize(at + sizeof v);
+    std::memcpy(out.data() + at, &v, sizeof v);
+  };
+  put(c.redo_lsn);
+  put(c.high_water);
+  put(c.next_txn_id);
+  put(static_cast<std::uint32_t>(c.active.size()));
+  for (const CheckpointPayload::Active& a : c.active) {
+    put(a.txn_id);
+    put(a.first_lsn);
+    put(a.last_lsn);
+    put(a.undo_next_lsn);
+  }
+  return out;
+}
+
+bool DecodeCheckpoint(std::span<const std::byte> payload, CheckpointPayload* out) {
+  Reader r(payload);
+  std::uint32_t n;
+  if (!r.Get(&out->redo_lsn) || !r.Get(&out->high_water) || !r.Get(&out->next_txn_id) ||
+      !r.Get(&n)) {
+    return false;
+  }
+  out->active.clear();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    CheckpointPayload::Active a;
+    if (!r.Get(&a.txn_id) || !r.Get(&a.first_lsn) || !r.Get(&a.last_lsn) ||
+        !r.Get(&a.undo_next_lsn)) {
+      return false;
+    }
+    out->active.push_back(a);
+  }
+  return r.done();
+}
+
 }  // namespace pagestore

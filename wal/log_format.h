@@ -10,7 +10,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "storage/page.h"
 
 namespace pagestore {
@@ -129,8 +131,66 @@ enum class MtrEntry : std::uint8_t {
   kCompensation = 7,  // u64 undo_next_lsn: this record undid one; continue undo there
 };
 
+// The one codec of a kMtr payload: the store writes it, recovery and undo read it, and the
+// `dump-wal` tool shows it.
+//
+// One decoded entry; which fields mean something depends on `kind`.
+struct MtrEntryView {
+  MtrEntry kind = MtrEntry::kPageBytes;
+  PageId page = kInvalidPageId;  // kPageBytes, kPageImage, kAlloc, kExtend, kFree
+  std::uint16_t offset = 0;      // kPageBytes: where the bytes go; kPageImage: the hole's start
+  std::uint16_t length = 0;      // kPageBytes: bytes.size(); kPageImage: the hole's length
+  // kPageBytes: the new bytes; kPageImage: the page less its hole (4096 - length bytes);
+  // kUndo: the undo payload.
+  std::span<const std::byte> bytes;
+  std::uint16_t resource_manager = 0;  // kUndo
+  Lsn undo_next = kInvalidLsn;         // kCompensation
+};
+// Decodes `payload` entry by entry, calling `on_entry` for each. Every length is checked against
+// the payload, and every page range against the page (offset + length <= 4096; a hole within
+// the page). False when the payload is malformed (an unknown kind, a short or out-of-page
+// entry) or when `on_entry` returns false (it stops the walk).
+[[nodiscard]] bool DecodeMtrPayload(std::span<const std::byte> payload,
+                                    absl::FunctionRef<bool(const MtrEntryView&)> on_entry);
+// Appends entries to a payload being built.
+class MtrPayloadWriter {
+ public:
+  explicit MtrPayloadWriter(std::vector<std::byte>* out) : out_(out) {}
+  // REQUIRES: offset + bytes.size() <= kPageSize.
+  void PageBytes(PageId page, std::uint16_t offset, std::span<const std::byte> bytes);
+  // The page `bytes` (4096 of them) less the hole [hole, hole + hole_length), which is zeros.
+  void PageImage(PageId page, std::uint16_t hole, std::uint16_t hole_length,
+                 std::span<const std::byte, kPageSize> bytes);
+  void Allocation(MtrEntry kind, PageId page);  // kAlloc, kExtend or kFree
+  void Undo(std::uint16_t resource_manager, std::span<const std::byte> payload);
+  void Compensation(Lsn undo_next);
+
+ private:
+  template <typename T>
+  void Put(T v) {
+    const std::size_t at = out_->size();
+    out_->resize(at + sizeof v);
+    std::memcpy(out_->data() + at, &v, sizeof v);
+  }
+  void Bytes(std::span<const std::byte> b) { out_->insert(out_->end(), b.begin(), b.end()); }
+  std::vector<std::byte>* out_;
+};
+
 // --- Checkpoint payload ------------------------------------------------------------------------
 // u64 redo_lsn | u64 page high-water mark | u64 next txn id | u32 active count |
 // active count x (u64 txn id | u64 first lsn | u64 last lsn | u64 undo_next lsn)
+struct CheckpointPayload {
+  Lsn redo_lsn = kInvalidLsn;
+  PageId high_water = kFirstDataPage;
+  std::uint64_t next_txn_id = 1;
+  struct Active {
+    std::uint64_t txn_id = 0;
+    Lsn first_lsn = kInvalidLsn, last_lsn = kInvalidLsn, undo_next_lsn = kInvalidLsn;
+  };
+  std::vector<Active> active;
+};
+std::vector<std::byte> EncodeCheckpoint(const CheckpointPayload& c);
+// False when the payload is cut short or has bytes left over.
+[[nodiscard]] bool DecodeCheckpoint(std::span<const std::byte> payload, CheckpointPayload* out);
 
 }  // namespace pagestore

@@ -7,48 +7,10 @@
 #include <cstring>
 
 #include "storage/logging.h"
+#include "wal/free_list_format.h"
 
 namespace pagestore {
 namespace {
-
-// Little-endian payload encoding with bounds-checked decoding.
-class Encoder {
- public:
-  explicit Encoder(std::vector<std::byte>* out) : out_(out) {}
-  template <typename T>
-  void Put(T v) {
-    const std::size_t at = out_->size();
-    out_->resize(at + sizeof v);
-    std::memcpy(out_->data() + at, &v, sizeof v);
-  }
-  void Bytes(const std::byte* p, std::size_t n) { out_->insert(out_->end(), p, p + n); }
-
- private:
-  std::vector<std::byte>* out_;
-};
-
-class Decoder {
- public:
-  explicit Decoder(std::span<const std::byte> in) : in_(in) {}
-  template <typename T>
-  bool Get(T* v) {
-    if (in_.size() - pos_ < sizeof(T)) return false;
-    std::memcpy(v, in_.data() + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return true;
-  }
-  bool Bytes(std::size_t n, std::span<const std::byte>* out) {
-    if (in_.size() - pos_ < n) return false;
-    *out = in_.subspan(pos_, n);
-    pos_ += n;
-    return true;
-  }
-  bool done() const { return pos_ == in_.size(); }
-
- private:
-  std::span<const std::byte> in_;
-  std::size_t pos_ = 0;
-};
 
 absl::Status Malformed(const LogRecord& rec, std::string_view what) {
   return absl::DataLossError(fmt::format("log record at LSN {} ({}) is malformed: {}",
@@ -71,57 +33,20 @@ struct MtrUndoInfo {
   Lsn undo_next = kInvalidLsn;
 };
 
-// Walks a kMtr payload, calling `on_entry(kind, decoder)` for each entry after its kind byte;
-// the callback consumes the entry's fields. Returns false on a malformed payload.
-template <typename F>
-bool ForEachEntry(std::span<const std::byte> payload, F&& on_entry) {
-  Decoder d(payload);
-  while (!d.done()) {
-    std::uint8_t kind;
-    if (!d.Get(&kind)) return false;
-    if (!on_entry(static_cast<MtrEntry>(kind), d)) return false;
-  }
-  return true;
-}
-
-bool SkipOrReadUndo(MtrEntry kind, Decoder& d, MtrUndoInfo* info) {
-  switch (kind) {
-    case MtrEntry::kPageBytes: {
-      PageId id;
-      std::uint16_t off, len;
-      std::span<const std::byte> b;
-      return d.Get(&id) && d.Get(&off) && d.Get(&len) && d.Bytes(len, &b);
-    }
-    case MtrEntry::kPageImage: {
-      PageId id;
-      std::uint16_t hole, hole_len;
-      std::span<const std::byte> b;
-      return d.Get(&id) && d.Get(&hole) && d.Get(&hole_len) && hole + hole_len <= kPageSize &&
-             d.Bytes(kPageSize - hole_len, &b);
-    }
-    case MtrEntry::kAlloc:
-    case MtrEntry::kExtend:
-    case MtrEntry::kFree: {
-      PageId id;
-      return d.Get(&id);
-    }
-    case MtrEntry::kUndo: {
-      std::uint32_t len;
-      if (!d.Get(&info->rm) || !d.Get(&len) || !d.Bytes(len, &info->undo)) return false;
+// The undo information of a kMtr payload; false if the payload is malformed.
+bool ReadUndoInfo(std::span<const std::byte> payload, MtrUndoInfo* info) {
+  return DecodeMtrPayload(payload, [&](const MtrEntryView& e) {
+    if (e.kind == MtrEntry::kUndo) {
       info->has_undo = true;
-      return true;
-    }
-    case MtrEntry::kCompensation:
+      info->rm = e.resource_manager;
+      info->undo = e.bytes;
+    } else if (e.kind == MtrEntry::kCompensation) {
       info->compensation = true;
-      return d.Get(&info->undo_next);
-  }
-  return false;
+      info->undo_next = e.undo_next;
+    }
+    return true;
+  });
 }
-
-// The free list on disk: a chain of kFreeList trunk pages, the first named by the superblock's
-// free_list_head. Payload: u64 next trunk | u32 count | u32 zero | count x u64 free page ids.
-constexpr std::size_t kTrunkHeader = 16;
-constexpr std::size_t kIdsPerTrunk = (kPagePayloadSize - kTrunkHeader) / sizeof(PageId);
 
 }  // namespace
 
@@ -286,7 +211,7 @@ namespace {
 
 // Appends kPageBytes entries for the ranges where `now` differs from `before`, merging ranges
 // separated by fewer bytes than an entry costs.
-void EncodeDiff(PageId id, const std::byte* before, const std::byte* now, Encoder& enc) {
+void EncodeDiff(PageId id, const std::byte* before, const std::byte* now, MtrPayloadWriter& enc) {
   constexpr std::size_t kMergeGap = 16;
   std::size_t i = 0;
   while (i < kPageSize) {
@@ -309,18 +234,15 @@ void EncodeDiff(PageId id, const std::byte* before, const std::byte* now, Encode
       probe += 8;
       if (a != b) end = probe;
     }
-    enc.Put(static_cast<std::uint8_t>(MtrEntry::kPageBytes));
-    enc.Put(id);
-    enc.Put(static_cast<std::uint16_t>(start));
-    enc.Put(static_cast<std::uint16_t>(end - start));
-    enc.Bytes(now + start, end - start);
+    enc.PageBytes(id, static_cast<std::uint16_t>(start),
+                  std::span<const std::byte>(now + start, end - start));
     i = end;
   }
 }
 
 // A full page image without its longest run of zero words (the free gap of a slotted page, or
 // the empty tail of a fresh one): offset and length of the hole, then the bytes around it.
-void EncodeImage(PageId id, const std::byte* now, Encoder& enc) {
+void EncodeImage(PageId id, const std::byte* now, MtrPayloadWriter& enc) {
   std::size_t best = 0, best_len = 0, run = 0;
   for (std::size_t off = kPageHeaderSize; off < kPageSize; off += 8) {
     std::uint64_t w;
@@ -335,12 +257,8 @@ void EncodeImage(PageId id, const std::byte* now, Encoder& enc) {
       best = off + 8 - run;
     }
   }
-  enc.Put(static_cast<std::uint8_t>(MtrEntry::kPageImage));
-  enc.Put(id);
-  enc.Put(static_cast<std::uint16_t>(best));
-  enc.Put(static_cast<std::uint16_t>(best_len));
-  enc.Bytes(now, best);
-  enc.Bytes(now + best + best_len, kPageSize - best - best_len);
+  enc.PageImage(id, static_cast<std::uint16_t>(best), static_cast<std::uint16_t>(best_len),
+                ConstPageSpan(now, kPageSize));
 }
 
 }  // namespace
@@ -354,7 +272,7 @@ absl::StatusOr<Lsn> MiniTransaction::Commit() {
   for (;;) {
     payload.clear();
     changed.clear();
-    Encoder enc(&payload);
+    MtrPayloadWriter enc(&payload);
     const Lsn redo = s.log_->redo_lsn();
     for (Held& h : held_) {
       if (!h.write) continue;
@@ -370,20 +288,9 @@ absl::StatusOr<Lsn> MiniTransaction::Commit() {
       }
       changed.push_back(&h);
     }
-    for (const AllocOp& op : allocs_) {
-      enc.Put(static_cast<std::uint8_t>(op.kind));
-      enc.Put(op.id);
-    }
-    if (undo_ && txn_ != nullptr && !compensation_) {
-      enc.Put(static_cast<std::uint8_t>(MtrEntry::kUndo));
-      enc.Put(undo_->first);
-      enc.Put(static_cast<std::uint32_t>(undo_->second.size()));
-      enc.Bytes(undo_->second.data(), undo_->second.size());
-    }
-    if (compensation_) {
-      enc.Put(static_cast<std::uint8_t>(MtrEntry::kCompensation));
-      enc.Put(compensation_undo_next_);
-    }
+    for (const AllocOp& op : allocs_) enc.Allocation(op.kind, op.id);
+    if (undo_ && txn_ != nullptr && !compensation_) enc.Undo(undo_->first, undo_->second);
+    if (compensation_) enc.Compensation(compensation_undo_next_);
     if (payload.empty()) {
       ReleaseAll();
       return kInvalidLsn;
@@ -647,11 +554,9 @@ absl::StatusOr<WritePageGuard> Store::ExtendFile(PageType type, bool for_mtr) {
     if (!grown.ok()) return grown.status();
     id = *grown;
     std::vector<std::byte> payload;
-    Encoder enc(&payload);
-    enc.Put(static_cast<std::uint8_t>(MtrEntry::kExtend));
-    enc.Put(id);
-    enc.Put(static_cast<std::uint8_t>(MtrEntry::kFree));
-    enc.Put(id);
+    MtrPayloadWriter enc(&payload);
+    enc.Allocation(MtrEntry::kExtend, id);
+    enc.Allocation(MtrEntry::kFree, id);
     absl::StatusOr<Lsn> lsn =
         log_->Append({RecordType::kMtr, 0, kInvalidLsn, payload}, kInvalidLsn, [&](Lsn) {
           MutexLock al(&alloc_mu_);
@@ -855,15 +760,12 @@ absl::Status Store::CheckpointLocked() {
       give_back();
       return g.status();
     }
-    InitPage(g->mutable_data(), PageType::kFreeList);
-    std::byte* p = g->mutable_data().data() + kPageHeaderSize;
     const PageId next = t + 1 < trunks.size() ? trunks[t + 1] : kInvalidPageId;
     const std::size_t from = t * kIdsPerTrunk;
-    const auto count =
-        static_cast<std::uint32_t>(std::min(kIdsPerTrunk, free_snapshot.size() - from));
-    std::memcpy(p, &next, 8);
-    std::memcpy(p + 8, &count, 4);
-    std::memcpy(p + kTrunkHeader, free_snapshot.data() + from, count * sizeof(PageId));
+    EncodeFreeListTrunk(next,
+                        std::span(free_snapshot)
+                            .subspan(from, std::min(kIdsPerTrunk, free_snapshot.size() - from)),
+                        g->mutable_data());
     g->Release();
     if (absl::Status s = pool_->FlushPage(trunks[t]); !s.ok()) {
       give_back();
@@ -872,18 +774,12 @@ absl::Status Store::CheckpointLocked() {
   }
 
   // 3. The checkpoint record.
-  std::vector<std::byte> payload;
-  Encoder enc(&payload);
-  enc.Put(redo);
-  enc.Put(high_water);
-  enc.Put(next_txn_id_.load(std::memory_order_relaxed));
-  enc.Put(static_cast<std::uint32_t>(att.size()));
-  for (const Active& a : att) {
-    enc.Put(a.id);
-    enc.Put(a.first);
-    enc.Put(a.last);
-    enc.Put(a.undo_next);
-  }
+  CheckpointPayload cp;
+  cp.redo_lsn = redo;
+  cp.high_water = high_water;
+  cp.next_txn_id = next_txn_id_.load(std::memory_order_relaxed);
+  for (const Active& a : att) cp.active.push_back({a.id, a.first, a.last, a.undo_next});
+  const std::vector<std::byte> payload = EncodeCheckpoint(cp);
   absl::StatusOr<Lsn> ckpt = log_->Append({RecordType::kCheckpoint, 0, 0, payload});
   absl::Status s = ckpt.status();
   if (s.ok()) s = log_->FlushUntil(*ckpt);
@@ -979,35 +875,22 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
     (apply ? report_.pages_redone : report_.pages_skipped)++;
     return true;
   };
-  const bool ok = ForEachEntry(rec.payload, [&](MtrEntry kind, Decoder& d) {
-    switch (kind) {
-      case MtrEntry::kPageBytes: {
-        PageId id;
-        std::uint16_t off, len;
-        std::span<const std::byte> b;
-        if (!d.Get(&id) || !d.Get(&off) || !d.Get(&len) || !d.Bytes(len, &b) ||
-            std::size_t{off} + len > kPageSize) {
-          return false;
-        }
+  const bool ok = DecodeMtrPayload(rec.payload, [&](const MtrEntryView& e) {
+    const PageId id = e.page;
+    switch (e.kind) {
+      case MtrEntry::kPageBytes:
         if (!open_page(id, false)) return false;
-        if (apply) std::memcpy(page.mutable_data().data() + off, b.data(), len);
+        if (apply) std::memcpy(page.mutable_data().data() + e.offset, e.bytes.data(), e.length);
         return true;
-      }
       case MtrEntry::kPageImage: {
-        PageId id;
-        std::uint16_t hole, hole_len;
-        std::span<const std::byte> b;
-        if (!d.Get(&id) || !d.Get(&hole) || !d.Get(&hole_len) || hole + hole_len > kPageSize ||
-            !d.Bytes(kPageSize - hole_len, &b)) {
-          return false;
-        }
         if (page.valid() && page.page_id() == id) return false;  // an image comes first
         if (!open_page(id, true)) return false;
         if (apply) {
           std::byte* p = page.mutable_data().data();
-          std::memcpy(p, b.data(), hole);
+          const std::size_t hole = e.offset, hole_len = e.length;
+          std::memcpy(p, e.bytes.data(), hole);
           std::memset(p + hole, 0, hole_len);
-          std::memcpy(p + hole + hole_len, b.data() + hole, kPageSize - hole - hole_len);
+          std::memcpy(p + hole + hole_len, e.bytes.data() + hole, kPageSize - hole - hole_len);
           ++report_.page_images;
         }
         return true;
@@ -1015,15 +898,13 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
       case MtrEntry::kAlloc:
       case MtrEntry::kExtend:
       case MtrEntry::kFree: {
-        PageId id;
-        if (!d.Get(&id)) return false;
         if (id < kFirstDataPage) {
           status = Malformed(rec, fmt::format("allocation entry for superblock page {}", id));
           return false;
         }
         // Extensions are logged one at a time, in order: the next one names the page at the end
         // of the file as the log has grown it, and no entry names a page past that.
-        if (kind == MtrEntry::kExtend && id == file_end) ++file_end;
+        if (e.kind == MtrEntry::kExtend && id == file_end) ++file_end;
         if (id >= file_end) {
           status = BeyondTheLog(rec, id, file_end);
           return false;
@@ -1034,7 +915,7 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
           status = s;
           return false;
         }
-        if (kind == MtrEntry::kFree) {
+        if (e.kind == MtrEntry::kFree) {
           free_set.insert(id);
         } else {
           free_set.erase(id);
@@ -1042,10 +923,8 @@ absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set
         return true;
       }
       case MtrEntry::kUndo:
-      case MtrEntry::kCompensation: {
-        MtrUndoInfo ignored;
-        return SkipOrReadUndo(kind, d, &ignored);
-      }
+      case MtrEntry::kCompensation:
+        return true;
     }
     return false;
   });
@@ -1079,9 +958,7 @@ absl::Status Store::UndoLoser(Transaction& txn, LogReader& reader) {
       bad = Malformed(*rec, fmt::format("undo chain of transaction {} reaches it", txn.id_));
     }
     MtrUndoInfo info;
-    if (bad.ok() && !ForEachEntry(rec->payload, [&](MtrEntry k, Decoder& d) {
-          return SkipOrReadUndo(k, d, &info);
-        })) {
+    if (bad.ok() && !ReadUndoInfo(rec->payload, &info)) {
       bad = Malformed(*rec, "bad entry");
     }
     if (!bad.ok()) {
@@ -1143,23 +1020,18 @@ absl::Status Store::Recover() {
       if (ck->header.type != RecordType::kCheckpoint) {
         return Malformed(*ck, "the superblock's checkpoint LSN names no checkpoint record");
       }
-      Decoder d(ck->payload);
-      std::uint32_t n;
-      if (!d.Get(&start) || !d.Get(&high_water) || !d.Get(&next_txn) || !d.Get(&n)) {
-        return Malformed(*ck, "truncated checkpoint");
-      }
+      CheckpointPayload cp;
+      if (!DecodeCheckpoint(ck->payload, &cp)) return Malformed(*ck, "truncated checkpoint");
+      start = cp.redo_lsn;
+      high_water = cp.high_water;
+      next_txn = cp.next_txn_id;
       if (high_water < kFirstDataPage || high_water > pool_->page_count()) {
         return Malformed(*ck, fmt::format("its page high-water mark {} is outside the file's {} "
                                           "pages ({})",
                                           high_water, pool_->page_count(), path_));
       }
-      for (std::uint32_t i = 0; i < n; ++i) {
-        std::uint64_t id;
-        Loser l;
-        if (!d.Get(&id) || !d.Get(&l.first) || !d.Get(&l.last) || !d.Get(&l.undo_next)) {
-          return Malformed(*ck, "truncated checkpoint");
-        }
-        att[id] = l;
+      for (const CheckpointPayload::Active& a : cp.active) {
+        att[a.txn_id] = {a.first_lsn, a.last_lsn, a.undo_next_lsn};
       }
       // The free list as of the checkpoint's redo LSN.
       for (PageId t = roots.free_list_head; t != kInvalidPageId;) {
@@ -1169,23 +1041,10 @@ absl::Status Store::Recover() {
         }
         absl::StatusOr<ReadPageGuard> g = pool_->ReadPage(t);
         if (!g.ok()) return g.status();
-        if (ReadPageHeader(g->data()).type != static_cast<std::uint16_t>(PageType::kFreeList)) {
-          return absl::DataLossError(
-              fmt::format("{}: free-list trunk page {} has type {}", path_, t,
-                          PageTypeName(static_cast<PageType>(ReadPageHeader(g->data()).type))));
-        }
-        const std::byte* p = g->data().data() + kPageHeaderSize;
-        PageId next;
-        std::uint32_t count;
-        std::memcpy(&next, p, 8);
-        std::memcpy(&count, p + 8, 4);
-        if (count > kIdsPerTrunk) {
-          return absl::DataLossError(
-              fmt::format("{}: free-list trunk page {} claims {} ids", path_, t, count));
-        }
-        for (std::uint32_t i = 0; i < count; ++i) {
-          PageId id;
-          std::memcpy(&id, p + kTrunkHeader + i * sizeof(PageId), sizeof id);
+        absl::StatusOr<FreeListTrunk> trunk = DecodeFreeListTrunk(t, g->data(), path_);
+        if (!trunk.ok()) return trunk.status();
+        const PageId next = trunk->next;
+        for (PageId id : trunk->ids) {
           if (id < kFirstDataPage || id >= pool_->page_count()) {
             return absl::DataLossError(fmt::format(
                 "{}: free-list trunk page {} lists page {}, outside the file's data pages [{}, {})",
@@ -1220,8 +1079,7 @@ absl::Status Store::Recover() {
           if (l.first == kInvalidLsn) l.first = h.lsn;
           l.last = h.lsn;
           MtrUndoInfo info;
-          if (!ForEachEntry(rec.payload,
-                            [&](MtrEntry k, Decoder& d) { return SkipOrReadUndo(k, d, &info); })) {
+          if (!ReadUndoInfo(rec.payload, &info)) {
             return Malformed(rec, "bad entry");
           }
           l.undo_next = info.compensation ? info.undo_next : h.lsn;
