@@ -1151,15 +1151,20 @@ TEST_F(LogTest, CommittersWaitingOnAFailedFdatasyncGetAnError) {
   constexpr int kWaiters = 4;
   std::vector<absl::Status> append_status(kWaiters), waiter_status(kWaiters + 1);
   std::vector<std::thread> waiters;
+  std::atomic<int> appended{0};
   for (int i = 0; i < kWaiters; ++i) {
     waiters.emplace_back([&, i] {
       Rec r = MakeRec(100, 10 + i);
       append_status[i] = Append(*log, r);
+      ++appended;
       waiter_status[i] = append_status[i].ok() ? log->FlushUntil(r.lsn) : append_status[i];
     });
   }
   waiters.emplace_back([&] { waiter_status[kWaiters] = log->FlushUntil(a.lsn); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let them block
+  // Every append is in before the failure (however slow the machine); whether a waiter's flush
+  // then blocks on the leader or comes after its failure, it must not be told it is durable.
+  while (appended < kWaiters) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // most of them block meanwhile
   release = true;
   leader.join();
   for (std::thread& w : waiters) w.join();
