@@ -117,6 +117,12 @@ Decoded DecodePage(PageId id, const std::byte* p, const RawFile& f) {
         d.problem =
             fmt::format("{} of {} entries malformed, the first: {}", malformed, count, d.problem);
       }
+      // Every entry readable: what the tree itself would refuse (order, overlap, fill, children),
+      // by the same check (bytewise order: the tool does not know a custom comparator).
+      if (d.problem.empty()) {
+        const absl::Status s = CheckNode(id, ConstPageSpan(p, kPageSize), {});
+        if (!s.ok()) d.problem = Msg(s);
+      }
       return d;
     }
     case PageType::kFreeList: {
