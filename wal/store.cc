@@ -164,12 +164,11 @@ absl::Status MiniTransaction::FreePage(PageId id) {
   }
   {
     MutexLock lock(&store_->alloc_mu_);
-    const auto& t = store_->trunks_;
-    const auto& o = store_->prev_trunks_;
-    const auto& p = store_->pending_trunks_;
-    if (store_->free_.contains(id) || std::find(t.begin(), t.end(), id) != t.end() ||
-        std::find(o.begin(), o.end(), id) != o.end() ||
-        std::find(p.begin(), p.end(), id) != p.end()) {
+    auto holds = [id](const std::vector<PageId>& v) {
+      return std::find(v.begin(), v.end(), id) != v.end();
+    };
+    if (store_->free_.contains(id) || holds(store_->trunks_) || holds(store_->prev_trunks_) ||
+        holds(store_->pending_trunks_)) {
       return absl::InvalidArgumentError(fmt::format("page {} is already free", id));
     }
   }
@@ -704,9 +703,10 @@ absl::Status Store::CheckpointLocked() {
   Lsn redo;
   {
     MutexLock tl(&txn_mu_);
+    const auto* active = &active_;  // the callback runs here, under txn_mu_
     redo = log_->BeginCheckpoint([&](Lsn at) {
       oldest_needed = at;
-      for (const auto& [id, txn] : active_) {
+      for (const auto& [id, txn] : *active) {
         if (txn->first_lsn_ == kInvalidLsn || txn->ended_) continue;
         att.push_back({id, txn->first_lsn_, txn->last_lsn_, txn->undo_next_});
         oldest_needed = std::min(oldest_needed, txn->first_lsn_);
