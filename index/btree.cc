@@ -74,6 +74,20 @@ std::size_t Bytes(const Entry& e, bool leaf) {
               : Node::InternalCellBytes(e.key.size());
 }
 
+// Where to cut `entries` in two of about equal bytes: the first entry of the right part, at least
+// 1 and leaving at least `keep_right` entries to the right (an internal split moves its middle
+// entry up, so it keeps two).
+std::size_t SplitPoint(const std::vector<Entry>& entries, bool leaf, std::size_t keep_right) {
+  std::size_t total = 0;
+  for (const Entry& e : entries) total += Bytes(e, leaf);
+  std::size_t m = 0, acc = 0;
+  while (m + keep_right < entries.size() && acc + Bytes(entries[m], leaf) <= total / 2) {
+    acc += Bytes(entries[m], leaf);
+    ++m;
+  }
+  return m == 0 ? 1 : m;
+}
+
 void Fill(Node& n, const std::vector<Entry>& entries, std::size_t from, std::size_t to) {
   for (std::size_t i = from; i < to; ++i) {
     const bool ok = n.is_leaf() ? n.InsertLeaf(n.count(), entries[i].key, entries[i].value)
@@ -460,8 +474,6 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
       entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(pos),
                      Entry{std::string(change.key), std::string(change.value), kInvalidPageId});
     }
-    std::size_t total = 0;
-    for (const Entry& e : entries) total += Bytes(e, true);
     absl::StatusOr<PageId> right_id = mtr.AllocatePage(PageType::kBTreeLeaf);
     if (!right_id.ok()) return right_id.status();
     absl::StatusOr<PageSpan> right_span = mtr.GetForWrite(*right_id);
@@ -469,12 +481,7 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
     Node right(right_span->data());
     right.Init(0);
     const PageId old_right = leaf.right();
-    std::size_t m = 0, acc = 0;
-    while (m + 1 < entries.size() && acc + Bytes(entries[m], true) <= total / 2) {
-      acc += Bytes(entries[m], true);
-      ++m;
-    }
-    if (m == 0) m = 1;
+    const std::size_t m = SplitPoint(entries, /*leaf=*/true, 1);
     leaf.Init(0);
     Fill(leaf, entries, 0, m);
     Fill(right, entries, m, entries.size());
@@ -508,14 +515,7 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
       // Split the internal node: the middle separator moves up.
       std::vector<Entry> ents = Entries(parent);
       ents.insert(ents.begin() + static_cast<std::ptrdiff_t>(at), Entry{sep, {}, new_child});
-      std::size_t tot = 0;
-      for (const Entry& e : ents) tot += Bytes(e, false);
-      std::size_t mid = 0, sum = 0;
-      while (mid + 2 < ents.size() && sum + Bytes(ents[mid], false) <= tot / 2) {
-        sum += Bytes(ents[mid], false);
-        ++mid;
-      }
-      if (mid == 0) mid = 1;
+      const std::size_t mid = SplitPoint(ents, /*leaf=*/false, 2);
       absl::StatusOr<PageId> rid = mtr.AllocatePage(PageType::kBTreeInternal);
       if (!rid.ok()) return rid.status();
       absl::StatusOr<PageSpan> rsp = mtr.GetForWrite(*rid);
@@ -619,14 +619,7 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
         std::vector<Entry> r = Entries(right);
         const std::size_t nleft = all.size();
         all.insert(all.end(), r.begin(), r.end());
-        std::size_t tot = 0;
-        for (const Entry& e : all) tot += Bytes(e, true);
-        std::size_t m = 0, acc = 0;
-        while (m + 1 < all.size() && acc + Bytes(all[m], true) <= tot / 2) {
-          acc += Bytes(all[m], true);
-          ++m;
-        }
-        if (m == 0) m = 1;
+        const std::size_t m = SplitPoint(all, /*leaf=*/true, 1);
         const std::size_t old_sep = Node::InternalCellBytes(sep.size());
         const std::size_t new_sep = Node::InternalCellBytes(all[m].key.size());
         if (m != nleft && parent.FreeBytes() + old_sep >= new_sep) {
