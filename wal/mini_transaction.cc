@@ -1,0 +1,312 @@
+// MiniTransaction and Transaction (wal/store.h): latched page changes logged as one record,
+// and the transactions that group them.
+#include "wal/store.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace pagestore {
+
+// ---------------------------------------------------------------------------------------------
+// MiniTransaction
+
+MiniTransaction::MiniTransaction(MiniTransaction&& o) noexcept
+    : store_(o.store_),
+      txn_(o.txn_),
+      held_(std::move(o.held_)),
+      allocs_(std::move(o.allocs_)),
+      undo_(std::move(o.undo_)),
+      compensation_undo_next_(o.compensation_undo_next_),
+      compensation_(o.compensation_),
+      done_(std::exchange(o.done_, true)) {}
+
+MiniTransaction::~MiniTransaction() {
+  if (!done_) Rollback();
+}
+
+MiniTransaction::Held* MiniTransaction::Find(PageId id) {
+  for (Held& h : held_) {
+    if (h.id == id) return &h;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<PageSpan> MiniTransaction::GetForWrite(PageId id) {
+  if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
+  if (Held* h = Find(id)) {
+    if (!h->write) {
+      return absl::FailedPreconditionError(fmt::format(
+          "page {} is latched for reading in this mini-transaction; latch it for writing first",
+          id));
+    }
+    return h->guard.mutable_data();
+  }
+  absl::StatusOr<WritePageGuard> g = store_->pool_->WritePage(id);
+  if (!g.ok()) return g.status();
+  Held h{id, true, false, {}, std::move(*g), std::make_unique<PageCopy>()};
+  std::memcpy(h.before->data(), h.guard.data().data(), kPageSize);
+  held_.push_back(std::move(h));
+  return held_.back().guard.mutable_data();
+}
+
+absl::StatusOr<ConstPageSpan> MiniTransaction::GetForRead(PageId id) {
+  if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
+  if (Held* h = Find(id)) return h->write ? h->guard.data() : h->read.data();
+  absl::StatusOr<ReadPageGuard> g = store_->pool_->ReadPage(id);
+  if (!g.ok()) return g.status();
+  held_.push_back(Held{id, false, false, std::move(*g), {}, nullptr});
+  return held_.back().read.data();
+}
+
+absl::StatusOr<PageId> MiniTransaction::AllocatePage(PageType type) {
+  if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
+  if (absl::Status s = store_->Usable(); !s.ok()) return s;
+  absl::StatusOr<Store::Allocation> a = store_->PopFreePage();
+  if (!a.ok()) return a.status();
+  absl::StatusOr<WritePageGuard> g;
+  if (a->extended) {
+    g = store_->ExtendFile(type, /*for_mtr=*/true);
+  } else {
+    g = store_->pool_->OverwritePage(a->id);
+    if (g.ok()) {
+      InitPage(g->mutable_data(), type);
+    } else {
+      store_->ReturnFreePage(a->id);
+    }
+  }
+  if (!g.ok()) return g.status();
+  const PageId id = g->page_id();
+  store_->allocated_.fetch_add(1, std::memory_order_relaxed);
+  if (!a->extended) store_->reused_.fetch_add(1, std::memory_order_relaxed);
+  allocs_.push_back({a->extended ? MtrEntry::kExtend : MtrEntry::kAlloc, id});
+  held_.push_back(Held{id, true, true, {}, std::move(*g), nullptr});
+  return id;
+}
+
+absl::Status MiniTransaction::FreePage(PageId id) {
+  if (id < kFirstDataPage) {
+    return absl::InvalidArgumentError(fmt::format("page {} is a superblock page", id));
+  }
+  {
+    MutexLock lock(&store_->alloc_mu_);
+    auto holds = [id](const std::vector<PageId>& v) {
+      return std::find(v.begin(), v.end(), id) != v.end();
+    };
+    if (store_->free_.contains(id) || holds(store_->trunks_) || holds(store_->prev_trunks_) ||
+        holds(store_->pending_trunks_)) {
+      return absl::InvalidArgumentError(fmt::format("page {} is already free", id));
+    }
+  }
+  for (const AllocOp& op : allocs_) {
+    if (op.kind == MtrEntry::kFree && op.id == id) {
+      return absl::InvalidArgumentError(fmt::format("page {} is already freed", id));
+    }
+  }
+  if (absl::StatusOr<PageSpan> p = GetForWrite(id); !p.ok()) return p.status();
+  allocs_.push_back({MtrEntry::kFree, id});
+  return absl::OkStatus();
+}
+
+absl::Status MiniTransaction::ReleasePage(PageId id) {
+  for (auto it = held_.begin(); it != held_.end(); ++it) {
+    if (it->id != id) continue;
+    if (it->write &&
+        (it->fresh || std::memcmp(it->before->data(), it->guard.data().data(), kPageSize) != 0)) {
+      return absl::FailedPreconditionError(fmt::format(
+          "page {} was changed in this mini-transaction; it is released at Commit", id));
+    }
+    for (const AllocOp& op : allocs_) {
+      if (op.id == id) {
+        return absl::FailedPreconditionError(
+            fmt::format("page {} was allocated or freed in this mini-transaction", id));
+      }
+    }
+    held_.erase(it);
+    return absl::OkStatus();
+  }
+  return absl::NotFoundError(fmt::format("page {} is not held by this mini-transaction", id));
+}
+
+void MiniTransaction::LogUndo(std::uint16_t resource_manager, std::span<const std::byte> payload) {
+  undo_.emplace(resource_manager, std::vector<std::byte>(payload.begin(), payload.end()));
+}
+
+namespace {
+
+// Appends kPageBytes entries for the ranges where `now` differs from `before`, merging ranges
+// separated by fewer bytes than an entry costs.
+void EncodeDiff(PageId id, const std::byte* before, const std::byte* now, MtrPayloadWriter& enc) {
+  constexpr std::size_t kMergeGap = 16;
+  std::size_t i = 0;
+  while (i < kPageSize) {
+    // Skip equal words.
+    while (i < kPageSize) {
+      std::uint64_t a, b;
+      std::memcpy(&a, before + i, 8);
+      std::memcpy(&b, now + i, 8);
+      if (a != b) break;
+      i += 8;
+    }
+    if (i >= kPageSize) break;
+    const std::size_t start = i;
+    std::size_t end = i + 8;  // exclusive, word aligned
+    std::size_t probe = end;
+    while (probe < kPageSize && probe < end + kMergeGap) {
+      std::uint64_t a, b;
+      std::memcpy(&a, before + probe, 8);
+      std::memcpy(&b, now + probe, 8);
+      probe += 8;
+      if (a != b) end = probe;
+    }
+    enc.PageBytes(id, static_cast<std::uint16_t>(start),
+                  std::span<const std::byte>(now + start, end - start));
+    i = end;
+  }
+}
+
+// A full page image without its longest run of zero words (the free gap of a slotted page, or
+// the empty tail of a fresh one): offset and length of the hole, then the bytes around it.
+void EncodeImage(PageId id, const std::byte* now, MtrPayloadWriter& enc) {
+  std::size_t best = 0, best_len = 0, run = 0;
+  for (std::size_t off = kPageHeaderSize; off < kPageSize; off += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, now + off, 8);
+    if (w != 0) {
+      run = 0;
+      continue;
+    }
+    run += 8;
+    if (run > best_len) {
+      best_len = run;
+      best = off + 8 - run;
+    }
+  }
+  enc.PageImage(id, static_cast<std::uint16_t>(best), static_cast<std::uint16_t>(best_len),
+                ConstPageSpan(now, kPageSize));
+}
+
+}  // namespace
+
+absl::StatusOr<Lsn> MiniTransaction::Commit() {
+  if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
+  Store& s = *store_;
+  std::vector<std::byte> payload;
+  std::vector<Held*> changed;
+  absl::StatusOr<Lsn> lsn;
+  for (;;) {
+    payload.clear();
+    changed.clear();
+    MtrPayloadWriter enc(&payload);
+    const Lsn redo = s.log_->redo_lsn();
+    for (Held& h : held_) {
+      if (!h.write) continue;
+      const std::byte* now = h.guard.data().data();
+      if (h.fresh || ReadPageHeader(ConstPageSpan(h.before->data(), kPageSize)).lsn < redo) {
+        // A torn write of this page is repaired from this image at recovery.
+        if (!h.fresh && std::memcmp(h.before->data(), now, kPageSize) == 0) continue;
+        EncodeImage(h.id, now, enc);
+      } else {
+        const std::size_t at = payload.size();
+        EncodeDiff(h.id, h.before->data(), now, enc);
+        if (payload.size() == at) continue;
+      }
+      changed.push_back(&h);
+    }
+    for (const AllocOp& op : allocs_) enc.Allocation(op.kind, op.id);
+    if (undo_ && txn_ != nullptr && !compensation_) enc.Undo(undo_->first, undo_->second);
+    if (compensation_) enc.Compensation(compensation_undo_next_);
+    if (payload.empty()) {
+      ReleaseAll();
+      return kInvalidLsn;
+    }
+    LogManager::Record rec{RecordType::kMtr, txn_ ? txn_->id_ : 0,
+                           txn_ ? txn_->last_lsn_ : kInvalidLsn, payload};
+    lsn = s.log_->Append(rec, redo == kInvalidLsn ? kInvalidLsn : redo, [&](Lsn at) {
+      if (txn_ != nullptr) {
+        if (txn_->first_lsn_ == kInvalidLsn) txn_->first_lsn_ = at;
+        txn_->last_lsn_ = at;
+        txn_->undo_next_ = compensation_ ? compensation_undo_next_ : at;
+        if (undo_ && !compensation_) {
+          txn_->undo_.push_back({at, rec.prev_lsn, undo_->first, std::move(undo_->second)});
+        }
+      }
+      s.ApplyAllocations(allocs_);
+    });
+    if (lsn.ok() || !absl::IsAborted(lsn.status())) break;
+  }
+  if (!lsn.ok()) {
+    Rollback();
+    return lsn.status();
+  }
+  for (Held* h : changed) h->guard.set_lsn(*lsn);
+  for (const AllocOp& op : allocs_) {
+    if (op.kind == MtrEntry::kFree) s.freed_.fetch_add(1, std::memory_order_relaxed);
+  }
+  s.mtrs_.fetch_add(1, std::memory_order_relaxed);
+  ReleaseAll();
+  return *lsn;
+}
+
+void MiniTransaction::ReleaseAll() {
+  // Newest first, so a page latched after another is released before it.
+  while (!held_.empty()) held_.pop_back();
+  allocs_.clear();
+  done_ = true;
+}
+
+void MiniTransaction::Rollback() {
+  for (Held& h : held_) {
+    if (h.write && !h.fresh)
+      std::memcpy(h.guard.mutable_data().data(), h.before->data(), kPageSize);
+  }
+  // A page taken from the free list was initialized in its frame: its freeing record may not be
+  // durable yet, so the frame must not reach the disk before the log does (were the free lost,
+  // the page would be in use again, with these bytes over its contents). Stamping the log's end
+  // as its LSN makes the WAL rule see to that. A page the file grew by is already logged free.
+  // Its payload is wiped too: what was built in it never happened, and nothing may find it
+  // looking like a live page (the hash index validates cached page ids by their contents).
+  const Lsn end = store_->log_->next_lsn();
+  for (Held& h : held_) {
+    if (!h.fresh) continue;
+    std::memset(h.guard.mutable_data().data() + kPageHeaderSize, 0, kPageSize - kPageHeaderSize);
+    for (const AllocOp& op : allocs_) {
+      if (op.id == h.id && op.kind == MtrEntry::kAlloc && end > kFirstLsn) h.guard.set_lsn(end - 1);
+    }
+  }
+  for (const AllocOp& op : allocs_) {
+    if (op.kind != MtrEntry::kFree) store_->ReturnFreePage(op.id);
+  }
+  ReleaseAll();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transaction
+
+Transaction::~Transaction() {
+  if (orphaned_) return;  // the store's record of an unfinished transaction: recovery's to undo
+  if (!ended_ && store_->Usable().ok()) {
+    (void)Abort();
+  }
+  if (!ended_) store_->Orphan(*this);
+}
+
+MiniTransaction Transaction::BeginMtr() { return MiniTransaction(store_, this); }
+
+absl::Status Transaction::Commit(std::optional<Durability> durability) {
+  if (ended_) return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
+  return store_->EndTransaction(*this, RecordType::kCommit, durability);
+}
+
+absl::Status Transaction::Abort() {
+  if (ended_) return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
+  while (!undo_.empty()) {
+    const UndoEntry e = undo_.back();
+    if (absl::Status s = store_->RunUndo(*this, e.rm, e.payload, e.prev_lsn); !s.ok()) return s;
+    undo_.pop_back();
+  }
+  return store_->EndTransaction(*this, RecordType::kAbort, Durability::kNone);
+}
+
+}  // namespace pagestore
