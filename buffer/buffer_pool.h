@@ -135,7 +135,7 @@ class BufferPool {
     std::atomic<PageId> page_id{kInvalidPageId};  // set/cleared under the page's shard lock
     std::atomic<std::int32_t> pins{0};            // raised only under the shard lock (invariant 2)
     std::atomic<bool> dirty{false};
-    std::atomic<bool> loaded{false};  // bytes valid; false while a miss is reading the page
+    std::atomic<bool> loaded{false};   // bytes valid; false while a miss is reading the page
     std::atomic<bool> checked{false};  // structure_checked(): an index checked these bytes
     // Unmapped and waiting for its last pin to drop before it rejoins the free list (a frame
     // whose load failed may still be pinned by threads that found it while it was loading).

@@ -1,7 +1,5 @@
 // Fuzzy checkpoints (wal/README.md, "Checkpoints"): the cut, the free list's trunks, the record,
 // the superblock, and what log may go.
-#include "wal/store.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,6 +7,7 @@
 
 #include "storage/logging.h"
 #include "wal/free_list_format.h"
+#include "wal/store.h"
 
 namespace pagestore {
 
@@ -157,10 +156,10 @@ absl::Status Store::CheckpointLocked() {
     }
     const PageId next = t + 1 < trunks.size() ? trunks[t + 1] : kInvalidPageId;
     const std::size_t from = t * kIdsPerTrunk;
-    EncodeFreeListTrunk(next,
-                        std::span(free_snapshot)
-                            .subspan(from, std::min(kIdsPerTrunk, free_snapshot.size() - from)),
-                        g->mutable_data());
+    EncodeFreeListTrunk(
+        next,
+        std::span(free_snapshot).subspan(from, std::min(kIdsPerTrunk, free_snapshot.size() - from)),
+        g->mutable_data());
     g->Release();
     if (absl::Status s = pool_->FlushPage(trunks[t]); !s.ok()) {
       give_back();

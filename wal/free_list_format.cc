@@ -23,7 +23,8 @@ FreeListTrunkFields ReadFreeListTrunkFields(ConstPageSpan page) {
   std::memcpy(&f.next, p, sizeof f.next);
   std::memcpy(&f.count, p + 8, sizeof f.count);
   f.ids.resize(std::min<std::size_t>(f.count, kIdsPerTrunk));
-  if (!f.ids.empty()) std::memcpy(f.ids.data(), p + kTrunkHeaderSize, f.ids.size() * sizeof(PageId));
+  if (!f.ids.empty())
+    std::memcpy(f.ids.data(), p + kTrunkHeaderSize, f.ids.size() * sizeof(PageId));
   return f;
 }
 
@@ -31,9 +32,9 @@ absl::StatusOr<FreeListTrunk> DecodeFreeListTrunk(PageId id, ConstPageSpan page,
                                                   std::string_view file) {
   const auto type = static_cast<PageType>(ReadPageHeader(page).type);
   if (type != PageType::kFreeList) {
-    return absl::DataLossError(fmt::format(
-        "{}: page {} on the free list's trunk chain is not a free-list page (type {})", file, id,
-        PageTypeName(type)));
+    return absl::DataLossError(
+        fmt::format("{}: page {} on the free list's trunk chain is not a free-list page (type {})",
+                    file, id, PageTypeName(type)));
   }
   FreeListTrunkFields f = ReadFreeListTrunkFields(page);
   if (f.count > kIdsPerTrunk) {

@@ -1,11 +1,11 @@
 // MiniTransaction and Transaction (wal/store.h): latched page changes logged as one record,
 // and the transactions that group them.
-#include "wal/store.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
+
+#include "wal/store.h"
 
 namespace pagestore {
 

@@ -1,7 +1,5 @@
 // Recovery on open (wal/README.md, "Recovery"): analysis, redo, undo of unfinished
 // transactions, and the report of what was done, dropped or skipped.
-#include "wal/store.h"
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -10,6 +8,7 @@
 
 #include "storage/logging.h"
 #include "wal/free_list_format.h"
+#include "wal/store.h"
 
 namespace pagestore {
 namespace {
@@ -65,8 +64,8 @@ std::string RecoveryReport::ToString() const {
           : fmt::format("; the log's damaged tail at LSN {} was dropped ({})", damaged_tail_lsn,
                         damage),
       skipped.empty() ? std::string()
-                           : fmt::format("; {} damaged operations NOT recovered: {}", skipped.size(),
-                                         fmt::join(skipped, "; ")),
+                      : fmt::format("; {} damaged operations NOT recovered: {}", skipped.size(),
+                                    fmt::join(skipped, "; ")),
       std::chrono::duration<double, std::milli>(duration).count());
 }
 
@@ -190,9 +189,10 @@ bool Store::SkipDamagedUndo(const Transaction& txn, Lsn lsn, const absl::Status&
       !(absl::IsDataLoss(s) || absl::IsOutOfRange(s) || absl::IsInvalidArgument(s))) {
     return false;
   }
-  std::string what = fmt::format("transaction {}: the operation logged at LSN {} was not undone "
-                                 "(its change stays): {}",
-                                 txn.id_, lsn, std::string(s.message()));
+  std::string what = fmt::format(
+      "transaction {}: the operation logged at LSN {} was not undone "
+      "(its change stays): {}",
+      txn.id_, lsn, std::string(s.message()));
   Logf(LogLevel::kWarning, "{}: recovery (skip_damaged): {}", path_, what);
   report_.skipped.push_back(std::move(what));
   return true;
@@ -422,11 +422,9 @@ absl::Status Store::Recover() {
   }
   report_.duration = std::chrono::steady_clock::now() - t0;
   if (!report_.new_store && (report_.pages_redone > 0 || report_.transactions_undone > 0 ||
-                             report_.damaged_tail_lsn != kInvalidLsn ||
-                             !report_.skipped.empty())) {
-    Logf(report_.damaged_tail_lsn != kInvalidLsn || !report_.skipped.empty()
-             ? LogLevel::kWarning
-             : LogLevel::kInfo,
+                             report_.damaged_tail_lsn != kInvalidLsn || !report_.skipped.empty())) {
+    Logf(report_.damaged_tail_lsn != kInvalidLsn || !report_.skipped.empty() ? LogLevel::kWarning
+                                                                             : LogLevel::kInfo,
          "{}: recovered: {}", path_, report_.ToString());
   }
   StartCheckpointer();

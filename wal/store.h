@@ -281,7 +281,7 @@ class Store {
 
   Store(const StoreOptions& options, std::shared_ptr<LogEnv> env);
   [[nodiscard]] absl::Status Recover();  // recovery.cc
-  void ConnectFlusher();                  // the pool's WAL rule goes to log_ from now on
+  void ConnectFlusher();                 // the pool's WAL rule goes to log_ from now on
   // `file_end`: the pages the record may name (the file's, then grown by logged extensions);
   // a record naming one past it is refused before anything is written.
   [[nodiscard]] absl::Status Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set,

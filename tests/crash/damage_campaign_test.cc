@@ -207,16 +207,14 @@ class Campaign : public ::testing::Test {
           break;
         }
         for (std::size_t cut : {off, off + 1 + rng() % (r.length - 1)}) {
-          cases.push_back({fmt::format("cut {} at {}", last, cut), [=](SimulatedStore& s) {
-                             s.env().MutableContents(last)->resize(cut);
-                           }});
+          cases.push_back({fmt::format("cut {} at {}", last, cut),
+                           [=](SimulatedStore& s) { s.env().MutableContents(last)->resize(cut); }});
         }
         off += AlignRecord(r.length);
       }
       for (std::size_t cut : {std::size_t{0}, std::size_t{30}, kSegmentHeaderSize}) {
-        cases.push_back({fmt::format("cut {} at {}", last, cut), [=](SimulatedStore& s) {
-                           s.env().MutableContents(last)->resize(cut);
-                         }});
+        cases.push_back({fmt::format("cut {} at {}", last, cut),
+                         [=](SimulatedStore& s) { s.env().MutableContents(last)->resize(cut); }});
       }
     }
     for (const std::string& seg : segments_) {
@@ -230,17 +228,16 @@ class Campaign : public ::testing::Test {
         cases.push_back({fmt::format("flip end-mark byte {} of {}", at, seg),
                          [=](SimulatedStore& s) { flip(s.env().MutableContents(seg), at, 0x20); }});
       }
-      cases.push_back({fmt::format("delete {}", seg), [=](SimulatedStore& s) {
-                         EXPECT_TRUE(s.env().RemoveFile(seg).ok());
-                       }});
+      cases.push_back({fmt::format("delete {}", seg),
+                       [=](SimulatedStore& s) { EXPECT_TRUE(s.env().RemoveFile(seg).ok()); }});
       std::uint64_t number;
       ParseSegmentFileName(seg, &number);
       for (std::uint64_t to : {number + 7, number == 0 ? 0 : number - 1}) {
         if (snapshot_.logs.contains(SegmentFileName(to))) continue;
-        cases.push_back({fmt::format("rename {} to {}", seg, SegmentFileName(to)),
-                         [=](SimulatedStore& s) {
-                           EXPECT_TRUE(s.env().RenameFile(seg, SegmentFileName(to)).ok());
-                         }});
+        cases.push_back(
+            {fmt::format("rename {} to {}", seg, SegmentFileName(to)), [=](SimulatedStore& s) {
+               EXPECT_TRUE(s.env().RenameFile(seg, SegmentFileName(to)).ok());
+             }});
       }
     }
     for (PageId copy : {0, 1}) {

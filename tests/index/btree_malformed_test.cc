@@ -79,12 +79,11 @@ void Damage(SimulatedStore& sim, PageId id, F&& change) {
 
 void Put16(std::byte* p, std::size_t off, std::uint16_t v) { std::memcpy(p + off, &v, 2); }
 
-#define EXPECT_DATA_LOSS_NAMING(expr, page)                                              \
-  do {                                                                                   \
-    const absl::Status _s = (expr);                                                      \
-    EXPECT_TRUE(absl::IsDataLoss(_s)) << _s;                                             \
-    EXPECT_NE(std::string(_s.message()).find(std::to_string(page)), std::string::npos)   \
-        << _s;                                                                           \
+#define EXPECT_DATA_LOSS_NAMING(expr, page)                                                   \
+  do {                                                                                        \
+    const absl::Status _s = (expr);                                                           \
+    EXPECT_TRUE(absl::IsDataLoss(_s)) << _s;                                                  \
+    EXPECT_NE(std::string(_s.message()).find(std::to_string(page)), std::string::npos) << _s; \
   } while (0)
 
 // Every key read back: right value, or DataLoss; `damaged` keys may fail, others must not.
@@ -414,7 +413,6 @@ TEST(BTreeMalformedTest, AnInternalNodeNamingOneChildTwiceIsDataLossNotASelfMerg
       << "page " << dup << " is on the free list while the root still names it";
   EXPECT_TRUE(absl::IsDataLoss(tree->Verify()));
 }
-
 
 }  // namespace
 }  // namespace pagestore::testing

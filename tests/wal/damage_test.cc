@@ -558,6 +558,5 @@ TEST(DamageTest, APagePastTheHighWaterMarkStaysUsableAcrossReopens) {
                            << second.status();
 }
 
-
 }  // namespace
 }  // namespace pagestore::testing

@@ -512,8 +512,8 @@ TEST_F(LogTest, PreSizedSegmentCutShortIsDataLoss) {
   const std::vector<std::byte> whole = *env_.MutableContents(SegmentFileName(1));
   std::size_t end_off;
   ASSERT_NE(BytesAt(recs.back().end(), &end_off), nullptr);
-  for (std::size_t cut : {kSegmentHeaderSize + 1000, kSegmentHeaderSize + 4096,
-                          end_off - 7, end_off - kRecordHeaderSize, std::size_t{100}}) {
+  for (std::size_t cut : {kSegmentHeaderSize + 1000, kSegmentHeaderSize + 4096, end_off - 7,
+                          end_off - kRecordHeaderSize, std::size_t{100}}) {
     SCOPED_TRACE(cut);
     *env_.MutableContents(SegmentFileName(1)) = whole;
     env_.MutableContents(SegmentFileName(1))->resize(cut);
