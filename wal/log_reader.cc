@@ -51,7 +51,6 @@ absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Open(LogEnv* env, Recovery
       Seg seg;
       seg.info = {h.number, h.first_lsn, h.salt, h.presized};
       seg.name = name;
-      seg.size = *size;
       seg.end_marked = DecodeSegmentEndMark(
           std::span(block).subspan(kSegmentEndMarkOffset, kSegmentEndMarkSize), h.salt,
           &seg.end_mark);

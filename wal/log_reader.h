@@ -78,7 +78,6 @@ class LogReader {
   struct Seg {
     LogManager::SegmentInfo info;
     std::string name;
-    std::uint64_t size = 0;   // of the file when listed
     bool end_marked = false;  // carries an end mark: a successor existed
     SegmentEndMark end_mark;
   };
