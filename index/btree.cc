@@ -139,8 +139,7 @@ absl::StatusOr<std::string> BTree::Get(std::string_view key) const {
 absl::Status BTree::CheckNodeSlow(PageId id, const std::byte* p, int level) const {
   BufferPool& pool = store_.pool();
   if (!pool.structure_checked(p)) [[unlikely]] {
-    if (absl::Status s = CheckNode(id, ConstPageSpan(p, kPageSize), options_.comparator);
-        !s.ok()) {
+    if (absl::Status s = CheckNode(id, ConstPageSpan(p, kPageSize), options_.comparator); !s.ok()) {
       return s;
     }
     pool.set_structure_checked(p);
@@ -149,9 +148,9 @@ absl::Status BTree::CheckNodeSlow(PageId id, const std::byte* p, int level) cons
   }
   const std::uint16_t actual = Node(const_cast<std::byte*>(p)).level();
   if (level >= 0 && actual != level) [[unlikely]] {
-    return absl::DataLossError(fmt::format(
-        "B+tree page {} has level {} where its parent (or the anchor {}) says {}", id, actual,
-        anchor_, level));
+    return absl::DataLossError(
+        fmt::format("B+tree page {} has level {} where its parent (or the anchor {}) says {}", id,
+                    actual, anchor_, level));
   }
   return absl::OkStatus();
 }
@@ -583,8 +582,8 @@ absl::Status BTree::Pessimistic(MiniTransaction& mtr, Change& change) {
         left_idx == -1 ? parent.leftmost_child() : parent.child(static_cast<std::size_t>(left_idx));
     const PageId right_id = parent.child(static_cast<std::size_t>(sep_idx));
     // A node merged with itself, or with a node on the path, would be freed while still named.
-    if (left_id == right_id || std::find(path.begin(), path.begin() + level, left_id) !=
-                                   path.begin() + level ||
+    if (left_id == right_id ||
+        std::find(path.begin(), path.begin() + level, left_id) != path.begin() + level ||
         std::find(path.begin(), path.begin() + level, right_id) != path.begin() + level) {
       return absl::DataLossError(fmt::format(
           "B+tree page {} names child pages {} and {} as siblings: they are not two distinct "
@@ -700,8 +699,7 @@ absl::Status BTree::BulkLoad(std::span<const std::pair<std::string, std::string>
     if (absl::Status s = CheckedNode(root, r->data().data(), static_cast<int>(*height)); !s.ok()) {
       return s;
     }
-    if (*height != 0 ||
-        Node(const_cast<std::byte*>(r->data().data())).count() != 0) {
+    if (*height != 0 || Node(const_cast<std::byte*>(r->data().data())).count() != 0) {
       return absl::InvalidArgumentError("bulk load needs an empty tree");
     }
   }

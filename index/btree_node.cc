@@ -43,8 +43,8 @@ absl::Status CheckNode(PageId id, ConstPageSpan page, const KeyComparator& cmp) 
     return bad(fmt::format("{} slots, slot array ending at {}, cells starting at {}", count,
                            slots_end, cells));
   }
-  if (dead > kPageSize - cells) return bad(fmt::format("{} dead bytes in a cell area of {}", dead,
-                                                       kPageSize - cells));
+  if (dead > kPageSize - cells)
+    return bad(fmt::format("{} dead bytes in a cell area of {}", dead, kPageSize - cells));
   const std::size_t header = leaf ? kLeafCellHeader : kInternalCellHeader;
   // (offset, size) of every cell; sorted below to find overlaps.
   std::array<std::pair<std::uint16_t, std::uint16_t>, kPageSize / 2> spans;
@@ -52,8 +52,8 @@ absl::Status CheckNode(PageId id, ConstPageSpan page, const KeyComparator& cmp) 
   for (std::size_t i = 0; i < count; ++i) {
     const std::uint16_t off = Load16(p, kNodeHeaderEnd + i * kSlotSize);
     if (off < cells || std::size_t{off} + header > kPageSize) {
-      return bad(fmt::format("slot {} points at {}, outside the cell area [{}, {})", i, off,
-                             cells, kPageSize));
+      return bad(fmt::format("slot {} points at {}, outside the cell area [{}, {})", i, off, cells,
+                             kPageSize));
     }
     const std::size_t klen = Load16(p, off);
     const std::size_t vlen = leaf ? Load16(p, off + 2) : 0;

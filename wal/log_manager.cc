@@ -32,10 +32,9 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
     LogEnv* env, const LogOptions& options, const std::vector<SegmentInfo>& segments, Lsn end_lsn) {
   if (options.segment_size < kSegmentHeaderSize + 64 * 1024 ||
       options.segment_size > kMaxSegmentSize || options.segment_size % kRecordAlignment != 0) {
-    return absl::InvalidArgumentError(
-        fmt::format("log segment size {} must be a multiple of {} from {} to {}",
-                    options.segment_size, kRecordAlignment, kSegmentHeaderSize + 64 * 1024,
-                    kMaxSegmentSize));
+    return absl::InvalidArgumentError(fmt::format(
+        "log segment size {} must be a multiple of {} from {} to {}", options.segment_size,
+        kRecordAlignment, kSegmentHeaderSize + 64 * 1024, kMaxSegmentSize));
   }
   std::unique_ptr<LogManager> log(new LogManager(env, options));
   absl::StatusOr<std::vector<std::string>> names = env->ListFiles();
@@ -51,8 +50,7 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
   for (const SegmentInfo& seg : segments) {
     if (seg.first_lsn < end_lsn) {
       keep.push_back(seg);
-    } else if (seg.first_lsn == end_lsn &&
-               (keep.empty() || seg.number == keep.back().number + 1)) {
+    } else if (seg.first_lsn == end_lsn && (keep.empty() || seg.number == keep.back().number + 1)) {
       keep.push_back(seg);
       break;
     }

@@ -51,9 +51,9 @@ absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Open(LogEnv* env, Recovery
       Seg seg;
       seg.info = {h.number, h.first_lsn, h.salt, h.presized};
       seg.name = name;
-      seg.end_marked = DecodeSegmentEndMark(
-          std::span(block).subspan(kSegmentEndMarkOffset, kSegmentEndMarkSize), h.salt,
-          &seg.end_mark);
+      seg.end_marked =
+          DecodeSegmentEndMark(std::span(block).subspan(kSegmentEndMarkOffset, kSegmentEndMarkSize),
+                               h.salt, &seg.end_mark);
       r->segments_.push_back(std::move(seg));
       continue;
     }
@@ -72,7 +72,8 @@ absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Open(LogEnv* env, Recovery
   std::sort(r->segments_.begin(), r->segments_.end(),
             [](const Seg& a, const Seg& b) { return a.info.number < b.info.number; });
   if (!bad.empty()) {
-    std::sort(bad.begin(), bad.end(), [](const Bad& a, const Bad& b) { return a.number < b.number; });
+    std::sort(bad.begin(), bad.end(),
+              [](const Bad& a, const Bad& b) { return a.number < b.number; });
     const Bad& first = bad.front();
     if (mode != RecoveryMode::kPointInTime) {
       return absl::DataLossError(fmt::format(
@@ -85,9 +86,10 @@ absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Open(LogEnv* env, Recovery
     while (!r->segments_.empty() && r->segments_.back().info.number > first.number) {
       r->segments_.pop_back();
     }
-    r->open_damage_ = fmt::format("log segment {} is damaged ({}); it and every later segment "
-                                  "are dropped",
-                                  env->Describe(first.name), first.why);
+    r->open_damage_ = fmt::format(
+        "log segment {} is damaged ({}); it and every later segment "
+        "are dropped",
+        env->Describe(first.name), first.why);
   }
   return r;
 }
@@ -124,8 +126,8 @@ LogReader::At LogReader::ValidAt(Lsn lsn, RecordHeader* h, std::string* why) con
   // A pre-sized segment whose file is shorter was cut: reaching its end is damage.
   const bool cut = seg.info.presized != 0 && data_.size() < seg.info.presized;
   auto at_cut = [&](std::string what) {
-    *why = fmt::format("{}; the file is {} bytes but was created with {}: it was cut short",
-                       what, data_.size(), seg.info.presized);
+    *why = fmt::format("{}; the file is {} bytes but was created with {}: it was cut short", what,
+                       data_.size(), seg.info.presized);
     return At::kCut;
   };
   if (off >= data_.size()) {
@@ -264,13 +266,13 @@ absl::StatusOr<bool> LogReader::Next(LogRecord* out) {
     if (at == At::kClean && seg.end_marked) {
       // The segment after this one existed before this one was marked: it is gone, or not ours.
       at = At::kCut;
-      why = fmt::format(
-          "{}; the segment's end mark names segment {} from LSN {}, but {}", why,
-          seg.end_mark.next_number, seg.end_mark.next_first_lsn,
-          cur_ + 1 < segments_.size()
-              ? fmt::format("the next file is {}, from LSN {}", segments_[cur_ + 1].name,
-                            segments_[cur_ + 1].info.first_lsn)
-              : std::string("no such segment exists"));
+      why =
+          fmt::format("{}; the segment's end mark names segment {} from LSN {}, but {}", why,
+                      seg.end_mark.next_number, seg.end_mark.next_first_lsn,
+                      cur_ + 1 < segments_.size() ? fmt::format("the next file is {}, from LSN {}",
+                                                                segments_[cur_ + 1].name,
+                                                                segments_[cur_ + 1].info.first_lsn)
+                                                  : std::string("no such segment exists"));
     }
     if (at == At::kValid) {
       const std::uint64_t off = kSegmentHeaderSize + (pos_ - segments_[cur_].info.first_lsn);
