@@ -327,7 +327,7 @@ void OurTreeCounters(benchmark::State& state, const OurTree& t, std::uint64_t lo
   state.counters["fill"] = st->average_fill;
   state.counters["pool_evictions"] = static_cast<double>(pool.evictions);
   state.counters["log_bytes_per_key"] =
-      static_cast<double>(t.store->log().stats().bytes_appended - log_before) /
+      static_cast<double>(t.store->log_stats().bytes_appended - log_before) /
       static_cast<double>(GetConfig().keys);
 }
 
@@ -417,7 +417,7 @@ void OurHashCounters(benchmark::State& state, const OurHash& h, std::uint64_t lo
   state.counters["fill"] = st->average_fill;
   state.counters["pool_evictions"] = static_cast<double>(pool.evictions);
   state.counters["log_bytes_per_key"] =
-      static_cast<double>(h.store->log().stats().bytes_appended - log_before) /
+      static_cast<double>(h.store->log_stats().bytes_appended - log_before) /
       static_cast<double>(GetConfig().keys);
 }
 
@@ -757,7 +757,7 @@ void TimeOnNewStore(benchmark::State& state, std::string_view what, std::uint64_
     std::uint64_t log_before = 0;
     std::chrono::steady_clock::time_point start, stop;
     if (s.ok()) {
-      log_before = ours.store->log().stats().bytes_appended;
+      log_before = ours.store->log_stats().bytes_appended;
       start = std::chrono::steady_clock::now();
       s = step(ours);
       stop = std::chrono::steady_clock::now();

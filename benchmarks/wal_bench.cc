@@ -305,7 +305,7 @@ void SetUpCommit(const benchmark::State&) {
     Check(c->store->Checkpoint(), "checkpoint the commit store");
     g_commit = c.release();
   }
-  g_commit->log_before = g_commit->store->log().stats();
+  g_commit->log_before = g_commit->store->log_stats();
   g_commit->store_before = g_commit->store->stats();
 }
 
@@ -346,7 +346,7 @@ void CommitLoop(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) {
     // Every thread has left its loop (Google Benchmark's stop barrier): the run's totals.
-    const LogStats log = store.log().stats();
+    const LogStats log = store.log_stats();
     const StoreStats st = store.stats();
     const double commits = static_cast<double>(st.commits - g_commit->store_before.commits);
     const double syncs = static_cast<double>(log.syncs - g_commit->log_before.syncs);
@@ -521,7 +521,7 @@ void BuildGolden() {
         open_txn = std::move(*txn);  // active at the crash: recovery undoes it
       }
     }
-    Check(store.log().FlushAll(), "flush the recovery log");
+    Check(store.FlushLog(), "flush the recovery log");
     // The crash: the files as they are now, before the store checkpoints at close.
     CopyStore(build, g->pages);
     open_txn.reset();

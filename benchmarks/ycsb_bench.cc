@@ -471,7 +471,7 @@ class PagestoreEngine final : public Engine {
 
   void StartRun() override {
     before_ = store_->pool().stats();
-    log_before_ = store_->log().stats().bytes_appended;
+    log_before_ = store_->log_stats().bytes_appended;
   }
   void EndRun(benchmark::State& state) override {
     const BufferPoolStats after = store_->pool().stats();
@@ -482,7 +482,7 @@ class PagestoreEngine final : public Engine {
     // Over every thread's operations (thread 0's count times the threads: they share the time).
     const double ops = static_cast<double>(state.iterations()) * state.threads();
     state.counters["log_bytes_per_op"] =
-        ops > 0 ? static_cast<double>(store_->log().stats().bytes_appended - log_before_) / ops : 0;
+        ops > 0 ? static_cast<double>(store_->log_stats().bytes_appended - log_before_) / ops : 0;
   }
 
   absl::StatusOr<std::unique_ptr<Session>> NewSession(int) override {

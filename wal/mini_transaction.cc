@@ -1,26 +1,31 @@
-// MiniTransaction and Transaction (wal/store.h): latched page changes logged as one record,
-// and the transactions that group them.
+// MiniTransaction (wal/store.h): latched page changes logged as one record.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "wal/store.h"
+#include "wal/store_core.h"
 
 namespace pagestore {
 
 // ---------------------------------------------------------------------------------------------
 // MiniTransaction
 
+MiniTransaction::MiniTransaction(StoreCore* core, TxnState* txn,
+                                 std::optional<Lsn> compensation_undo_next)
+    : core_(core), txn_(txn), compensation_undo_next_(compensation_undo_next) {}
+
 MiniTransaction::MiniTransaction(MiniTransaction&& o) noexcept
-    : store_(o.store_),
+    : core_(o.core_),
       txn_(o.txn_),
       held_(std::move(o.held_)),
       allocs_(std::move(o.allocs_)),
       undo_(std::move(o.undo_)),
       compensation_undo_next_(o.compensation_undo_next_),
-      compensation_(o.compensation_),
       done_(std::exchange(o.done_, true)) {}
+
+Store& MiniTransaction::store() const { return *core_->store; }
 
 MiniTransaction::~MiniTransaction() {
   if (!done_) Rollback();
@@ -43,7 +48,7 @@ absl::StatusOr<PageSpan> MiniTransaction::GetForWrite(PageId id) {
     }
     return h->guard.mutable_data();
   }
-  absl::StatusOr<WritePageGuard> g = store_->pool_->WritePage(id);
+  absl::StatusOr<WritePageGuard> g = core_->pool->WritePage(id);
   if (!g.ok()) return g.status();
   Held h{id, true, false, {}, std::move(*g), std::make_unique<PageCopy>()};
   std::memcpy(h.before->data(), h.guard.data().data(), kPageSize);
@@ -54,7 +59,7 @@ absl::StatusOr<PageSpan> MiniTransaction::GetForWrite(PageId id) {
 absl::StatusOr<ConstPageSpan> MiniTransaction::GetForRead(PageId id) {
   if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
   if (Held* h = Find(id)) return h->write ? h->guard.data() : h->read.data();
-  absl::StatusOr<ReadPageGuard> g = store_->pool_->ReadPage(id);
+  absl::StatusOr<ReadPageGuard> g = core_->pool->ReadPage(id);
   if (!g.ok()) return g.status();
   held_.push_back(Held{id, false, false, std::move(*g), {}, nullptr});
   return held_.back().read.data();
@@ -62,26 +67,12 @@ absl::StatusOr<ConstPageSpan> MiniTransaction::GetForRead(PageId id) {
 
 absl::StatusOr<PageId> MiniTransaction::AllocatePage(PageType type) {
   if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
-  if (absl::Status s = store_->Usable(); !s.ok()) return s;
-  absl::StatusOr<Store::Allocation> a = store_->PopFreePage();
-  if (!a.ok()) return a.status();
-  absl::StatusOr<WritePageGuard> g;
-  if (a->extended) {
-    g = store_->ExtendFile(type, /*for_mtr=*/true);
-  } else {
-    g = store_->pool_->OverwritePage(a->id);
-    if (g.ok()) {
-      InitPage(g->mutable_data(), type);
-    } else {
-      store_->ReturnFreePage(a->id);
-    }
-  }
-  if (!g.ok()) return g.status();
-  const PageId id = g->page_id();
-  store_->allocated_.fetch_add(1, std::memory_order_relaxed);
-  if (!a->extended) store_->reused_.fetch_add(1, std::memory_order_relaxed);
-  allocs_.push_back({a->extended ? MtrEntry::kExtend : MtrEntry::kAlloc, id});
-  held_.push_back(Held{id, true, true, {}, std::move(*g), nullptr});
+  if (absl::Status s = core_->Usable(); !s.ok()) return s;
+  absl::StatusOr<PageAllocator::Taken> t = core_->alloc.Take(type);
+  if (!t.ok()) return t.status();
+  const PageId id = t->guard.page_id();
+  allocs_.push_back({t->extended ? MtrEntry::kExtend : MtrEntry::kAlloc, id});
+  held_.push_back(Held{id, true, true, {}, std::move(t->guard), nullptr});
   return id;
 }
 
@@ -89,17 +80,8 @@ absl::Status MiniTransaction::FreePage(PageId id) {
   if (id < kFirstDataPage) {
     return absl::InvalidArgumentError(fmt::format("page {} is a superblock page", id));
   }
-  {
-    MutexLock lock(&store_->alloc_mu_);
-    auto holds = [id](const std::vector<PageId>& v) {
-      return std::find(v.begin(), v.end(), id) != v.end();
-    };
-    if (store_->free_.contains(id) || holds(store_->trunks_) || holds(store_->prev_trunks_) ||
-        holds(store_->pending_trunks_)) {
-      return absl::InvalidArgumentError(fmt::format("page {} is already free", id));
-    }
-  }
-  for (const AllocOp& op : allocs_) {
+  if (absl::Status s = core_->alloc.CheckNotFree(id); !s.ok()) return s;
+  for (const AllocationOp& op : allocs_) {
     if (op.kind == MtrEntry::kFree && op.id == id) {
       return absl::InvalidArgumentError(fmt::format("page {} is already freed", id));
     }
@@ -117,7 +99,7 @@ absl::Status MiniTransaction::ReleasePage(PageId id) {
       return absl::FailedPreconditionError(fmt::format(
           "page {} was changed in this mini-transaction; it is released at Commit", id));
     }
-    for (const AllocOp& op : allocs_) {
+    for (const AllocationOp& op : allocs_) {
       if (op.id == id) {
         return absl::FailedPreconditionError(
             fmt::format("page {} was allocated or freed in this mini-transaction", id));
@@ -189,50 +171,57 @@ void EncodeImage(PageId id, const std::byte* now, MtrPayloadWriter& enc) {
 
 }  // namespace
 
+void MiniTransaction::EncodePayload(Lsn redo, std::vector<std::byte>& payload,
+                                    std::vector<Held*>& changed) {
+  payload.clear();
+  changed.clear();
+  MtrPayloadWriter enc(&payload);
+  for (Held& h : held_) {
+    if (!h.write) continue;
+    const std::byte* now = h.guard.data().data();
+    if (h.fresh || ReadPageHeader(ConstPageSpan(h.before->data(), kPageSize)).lsn < redo) {
+      // A torn write of this page is repaired from this image at recovery.
+      if (!h.fresh && std::memcmp(h.before->data(), now, kPageSize) == 0) continue;
+      EncodeImage(h.id, now, enc);
+    } else {
+      const std::size_t at = payload.size();
+      EncodeDiff(h.id, h.before->data(), now, enc);
+      if (payload.size() == at) continue;
+    }
+    changed.push_back(&h);
+  }
+  for (const AllocationOp& op : allocs_) enc.Allocation(op.kind, op.id);
+  if (undo_ && txn_ != nullptr && !compensation_undo_next_) enc.Undo(undo_->first, undo_->second);
+  if (compensation_undo_next_) enc.Compensation(*compensation_undo_next_);
+}
+
 absl::StatusOr<Lsn> MiniTransaction::Commit() {
   if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
-  Store& s = *store_;
+  LogManager& log = *core_->log;
   std::vector<std::byte> payload;
   std::vector<Held*> changed;
   absl::StatusOr<Lsn> lsn;
   for (;;) {
-    payload.clear();
-    changed.clear();
-    MtrPayloadWriter enc(&payload);
-    const Lsn redo = s.log_->redo_lsn();
-    for (Held& h : held_) {
-      if (!h.write) continue;
-      const std::byte* now = h.guard.data().data();
-      if (h.fresh || ReadPageHeader(ConstPageSpan(h.before->data(), kPageSize)).lsn < redo) {
-        // A torn write of this page is repaired from this image at recovery.
-        if (!h.fresh && std::memcmp(h.before->data(), now, kPageSize) == 0) continue;
-        EncodeImage(h.id, now, enc);
-      } else {
-        const std::size_t at = payload.size();
-        EncodeDiff(h.id, h.before->data(), now, enc);
-        if (payload.size() == at) continue;
-      }
-      changed.push_back(&h);
-    }
-    for (const AllocOp& op : allocs_) enc.Allocation(op.kind, op.id);
-    if (undo_ && txn_ != nullptr && !compensation_) enc.Undo(undo_->first, undo_->second);
-    if (compensation_) enc.Compensation(compensation_undo_next_);
+    // A checkpoint that moves the redo LSN between here and the append makes the append fail
+    // with Aborted: the payload is encoded again against the new redo LSN.
+    const Lsn redo = log.redo_lsn();
+    EncodePayload(redo, payload, changed);
     if (payload.empty()) {
       ReleaseAll();
       return kInvalidLsn;
     }
-    LogManager::Record rec{RecordType::kMtr, txn_ ? txn_->id_ : 0,
-                           txn_ ? txn_->last_lsn_ : kInvalidLsn, payload};
-    lsn = s.log_->Append(rec, redo == kInvalidLsn ? kInvalidLsn : redo, [&](Lsn at) {
+    LogManager::Record rec{RecordType::kMtr, txn_ ? txn_->id : 0,
+                           txn_ ? txn_->last_lsn : kInvalidLsn, payload};
+    lsn = log.Append(rec, redo == kInvalidLsn ? kInvalidLsn : redo, [&](Lsn at) {
       if (txn_ != nullptr) {
-        if (txn_->first_lsn_ == kInvalidLsn) txn_->first_lsn_ = at;
-        txn_->last_lsn_ = at;
-        txn_->undo_next_ = compensation_ ? compensation_undo_next_ : at;
-        if (undo_ && !compensation_) {
-          txn_->undo_.push_back({at, rec.prev_lsn, undo_->first, std::move(undo_->second)});
+        if (txn_->first_lsn == kInvalidLsn) txn_->first_lsn = at;
+        txn_->last_lsn = at;
+        txn_->undo_next = compensation_undo_next_.value_or(at);
+        if (undo_ && !compensation_undo_next_) {
+          txn_->undo.push_back({at, rec.prev_lsn, undo_->first, std::move(undo_->second)});
         }
       }
-      s.ApplyAllocations(allocs_);
+      core_->alloc.Apply(allocs_);
     });
     if (lsn.ok() || !absl::IsAborted(lsn.status())) break;
   }
@@ -241,10 +230,10 @@ absl::StatusOr<Lsn> MiniTransaction::Commit() {
     return lsn.status();
   }
   for (Held* h : changed) h->guard.set_lsn(*lsn);
-  for (const AllocOp& op : allocs_) {
-    if (op.kind == MtrEntry::kFree) s.freed_.fetch_add(1, std::memory_order_relaxed);
-  }
-  s.mtrs_.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t freed = 0;
+  for (const AllocationOp& op : allocs_) freed += op.kind == MtrEntry::kFree;
+  if (freed > 0) core_->alloc.CountFreed(freed);
+  core_->mtrs.fetch_add(1, std::memory_order_relaxed);
   ReleaseAll();
   return *lsn;
 }
@@ -267,46 +256,18 @@ void MiniTransaction::Rollback() {
   // as its LSN makes the WAL rule see to that. A page the file grew by is already logged free.
   // Its payload is wiped too: what was built in it never happened, and nothing may find it
   // looking like a live page (the hash index validates cached page ids by their contents).
-  const Lsn end = store_->log_->next_lsn();
+  const Lsn end = core_->log->next_lsn();
   for (Held& h : held_) {
     if (!h.fresh) continue;
     std::memset(h.guard.mutable_data().data() + kPageHeaderSize, 0, kPageSize - kPageHeaderSize);
-    for (const AllocOp& op : allocs_) {
+    for (const AllocationOp& op : allocs_) {
       if (op.id == h.id && op.kind == MtrEntry::kAlloc && end > kFirstLsn) h.guard.set_lsn(end - 1);
     }
   }
-  for (const AllocOp& op : allocs_) {
-    if (op.kind != MtrEntry::kFree) store_->ReturnFreePage(op.id);
+  for (const AllocationOp& op : allocs_) {
+    if (op.kind != MtrEntry::kFree) core_->alloc.Return(op.id);
   }
   ReleaseAll();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Transaction
-
-Transaction::~Transaction() {
-  if (orphaned_) return;  // the store's record of an unfinished transaction: recovery's to undo
-  if (!ended_ && store_->Usable().ok()) {
-    (void)Abort();
-  }
-  if (!ended_) store_->Orphan(*this);
-}
-
-MiniTransaction Transaction::BeginMtr() { return MiniTransaction(store_, this); }
-
-absl::Status Transaction::Commit(std::optional<Durability> durability) {
-  if (ended_) return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
-  return store_->EndTransaction(*this, RecordType::kCommit, durability);
-}
-
-absl::Status Transaction::Abort() {
-  if (ended_) return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
-  while (!undo_.empty()) {
-    const UndoEntry e = undo_.back();
-    if (absl::Status s = store_->RunUndo(*this, e.rm, e.payload, e.prev_lsn); !s.ok()) return s;
-    undo_.pop_back();
-  }
-  return store_->EndTransaction(*this, RecordType::kAbort, Durability::kNone);
 }
 
 }  // namespace pagestore

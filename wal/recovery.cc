@@ -1,5 +1,7 @@
 // Recovery on open (wal/README.md, "Recovery"): analysis, redo, undo of unfinished
 // transactions, and the report of what was done, dropped or skipped.
+#include "wal/recovery.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -8,7 +10,6 @@
 
 #include "storage/logging.h"
 #include "wal/free_list_format.h"
-#include "wal/store.h"
 
 namespace pagestore {
 namespace {
@@ -70,141 +71,271 @@ std::string RecoveryReport::ToString() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Recovery
+// Redo
 
-absl::Status Store::Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set,
-                         PageId& high_water, PageId& file_end) {
-  const Lsn lsn = rec.header.lsn;
-  WritePageGuard page;
-  bool apply = false;
+// The page the entries of one record change, latched for writing while they are applied; its
+// LSN is stamped when the record moves on to another page or ends.
+class Recovery::PageRedo {
+ public:
+  PageRedo(Recovery& r, const LogRecord& rec) : r_(r), rec_(rec), lsn_(rec.header.lsn) {}
+  ~PageRedo() { Close(); }
+
+  // The bytes of page `id` to apply an entry to, nullptr when it is not applied (the page is
+  // already past this record, or skip_damaged passes over it). `image`: a full image is
+  // restored, so the page is not read. `first`: the entry must be the page's first.
+  absl::StatusOr<std::byte*> Open(PageId id, bool image, PageId file_end) {
+    if (page_.valid() && page_.page_id() == id) {
+      if (image) return Malformed(rec_, "bad entry");  // an image comes first
+      return apply_ ? page_.mutable_data().data() : nullptr;
+    }
+    if (id == skipping_) return nullptr;
+    Close();
+    if (id < kFirstDataPage)
+      return Malformed(rec_, fmt::format("change to superblock page {}", id));
+    if (id >= file_end) return BeyondTheLog(rec_, id, file_end);
+    BufferPool& pool = *r_.core_.pool;
+    if (absl::Status s = pool.EnsurePageCount(id + 1); !s.ok()) return s;
+    absl::StatusOr<WritePageGuard> g = image ? pool.OverwritePage(id) : pool.WritePage(id);
+    if (!g.ok()) return Unreadable(id, g.status());
+    page_ = std::move(*g);
+    apply_ = page_.lsn() < lsn_;
+    (apply_ ? r_.report_.pages_redone : r_.report_.pages_skipped)++;
+    return apply_ ? page_.mutable_data().data() : nullptr;
+  }
+
+  void Close() {
+    if (page_.valid() && apply_) page_.set_lsn(lsn_);
+    page_.Release();
+    apply_ = false;
+  }
+
+ private:
+  absl::StatusOr<std::byte*> Unreadable(PageId id, const absl::Status& st) {
+    const bool damaged = absl::IsDataLoss(st);
+    if (damaged && r_.core_.options.skip_damaged) {
+      // The page stays as damaged as it is (its readers get DataLoss); the rest is redone.
+      std::string what = fmt::format("page {}: its changes logged at LSN {} were not redone: {}",
+                                     id, lsn_, std::string(st.message()));
+      Logf(LogLevel::kWarning, "{}: recovery (skip_damaged): {}", r_.core_.path, what);
+      r_.report_.skipped.push_back(std::move(what));
+      skipping_ = id;
+      return nullptr;
+    }
+    return absl::Status(st.code(),
+                        fmt::format("redo of LSN {}: {}{}", lsn_, std::string(st.message()),
+                                    damaged ? "; StoreOptions::skip_damaged opens the store "
+                                              "without redoing this page's changes (and says so)"
+                                            : ""));
+  }
+
+  Recovery& r_;
+  const LogRecord& rec_;
+  const Lsn lsn_;
+  WritePageGuard page_;
+  bool apply_ = false;
+  PageId skipping_ = kInvalidPageId;  // a damaged page whose entries skip_damaged passes over
+};
+
+absl::Status Recovery::RedoAllocation(const LogRecord& rec, const MtrEntryView& e,
+                                      PageId& file_end) {
+  const PageId id = e.page;
+  if (id < kFirstDataPage) {
+    return Malformed(rec, fmt::format("allocation entry for superblock page {}", id));
+  }
+  // Extensions are logged one at a time, in order: the next one names the page at the end of
+  // the file as the log has grown it, and no entry names a page past that.
+  if (e.kind == MtrEntry::kExtend && id == file_end) ++file_end;
+  if (id >= file_end) return BeyondTheLog(rec, id, file_end);
+  high_water_ = std::max(high_water_, id + 1);
+  // The page exists even if the page count never reached the superblock.
+  if (absl::Status s = core_.pool->EnsurePageCount(id + 1); !s.ok()) return s;
+  if (e.kind == MtrEntry::kFree) {
+    free_set_.insert(id);
+  } else {
+    free_set_.erase(id);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Recovery::Redo(const LogRecord& rec, PageId& file_end) {
+  PageRedo page(*this, rec);
   absl::Status status;
-  PageId skipping = kInvalidPageId;  // a damaged page whose entries skip_damaged passes over
-  auto open_page = [&](PageId id, bool image) -> bool {
-    if (page.valid() && page.page_id() == id) return true;
-    if (id == skipping) return true;
-    if (page.valid() && apply) page.set_lsn(lsn);
-    page.Release();
-    if (id < kFirstDataPage) {
-      status = Malformed(rec, fmt::format("change to superblock page {}", id));
-      return false;
-    }
-    if (id >= file_end) {
-      status = BeyondTheLog(rec, id, file_end);
-      return false;
-    }
-    if (absl::Status s = pool_->EnsurePageCount(id + 1); !s.ok()) {
-      status = s;
-      return false;
-    }
-    absl::StatusOr<WritePageGuard> g = image ? pool_->OverwritePage(id) : pool_->WritePage(id);
-    if (!g.ok()) {
-      status = absl::Status(
-          g.status().code(),
-          fmt::format("redo of LSN {}: {}{}", lsn, std::string(g.status().message()),
-                      absl::IsDataLoss(g.status())
-                          ? "; StoreOptions::skip_damaged opens the store without redoing this "
-                            "page's changes (and says so)"
-                          : ""));
-      if (absl::IsDataLoss(g.status()) && options_.skip_damaged) {
-        // The page stays as damaged as it is (its readers get DataLoss); the rest is redone.
-        std::string what = fmt::format("page {}: its changes logged at LSN {} were not redone: {}",
-                                       id, lsn, std::string(g.status().message()));
-        Logf(LogLevel::kWarning, "{}: recovery (skip_damaged): {}", path_, what);
-        report_.skipped.push_back(std::move(what));
-        status = absl::OkStatus();
-        apply = false;
-        skipping = id;
-        return true;
-      }
-      return false;
-    }
-    page = std::move(*g);
-    apply = page.lsn() < lsn;
-    (apply ? report_.pages_redone : report_.pages_skipped)++;
-    return true;
+  auto failed = [&](absl::Status s) {
+    status = std::move(s);
+    return false;
   };
   const bool ok = DecodeMtrPayload(rec.payload, [&](const MtrEntryView& e) {
-    const PageId id = e.page;
     switch (e.kind) {
-      case MtrEntry::kPageBytes:
-        if (!open_page(id, false)) return false;
-        if (apply) std::memcpy(page.mutable_data().data() + e.offset, e.bytes.data(), e.length);
+      case MtrEntry::kPageBytes: {
+        absl::StatusOr<std::byte*> p = page.Open(e.page, /*image=*/false, file_end);
+        if (!p.ok()) return failed(p.status());
+        if (*p != nullptr) std::memcpy(*p + e.offset, e.bytes.data(), e.length);
         return true;
+      }
       case MtrEntry::kPageImage: {
-        if (page.valid() && page.page_id() == id) return false;  // an image comes first
-        if (!open_page(id, true)) return false;
-        if (apply) {
-          std::byte* p = page.mutable_data().data();
+        absl::StatusOr<std::byte*> p = page.Open(e.page, /*image=*/true, file_end);
+        if (!p.ok()) return failed(p.status());
+        if (*p != nullptr) {
           const std::size_t hole = e.offset, hole_len = e.length;
-          std::memcpy(p, e.bytes.data(), hole);
-          std::memset(p + hole, 0, hole_len);
-          std::memcpy(p + hole + hole_len, e.bytes.data() + hole, kPageSize - hole - hole_len);
+          std::memcpy(*p, e.bytes.data(), hole);
+          std::memset(*p + hole, 0, hole_len);
+          std::memcpy(*p + hole + hole_len, e.bytes.data() + hole, kPageSize - hole - hole_len);
           ++report_.page_images;
         }
         return true;
       }
       case MtrEntry::kAlloc:
       case MtrEntry::kExtend:
-      case MtrEntry::kFree: {
-        if (id < kFirstDataPage) {
-          status = Malformed(rec, fmt::format("allocation entry for superblock page {}", id));
-          return false;
-        }
-        // Extensions are logged one at a time, in order: the next one names the page at the end
-        // of the file as the log has grown it, and no entry names a page past that.
-        if (e.kind == MtrEntry::kExtend && id == file_end) ++file_end;
-        if (id >= file_end) {
-          status = BeyondTheLog(rec, id, file_end);
-          return false;
-        }
-        high_water = std::max(high_water, id + 1);
-        // The page exists even if the page count never reached the superblock.
-        if (absl::Status s = pool_->EnsurePageCount(id + 1); !s.ok()) {
-          status = s;
-          return false;
-        }
-        if (e.kind == MtrEntry::kFree) {
-          free_set.insert(id);
-        } else {
-          free_set.erase(id);
-        }
+      case MtrEntry::kFree:
+        if (absl::Status s = RedoAllocation(rec, e, file_end); !s.ok()) return failed(s);
         return true;
-      }
       case MtrEntry::kUndo:
       case MtrEntry::kCompensation:
         return true;
     }
     return false;
   });
-  if (page.valid() && apply) page.set_lsn(lsn);
-  page.Release();
+  page.Close();
   if (!status.ok()) return status;
   if (!ok) return Malformed(rec, "bad entry");
   return absl::OkStatus();
 }
 
-bool Store::SkipDamagedUndo(const Transaction& txn, Lsn lsn, const absl::Status& s) {
+absl::Status Recovery::RedoAll(LogReader& reader) {
+  // Repeat history from the redo LSN, page by page where the page is behind.
+  if (absl::Status s = reader.Seek(report_.start_lsn); !s.ok()) return s;
+  reader.StopAt(end_);
+  // The pages redo may name: those of the file as the superblock has it, or of the checkpoint,
+  // and those the log itself extends the file by.
+  PageId file_end = std::max(core_.pool->page_count(), high_water_);
+  LogRecord rec;
+  for (;;) {
+    absl::StatusOr<bool> more = reader.Next(&rec);
+    if (!more.ok()) return more.status();
+    if (!*more || rec.header.lsn >= end_) break;
+    if (rec.header.type != RecordType::kMtr) continue;
+    if (absl::Status s = Redo(rec, file_end); !s.ok()) return s;
+  }
+  report_.bytes_scanned = end_ - report_.start_lsn;
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis
+
+absl::Status Recovery::ReadFreeList(PageId head) {
+  BufferPool& pool = *core_.pool;
+  for (PageId t = head; t != kInvalidPageId;) {
+    if (trunks_.size() > pool.page_count()) {
+      return absl::DataLossError(
+          fmt::format("{}: the free list's trunk chain loops (at page {})", core_.path, t));
+    }
+    absl::StatusOr<ReadPageGuard> g = pool.ReadPage(t);
+    if (!g.ok()) return g.status();
+    absl::StatusOr<FreeListTrunk> trunk = DecodeFreeListTrunk(t, g->data(), core_.path);
+    if (!trunk.ok()) return trunk.status();
+    for (PageId id : trunk->ids) {
+      if (id < kFirstDataPage || id >= pool.page_count()) {
+        return absl::DataLossError(fmt::format(
+            "{}: free-list trunk page {} lists page {}, outside the file's data pages [{}, {})",
+            core_.path, t, id, kFirstDataPage, pool.page_count()));
+      }
+      free_set_.insert(id);
+    }
+    trunks_.push_back(t);
+    t = trunk->next;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Recovery::ReadCheckpoint(LogReader& reader, Lsn checkpoint_lsn,
+                                      PageId free_list_head) {
+  absl::StatusOr<LogRecord> ck = reader.ReadAt(checkpoint_lsn);
+  if (!ck.ok()) return ck.status();
+  if (ck->header.type != RecordType::kCheckpoint) {
+    return Malformed(*ck, "the superblock's checkpoint LSN names no checkpoint record");
+  }
+  CheckpointPayload cp;
+  if (!DecodeCheckpoint(ck->payload, &cp)) return Malformed(*ck, "truncated checkpoint");
+  report_.start_lsn = cp.redo_lsn;
+  high_water_ = cp.high_water;
+  next_txn_ = cp.next_txn_id;
+  const PageId pages = core_.pool->page_count();
+  if (high_water_ < kFirstDataPage || high_water_ > pages) {
+    return Malformed(*ck, fmt::format("its page high-water mark {} is outside the file's {} "
+                                      "pages ({})",
+                                      high_water_, pages, core_.path));
+  }
+  for (const CheckpointPayload::Active& a : cp.active) {
+    losers_[a.txn_id] = {a.first_lsn, a.last_lsn, a.undo_next_lsn};
+  }
+  // The free list as of the checkpoint's redo LSN.
+  return ReadFreeList(free_list_head);
+}
+
+absl::Status Recovery::Analyze(LogReader& reader) {
+  if (absl::Status s = reader.Seek(report_.start_lsn); !s.ok()) return s;
+  LogRecord rec;
+  for (;;) {
+    absl::StatusOr<bool> more = reader.Next(&rec);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    ++report_.records_scanned;
+    const RecordHeader& h = rec.header;
+    if (h.txn_id == 0) continue;
+    next_txn_ = std::max(next_txn_, h.txn_id + 1);
+    if (h.type == RecordType::kCommit || h.type == RecordType::kAbort) {
+      losers_.erase(h.txn_id);
+    } else if (h.type == RecordType::kMtr) {
+      Loser& l = losers_[h.txn_id];
+      if (l.first == kInvalidLsn) l.first = h.lsn;
+      l.last = h.lsn;
+      MtrUndoInfo info;
+      if (!ReadUndoInfo(rec.payload, &info)) return Malformed(rec, "bad entry");
+      l.undo_next = info.compensation ? info.undo_next : h.lsn;
+    }
+  }
+  end_ = reader.end_lsn();
+  report_.end_lsn = end_;
+  report_.damaged_tail_lsn = reader.damaged_tail_lsn();
+  report_.damage = reader.damage();
+  return absl::OkStatus();
+}
+
+void Recovery::RebuildAllocator() {
+  // Pages past the high-water mark were allocated by changes that never reached the log: free.
+  const PageId pages = core_.pool->page_count();
+  for (PageId p = high_water_; p < pages; ++p) free_set_.insert(p);
+  // Those pages are named by the free list from now on: below the mark like every other.
+  core_.alloc.Reset(std::move(free_set_), std::move(trunks_), std::max<PageId>(high_water_, pages));
+  core_.txns.SetNextId(next_txn_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Undo
+
+bool Recovery::SkipDamagedUndo(const TxnState& txn, Lsn lsn, const absl::Status& s) {
   // Only damage is skipped: a missing handler or a failed disk is not the page's fault.
-  if (!options_.skip_damaged ||
+  if (!core_.options.skip_damaged ||
       !(absl::IsDataLoss(s) || absl::IsOutOfRange(s) || absl::IsInvalidArgument(s))) {
     return false;
   }
   std::string what = fmt::format(
       "transaction {}: the operation logged at LSN {} was not undone "
       "(its change stays): {}",
-      txn.id_, lsn, std::string(s.message()));
-  Logf(LogLevel::kWarning, "{}: recovery (skip_damaged): {}", path_, what);
+      txn.id, lsn, std::string(s.message()));
+  Logf(LogLevel::kWarning, "{}: recovery (skip_damaged): {}", core_.path, what);
   report_.skipped.push_back(std::move(what));
   return true;
 }
 
-absl::Status Store::UndoLoser(Transaction& txn, LogReader& reader) {
-  Lsn cur = txn.undo_next_;
+absl::Status Recovery::UndoLoser(TxnState& txn, LogReader& reader) {
+  Lsn cur = txn.undo_next;
   while (cur != kInvalidLsn) {
     absl::StatusOr<LogRecord> rec = reader.ReadAt(cur);
     absl::Status bad = rec.status();
-    if (bad.ok() && (rec->header.type != RecordType::kMtr || rec->header.txn_id != txn.id_)) {
-      bad = Malformed(*rec, fmt::format("undo chain of transaction {} reaches it", txn.id_));
+    if (bad.ok() && (rec->header.type != RecordType::kMtr || rec->header.txn_id != txn.id)) {
+      bad = Malformed(*rec, fmt::format("undo chain of transaction {} reaches it", txn.id));
     }
     MtrUndoInfo info;
     if (bad.ok() && !ReadUndoInfo(rec->payload, &info)) {
@@ -222,7 +353,7 @@ absl::Status Store::UndoLoser(Transaction& txn, LogReader& reader) {
     }
     if (info.has_undo) {
       std::vector<std::byte> payload(info.undo.begin(), info.undo.end());
-      if (absl::Status s = RunUndo(txn, info.rm, payload, prev); !s.ok()) {
+      if (absl::Status s = RunUndo(core_, txn, info.rm, payload, prev); !s.ok()) {
         if (!SkipDamagedUndo(txn, cur, s)) return s;
       } else {
         ++report_.operations_undone;
@@ -230,26 +361,58 @@ absl::Status Store::UndoLoser(Transaction& txn, LogReader& reader) {
     }
     cur = prev;
   }
-  return EndTransaction(txn, RecordType::kAbort, Durability::kNone);
+  return EndTransaction(core_, txn, RecordType::kAbort, Durability::kNone);
 }
 
-absl::Status Store::Recover() {
+absl::Status Recovery::UndoLosers(LogReader& reader) {
+  std::vector<std::unique_ptr<TxnState>> losers;
+  for (const auto& [id, l] : losers_) {
+    auto txn = std::make_unique<TxnState>(id);
+    txn->first_lsn = l.first;
+    txn->last_lsn = l.last;
+    txn->undo_next = l.undo_next;
+    core_.txns.Add(txn.get());
+    losers.push_back(std::move(txn));
+  }
+  std::sort(losers.begin(), losers.end(),
+            [](const auto& a, const auto& b) { return a->last_lsn > b->last_lsn; });
+  for (auto& txn : losers) {
+    if (absl::Status s = UndoLoser(*txn, reader); !s.ok()) {
+      // Leave every loser as the log has it (no abort record): the next open undoes them.
+      for (auto& l : losers) core_.txns.Remove(l->id);
+      if (absl::IsDataLoss(s) || absl::IsOutOfRange(s) || absl::IsInvalidArgument(s)) {
+        return absl::Status(
+            s.code(), fmt::format("{}: recovery cannot roll back an unfinished transaction: {}; "
+                                  "StoreOptions::skip_damaged opens the store leaving that "
+                                  "operation's change in place (and says so)",
+                                  core_.path, std::string(s.message())));
+      }
+      return s;
+    }
+    ++report_.transactions_undone;
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole
+
+void Recovery::LogOutcome() {
+  if (report_.new_store) return;
+  const bool lost = report_.damaged_tail_lsn != kInvalidLsn || !report_.skipped.empty();
+  if (lost || report_.pages_redone > 0 || report_.transactions_undone > 0) {
+    Logf(lost ? LogLevel::kWarning : LogLevel::kInfo, "{}: recovered: {}", core_.path,
+         report_.ToString());
+  }
+}
+
+absl::Status Recovery::Run() {
   const auto t0 = std::chrono::steady_clock::now();
-  const SuperblockRoots roots = pool_->roots();
+  const SuperblockRoots roots = core_.pool->roots();
   absl::StatusOr<std::unique_ptr<LogReader>> reader_or =
-      LogReader::Open(env_.get(), options_.recovery_mode);
+      LogReader::Open(core_.env.get(), core_.options.recovery_mode);
   if (!reader_or.ok()) return reader_or.status();
   LogReader& reader = **reader_or;
-
-  absl::btree_set<PageId> free_set;
-  std::vector<PageId> trunks;
-  PageId high_water = kFirstDataPage;
-  std::uint64_t next_txn = 1;
-  struct Loser {
-    Lsn first = kInvalidLsn, last = kInvalidLsn, undo_next = kInvalidLsn;
-  };
-  absl::flat_hash_map<std::uint64_t, Loser> att;
-  Lsn end = kFirstLsn;
   report_.checkpoint_lsn = roots.checkpoint_lsn;
 
   if (reader.empty()) {
@@ -257,177 +420,47 @@ absl::Status Store::Recover() {
       return absl::DataLossError(fmt::format(
           "{}: the superblock names a checkpoint at LSN {} but the log directory {} holds no "
           "log segments",
-          path_, roots.checkpoint_lsn, env_->Describe("")));
+          core_.path, roots.checkpoint_lsn, core_.env->Describe("")));
     }
     report_.new_store = true;
-    high_water = std::max<PageId>(pool_->page_count(), kFirstDataPage);
+    high_water_ = std::max<PageId>(core_.pool->page_count(), kFirstDataPage);
   } else {
-    Lsn start = reader.first_lsn();
+    report_.start_lsn = reader.first_lsn();
     if (roots.checkpoint_lsn != kInvalidLsn) {
-      absl::StatusOr<LogRecord> ck = reader.ReadAt(roots.checkpoint_lsn);
-      if (!ck.ok()) return ck.status();
-      if (ck->header.type != RecordType::kCheckpoint) {
-        return Malformed(*ck, "the superblock's checkpoint LSN names no checkpoint record");
-      }
-      CheckpointPayload cp;
-      if (!DecodeCheckpoint(ck->payload, &cp)) return Malformed(*ck, "truncated checkpoint");
-      start = cp.redo_lsn;
-      high_water = cp.high_water;
-      next_txn = cp.next_txn_id;
-      if (high_water < kFirstDataPage || high_water > pool_->page_count()) {
-        return Malformed(*ck, fmt::format("its page high-water mark {} is outside the file's {} "
-                                          "pages ({})",
-                                          high_water, pool_->page_count(), path_));
-      }
-      for (const CheckpointPayload::Active& a : cp.active) {
-        att[a.txn_id] = {a.first_lsn, a.last_lsn, a.undo_next_lsn};
-      }
-      // The free list as of the checkpoint's redo LSN.
-      for (PageId t = roots.free_list_head; t != kInvalidPageId;) {
-        if (trunks.size() > pool_->page_count()) {
-          return absl::DataLossError(
-              fmt::format("{}: the free list's trunk chain loops (at page {})", path_, t));
-        }
-        absl::StatusOr<ReadPageGuard> g = pool_->ReadPage(t);
-        if (!g.ok()) return g.status();
-        absl::StatusOr<FreeListTrunk> trunk = DecodeFreeListTrunk(t, g->data(), path_);
-        if (!trunk.ok()) return trunk.status();
-        const PageId next = trunk->next;
-        for (PageId id : trunk->ids) {
-          if (id < kFirstDataPage || id >= pool_->page_count()) {
-            return absl::DataLossError(fmt::format(
-                "{}: free-list trunk page {} lists page {}, outside the file's data pages [{}, {})",
-                path_, t, id, kFirstDataPage, pool_->page_count()));
-          }
-          free_set.insert(id);
-        }
-        trunks.push_back(t);
-        t = next;
+      if (absl::Status s = ReadCheckpoint(reader, roots.checkpoint_lsn, roots.free_list_head);
+          !s.ok()) {
+        return s;
       }
     }
-    report_.start_lsn = start;
     // What recovery from this checkpoint needs stays until its successor is superseded too.
-    prev_oldest_needed_ = start;
-    for (const auto& [id, l] : att) prev_oldest_needed_ = std::min(prev_oldest_needed_, l.first);
-
-    // Analysis: where the log ends and which transactions never finished.
-    if (absl::Status s = reader.Seek(start); !s.ok()) return s;
-    LogRecord rec;
-    for (;;) {
-      absl::StatusOr<bool> more = reader.Next(&rec);
-      if (!more.ok()) return more.status();
-      if (!*more) break;
-      ++report_.records_scanned;
-      const RecordHeader& h = rec.header;
-      if (h.txn_id != 0) {
-        next_txn = std::max(next_txn, h.txn_id + 1);
-        if (h.type == RecordType::kCommit || h.type == RecordType::kAbort) {
-          att.erase(h.txn_id);
-        } else if (h.type == RecordType::kMtr) {
-          Loser& l = att[h.txn_id];
-          if (l.first == kInvalidLsn) l.first = h.lsn;
-          l.last = h.lsn;
-          MtrUndoInfo info;
-          if (!ReadUndoInfo(rec.payload, &info)) {
-            return Malformed(rec, "bad entry");
-          }
-          l.undo_next = info.compensation ? info.undo_next : h.lsn;
-        }
-      }
-    }
-    end = reader.end_lsn();
-    report_.end_lsn = end;
-    report_.damaged_tail_lsn = reader.damaged_tail_lsn();
-    report_.damage = reader.damage();
+    Lsn oldest_needed = report_.start_lsn;
+    for (const auto& [id, l] : losers_) oldest_needed = std::min(oldest_needed, l.first);
+    core_.checkpointer.SetPreviousOldestNeeded(oldest_needed);
+    if (absl::Status s = Analyze(reader); !s.ok()) return s;
   }
 
   // Appending resumes at the end found; the tail past it is cut and the log synced, so nothing
   // redo writes to the pages can get ahead of the log.
   absl::StatusOr<std::unique_ptr<LogManager>> log =
-      LogManager::Open(env_.get(), options_.log, reader.segments(), end);
+      LogManager::Open(core_.env.get(), core_.options.log, reader.segments(), end_);
   if (!log.ok()) return log.status();
-  log_ = std::move(*log);
+  core_.ConnectLog(std::move(*log));
 
   if (!reader.empty()) {
-    // Redo: repeat history from the redo LSN, page by page where the page is behind.
-    if (absl::Status s = reader.Seek(report_.start_lsn); !s.ok()) return s;
-    reader.StopAt(end);
-    // The pages redo may name: those of the file as the superblock has it, or of the checkpoint,
-    // and those the log itself extends the file by.
-    PageId file_end = std::max(pool_->page_count(), high_water);
-    LogRecord rec;
-    for (;;) {
-      absl::StatusOr<bool> more = reader.Next(&rec);
-      if (!more.ok()) return more.status();
-      if (!*more || rec.header.lsn >= end) break;
-      if (rec.header.type != RecordType::kMtr) continue;
-      if (absl::Status s = Redo(rec, free_set, high_water, file_end); !s.ok()) return s;
-    }
-    report_.bytes_scanned = end - report_.start_lsn;
+    if (absl::Status s = RedoAll(reader); !s.ok()) return s;
   }
-  ConnectFlusher();
-
-  // The allocation state: the checkpoint's free list with the replayed allocations and frees,
-  // plus pages past the high-water mark (allocated by changes that never reached the log).
-  {
-    MutexLock lock(&alloc_mu_);
-    for (PageId p = high_water; p < pool_->page_count(); ++p) free_set.insert(p);
-    // Those pages are named by the free list from now on: below the mark like every other.
-    high_water = std::max<PageId>(high_water, pool_->page_count());
-    for (PageId t : trunks) free_set.erase(t);
-    free_ = std::move(free_set);
-    trunks_ = std::move(trunks);
-    high_water_ = high_water;
-  }
-  next_txn_id_.store(next_txn, std::memory_order_relaxed);
+  core_.ConnectWalRule();
+  RebuildAllocator();
 
   // Undo's own changes must follow the full-page-image rule for the checkpoint recovery started
   // from (a crash before the checkpoint below recovers from it again).
-  log_->ResumeRedoLsn(report_.start_lsn);
-
-  // Undo: roll back every transaction that neither committed nor finished aborting.
-  std::vector<std::unique_ptr<Transaction>> losers;
-  for (const auto& [id, l] : att) {
-    std::unique_ptr<Transaction> txn(new Transaction(this, id));
-    txn->first_lsn_ = l.first;
-    txn->last_lsn_ = l.last;
-    txn->undo_next_ = l.undo_next;
-    MutexLock lock(&txn_mu_);
-    active_.emplace(id, txn.get());
-    losers.push_back(std::move(txn));
-  }
-  std::sort(losers.begin(), losers.end(),
-            [](const auto& a, const auto& b) { return a->last_lsn_ > b->last_lsn_; });
-  for (auto& txn : losers) {
-    if (absl::Status s = UndoLoser(*txn, reader); !s.ok()) {
-      // Leave every loser as the log has it (no abort record): the next open undoes them.
-      for (auto& l : losers) l->ended_ = true;
-      if (absl::IsDataLoss(s) || absl::IsOutOfRange(s) || absl::IsInvalidArgument(s)) {
-        return absl::Status(
-            s.code(), fmt::format("{}: recovery cannot roll back an unfinished transaction: {}; "
-                                  "StoreOptions::skip_damaged opens the store leaving that "
-                                  "operation's change in place (and says so)",
-                                  path_, std::string(s.message())));
-      }
-      return s;
-    }
-    ++report_.transactions_undone;
-  }
-  losers.clear();
+  core_.log->ResumeRedoLsn(report_.start_lsn);
+  if (absl::Status s = UndoLosers(reader); !s.ok()) return s;
 
   // A checkpoint makes this recovery's work durable and starts the next log position.
-  {
-    std::lock_guard lock(checkpoint_mu_);
-    if (absl::Status s = CheckpointLocked(); !s.ok()) return s;
-  }
+  if (absl::Status s = core_.checkpointer.Checkpoint(); !s.ok()) return s;
   report_.duration = std::chrono::steady_clock::now() - t0;
-  if (!report_.new_store && (report_.pages_redone > 0 || report_.transactions_undone > 0 ||
-                             report_.damaged_tail_lsn != kInvalidLsn || !report_.skipped.empty())) {
-    Logf(report_.damaged_tail_lsn != kInvalidLsn || !report_.skipped.empty() ? LogLevel::kWarning
-                                                                             : LogLevel::kInfo,
-         "{}: recovered: {}", path_, report_.ToString());
-  }
-  StartCheckpointer();
+  LogOutcome();
   return absl::OkStatus();
 }
 

@@ -25,34 +25,28 @@
 // transaction's rollback does not clobber another's later change to the same page.
 //
 // Ownership: the Store owns its disk manager (inside the pool), pool, log and LogEnv (or shares
-// the caller's). A MiniTransaction or Transaction must not outlive its Store.
-// Thread safety: Store's methods are safe for concurrent use. A MiniTransaction or Transaction
-// belongs to one thread at a time. A thread holding pages in a mini-transaction must not call
-// Checkpoint (it would wait for its own latches).
+// the caller's), all inside its StoreCore (wal/store_core.h, internal). A MiniTransaction or
+// Transaction must not outlive its Store. Thread safety: Store's methods are safe for concurrent
+// use. A MiniTransaction or Transaction belongs to one thread at a time. A thread holding pages in
+// a mini-transaction must not call Checkpoint (it would wait for its own latches).
 #pragma once
 
 #include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/container/btree_set.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "buffer/buffer_pool.h"
 #include "storage/disk_manager.h"
-#include "storage/mutex.h"
 #include "wal/log_env.h"
 #include "wal/log_manager.h"
 #include "wal/log_reader.h"
@@ -62,6 +56,9 @@ namespace pagestore {
 class Store;
 class Transaction;
 class MiniTransaction;
+struct StoreCore;     // wal/store_core.h (internal)
+struct TxnState;      // wal/transaction_table.h (internal)
+struct AllocationOp;  // wal/page_allocator.h (internal)
 
 // Undoes one logged operation inside `mtr` (which already carries the compensation record).
 // Registered per resource manager id (an index kind, a test table...). Must be idempotent at the
@@ -129,7 +126,8 @@ struct StoreStats {
 // (GetForRead) until Commit; Commit logs one record holding every change (a full page image for
 // a page's first change since the last checkpoint, byte ranges otherwise), stamps the page LSNs
 // and releases the latches. Destroying an uncommitted mini-transaction undoes its page changes
-// in memory. Move-only; belongs to one thread.
+// in memory. Move-only; belongs to one thread. Made by Store::BeginMtr and
+// Transaction::BeginMtr.
 class MiniTransaction {
  public:
   MiniTransaction(MiniTransaction&&) noexcept;
@@ -158,12 +156,16 @@ class MiniTransaction {
   // failed) the page changes are undone in memory and the pages released.
   [[nodiscard]] absl::StatusOr<Lsn> Commit();
 
-  Transaction* transaction() const { return txn_; }
-  Store& store() const { return *store_; }
+  // Whether its records belong to a transaction (else a system mini-transaction: redo only).
+  bool in_transaction() const { return txn_ != nullptr; }
+  Store& store() const;
+
+  // Internal: made by the store's parts (wal/store_core.h). `compensation_undo_next`: a
+  // compensation (undo's own change) whose record says undo continues there.
+  MiniTransaction(StoreCore* core, TxnState* txn,
+                  std::optional<Lsn> compensation_undo_next = std::nullopt);
 
  private:
-  friend class Store;
-  friend class Transaction;
   using PageCopy = std::array<std::byte, kPageSize>;
   struct Held {
     PageId id;
@@ -173,27 +175,23 @@ class MiniTransaction {
     WritePageGuard guard;
     std::unique_ptr<PageCopy> before;  // the page when first latched for writing
   };
-  struct AllocOp {
-    MtrEntry kind;  // kAlloc, kExtend or kFree
-    PageId id;
-  };
-  MiniTransaction(Store* store, Transaction* txn) : store_(store), txn_(txn) {}
   Held* Find(PageId id);
+  // The record's payload: changed pages, allocations, undo; `changed`: the pages it covers.
+  void EncodePayload(Lsn redo, std::vector<std::byte>& payload, std::vector<Held*>& changed);
   void Rollback();
   void ReleaseAll();
 
-  Store* store_;
-  Transaction* txn_;
+  StoreCore* core_;
+  TxnState* txn_;
   std::vector<Held> held_;
-  std::vector<AllocOp> allocs_;
+  std::vector<AllocationOp> allocs_;
   std::optional<std::pair<std::uint16_t, std::vector<std::byte>>> undo_;
-  Lsn compensation_undo_next_ = kInvalidLsn;
-  bool compensation_ = false;
+  std::optional<Lsn> compensation_undo_next_;
   bool done_ = false;
 };
 
 // A transaction: mini-transactions that commit or roll back together. Destroying an active
-// transaction aborts it.
+// transaction aborts it. Made by Store::Begin.
 class Transaction {
  public:
   ~Transaction();
@@ -206,28 +204,15 @@ class Transaction {
   // Undoes every registered operation, newest first, each under a compensation record, then
   // logs the abort.
   [[nodiscard]] absl::Status Abort();
-  bool active() const { return !ended_; }
+  bool active() const;
+
+  // Internal: made by Store::Begin (wal/store_core.h).
+  Transaction(StoreCore* core, std::unique_ptr<TxnState> state);
 
  private:
-  friend class Store;
-  friend class MiniTransaction;
-  struct UndoEntry {
-    Lsn lsn;
-    Lsn prev_lsn;
-    std::uint16_t rm;
-    std::vector<std::byte> payload;
-  };
-  Transaction(Store* store, std::uint64_t id) : store_(store), id_(id) {}
-
-  Store* store_;
+  StoreCore* const core_;
   const std::uint64_t id_;
-  // Written under the log's lock (by the append that logs this transaction's records).
-  Lsn first_lsn_ = kInvalidLsn;
-  Lsn last_lsn_ = kInvalidLsn;
-  Lsn undo_next_ = kInvalidLsn;
-  std::vector<UndoEntry> undo_;  // runtime rollback needs no log reads
-  bool ended_ = false;
-  bool orphaned_ = false;  // owned by the store (Store::Orphan)
+  std::unique_ptr<TxnState> state_;  // the table's once orphaned (an abort that failed)
 };
 
 class Store {
@@ -261,100 +246,24 @@ class Store {
   [[nodiscard]] absl::Status SetCatalogRoot(PageId root);
   // Checkpoints and flushes; the store stays usable.
   [[nodiscard]] absl::Status Close();
+  // Makes every record appended so far durable (a commit with Durability::kNone or kGroup
+  // becomes durable on return).
+  [[nodiscard]] absl::Status FlushLog();
 
-  BufferPool& pool() { return *pool_; }
-  LogManager& log() { return *log_; }
-  const RecoveryReport& recovery_report() const { return report_; }
+  BufferPool& pool();
+  const RecoveryReport& recovery_report() const;
   StoreStats stats() const;
+  LogStats log_stats() const;
   absl::Status failure() const;  // OK, or why the store takes no more work
   // The pages on the free list and the trunk pages holding it, sorted (for checks and tools).
   std::vector<PageId> FreePages() const;
 
+  // Internal: the store's parts (wal/store_core.h), for the layer's own code and its tests.
+  StoreCore& core() { return *core_; }
+
  private:
-  friend class MiniTransaction;
-  friend class Transaction;
-  class Flusher;
-  struct Allocation {
-    PageId id;
-    bool extended;
-  };
-
-  Store(const StoreOptions& options, std::shared_ptr<LogEnv> env);
-  [[nodiscard]] absl::Status Recover();  // recovery.cc
-  void ConnectFlusher();                 // the pool's WAL rule goes to log_ from now on
-  // `file_end`: the pages the record may name (the file's, then grown by logged extensions);
-  // a record naming one past it is refused before anything is written.
-  [[nodiscard]] absl::Status Redo(const LogRecord& rec, absl::btree_set<PageId>& free_set,
-                                  PageId& high_water, PageId& file_end);
-  [[nodiscard]] absl::Status UndoLoser(Transaction& txn, LogReader& reader);
-  // skip_damaged: whether to go on past `s`, the failure to undo the record at `lsn`
-  // (reported and logged when so).
-  bool SkipDamagedUndo(const Transaction& txn, Lsn lsn, const absl::Status& s);
-  [[nodiscard]] absl::Status RunUndo(Transaction& txn, std::uint16_t rm,
-                                     std::span<const std::byte> payload, Lsn undo_next);
-  [[nodiscard]] absl::Status EndTransaction(Transaction& txn, RecordType type,
-                                            std::optional<Durability> durability);
-  [[nodiscard]] absl::StatusOr<Allocation> PopFreePage();
-  // The allocator's side of a logged allocation record; runs under the log's lock.
-  void ApplyAllocations(const std::vector<MiniTransaction::AllocOp>& ops);
-  // Grows the file by one page, logged as grown and free before any other growth; `for_mtr`:
-  // the page is in flight (a mini-transaction takes it) rather than a checkpoint's trunk.
-  [[nodiscard]] absl::StatusOr<WritePageGuard> ExtendFile(PageType type, bool for_mtr);
-  // A transaction destroyed with records but no end (its abort failed): kept active.
-  void Orphan(Transaction& txn);
-  void ReturnFreePage(PageId id);
-  [[nodiscard]] absl::Status CheckpointLocked();
-  void MaybeCheckpoint();
-  [[nodiscard]] absl::Status Usable() const;
-
-  StoreOptions options_;
-  std::string path_;  // the page file's (for messages)
-  std::shared_ptr<LogEnv> env_;
-  std::unique_ptr<Flusher> flusher_;
-  std::unique_ptr<BufferPool> pool_;
-  std::unique_ptr<LogManager> log_;
-  RecoveryReport report_;
-
-  mutable Mutex undo_mu_;
-  std::map<std::uint16_t, UndoHandler> undo_handlers_ ABSL_GUARDED_BY(undo_mu_);
-
-  // Page allocation. Lock order: the log's lock, then alloc_mu_.
-  mutable Mutex alloc_mu_;
-  absl::btree_set<PageId> free_ ABSL_GUARDED_BY(alloc_mu_);       // allocatable
-  absl::btree_set<PageId> in_flight_ ABSL_GUARDED_BY(alloc_mu_);  // taken, not yet committed
-  std::vector<PageId> trunks_ ABSL_GUARDED_BY(alloc_mu_);         // hold the durable free list
-  // The trunks of the checkpoint before (the older superblock copy names them): kept off the
-  // allocatable set until the next checkpoint replaces that copy, so that open can fall back to
-  // it when the newer copy is damaged.
-  std::vector<PageId> prev_trunks_ ABSL_GUARDED_BY(alloc_mu_);
-  // Trunks of the checkpoint in progress: off the free list, not yet named by the superblock.
-  std::vector<PageId> pending_trunks_ ABSL_GUARDED_BY(alloc_mu_);
-  PageId high_water_ ABSL_GUARDED_BY(alloc_mu_) = kFirstDataPage;  // committed allocations
-
-  // Active transactions. Lock order: txn_mu_, then the log's lock.
-  mutable Mutex txn_mu_;
-  absl::flat_hash_map<std::uint64_t, Transaction*> active_ ABSL_GUARDED_BY(txn_mu_);
-  std::vector<std::unique_ptr<Transaction>> orphans_ ABSL_GUARDED_BY(txn_mu_);
-  std::atomic<std::uint64_t> next_txn_id_{1};
-
-  void StartCheckpointer();
-  void StopCheckpointer();
-
-  std::mutex checkpoint_mu_;  // one checkpoint at a time
-  std::thread checkpointer_;
-  std::mutex checkpointer_mu_;
-  std::condition_variable checkpointer_cv_;
-  bool checkpoint_due_ = false;     // under checkpointer_mu_
-  bool checkpointer_stop_ = false;  // under checkpointer_mu_
-  std::mutex extend_mu_;            // one file extension at a time (ExtendFile)
-  std::atomic<Lsn> last_checkpoint_redo_{kInvalidLsn};
-  // The oldest LSN recovery from the previous checkpoint needs (under checkpoint_mu_): its log
-  // is kept for the same reason as prev_trunks_.
-  Lsn prev_oldest_needed_ = kInvalidLsn;
-  bool closed_ = false;
-
-  std::atomic<std::uint64_t> mtrs_{0}, commits_{0}, aborts_{0}, checkpoints_{0};
-  std::atomic<std::uint64_t> allocated_{0}, reused_{0}, freed_{0};
+  Store() = default;
+  std::unique_ptr<StoreCore> core_;
 };
 
 }  // namespace pagestore

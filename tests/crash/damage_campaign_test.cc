@@ -114,7 +114,7 @@ class Campaign : public ::testing::Test {
         }
       }
     }
-    ASSERT_GT(store->log().stats().segments_removed, 0u) << "premise: segments recycled";
+    ASSERT_GT(store->log_stats().segments_removed, 0u) << "premise: segments recycled";
     tree.reset();
     sim_.PowerLoss(seed_);  // every acknowledged commit is durable
     snapshot_ = Take(sim_);

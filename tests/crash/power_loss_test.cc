@@ -32,7 +32,7 @@ Outcome RunUntilCrash(Store& store, const std::vector<WorkloadTxn>& txns, SlotTa
     // As if other threads committed or checkpointed meanwhile: this transaction's records
     // become durable before its end, so a crash leaves a loser for recovery to undo (and a
     // checkpoint records it among the active transactions).
-    if (i % 5 == 3 && !store.log().FlushAll().ok()) break;
+    if (i % 5 == 3 && !store.FlushLog().ok()) break;
     if (i % 11 == 7 && !store.Checkpoint().ok()) break;
     if (!w.commit) {
       if (!(*txn)->Abort().ok()) break;
@@ -156,7 +156,7 @@ TEST(PowerLossTest, CrashDuringRecovery) {
     ASSERT_TRUE(loser.ok());
     ASSERT_TRUE(SlotTable::Put(**loser, 1, 424242).ok());
     ASSERT_TRUE(SlotTable::SetBlob(**loser, 0, "uncommitted").ok());
-    ASSERT_TRUE((*store)->log().FlushAll().ok());
+    ASSERT_TRUE((*store)->FlushLog().ok());
     sim.Cut(fail_at);
     loser->reset();
     sim.Reboot();

@@ -188,7 +188,7 @@ TEST(BTreeTest, AbortAndRecoveryRestoreTheCommittedState) {
   for (int i = 0; i < 2000; i += 3) PS_ASSERT_OK(tree->Delete(txn.get(), fmt::format("k{:05}", i)));
   for (int i = 0; i < 500; ++i)
     PS_ASSERT_OK(tree->Insert(txn.get(), fmt::format("m{:05}", i), "z"));
-  PS_ASSERT_OK(store->log().FlushAll());
+  PS_ASSERT_OK(store->FlushLog());
   sim.Cut();
   txn.reset();
   tree.reset();

@@ -179,7 +179,7 @@ TEST_P(HashCrashTest, CrashDuringRecovery) {
       absl::Status s = index->Delete(loser.get(), fmt::format("key{:04}", k));
       ASSERT_TRUE(s.ok() || absl::IsNotFound(s)) << s;
     }
-    PS_ASSERT_OK((*store)->log().FlushAll());
+    PS_ASSERT_OK((*store)->FlushLog());
     sim.Cut(fail_at);
     loser.reset();
     index.reset();

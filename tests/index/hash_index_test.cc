@@ -796,7 +796,7 @@ TEST(HashIndexTest, AbortAndRecoveryRestoreTheCommittedState) {
     PS_ASSERT_OK(index->Put(txn.get(), fmt::format("k{:05}", i), "changed"));
   for (int i = 0; i < 5000; ++i)
     PS_ASSERT_OK(index->Insert(txn.get(), fmt::format("m{:05}", i), "z"));
-  PS_ASSERT_OK(store->log().FlushAll());
+  PS_ASSERT_OK(store->FlushLog());
   sim.Cut();
   txn.reset();
   index.reset();

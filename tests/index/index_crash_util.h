@@ -90,7 +90,7 @@ IndexOutcome RunIndexTxns(Store& store, Index& index, const std::vector<IndexTxn
     if (failed) break;
     // As if other threads committed or checkpointed meanwhile: this transaction's records
     // become durable before its end, so a crash leaves a loser for recovery to undo.
-    if (i % 5 == 3 && !store.log().FlushAll().ok()) break;
+    if (i % 5 == 3 && !store.FlushLog().ok()) break;
     if (i % 11 == 7 && !store.Checkpoint().ok()) break;
     if (!txns[i].commit) {
       if (!(*txn)->Abort().ok()) break;

@@ -17,6 +17,7 @@
 #include "index/btree.h"
 #include "storage/logging.h"
 #include "tests/wal/wal_test_util.h"
+#include "wal/store_core.h"
 
 namespace pagestore::testing {
 namespace {
@@ -52,9 +53,9 @@ class CapturedLog {
 // A system mini-transaction record, sealed by the log itself (so its checksum is right), whose
 // entries are `payload`; the log is made durable and the store dropped as by a crash.
 Lsn AppendCraftedRecord(SimulatedStore& sim, Store& store, const std::vector<std::byte>& payload) {
-  absl::StatusOr<Lsn> lsn = store.log().Append({RecordType::kMtr, 0, kInvalidLsn, payload});
+  absl::StatusOr<Lsn> lsn = store.core().log->Append({RecordType::kMtr, 0, kInvalidLsn, payload});
   EXPECT_TRUE(lsn.ok()) << lsn.status();
-  EXPECT_TRUE(store.log().FlushAll().ok());
+  EXPECT_TRUE(store.FlushLog().ok());
   sim.PowerLoss();
   return lsn.ok() ? *lsn : kInvalidLsn;
 }
@@ -126,7 +127,7 @@ TEST(DamageTest, PagesTheLogExtendedTheFileByAreRecovered) {
       model[Key(i)] = Value(i);
     }
     ASSERT_GT(store->pool().page_count(), synced_pages + 50) << "premise: the file grew";
-    PS_ASSERT_OK(store->log().FlushAll());
+    PS_ASSERT_OK(store->FlushLog());
     sim.PowerLoss();
   }
   PS_ASSIGN_OR_FAIL(store, sim.Open());
@@ -166,7 +167,7 @@ TEST(DamageTest, ADamagedNewerSuperblockCopyFallsBackWithAWarningAndLosesNothing
         }
       }
       EXPECT_GT(store->stats().checkpoints, 10u);
-      EXPECT_GT(store->log().stats().segments_removed, 2u) << "premise: old segments recycled";
+      EXPECT_GT(store->log_stats().segments_removed, 2u) << "premise: old segments recycled";
       if (crash) {
         sim.PowerLoss();
       } else {
@@ -327,7 +328,7 @@ TEST(DamageTest, ASegmentFromAnotherStoreIsRefused) {
       // Other sizes in B: its records fall at other LSNs.
       PS_ASSERT_OK(tree->Put(nullptr, Key(i), sim == &a ? Value(i) : Value(i) + "b"));
     }
-    PS_ASSERT_OK(store->log().FlushAll());
+    PS_ASSERT_OK(store->FlushLog());
     sim->PowerLoss();
   }
   // B's newest segment in place of A's.

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "tests/wal/wal_test_util.h"
+#include "wal/store_core.h"
 
 namespace pagestore::testing {
 namespace {
@@ -64,7 +65,7 @@ TEST(WalReviewTest, RolledBackReuseOfAFreedPageMustNotReachDiskBeforeTheFreeIsDu
   // An unfinished transaction replaces the blob: the old page is freed (appended, not durable).
   PS_ASSIGN_OR_FAIL(txn, store->Begin());
   PS_ASSERT_OK(SlotTable::SetBlob(*txn, 0, "replacement"));
-  const Lsn freed_at = store->log().next_lsn() - 1;
+  const Lsn freed_at = store->core().log->next_lsn() - 1;
   ASSERT_TRUE(Contains(store->FreePages(), blob));
   {
     MiniTransaction mtr = store->BeginMtr();
@@ -74,7 +75,7 @@ TEST(WalReviewTest, RolledBackReuseOfAFreedPageMustNotReachDiskBeforeTheFreeIsDu
   }
   // Any page write-back (eviction, a FlushAll) obeys the WAL rule by the page's LSN.
   PS_ASSERT_OK(store->pool().FlushAll());
-  EXPECT_GT(store->log().durable_lsn(), freed_at)
+  EXPECT_GT(store->core().log->durable_lsn(), freed_at)
       << "page " << blob << " reached the disk before the record freeing it was durable";
   sim.Cut();
   txn.reset();
@@ -271,7 +272,7 @@ TEST(WalReviewTest, TrunkPageReusedAfterTheCutSurvivesACrashDuringRecovery) {
       PS_ASSERT_OK(store->Checkpoint());
       sim.env().SetHook(nullptr);
       ASSERT_TRUE(fired);
-      PS_ASSERT_OK(store->log().FlushAll());
+      PS_ASSERT_OK(store->FlushLog());
       sim.PowerLoss();
     }
     // Recovery from that checkpoint, with the power failing during it (each unsynced page write

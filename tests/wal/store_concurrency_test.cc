@@ -74,7 +74,7 @@ TEST(StoreConcurrencyTest, ConcurrentTransactionsAndCheckpointsThenPowerLoss) {
   EXPECT_GT(checkpoints.load(), 0);
   // Everything acknowledged with kSync or kGroup is durable; kNone commits are durable once a
   // later synced commit or checkpoint flushed the log, which the final flush here ensures.
-  ASSERT_TRUE(store.log().FlushAll().ok());
+  ASSERT_TRUE(store.FlushLog().ok());
   SlotTable::Model expected;
   for (const auto& m : acked) {
     expected.values.insert(m.values.begin(), m.values.end());

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "tests/wal/wal_test_util.h"
+#include "wal/store_core.h"
 
 namespace pagestore::testing {
 namespace {
@@ -35,7 +36,7 @@ TEST(StoreTest, CommittedChangesSurvivePowerLossAndAbortsAreUndone) {
   PS_ASSIGN_OR_FAIL(loser, store->Begin());
   PS_ASSERT_OK(SlotTable::Put(*loser, 7, 70));
   PS_ASSERT_OK(SlotTable::SetBlob(*loser, 2, "never"));
-  PS_ASSERT_OK(store->log().FlushAll());  // its records are durable, its commit is not
+  PS_ASSERT_OK(store->FlushLog());  // its records are durable, its commit is not
   sim.Cut();
   loser.reset();
   sim.Reboot();
@@ -193,7 +194,7 @@ TEST(StoreTest, FreedPagesAreReusedAndTheLogStaysBounded) {
     PS_ASSERT_OK(SlotTable::Put(*txn, i % SlotTable::kKeys, i + 1));
     PS_ASSERT_OK(txn->Commit());
     if (i >= 500) {
-      max_segments = std::max(max_segments, store->log().segment_count());
+      max_segments = std::max(max_segments, store->core().log->segment_count());
       max_pages = std::max(max_pages, store->pool().page_count());
     }
   }
@@ -204,7 +205,7 @@ TEST(StoreTest, FreedPagesAreReusedAndTheLogStaysBounded) {
   EXPECT_LT(max_pages, 40u);
   // Checkpoints every 48 KiB of log in 68 KiB segments: a handful of segments at most.
   EXPECT_LE(max_segments, 4u);
-  EXPECT_GT(store->log().stats().segments_recycled, 0u);
+  EXPECT_GT(store->log_stats().segments_recycled, 0u);
   PS_EXPECT_OK(SlotTable::CheckPages(*store));
   sim.PowerLoss();
   PS_ASSIGN_OR_FAIL(again, sim.Open());
@@ -232,7 +233,7 @@ TEST(StoreTest, BadInputGetsClearErrors) {
     PS_ASSIGN_OR_FAIL(store, Store::Open(path, options));
     PS_ASSIGN_OR_FAIL(txn, store->Begin());
     PS_ASSERT_OK(SlotTable::Put(*txn, 1, 3));
-    PS_ASSERT_OK(store->log().FlushAll());
+    PS_ASSERT_OK(store->FlushLog());
     // Kill it: copy the files as they are now (the process "dies" with txn open).
     std::filesystem::copy(path, dir.file("crashed.pages"));
     std::filesystem::copy(path.string() + "-wal", dir.file("crashed.pages-wal"),

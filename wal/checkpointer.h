@@ -1,0 +1,95 @@
+// Checkpointer: fuzzy checkpoints and the thread that takes them when due (wal/README.md,
+// "Checkpoints"). Internal to the store; not installed.
+//
+// A checkpoint cuts the log at its redo LSN (the active transactions and the free list as of
+// then), writes the free list into trunk pages, logs the checkpoint record, flushes every page,
+// points the superblock at the record, and removes the log no recovery or rollback can need.
+//
+// Ownership: borrows the pool, the allocator, the transaction table and (from SetLog on) the
+// log; all outlive it. Stop() joins the thread; the destructor does too.
+// Thread safety: every method is safe for concurrent use; one checkpoint runs at a time. A thread
+// holding page latches must not call Checkpoint (it would wait for its own latches).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "buffer/buffer_pool.h"
+#include "storage/mutex.h"
+#include "wal/log_manager.h"
+#include "wal/page_allocator.h"
+#include "wal/transaction_table.h"
+
+namespace pagestore {
+
+class Checkpointer {
+ public:
+  // `interval_bytes`: a checkpoint is due once this much log was written since the last one.
+  // `background`: due checkpoints run on the checkpointer's thread (else inline in MaybeRun).
+  Checkpointer(BufferPool* pool, PageAllocator* alloc, TransactionTable* txns,
+               std::uint64_t interval_bytes, bool background)
+      : pool_(pool),
+        alloc_(alloc),
+        txns_(txns),
+        interval_bytes_(interval_bytes),
+        background_(background) {}
+  ~Checkpointer() { Stop(); }
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  void SetLog(LogManager* log) { log_ = log; }
+  // Recovery started from a checkpoint whose redo needs the log from `lsn`: kept until the next
+  // checkpoint's successor supersedes it too (the older superblock copy may be fallen back to).
+  void SetPreviousOldestNeeded(Lsn lsn) ABSL_LOCKS_EXCLUDED(mu_);
+
+  [[nodiscard]] absl::Status Checkpoint() ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets the superblock's catalog root and checkpoints, so it is durable on return.
+  [[nodiscard]] absl::Status SetCatalogRoot(PageId root) ABSL_LOCKS_EXCLUDED(mu_);
+  // A last checkpoint; afterwards closed() is true.
+  [[nodiscard]] absl::Status Close() ABSL_LOCKS_EXCLUDED(mu_);
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+  // After a transaction ends: checkpoints if one is due (in the background, or here).
+  void MaybeRun() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The background thread (if background checkpoints are on).
+  void Start();
+  void Stop();
+
+  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  [[nodiscard]] absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the free list of `cut` into its trunks (growing the file for any it lacks).
+  [[nodiscard]] absl::Status WriteTrunks(PageAllocator::Cut& cut)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Run();  // the thread's loop
+
+  BufferPool* const pool_;
+  PageAllocator* const alloc_;
+  TransactionTable* const txns_;
+  LogManager* log_ = nullptr;
+  const std::uint64_t interval_bytes_;
+  const bool background_;
+
+  Mutex mu_;  // one checkpoint at a time
+  // The oldest LSN recovery from the previous checkpoint needs: its log is kept for the same
+  // reason as the allocator's previous trunks.
+  Lsn prev_oldest_needed_ ABSL_GUARDED_BY(mu_) = kInvalidLsn;
+  std::atomic<Lsn> last_redo_{kInvalidLsn};
+  std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> count_{0};
+
+  std::thread thread_;
+  std::mutex wake_mu_;  // std::mutex for std::condition_variable
+  std::condition_variable wake_;
+  bool due_ = false;   // under wake_mu_
+  bool stop_ = false;  // under wake_mu_
+};
+
+// OK, or FailedPrecondition: the log is not open, or has failed and takes no more work.
+[[nodiscard]] absl::Status LogUsable(const LogManager* log);
+
+}  // namespace pagestore

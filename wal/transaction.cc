@@ -1,0 +1,90 @@
+// Transaction (wal/store.h): the handle, its end (commit or abort) and the undo of its
+// operations, shared by Abort and recovery.
+#include <fmt/format.h>
+
+#include "wal/store.h"
+#include "wal/store_core.h"
+
+namespace pagestore {
+
+absl::Status RunUndo(StoreCore& core, TxnState& txn, std::uint16_t rm,
+                     std::span<const std::byte> payload, Lsn undo_next) {
+  const UndoHandler handler = core.undo_handlers.Find(rm);
+  if (!handler) {
+    return absl::FailedPreconditionError(fmt::format(
+        "transaction {}: no undo handler is registered for resource manager {}; register it "
+        "(StoreOptions::undo_handlers) before opening",
+        txn.id, rm));
+  }
+  MiniTransaction mtr(&core, &txn, undo_next);
+  if (absl::Status s = handler(mtr, payload); !s.ok()) {
+    return absl::Status(s.code(), fmt::format("transaction {}: undo by resource manager {}: {}",
+                                              txn.id, rm, std::string(s.message())));
+  }
+  absl::StatusOr<Lsn> lsn = mtr.Commit();
+  return lsn.status();
+}
+
+absl::Status EndTransaction(StoreCore& core, TxnState& txn, RecordType type,
+                            Durability durability) {
+  absl::Status status;
+  if (txn.last_lsn != kInvalidLsn) {
+    if (absl::Status s = core.Usable(); !s.ok()) return s;
+    LogManager::Record rec{type, txn.id, txn.last_lsn, {}};
+    absl::StatusOr<Lsn> lsn = core.log->Append(rec, kInvalidLsn, [&](Lsn at) {
+      txn.last_lsn = at;
+      txn.ended = true;  // checkpoints skip it from here on
+    });
+    if (!lsn.ok()) return lsn.status();
+    // It stays in the active table while it waits, so that a kGroup leader counts it among the
+    // siblings worth waiting for.
+    const std::size_t siblings = core.txns.active_count() - 1;
+    status = core.log->Commit(*lsn, durability, siblings);
+  } else {
+    // No record: no checkpoint ever looks at this transaction (it skips those without a first
+    // LSN), so no lock is needed.
+    txn.ended = true;
+  }
+  core.txns.Remove(txn.id);
+  (type == RecordType::kCommit ? core.commits : core.aborts)
+      .fetch_add(1, std::memory_order_relaxed);
+  if (status.ok()) core.checkpointer.MaybeRun();
+  return status;
+}
+
+Transaction::Transaction(StoreCore* core, std::unique_ptr<TxnState> state)
+    : core_(core), id_(state->id), state_(std::move(state)) {}
+
+Transaction::~Transaction() {
+  if (!state_->ended && core_->Usable().ok()) {
+    (void)Abort();
+  }
+  if (!state_->ended) core_->txns.Orphan(std::move(state_));
+}
+
+bool Transaction::active() const { return !state_->ended; }
+
+MiniTransaction Transaction::BeginMtr() { return MiniTransaction(core_, state_.get()); }
+
+absl::Status Transaction::Commit(std::optional<Durability> durability) {
+  if (state_->ended) {
+    return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
+  }
+  return EndTransaction(*core_, *state_, RecordType::kCommit,
+                        durability.value_or(core_->options.durability));
+}
+
+absl::Status Transaction::Abort() {
+  if (state_->ended) {
+    return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
+  }
+  std::vector<TxnState::UndoEntry>& undo = state_->undo;
+  while (!undo.empty()) {
+    const TxnState::UndoEntry e = undo.back();
+    if (absl::Status s = RunUndo(*core_, *state_, e.rm, e.payload, e.prev_lsn); !s.ok()) return s;
+    undo.pop_back();
+  }
+  return EndTransaction(*core_, *state_, RecordType::kAbort, Durability::kNone);
+}
+
+}  // namespace pagestore

@@ -1,0 +1,88 @@
+// The store's transactions, as the log knows them: each one's state (TxnState), the table of
+// active ones that checkpoints list, and the undo handlers that roll them back. Internal to the
+// store; not installed.
+//
+// Ownership: a TxnState belongs to its Transaction handle, or to the table once the handle is
+// gone without an end (an orphan: its abort failed; the next open's recovery undoes it).
+// Thread safety: TransactionTable and UndoHandlers are safe for concurrent use. A TxnState's
+// LSN fields are written only by the append that logs one of its records, inside the log's lock
+// (LogManager::Append's under_lock callback), and read by a checkpoint's cut inside that same
+// lock (TransactionTable::CutForCheckpoint), or by the thread that owns the transaction.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "storage/mutex.h"
+#include "wal/log_format.h"
+#include "wal/log_manager.h"
+#include "wal/store.h"
+
+namespace pagestore {
+
+struct TxnState {
+  explicit TxnState(std::uint64_t txn_id) : id(txn_id) {}
+  struct UndoEntry {
+    Lsn lsn;
+    Lsn prev_lsn;
+    std::uint16_t rm;
+    std::vector<std::byte> payload;
+  };
+  const std::uint64_t id;
+  Lsn first_lsn = kInvalidLsn;
+  Lsn last_lsn = kInvalidLsn;
+  Lsn undo_next = kInvalidLsn;
+  std::vector<UndoEntry> undo;  // runtime rollback needs no log reads
+  bool ended = false;
+};
+
+class TransactionTable {
+ public:
+  std::uint64_t NextId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t next_id() const { return next_id_.load(std::memory_order_relaxed); }
+  void SetNextId(std::uint64_t id) { next_id_.store(id, std::memory_order_relaxed); }
+
+  void Add(TxnState* txn) ABSL_LOCKS_EXCLUDED(mu_);
+  void Remove(std::uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  std::size_t active_count() const ABSL_LOCKS_EXCLUDED(mu_);
+  // A transaction whose handle is gone without an end: if it has records, the table keeps it
+  // active (checkpoints list it and keep its log) until the next open's recovery undoes it.
+  void Orphan(std::unique_ptr<TxnState> txn) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A checkpoint's consistent cut: LogManager::BeginCheckpoint, with the active transactions
+  // (those with records and no end) read inside the log's lock, and `also` run there too.
+  struct Cut {
+    Lsn redo = kInvalidLsn;
+    Lsn oldest_needed = kInvalidLsn;  // the oldest LSN rollback of an active one may read
+    std::vector<CheckpointPayload::Active> active;
+  };
+  Cut CutForCheckpoint(LogManager& log, absl::FunctionRef<void()> also) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  // Lock order: mu_, then the log's lock.
+  mutable Mutex mu_;
+  absl::flat_hash_map<std::uint64_t, TxnState*> active_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<TxnState>> orphans_ ABSL_GUARDED_BY(mu_);
+  std::atomic<std::uint64_t> next_id_{1};
+};
+
+// The undo handler of each resource manager.
+class UndoHandlers {
+ public:
+  explicit UndoHandlers(std::map<std::uint16_t, UndoHandler> handlers)
+      : handlers_(std::move(handlers)) {}
+  void Register(std::uint16_t rm, UndoHandler handler) ABSL_LOCKS_EXCLUDED(mu_);
+  // A copy of the handler, or nullptr if none is registered.
+  UndoHandler Find(std::uint16_t rm) const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable Mutex mu_;
+  std::map<std::uint16_t, UndoHandler> handlers_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace pagestore
