@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
   bench::InstallSignalCleanup();
   if (program.start != nullptr) program.start();
   if (program.context != nullptr) {
-    for (const auto& [name, value] : program.context().entries()) {
+    const bench::Context context = program.context();
+    for (const auto& [name, value] : context.entries()) {
       benchmark::AddCustomContext(name, value);
     }
   }

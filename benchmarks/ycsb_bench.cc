@@ -178,7 +178,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -192,6 +191,7 @@
 
 #include "absl/status/status.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/bench_main.h"
 #include "benchmarks/bench_util.h"
 #include "benchmarks/engines/engine.h"
 #include "benchmarks/ycsb_driver.h"
@@ -353,63 +353,37 @@ void LoadBeforeRuns() {
                sync_s, SecondsSince(t0));
 }
 
-// Whether the command line (or BENCHMARK_LIST_TESTS) asks only for the benchmarks' names, read
-// as Google Benchmark reads a bool flag: bare, or =value, where "0", "f", "n", "false", "no" and
-// "off" (any case) are false and anything else true.
-bool ListsTests(int argc, char** argv) {
-  auto truthy = [](std::string_view v) {
-    std::string lower(v);
-    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return !(lower == "0" || lower == "f" || lower == "n" || lower == "false" || lower == "no" ||
-             lower == "off");
-  };
-  bool list = false;
-  if (const char* env = std::getenv("BENCHMARK_LIST_TESTS"); env != nullptr && *env != '\0') {
-    list = truthy(env);
-  }
-  constexpr std::string_view kFlag = "--benchmark_list_tests";
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == kFlag) {
-      list = true;
-    } else if (arg.starts_with(kFlag) && arg[kFlag.size()] == '=') {
-      list = truthy(arg.substr(kFlag.size() + 1));
-    }
-  }
-  return list;
-}
-
 void Shutdown() {
   CloseEngines();
   bench::RemoveTempRoot(GetYcsbConfig().root);
 }
 
 }  // namespace
-}  // namespace pagestore::bench
 
-int main(int argc, char** argv) {
-  using pagestore::bench::GetYcsbConfig;
-  // Initialize consumes the flags, so look first: listing the benchmarks loads nothing.
-  const bool list_only = pagestore::bench::ListsTests(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  pagestore::bench::InstallSignalCleanup();
-  const pagestore::bench::YcsbConfig& c = GetYcsbConfig();
-  pagestore::bench::MakeTempRoot(c.root);
-  benchmark::AddCustomContext("pagestore_bench_dir", c.dir.string());
-  benchmark::AddCustomContext("pagestore_bench_ycsb_records", std::to_string(c.records));
-  benchmark::AddCustomContext("pagestore_bench_ycsb_durable_records",
-                              std::to_string(c.durable_records));
-  benchmark::AddCustomContext("pagestore_bench_seed", std::to_string(c.seed));
-  benchmark::AddCustomContext("lmdb_version", MDB_VERSION_STRING);
-  benchmark::AddCustomContext("sqlite_version", sqlite3_libversion());
-  benchmark::AddCustomContext("rocksdb_version",
-                              fmt::format("{}.{}.{}", ROCKSDB_MAJOR, ROCKSDB_MINOR, ROCKSDB_PATCH));
-  pagestore::bench::RegisterAll();
-  if (!list_only) pagestore::bench::LoadBeforeRuns();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  pagestore::bench::Shutdown();
-  pagestore::bench::UnlinkTempPaths();
-  return 0;
+Program ThisProgram() {
+  return {
+      .start = [] { MakeTempRoot(GetYcsbConfig().root); },
+      .context =
+          [] {
+            const YcsbConfig& c = GetYcsbConfig();
+            return Context()
+                .Add("pagestore_bench_dir", c.dir.string())
+                .Add("pagestore_bench_ycsb_records", c.records)
+                .Add("pagestore_bench_ycsb_durable_records", c.durable_records)
+                .Add("pagestore_bench_seed", c.seed)
+                .Add("lmdb_version", MDB_VERSION_STRING)
+                .Add("sqlite_version", sqlite3_libversion())
+                .Add("rocksdb_version",
+                     fmt::format("{}.{}.{}", ROCKSDB_MAJOR, ROCKSDB_MINOR, ROCKSDB_PATCH));
+          },
+      .register_benchmarks = RegisterAll,
+      .before_runs = LoadBeforeRuns,
+      .finish =
+          [] {
+            Shutdown();
+            return true;
+          },
+  };
 }
+
+}  // namespace pagestore::bench
