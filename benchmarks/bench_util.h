@@ -1,7 +1,8 @@
 // Pieces every pagestore benchmark binary shares: numeric settings from the environment, the
 // temporary files and directory deleted at exit or on a fatal signal, dying on a setup failure,
-// the canonical page payload, skipping a benchmark on an error status, and registration with the
-// min and max statistics that scripts/bench_report.py reads beside the median.
+// the canonical page payload, items and bytes of page-sized operations, skipping a benchmark on
+// an error status, and registration with the min and max statistics that scripts/bench_report.py
+// reads beside the median. The shared main() and the results' context: bench_main.h.
 #pragma once
 
 #include <errno.h>  // program_invocation_short_name
@@ -135,6 +136,14 @@ inline void FillCanonicalPayload(PageSpan page) {
   for (std::size_t i = kPageHeaderSize; i < kPageSize; ++i) {
     page[i] = static_cast<std::byte>((i * 2654435761u) >> 24);
   }
+}
+
+// Items and bytes processed for a benchmark that reads or writes `pages_per_iteration` whole pages
+// per iteration.
+inline void ReportPages(benchmark::State& state, std::int64_t pages_per_iteration = 1) {
+  state.SetItemsProcessed(state.iterations() * pages_per_iteration);
+  state.SetBytesProcessed(state.iterations() * pages_per_iteration *
+                          static_cast<std::int64_t>(kPageSize));
 }
 
 inline void Fail(benchmark::State& state, const absl::Status& s) {

@@ -68,6 +68,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/bench_main.h"
 #include "benchmarks/bench_util.h"
 #include "buffer/buffer_pool.h"
 #include "buffer/page_guard.h"
@@ -81,6 +82,7 @@ using bench::Die;
 using bench::EnvUint;
 using bench::Fail;
 using bench::Register;
+using bench::ReportPages;
 using bench::Setup;
 namespace {
 
@@ -515,11 +517,6 @@ struct StatsDelta {
   const BufferPoolStats before_;
 };
 
-void ReportPages(benchmark::State& state) {
-  state.SetItemsProcessed(state.iterations());
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(kPageSize));
-}
-
 // ---------------------------------------------------------------------------------------------
 // pool_hit/*: one 8-byte word per page, so items only (page bytes do not apply).
 
@@ -841,25 +838,28 @@ void RegisterAll() {
 }  // namespace
 }  // namespace pagestore
 
-int main(int argc, char** argv) {
-  using pagestore::GetConfig;
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  pagestore::bench::InstallSignalCleanup();
-  const pagestore::Config& c = GetConfig();
-  benchmark::AddCustomContext("pagestore_bench_pool_mb", std::to_string(c.pool_mb));
-  benchmark::AddCustomContext("pagestore_bench_pool_data_mb",
-                              std::to_string(c.data_pages * pagestore::kPageSize >> 20));
-  benchmark::AddCustomContext("pagestore_bench_hit_pool_mb",
-                              std::to_string(c.hit_frames * pagestore::kPageSize >> 20));
-  benchmark::AddCustomContext("pagestore_bench_swaps", std::to_string(c.swaps));
-  benchmark::AddCustomContext("pagestore_bench_dir", c.dir.string());
-  benchmark::AddCustomContext("pagestore_bench_seed", std::to_string(c.seed));
-  pagestore::RegisterAll();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  pagestore::ClosePool();
-  const bool file_ok = pagestore::BenchFile::Shutdown();
-  pagestore::bench::UnlinkTempPaths();
-  return file_ok ? 0 : 1;
+namespace pagestore::bench {
+
+Program ThisProgram() {
+  return {
+      .context =
+          [] {
+            const Config& c = GetConfig();
+            return Context()
+                .Add("pagestore_bench_pool_mb", c.pool_mb)
+                .Add("pagestore_bench_pool_data_mb", c.data_pages * kPageSize >> 20)
+                .Add("pagestore_bench_hit_pool_mb", c.hit_frames * kPageSize >> 20)
+                .Add("pagestore_bench_swaps", c.swaps)
+                .Add("pagestore_bench_dir", c.dir.string())
+                .Add("pagestore_bench_seed", c.seed);
+          },
+      .register_benchmarks = RegisterAll,
+      .finish =
+          [] {
+            ClosePool();
+            return BenchFile::Shutdown();
+          },
+  };
 }
+
+}  // namespace pagestore::bench

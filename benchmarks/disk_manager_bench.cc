@@ -46,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/bench_main.h"
 #include "benchmarks/bench_util.h"
 #include "storage/disk_manager.h"
 #include "storage/mmap_disk_manager.h"
@@ -59,6 +60,7 @@ using bench::Die;
 using bench::EnvUint;
 using bench::Fail;
 using bench::Register;
+using bench::ReportPages;
 using bench::Setup;
 namespace {
 
@@ -428,12 +430,6 @@ void SetUpLoad(const benchmark::State&) {
   WarmMemory((GetConfig().load_mb + 64) << 20);
 }
 
-void ReportPages(benchmark::State& state, std::int64_t pages_per_iteration = 1) {
-  state.SetItemsProcessed(state.iterations() * pages_per_iteration);
-  state.SetBytesProcessed(state.iterations() * pages_per_iteration *
-                          static_cast<std::int64_t>(kPageSize));
-}
-
 // ---------------------------------------------------------------------------------------------
 // read_random/*
 
@@ -776,22 +772,27 @@ void RegisterAll() {
 }  // namespace
 }  // namespace pagestore
 
-int main(int argc, char** argv) {
-  using pagestore::GetConfig;
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  pagestore::bench::InstallSignalCleanup();
-  const pagestore::Config& c = GetConfig();
-  benchmark::AddCustomContext("pagestore_bench_file_mb", std::to_string(c.file_mb));
-  benchmark::AddCustomContext("pagestore_bench_dir", c.dir.string());
-  benchmark::AddCustomContext("pagestore_bench_load_mb", std::to_string(c.load_mb));
-  benchmark::AddCustomContext("pagestore_bench_sync_min_time", fmt::format("{}", c.sync_min_time));
-  benchmark::AddCustomContext("pagestore_bench_seed", std::to_string(c.seed));
-  pagestore::RegisterAll();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  pagestore::CloseManager();
-  const bool file_ok = pagestore::BenchFile::Shutdown();
-  pagestore::bench::UnlinkTempPaths();
-  return file_ok ? 0 : 1;
+namespace pagestore::bench {
+
+Program ThisProgram() {
+  return {
+      .context =
+          [] {
+            const Config& c = GetConfig();
+            return Context()
+                .Add("pagestore_bench_file_mb", c.file_mb)
+                .Add("pagestore_bench_dir", c.dir.string())
+                .Add("pagestore_bench_load_mb", c.load_mb)
+                .Add("pagestore_bench_sync_min_time", c.sync_min_time)
+                .Add("pagestore_bench_seed", c.seed);
+          },
+      .register_benchmarks = RegisterAll,
+      .finish =
+          [] {
+            CloseManager();
+            return BenchFile::Shutdown();
+          },
+  };
 }
+
+}  // namespace pagestore::bench

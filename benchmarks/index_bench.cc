@@ -107,6 +107,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/bench_main.h"
 #include "benchmarks/bench_util.h"
 #include "index/btree.h"
 #include "index/hash_index.h"
@@ -936,21 +937,27 @@ void Shutdown() {
 }  // namespace
 }  // namespace pagestore
 
-int main(int argc, char** argv) {
-  using pagestore::GetConfig;
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  pagestore::bench::InstallSignalCleanup();
-  const pagestore::Config& c = GetConfig();
-  pagestore::bench::MakeTempRoot(c.root);
-  benchmark::AddCustomContext("pagestore_bench_dir", c.dir.string());
-  benchmark::AddCustomContext("pagestore_bench_keys", std::to_string(c.keys));
-  benchmark::AddCustomContext("pagestore_bench_seed", std::to_string(c.seed));
-  benchmark::AddCustomContext("lmdb_version", MDB_VERSION_STRING);
-  pagestore::RegisterAll();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  pagestore::Shutdown();
-  pagestore::bench::UnlinkTempPaths();
-  return 0;
+namespace pagestore::bench {
+
+Program ThisProgram() {
+  return {
+      .start = [] { MakeTempRoot(GetConfig().root); },
+      .context =
+          [] {
+            const Config& c = GetConfig();
+            return Context()
+                .Add("pagestore_bench_dir", c.dir.string())
+                .Add("pagestore_bench_keys", c.keys)
+                .Add("pagestore_bench_seed", c.seed)
+                .Add("lmdb_version", MDB_VERSION_STRING);
+          },
+      .register_benchmarks = RegisterAll,
+      .finish =
+          [] {
+            Shutdown();
+            return true;
+          },
+  };
 }
+
+}  // namespace pagestore::bench

@@ -104,6 +104,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/bench_main.h"
 #include "benchmarks/bench_util.h"
 #include "buffer/buffer_pool.h"
 #include "buffer/page_guard.h"
@@ -916,27 +917,34 @@ void RegisterAll() {
 }  // namespace
 }  // namespace pagestore
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  pagestore::bench::InstallSignalCleanup();
-  const pagestore::Config& c = pagestore::GetConfig();
-  benchmark::AddCustomContext("pagestore_ltm_file_mb", std::to_string(c.file_mb));
-  benchmark::AddCustomContext("pagestore_ltm_pool_mb", std::to_string(c.pool_mb));
-  benchmark::AddCustomContext("pagestore_ltm_pool_from_cgroup", c.pool_from_cgroup ? "1" : "0");
-  benchmark::AddCustomContext("pagestore_ltm_threads", std::to_string(c.threads));
-  benchmark::AddCustomContext("pagestore_ltm_seconds", fmt::format("{}", c.seconds));
-  benchmark::AddCustomContext("pagestore_ltm_interval_s", fmt::format("{}", c.interval_s));
-  if (std::optional<std::uint64_t> limit = pagestore::CgroupLimit()) {
-    benchmark::AddCustomContext("pagestore_ltm_cgroup_limit_mb", std::to_string(*limit >> 20));
-  }
-  benchmark::AddCustomContext("pagestore_bench_dir", c.dir.string());
-  pagestore::RegisterAll();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  pagestore::g_run.reset();
-  pagestore::WriteSeries();
-  pagestore::DataFile::Shutdown();
-  pagestore::bench::UnlinkTempPaths();
-  return 0;
+namespace pagestore::bench {
+
+Program ThisProgram() {
+  return {
+      .context =
+          [] {
+            const Config& c = GetConfig();
+            Context context;
+            context.Add("pagestore_ltm_file_mb", c.file_mb)
+                .Add("pagestore_ltm_pool_mb", c.pool_mb)
+                .Add("pagestore_ltm_pool_from_cgroup", c.pool_from_cgroup ? "1" : "0")
+                .Add("pagestore_ltm_threads", c.threads)
+                .Add("pagestore_ltm_seconds", c.seconds)
+                .Add("pagestore_ltm_interval_s", c.interval_s);
+            if (std::optional<std::uint64_t> limit = CgroupLimit()) {
+              context.Add("pagestore_ltm_cgroup_limit_mb", *limit >> 20);
+            }
+            return context.Add("pagestore_bench_dir", c.dir.string());
+          },
+      .register_benchmarks = RegisterAll,
+      .finish =
+          [] {
+            g_run.reset();
+            WriteSeries();
+            DataFile::Shutdown();
+            return true;
+          },
+  };
 }
+
+}  // namespace pagestore::bench

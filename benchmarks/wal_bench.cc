@@ -66,6 +66,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/bench_main.h"
 #include "benchmarks/bench_util.h"
 #include "storage/page.h"
 #include "wal/log_env.h"
@@ -726,23 +727,29 @@ void Shutdown() {
 }  // namespace
 }  // namespace pagestore
 
-int main(int argc, char** argv) {
-  using pagestore::GetConfig;
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  pagestore::bench::InstallSignalCleanup();
-  const pagestore::Config& c = GetConfig();
-  pagestore::bench::MakeTempRoot(c.root);
-  benchmark::AddCustomContext("pagestore_bench_dir", c.dir.string());
-  benchmark::AddCustomContext("pagestore_bench_sync_min_time", fmt::format("{}", c.sync_min_time));
-  benchmark::AddCustomContext("pagestore_bench_wal_records", std::to_string(c.records));
-  benchmark::AddCustomContext("pagestore_bench_wal_pages", std::to_string(c.pages));
-  benchmark::AddCustomContext("pagestore_bench_wal_append_bytes", std::to_string(c.append_bytes));
-  benchmark::AddCustomContext("pagestore_bench_seed", std::to_string(c.seed));
-  pagestore::RegisterAll();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  pagestore::Shutdown();
-  pagestore::bench::UnlinkTempPaths();
-  return 0;
+namespace pagestore::bench {
+
+Program ThisProgram() {
+  return {
+      .start = [] { MakeTempRoot(GetConfig().root); },
+      .context =
+          [] {
+            const Config& c = GetConfig();
+            return Context()
+                .Add("pagestore_bench_dir", c.dir.string())
+                .Add("pagestore_bench_sync_min_time", c.sync_min_time)
+                .Add("pagestore_bench_wal_records", c.records)
+                .Add("pagestore_bench_wal_pages", c.pages)
+                .Add("pagestore_bench_wal_append_bytes", c.append_bytes)
+                .Add("pagestore_bench_seed", c.seed);
+          },
+      .register_benchmarks = RegisterAll,
+      .finish =
+          [] {
+            Shutdown();
+            return true;
+          },
+  };
 }
+
+}  // namespace pagestore::bench
