@@ -41,6 +41,21 @@ check_package() {
   rm -rf "$prefix"
   cmake --install build/release --prefix "$prefix" >/dev/null
   "$prefix/bin/pagestore" --help >/dev/null
+  # The edge of the public API: public headers include public headers only, and the install holds
+  # exactly those (every internal header stays behind).
+  python3 scripts/check_public_headers.py
+  python3 - "$prefix" <<'PY'
+import os, re, sys
+listed = set(re.search(r"set\(PAGESTORE_PUBLIC_HEADERS\s+([^)]*)\)",
+                       open("CMakeLists.txt").read()).group(1).split())
+root = os.path.join(sys.argv[1], "include", "pagestore")
+installed = {os.path.relpath(os.path.join(d, f), root)
+             for d, _, fs in os.walk(root) for f in fs}
+if installed != listed:
+    sys.exit(f"package: installed headers differ from PAGESTORE_PUBLIC_HEADERS: "
+             f"extra {sorted(installed - listed)}, missing {sorted(listed - installed)}")
+print(f"package: {len(installed)} headers installed, exactly the public list")
+PY
 
   echo "=== package: tests/consumer through find_package(pagestore)"
   rm -rf build/consumer-find

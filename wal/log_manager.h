@@ -29,6 +29,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -48,6 +49,11 @@ enum class Durability {
            // other transactions are active
   kNone,   // written to the OS on return, not synced: survives a killed process, not a power cut
 };
+
+// What reading the log back does at a damaged tail (wal/README.md, "Reading the log"): tolerate a
+// torn tail, stop on any damage, or end the log before the damage and report what was dropped.
+enum class RecoveryMode { kTolerateTail, kAbsoluteConsistency, kPointInTime };
+std::string_view RecoveryModeName(RecoveryMode mode);
 
 struct LogOptions {
   std::uint64_t segment_size = 16ull << 20;  // bytes per segment file, header included

@@ -31,9 +31,6 @@
 
 namespace pagestore {
 
-enum class RecoveryMode { kTolerateTail, kAbsoluteConsistency, kPointInTime };
-std::string_view RecoveryModeName(RecoveryMode mode);
-
 struct LogRecord {
   RecordHeader header;
   std::span<const std::byte> payload;  // valid until the reader moves

@@ -49,7 +49,6 @@
 #include "storage/disk_manager.h"
 #include "wal/log_env.h"
 #include "wal/log_manager.h"
-#include "wal/log_reader.h"
 
 namespace pagestore {
 
