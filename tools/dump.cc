@@ -37,127 +37,145 @@ struct Decoded {
 // A row for an entry that does not fit in the page: printed as "(malformed: <why>)".
 constexpr std::string_view kMalformed = "malformed";
 
-Decoded DecodePage(PageId id, const std::byte* p, const RawFile& f) {
+// Appends a named field to `d`.
+template <typename T>
+void AddField(Decoded& d, std::string name, const T& v) {
+  d.fields.emplace_back(std::move(name), fmt::format("{}", v));
+}
+
+Decoded DecodeSuperblockPage(PageId id, const RawFile& f) {
   Decoded d;
-  auto field = [&](std::string name, auto v) {
-    d.fields.emplace_back(std::move(name), fmt::format("{}", v));
-  };
-  if (id < kFirstDataPage) {
-    const absl::StatusOr<Superblock>& sb = f.copies[id];
-    if (!sb.ok()) {
-      d.problem = Msg(sb.status());
-      return d;
-    }
-    field("format_version", sb->format_version);
-    field("page_size", sb->page_size);
-    field("sequence", sb->sequence);
-    field("page_count", sb->page_count);
-    field("free_list_head", sb->roots.free_list_head);
-    field("catalog_root", sb->roots.catalog_root);
-    field("checkpoint_lsn", sb->roots.checkpoint_lsn);
-    field("current", static_cast<int>(id) == f.current ? "yes" : "no");
+  const absl::StatusOr<Superblock>& sb = f.copies[id];
+  if (!sb.ok()) {
+    d.problem = Msg(sb.status());
     return d;
   }
+  AddField(d, "format_version", sb->format_version);
+  AddField(d, "page_size", sb->page_size);
+  AddField(d, "sequence", sb->sequence);
+  AddField(d, "page_count", sb->page_count);
+  AddField(d, "free_list_head", sb->roots.free_list_head);
+  AddField(d, "catalog_root", sb->roots.catalog_root);
+  AddField(d, "checkpoint_lsn", sb->roots.checkpoint_lsn);
+  AddField(d, "current", static_cast<int>(id) == f.current ? "yes" : "no");
+  return d;
+}
+
+Decoded DecodeNodePage(PageId id, const std::byte* p) {
+  Decoded d;
+  // Only the header's fixed fields are read through Node directly; every entry goes through
+  // ReadNodeEntry, which checks its slot, cell offset and lengths against the page.
+  const Node n(const_cast<std::byte*>(p));
+  const std::size_t count = n.count();
+  if (count > kMaxNodeSlots) {
+    AddField(d, "count",
+             fmt::format("{} (malformed: a page holds at most {} slots)", count, kMaxNodeSlots));
+  } else {
+    AddField(d, "count", count);
+  }
+  AddField(d, "level", n.level());
+  AddField(d, "right_sibling", n.right());
+  if (!n.is_leaf()) AddField(d, "leftmost_child", n.leftmost_child());
+  std::uint16_t slots_end, cells;
+  std::memcpy(&slots_end, p + 34, 2);
+  std::memcpy(&cells, p + 36, 2);
+  if (slots_end > cells || cells > kPageSize) {
+    AddField(d, "free_bytes",
+             fmt::format("(malformed: the slot array ends at {}, the cells start at {})", slots_end,
+                         cells));
+  } else {
+    AddField(d, "free_bytes", n.FreeBytes());
+  }
+  if (count > kMaxNodeSlots) {
+    d.problem = fmt::format("slot count {} is larger than a page holds ({})", count, kMaxNodeSlots);
+    return d;
+  }
+  std::size_t malformed = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const absl::StatusOr<NodeEntry> e = ReadNodeEntry(ConstPageSpan(p, kPageSize), i);
+    if (!e.ok()) {
+      d.rows.push_back({{std::string(kMalformed), Msg(e.status())}});
+      if (malformed++ == 0) d.problem = Msg(e.status());
+      continue;
+    }
+    std::vector<std::pair<std::string, std::string>> row{{"key", Escape(e->key)}};
+    if (n.is_leaf()) {
+      row.emplace_back("value", Escape(e->value, 32));
+      row.emplace_back("value_bytes", std::to_string(e->value.size()));
+    } else {
+      row.emplace_back("child", std::to_string(e->child));
+    }
+    d.rows.push_back(std::move(row));
+  }
+  if (malformed > 1) {
+    d.problem =
+        fmt::format("{} of {} entries malformed, the first: {}", malformed, count, d.problem);
+  }
+  // Every entry readable: what the tree itself would refuse (order, overlap, fill, children),
+  // by the same check (bytewise order: the tool does not know a custom comparator).
+  if (d.problem.empty()) {
+    const absl::Status s = CheckNode(id, ConstPageSpan(p, kPageSize), {});
+    if (!s.ok()) d.problem = Msg(s);
+  }
+  return d;
+}
+
+Decoded DecodeTrunkPage(const std::byte* p) {
+  Decoded d;
+  const FreeListTrunkFields trunk = ReadFreeListTrunkFields(ConstPageSpan(p, kPageSize));
+  AddField(d, "next_trunk", trunk.next);
+  if (trunk.count > kIdsPerTrunk) {
+    AddField(d, "count",
+             fmt::format("{} (malformed: a trunk page holds at most {} entries)", trunk.count,
+                         kIdsPerTrunk));
+    d.problem =
+        fmt::format("count {} is larger than a trunk page holds ({})", trunk.count, kIdsPerTrunk);
+    return d;
+  }
+  AddField(d, "count", trunk.count);
+  for (PageId free : trunk.ids) d.rows.push_back({{"free_page", std::to_string(free)}});
+  return d;
+}
+
+Decoded DecodeHashIndexPage(PageType type, const std::byte* p) {
+  Decoded d;
+  std::optional<HashPageView> v = DecodeHashPage(ConstPageSpan(p, kPageSize));
+  if (!v) return d;
+  for (auto& [name, value] : v->fields) AddField(d, name, value);
+  for (const auto& e : v->entries) {
+    d.rows.push_back({{"hash", fmt::format("{:016x}", e.hash)},
+                      {"key", Escape(e.key)},
+                      {"value", Escape(e.value, 32)},
+                      {"value_bytes", std::to_string(e.value.size())}});
+  }
+  const bool directory = type == PageType::kHashDirectory;
+  for (const auto& [at, page] : v->ids) {
+    d.rows.push_back({{directory ? "at" : "index_page_slot", std::to_string(at)},
+                      {"page", std::to_string(page)}});
+  }
+  d.problem = v->problem;
+  return d;
+}
+
+Decoded DecodePage(PageId id, const std::byte* p, const RawFile& f) {
+  if (id < kFirstDataPage) return DecodeSuperblockPage(id, f);
   const auto type = static_cast<PageType>(ReadPageHeader(ConstPageSpan(p, kPageSize)).type);
   switch (type) {
     case PageType::kBTreeMeta: {
+      Decoded d;
       const BTreeAnchorView a = ReadBTreeAnchor(ConstPageSpan(p, kPageSize));
-      field("root", a.root);
-      field("height", a.height);
+      AddField(d, "root", a.root);
+      AddField(d, "height", a.height);
       return d;
     }
     case PageType::kBTreeLeaf:
-    case PageType::kBTreeInternal: {
-      // Only the header's fixed fields are read through Node directly; every entry goes through
-      // ReadNodeEntry, which checks its slot, cell offset and lengths against the page.
-      const Node n(const_cast<std::byte*>(p));
-      const std::size_t count = n.count();
-      if (count > kMaxNodeSlots) {
-        field("count",
-              fmt::format("{} (malformed: a page holds at most {} slots)", count, kMaxNodeSlots));
-      } else {
-        field("count", count);
-      }
-      field("level", n.level());
-      field("right_sibling", n.right());
-      if (!n.is_leaf()) field("leftmost_child", n.leftmost_child());
-      std::uint16_t slots_end, cells;
-      std::memcpy(&slots_end, p + 34, 2);
-      std::memcpy(&cells, p + 36, 2);
-      if (slots_end > cells || cells > kPageSize) {
-        field("free_bytes",
-              fmt::format("(malformed: the slot array ends at {}, the cells start at {})",
-                          slots_end, cells));
-      } else {
-        field("free_bytes", n.FreeBytes());
-      }
-      if (count > kMaxNodeSlots) {
-        d.problem =
-            fmt::format("slot count {} is larger than a page holds ({})", count, kMaxNodeSlots);
-        return d;
-      }
-      std::size_t malformed = 0;
-      for (std::size_t i = 0; i < count; ++i) {
-        const absl::StatusOr<NodeEntry> e = ReadNodeEntry(ConstPageSpan(p, kPageSize), i);
-        if (!e.ok()) {
-          d.rows.push_back({{std::string(kMalformed), Msg(e.status())}});
-          if (malformed++ == 0) d.problem = Msg(e.status());
-          continue;
-        }
-        std::vector<std::pair<std::string, std::string>> row{{"key", Escape(e->key)}};
-        if (n.is_leaf()) {
-          row.emplace_back("value", Escape(e->value, 32));
-          row.emplace_back("value_bytes", std::to_string(e->value.size()));
-        } else {
-          row.emplace_back("child", std::to_string(e->child));
-        }
-        d.rows.push_back(std::move(row));
-      }
-      if (malformed > 1) {
-        d.problem =
-            fmt::format("{} of {} entries malformed, the first: {}", malformed, count, d.problem);
-      }
-      // Every entry readable: what the tree itself would refuse (order, overlap, fill, children),
-      // by the same check (bytewise order: the tool does not know a custom comparator).
-      if (d.problem.empty()) {
-        const absl::Status s = CheckNode(id, ConstPageSpan(p, kPageSize), {});
-        if (!s.ok()) d.problem = Msg(s);
-      }
-      return d;
-    }
-    case PageType::kFreeList: {
-      const FreeListTrunkFields trunk = ReadFreeListTrunkFields(ConstPageSpan(p, kPageSize));
-      field("next_trunk", trunk.next);
-      if (trunk.count > kIdsPerTrunk) {
-        field("count", fmt::format("{} (malformed: a trunk page holds at most {} entries)",
-                                   trunk.count, kIdsPerTrunk));
-        d.problem = fmt::format("count {} is larger than a trunk page holds ({})", trunk.count,
-                                kIdsPerTrunk);
-        return d;
-      }
-      field("count", trunk.count);
-      for (PageId free : trunk.ids) d.rows.push_back({{"free_page", std::to_string(free)}});
-      return d;
-    }
+    case PageType::kBTreeInternal:
+      return DecodeNodePage(id, p);
+    case PageType::kFreeList:
+      return DecodeTrunkPage(p);
     default:
-      break;
+      return DecodeHashIndexPage(type, p);
   }
-  if (std::optional<HashPageView> v = DecodeHashPage(ConstPageSpan(p, kPageSize))) {
-    for (auto& [name, value] : v->fields) field(name, value);
-    for (const auto& e : v->entries) {
-      d.rows.push_back({{"hash", fmt::format("{:016x}", e.hash)},
-                        {"key", Escape(e.key)},
-                        {"value", Escape(e.value, 32)},
-                        {"value_bytes", std::to_string(e.value.size())}});
-    }
-    const bool directory = type == PageType::kHashDirectory;
-    for (const auto& [at, page] : v->ids) {
-      d.rows.push_back({{directory ? "at" : "index_page_slot", std::to_string(at)},
-                        {"page", std::to_string(page)}});
-    }
-    d.problem = v->problem;
-  }
-  return d;
 }
 
 // A mini-transaction record's entries, summarized: the pages it changes and what else it holds.
@@ -329,32 +347,25 @@ void PrintDumpPage(std::FILE* out, const RawFile& f, PageId id, ConstPageSpan pa
   }
 }
 
-absl::StatusOr<int> DumpWal(std::FILE* out, LogEnv& env, const DumpWalOptions& options) {
-  const std::optional<Lsn>& from = options.from;
-  const std::optional<Lsn>& to = options.to;
-  absl::StatusOr<std::unique_ptr<LogReader>> reader =
-      LogReader::Open(&env, RecoveryMode::kPointInTime);
-  if (!reader.ok()) return reader.status();
-  if ((*reader)->empty()) {
-    return absl::NotFoundError(
-        fmt::format("{}: no log segments (not a pagestore log directory?)", options.dir));
-  }
-  // An LSN before the oldest segment starts at its first record (checkpoints recycled the older
-  // ones). Any other --from must be where a record starts, or the log's end (nothing to show).
-  const Lsn start = std::max(from.value_or((*reader)->first_lsn()), (*reader)->first_lsn());
-  if (start != (*reader)->first_lsn()) {
-    if (absl::StatusOr<LogRecord> at = (*reader)->ReadAt(start); !at.ok()) {
-      absl::Status s = (*reader)->Seek((*reader)->first_lsn());
+namespace {
+
+// Where dumping starts: the first record, or --from. An LSN before the oldest segment starts at
+// its first record (checkpoints recycled the older ones). Any other --from must be where a
+// record starts, or the log's end (nothing to show).
+absl::StatusOr<Lsn> DumpStart(LogReader& reader, const std::optional<Lsn>& from) {
+  const Lsn start = std::max(from.value_or(reader.first_lsn()), reader.first_lsn());
+  if (start != reader.first_lsn()) {
+    if (absl::StatusOr<LogRecord> at = reader.ReadAt(start); !at.ok()) {
+      absl::Status s = reader.Seek(reader.first_lsn());
       LogRecord rec;
       absl::StatusOr<bool> more = true;
-      while (s.ok() && more.ok() && *more) more = (*reader)->Next(&rec);
+      while (s.ok() && more.ok() && *more) more = reader.Next(&rec);
       if (!s.ok() || !more.ok()) return s.ok() ? more.status() : s;
-      const Lsn end = (*reader)->end_lsn();
+      const Lsn end = reader.end_lsn();
       if (start > end) {
         return absl::OutOfRangeError(fmt::format(
             "--from {}: past the end of the log (LSN {}{})", start, end,
-            (*reader)->damaged_tail_lsn() != kInvalidLsn ? ", where an invalid record stops it"
-                                                         : ""));
+            reader.damaged_tail_lsn() != kInvalidLsn ? ", where an invalid record stops it" : ""));
       }
       if (start != end) {
         return absl::InvalidArgumentError(
@@ -362,132 +373,180 @@ absl::StatusOr<int> DumpWal(std::FILE* out, LogEnv& env, const DumpWalOptions& o
       }
     }
   }
-  if (absl::Status s = (*reader)->Seek(start); !s.ok()) {
+  if (absl::Status s = reader.Seek(start); !s.ok()) {
     return absl::InvalidArgumentError(
         fmt::format("--from {}: not the start of a record in the log: {}", start, Msg(s)));
   }
+  return start;
+}
+
+// Counts and bytes by record type and by mini-transaction entry kind.
+struct WalTally {
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_type, by_entry;
   std::uint64_t records = 0;
+};
+
+void RecordJson(Json& j, const LogRecord& rec, const std::string& type,
+                const std::optional<MtrSummary>& mtr) {
+  j.BeginObject()
+      .Field("lsn", rec.header.lsn)
+      .Field("txn", rec.header.txn_id)
+      .Field("type", type)
+      .Field("length", rec.header.length)
+      .Field("prev_lsn", rec.header.prev_lsn);
+  if (mtr) {
+    j.Key("pages").BeginArray();
+    for (PageId p : mtr->pages) j.Uint(p);
+    j.EndArray();
+    j.Key("allocations").BeginArray();
+    for (const auto& [kind, p] : mtr->allocations) {
+      j.BeginObject().Field("kind", kind).Field("page", p).EndObject();
+    }
+    j.EndArray();
+    if (mtr->undo_rm) j.Field("undo_resource_manager", static_cast<std::uint32_t>(*mtr->undo_rm));
+    if (mtr->compensation) j.Field("undo_next_lsn", *mtr->compensation);
+    if (!mtr->problem.empty()) j.Field("problem", mtr->problem);
+  }
+  j.EndObject();
+}
+
+std::string RecordLine(const LogRecord& rec, const std::string& type,
+                       const std::optional<MtrSummary>& mtr) {
+  std::string line =
+      fmt::format("lsn {:>10} txn {:>6} {:<10} len {:>6} prev {:>10}", rec.header.lsn,
+                  rec.header.txn_id, type, rec.header.length, rec.header.prev_lsn);
+  if (mtr) {
+    if (!mtr->pages.empty()) line += " pages " + fmt::format("{}", fmt::join(mtr->pages, ","));
+    for (const auto& [kind, p] : mtr->allocations) line += fmt::format(" {} {}", kind, p);
+    if (mtr->undo_rm) line += fmt::format(" undo rm {}", *mtr->undo_rm);
+    if (mtr->compensation) line += fmt::format(" compensation next {}", *mtr->compensation);
+    if (!mtr->problem.empty()) line += " (" + mtr->problem + ")";
+  }
+  return line;
+}
+
+// Why the dump stopped before the log's end, if it did.
+struct WalStop {
+  std::string text;  // empty: it did not
+  bool damaged = false;
+  std::optional<Lsn> next_valid;
+};
+
+// An invalid record at the tail: damage when a valid record, or a later segment (begun only
+// once the one before was synced), follows it; else a write torn by a crash.
+absl::Status DescribeInvalidTail(LogEnv& env, LogReader& reader, WalStop& stop) {
+  const Lsn bad = reader.damaged_tail_lsn();
+  stop.text = fmt::format("invalid record at LSN {}: {}", bad, reader.damage());
+  const std::vector<LogManager::SegmentInfo> segments = reader.segments();
+  absl::StatusOr<std::optional<Lsn>> next = NextValidRecord(env, segments, bad);
+  if (!next.ok()) return next.status();
+  stop.next_valid = *next;
+  const auto later = std::find_if(segments.begin(), segments.end(),
+                                  [&](const auto& seg) { return seg.first_lsn > bad; });
+  const bool later_segment = later != segments.end();
+  stop.damaged = stop.next_valid.has_value() || later_segment;
+  if (stop.next_valid) {
+    stop.text +=
+        fmt::format("; DAMAGED: a valid record follows at LSN {} (not shown)", *stop.next_valid);
+  } else if (later_segment) {
+    stop.text += fmt::format("; DAMAGED: log segment {} follows, so these bytes had been synced",
+                             SegmentFileName(later->number));
+  } else {
+    stop.text += "; no valid record follows: the log ends there (a write torn by a crash)";
+  }
+  return absl::OkStatus();
+}
+
+void SummaryJson(Json& j, const WalTally& tally, Lsn end, const WalStop& stop) {
+  j.EndArray();
+  j.Field("record_count", tally.records).Field("end_lsn", end);
+  for (const auto* table : {&tally.by_type, &tally.by_entry}) {
+    j.Key(table == &tally.by_type ? "by_type" : "by_entry").BeginObject();
+    for (const auto& [name, v] : *table) {
+      j.Key(name).BeginObject().Field("count", v.first).Field("bytes", v.second).EndObject();
+    }
+    j.EndObject();
+  }
+  if (!stop.text.empty()) {
+    j.Field("stopped", stop.text).Field("damaged", stop.damaged);
+    if (stop.next_valid) j.Field("next_valid_lsn", *stop.next_valid);
+  }
+  j.EndObject();
+}
+
+void SummaryText(std::FILE* out, const WalTally& tally, Lsn end, const WalStop& stop, bool stats) {
+  if (stats) {
+    fmt::print(out, "records by type:\n");
+    for (const auto& [type, v] : tally.by_type) {
+      fmt::print(out, "  {:<12} {:>10} records {:>14} bytes\n", type, v.first, v.second);
+    }
+    fmt::print(out, "mini-transaction entries by kind:\n");
+    for (const auto& [kind, v] : tally.by_entry) {
+      fmt::print(out, "  {:<12} {:>10} entries {:>14} bytes\n", kind, v.first, v.second);
+    }
+  }
+  fmt::print(out, "{} records, log end at LSN {}\n", tally.records, end);
+  if (!stop.text.empty()) fmt::print(out, "stopped: {}\n", stop.text);
+}
+
+}  // namespace
+
+absl::StatusOr<int> DumpWal(std::FILE* out, LogEnv& env, const DumpWalOptions& options) {
+  const std::optional<Lsn>& to = options.to;
+  absl::StatusOr<std::unique_ptr<LogReader>> reader_or =
+      LogReader::Open(&env, RecoveryMode::kPointInTime);
+  if (!reader_or.ok()) return reader_or.status();
+  LogReader& reader = **reader_or;
+  if (reader.empty()) {
+    return absl::NotFoundError(
+        fmt::format("{}: no log segments (not a pagestore log directory?)", options.dir));
+  }
+  if (absl::StatusOr<Lsn> start = DumpStart(reader, options.from); !start.ok()) {
+    return start.status();
+  }
+  WalTally tally;
+  WalStop stop;
   Json j;
   if (options.json) j.BeginObject().Field("dir", options.dir).Key("records").BeginArray();
-  std::string stop;
   for (;;) {
     LogRecord rec;
-    absl::StatusOr<bool> more = (*reader)->Next(&rec);
+    absl::StatusOr<bool> more = reader.Next(&rec);
     if (!more.ok()) {
-      stop = Msg(more.status());
+      stop.text = Msg(more.status());
       break;
     }
-    if (!*more) break;
-    if (to && rec.header.lsn > *to) break;
-    ++records;
+    if (!*more || (to && rec.header.lsn > *to)) break;
+    ++tally.records;
     const std::string type(RecordTypeName(rec.header.type));
-    auto& t = by_type[type];
+    auto& t = tally.by_type[type];
     ++t.first;
     t.second += rec.header.length;
     std::optional<MtrSummary> mtr;
     if (rec.header.type == RecordType::kMtr) {
       mtr = SummarizeMtr(rec.payload);
       for (const auto& [kind, v] : mtr->kinds) {
-        by_entry[kind].first += v.first;
-        by_entry[kind].second += v.second;
+        tally.by_entry[kind].first += v.first;
+        tally.by_entry[kind].second += v.second;
       }
     }
     if (options.stats) continue;
     if (options.json) {
-      j.BeginObject()
-          .Field("lsn", rec.header.lsn)
-          .Field("txn", rec.header.txn_id)
-          .Field("type", type)
-          .Field("length", rec.header.length)
-          .Field("prev_lsn", rec.header.prev_lsn);
-      if (mtr) {
-        j.Key("pages").BeginArray();
-        for (PageId p : mtr->pages) j.Uint(p);
-        j.EndArray();
-        j.Key("allocations").BeginArray();
-        for (const auto& [kind, p] : mtr->allocations) {
-          j.BeginObject().Field("kind", kind).Field("page", p).EndObject();
-        }
-        j.EndArray();
-        if (mtr->undo_rm)
-          j.Field("undo_resource_manager", static_cast<std::uint32_t>(*mtr->undo_rm));
-        if (mtr->compensation) j.Field("undo_next_lsn", *mtr->compensation);
-        if (!mtr->problem.empty()) j.Field("problem", mtr->problem);
-      }
-      j.EndObject();
-      continue;
-    }
-    std::string line =
-        fmt::format("lsn {:>10} txn {:>6} {:<10} len {:>6} prev {:>10}", rec.header.lsn,
-                    rec.header.txn_id, type, rec.header.length, rec.header.prev_lsn);
-    if (mtr) {
-      if (!mtr->pages.empty()) line += " pages " + fmt::format("{}", fmt::join(mtr->pages, ","));
-      for (const auto& [kind, p] : mtr->allocations) line += fmt::format(" {} {}", kind, p);
-      if (mtr->undo_rm) line += fmt::format(" undo rm {}", *mtr->undo_rm);
-      if (mtr->compensation) line += fmt::format(" compensation next {}", *mtr->compensation);
-      if (!mtr->problem.empty()) line += " (" + mtr->problem + ")";
-    }
-    fmt::print(out, "{}\n", line);
-  }
-  // Damage or a torn tail: damage when a valid record, or a later segment (begun only once the
-  // one before was synced), follows the invalid one.
-  bool damaged = false;
-  std::optional<Lsn> next_valid;
-  const Lsn bad = (*reader)->damaged_tail_lsn();
-  if (stop.empty() && bad != kInvalidLsn && (!to || bad <= *to)) {
-    stop = fmt::format("invalid record at LSN {}: {}", bad, (*reader)->damage());
-    const std::vector<LogManager::SegmentInfo> segments = (*reader)->segments();
-    absl::StatusOr<std::optional<Lsn>> next = NextValidRecord(env, segments, bad);
-    if (!next.ok()) return next.status();
-    next_valid = *next;
-    const auto later = std::find_if(segments.begin(), segments.end(),
-                                    [&](const auto& seg) { return seg.first_lsn > bad; });
-    const bool later_segment = later != segments.end();
-    damaged = next_valid.has_value() || later_segment;
-    if (next_valid) {
-      stop += fmt::format("; DAMAGED: a valid record follows at LSN {} (not shown)", *next_valid);
-    } else if (later_segment) {
-      stop += fmt::format("; DAMAGED: log segment {} follows, so these bytes had been synced",
-                          SegmentFileName(later->number));
+      RecordJson(j, rec, type, mtr);
     } else {
-      stop += "; no valid record follows: the log ends there (a write torn by a crash)";
+      fmt::print(out, "{}\n", RecordLine(rec, type, mtr));
     }
   }
-  const int status = damaged ? kExitCorrupt : kExitOk;
+  const Lsn bad = reader.damaged_tail_lsn();
+  if (stop.text.empty() && bad != kInvalidLsn && (!to || bad <= *to)) {
+    if (absl::Status s = DescribeInvalidTail(env, reader, stop); !s.ok()) return s;
+  }
+  const int status = stop.damaged ? kExitCorrupt : kExitOk;
   if (options.json) {
-    j.EndArray();
-    j.Field("record_count", records).Field("end_lsn", (*reader)->end_lsn());
-    j.Key("by_type").BeginObject();
-    for (const auto& [type, v] : by_type) {
-      j.Key(type).BeginObject().Field("count", v.first).Field("bytes", v.second).EndObject();
-    }
-    j.EndObject();
-    j.Key("by_entry").BeginObject();
-    for (const auto& [kind, v] : by_entry) {
-      j.Key(kind).BeginObject().Field("count", v.first).Field("bytes", v.second).EndObject();
-    }
-    j.EndObject();
-    if (!stop.empty()) {
-      j.Field("stopped", stop).Field("damaged", damaged);
-      if (next_valid) j.Field("next_valid_lsn", *next_valid);
-    }
-    j.EndObject();
+    SummaryJson(j, tally, reader.end_lsn(), stop);
     fmt::print(out, "{}", j.str());
-    return status;
+  } else {
+    SummaryText(out, tally, reader.end_lsn(), stop, options.stats);
   }
-  if (options.stats) {
-    fmt::print(out, "records by type:\n");
-    for (const auto& [type, v] : by_type) {
-      fmt::print(out, "  {:<12} {:>10} records {:>14} bytes\n", type, v.first, v.second);
-    }
-    fmt::print(out, "mini-transaction entries by kind:\n");
-    for (const auto& [kind, v] : by_entry) {
-      fmt::print(out, "  {:<12} {:>10} entries {:>14} bytes\n", kind, v.first, v.second);
-    }
-  }
-  fmt::print(out, "{} records, log end at LSN {}\n", records, (*reader)->end_lsn());
-  if (!stop.empty()) fmt::print(out, "stopped: {}\n", stop);
   return status;
 }
 
