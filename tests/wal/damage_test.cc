@@ -270,6 +270,42 @@ TEST(DamageTest, AFailedRollbackOfADamagedPageHasAWayOutThatSaysWhatItSkipped) {
   EXPECT_EQ(reopened->recovery_report().transactions_undone, 0u);
 }
 
+// Defect: with skip_damaged, redo of a record whose entries for a damaged page came after those
+// of another page applied them to that other page (the one still latched). The skipped page's
+// changes go nowhere; the other page gets exactly its own.
+TEST(DamageTest, SkippingADamagedPageNeverAppliesItsChangesToAnother) {
+  StoreOptions options = Options();
+  SimulatedStore sim(options);
+  PageId a, b;
+  {
+    PS_ASSIGN_OR_FAIL(store, sim.Open());
+    MiniTransaction mtr = store->BeginMtr();
+    PS_ASSIGN_OR_FAIL(pa, mtr.AllocatePage(PageType::kRaw));
+    PS_ASSIGN_OR_FAIL(pb, mtr.AllocatePage(PageType::kRaw));
+    a = pa;
+    b = pb;
+    PS_ASSERT_OK(mtr.Commit().status());
+    PS_ASSERT_OK(store->Checkpoint());  // both pages on disk, older than the record below
+    const auto bytes = [](char c) { return std::vector<std::byte>(8, static_cast<std::byte>(c)); };
+    std::vector<std::byte> payload;
+    MtrPayloadWriter enc(&payload);
+    enc.PageBytes(a, 100, bytes('a'));
+    enc.PageBytes(b, 100, bytes('b'));
+    enc.PageBytes(a, 200, bytes('x'));  // a's again, after b's
+    AppendCraftedRecord(sim, *store, payload);
+  }
+  sim.file().MutablePage(a)[kPageSize - 1] ^= std::byte{0x5a};  // checksum no longer matches
+  options.skip_damaged = true;
+  sim.SetOptions(options);
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  const RecoveryReport& report = store->recovery_report();
+  ASSERT_EQ(report.skipped.size(), 1u);
+  EXPECT_THAT(report.skipped[0], HasSubstr(fmt::format("page {}:", a)));
+  PS_ASSIGN_OR_FAIL(g, store->pool().ReadPage(b));
+  EXPECT_EQ(g.data()[100], std::byte{'b'});
+  EXPECT_EQ(g.data()[200], std::byte{0}) << "page " << a << "'s change was applied to page " << b;
+}
+
 // Defect: the message named the disk manager ("pread") where the file belongs. A store whose log
 // directory is gone is refused, naming both.
 TEST(DamageTest, AMissingLogDirectoryIsRefusedNamingTheFileAndTheDirectory) {
