@@ -176,7 +176,14 @@ class BTree {
   [[nodiscard]] absl::Status Apply(Transaction* txn, Change& change);
   [[nodiscard]] absl::Status ApplyIn(MiniTransaction& mtr, Change& change);
   [[nodiscard]] absl::StatusOr<bool> TryOptimistic(MiniTransaction& mtr, Change& change);
+  // The pessimistic path, in btree_structure.cc: latch the path, change the leaf, then split or
+  // rebalance upward along the latched path.
+  struct Path;
   [[nodiscard]] absl::Status Pessimistic(MiniTransaction& mtr, Change& change);
+  [[nodiscard]] absl::Status LatchPath(MiniTransaction& mtr, const Change& change, Path* path);
+  [[nodiscard]] absl::Status SplitUp(MiniTransaction& mtr, Path& path, Change& change);
+  [[nodiscard]] absl::Status Rebalance(MiniTransaction& mtr, Path& path);
+  [[nodiscard]] absl::Status FixUnderfull(MiniTransaction& mtr, Path& path, std::size_t level);
   bool Safe(const Node& node, const Change& change, bool is_root) const;
   [[nodiscard]] absl::Status ChangeLeaf(MiniTransaction& mtr, Node& leaf, Change& change,
                                         bool* done);
