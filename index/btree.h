@@ -131,8 +131,9 @@ class BTree {
   // Checks key order in every node, separator bounds, levels, the leaf chain, that every page is
   // reachable once and none is on the free list. The first problem, naming the page.
   [[nodiscard]] absl::Status Verify() const;
-  // `pages` (optional) receives every page of the tree, its anchor included (tools check that
-  // no page belongs to two structures).
+  // The tree's statistics, from the same walk as Verify: its first problem instead when there is
+  // one. `pages` (optional) receives every page of the tree, its anchor included (tools check
+  // that no page belongs to two structures).
   [[nodiscard]] absl::StatusOr<BTreeStats> Stats(std::vector<PageId>* pages = nullptr) const;
 
   const KeyComparator& comparator() const { return options_.comparator; }
@@ -187,6 +188,9 @@ class BTree {
   bool Safe(const Node& node, const Change& change, bool is_root) const;
   [[nodiscard]] absl::Status ChangeLeaf(MiniTransaction& mtr, Node& leaf, Change& change,
                                         bool* done);
+  // The structural walk Verify runs (stats null) and Stats runs counting (btree_verify.cc).
+  [[nodiscard]] absl::Status Walk(BTreeStats* stats, std::vector<PageId>* pages) const;
+  // One node and, recursively, its children within bounds [lo, hi); `stats` may be null.
   [[nodiscard]] absl::Status VerifyNode(PageId id, std::uint16_t level,
                                         std::optional<std::string> lo,
                                         std::optional<std::string> hi, std::vector<PageId>* leaves,

@@ -1,5 +1,7 @@
-// B+tree Verify and Stats: a walk of every node from the root, then of the leaf chain and the
-// free list (index/README.md, "Invariants").
+// B+tree Verify and Stats: one structural walk of every node from the root, then of the leaf
+// chain and the free list (index/README.md, "Invariants"). Verify runs it alone; Stats runs it
+// with a sink that also counts, so Verify computes no statistic it would throw away, and Stats
+// fails with the first problem Verify would report.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -42,17 +44,19 @@ absl::Status BTree::VerifyNode(PageId id, std::uint16_t level, std::optional<std
           fmt::format("B+tree page {}: key {} outside its parent's separator bounds", id, i));
     }
   }
-  stats->average_fill += static_cast<double>(n.UsedBytes());
+  if (stats != nullptr) stats->average_fill += static_cast<double>(n.UsedBytes());
   if (n.is_leaf()) {
-    ++stats->leaves;
-    stats->entries += n.count();
-    for (std::size_t i = 0; i < n.count(); ++i) {
-      stats->payload_bytes += n.key(i).size() + n.value(i).size();
+    if (stats != nullptr) {
+      ++stats->leaves;
+      stats->entries += n.count();
+      for (std::size_t i = 0; i < n.count(); ++i) {
+        stats->payload_bytes += n.key(i).size() + n.value(i).size();
+      }
     }
     leaves->push_back(id);
     return absl::OkStatus();
   }
-  ++stats->internals;
+  if (stats != nullptr) ++stats->internals;
   // Children, with their bounds: [lo, key0), [key0, key1), ... [key_last, hi).
   std::vector<std::pair<PageId, std::pair<std::optional<std::string>, std::optional<std::string>>>>
       kids;
@@ -75,25 +79,25 @@ absl::Status BTree::VerifyNode(PageId id, std::uint16_t level, std::optional<std
   return absl::OkStatus();
 }
 
-absl::StatusOr<BTreeStats> BTree::Stats(std::vector<PageId>* pages) const {
-  BTreeStats stats;
+absl::Status BTree::Walk(BTreeStats* stats, std::vector<PageId>* pages) const {
   std::vector<PageId> leaves, seen;
   PageId root;
+  std::uint32_t height;
   {
     absl::StatusOr<ReadPageGuard> a = store_.pool().ReadPage(anchor_);
     if (!a.ok()) return a.status();
-    absl::StatusOr<std::uint32_t> height = CheckedAnchor(a->data().data());
-    if (!height.ok()) return height.status();
+    absl::StatusOr<std::uint32_t> checked_height = CheckedAnchor(a->data().data());
+    if (!checked_height.ok()) return checked_height.status();
     root = AnchorRoot(a->data().data());
-    stats.height = *height;
+    height = *checked_height;
   }
-  if (absl::Status s = VerifyNode(root, static_cast<std::uint16_t>(stats.height), std::nullopt,
-                                  std::nullopt, &leaves, &seen, &stats);
+  if (absl::Status s = VerifyNode(root, static_cast<std::uint16_t>(height), std::nullopt,
+                                  std::nullopt, &leaves, &seen, stats);
       !s.ok()) {
     return s;
   }
   // Every page reachable once.
-  std::vector<PageId> sorted = seen;
+  std::vector<PageId> sorted = std::move(seen);
   std::sort(sorted.begin(), sorted.end());
   if (auto dup = std::adjacent_find(sorted.begin(), sorted.end()); dup != sorted.end()) {
     return absl::DataLossError(fmt::format("B+tree page {} is reachable twice", *dup));
@@ -124,11 +128,20 @@ absl::StatusOr<BTreeStats> BTree::Stats(std::vector<PageId>* pages) const {
     *pages = std::move(sorted);
     pages->push_back(anchor_);
   }
-  const std::size_t nodes = stats.leaves + stats.internals;
-  stats.average_fill = nodes == 0 ? 0 : stats.average_fill / (nodes * Node::Capacity());
-  return stats;
+  if (stats != nullptr) {
+    stats->height = height;
+    const std::size_t nodes = stats->leaves + stats->internals;
+    stats->average_fill = nodes == 0 ? 0 : stats->average_fill / (nodes * Node::Capacity());
+  }
+  return absl::OkStatus();
 }
 
-absl::Status BTree::Verify() const { return Stats().status(); }
+absl::Status BTree::Verify() const { return Walk(nullptr, nullptr); }
+
+absl::StatusOr<BTreeStats> BTree::Stats(std::vector<PageId>* pages) const {
+  BTreeStats stats;
+  if (absl::Status s = Walk(&stats, pages); !s.ok()) return s;
+  return stats;
+}
 
 }  // namespace pagestore

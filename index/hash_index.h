@@ -153,10 +153,13 @@ class HashIndex {
   // naming the page. Safe beside concurrent writers: the structure checked is exact (the anchor
   // is held shared for the walk, so splits and merges wait), the entry counts a moment's view.
   [[nodiscard]] absl::Status Verify() const;
-  // `pages` (optional) receives every page of the index, its anchor included.
+  // The index's statistics, from the same walk as Verify: its first problem instead when there
+  // is one. `pages` (optional) receives every page of the index, its anchor included.
   [[nodiscard]] absl::StatusOr<HashIndexStats> Stats(std::vector<PageId>* pages = nullptr) const;
 
  private:
+  // The structural walk Verify runs (stats null) and Stats runs counting (hash_walk.cc).
+  [[nodiscard]] absl::Status Walk(HashIndexStats* stats, std::vector<PageId>* pages) const;
   class DirCache;
   struct Located;
   HashIndex(Store& store, PageId anchor, std::uint64_t seed, HashIndexOptions options);
