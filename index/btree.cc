@@ -4,17 +4,10 @@
 
 #include <algorithm>
 
-#include "index/index_undo.h"
+#include "index/index_change.h"
 
 namespace pagestore {
 namespace {
-absl::Status TooLarge(std::string_view key, std::string_view value) {
-  return absl::InvalidArgumentError(fmt::format(
-      "B+tree entry of {} key bytes + {} value bytes exceeds the limit of {} bytes (four entries "
-      "per 4 KiB page)",
-      key.size(), value.size(), kMaxEntryBytes));
-}
-
 absl::Status NotANode(PageId id, const std::byte* p) {
   return absl::DataLossError(fmt::format(
       "page {} is not a B+tree node (type {})", id,
@@ -208,58 +201,68 @@ BTree::Iterator BTree::Start(const std::string_view* begin,
 // ---------------------------------------------------------------------------------------------
 // Writes
 
+namespace {
+
+constexpr index_internal::ChangeKind kChangeKind{"B+tree", kBTreeResourceManager, kMaxEntryBytes};
+
+// A B+tree attempt splits or merges in its own mini-transaction: it never asks for room.
+absl::Status NoRoomToMake(const index_internal::IndexChange&) {
+  return absl::InternalError("B+tree: a change asked for room to be made");
+}
+void NothingEmptied(const index_internal::IndexChange&) {}
+
+}  // namespace
+
 absl::Status BTree::Insert(Transaction* txn, std::string_view key, std::string_view value) {
-  Change c{Op::kInsert, key, value, std::nullopt};
+  Change c{.op = Op::kInsert, .key = key, .value = value};
   return Apply(txn, c);
 }
 
 absl::Status BTree::Put(Transaction* txn, std::string_view key, std::string_view value) {
-  Change c{Op::kPut, key, value, std::nullopt};
+  Change c{.op = Op::kPut, .key = key, .value = value};
   return Apply(txn, c);
 }
 
 absl::Status BTree::Delete(Transaction* txn, std::string_view key) {
-  Change c{Op::kDelete, key, {}, std::nullopt};
+  Change c{.op = Op::kDelete, .key = key};
   return Apply(txn, c);
 }
 
 absl::Status BTree::PutIn(MiniTransaction& mtr, std::string_view key, std::string_view value,
                           Mode mode, std::optional<std::string>* old) {
-  Change c{mode == Mode::kInsert ? Op::kInsert : Op::kPut, key, value, std::nullopt};
+  Change c{.op = mode == Mode::kInsert ? Op::kInsert : Op::kPut, .key = key, .value = value};
   absl::Status s = ApplyIn(mtr, c);
   if (old != nullptr) *old = std::move(c.old);
   return s;
 }
 
 absl::Status BTree::DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old) {
-  Change c{Op::kDelete, key, {}, std::nullopt};
+  Change c{.op = Op::kDelete, .key = key};
   absl::Status s = ApplyIn(mtr, c);
   if (old != nullptr && c.old) *old = std::move(*c.old);
   return s;
 }
 
 absl::Status BTree::Apply(Transaction* txn, Change& change) {
-  MiniTransaction mtr = txn != nullptr ? txn->BeginMtr() : store_.BeginMtr();
-  if (absl::Status s = ApplyIn(mtr, change); !s.ok()) return s;  // rolled back by the destructor
-  if (txn != nullptr) {
-    // The logical inverse: remove what was added, restore what was replaced or removed.
-    const std::vector<std::byte> undo =
-        change.old ? index_internal::EncodeIndexUndo(anchor_, true, change.key, *change.old)
-                   : index_internal::EncodeIndexUndo(anchor_, false, change.key, {});
-    mtr.LogUndo(kBTreeResourceManager, undo);
-  }
-  return mtr.Commit().status();
+  return index_internal::ApplyChange(
+      store_, txn, kChangeKind, anchor_, change,
+      [this](MiniTransaction& mtr, Change& c) { return ChangeIn(mtr, c); }, NoRoomToMake,
+      NothingEmptied);
 }
 
 absl::Status BTree::ApplyIn(MiniTransaction& mtr, Change& change) {
-  if (change.op != Op::kDelete && change.key.size() + change.value.size() > kMaxEntryBytes) {
-    return TooLarge(change.key, change.value);
-  }
-  if (change.key.size() > kMaxEntryBytes) return TooLarge(change.key, {});
+  return index_internal::ApplyChangeIn(
+      mtr, kChangeKind, change, [this](MiniTransaction& m, Change& c) { return ChangeIn(m, c); },
+      NoRoomToMake);
+}
+
+absl::StatusOr<index_internal::Attempt> BTree::ChangeIn(MiniTransaction& mtr, Change& change) {
   absl::StatusOr<bool> done = TryOptimistic(mtr, change);
   if (!done.ok()) return done.status();
-  if (*done) return absl::OkStatus();
-  return Pessimistic(mtr, change);
+  if (!*done) {
+    if (absl::Status s = Pessimistic(mtr, change); !s.ok()) return s;
+  }
+  return index_internal::Attempt::kDone;
 }
 
 absl::StatusOr<bool> BTree::TryOptimistic(MiniTransaction& mtr, Change& change) {
@@ -336,7 +339,7 @@ absl::Status BTree::BulkLoad(std::span<const std::pair<std::string, std::string>
   fill = std::clamp(fill, 0.5, 1.0);
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     if (sorted[i].first.size() + sorted[i].second.size() > kMaxEntryBytes) {
-      return TooLarge(sorted[i].first, sorted[i].second);
+      return index_internal::EntryTooLarge(kChangeKind, sorted[i].first, sorted[i].second);
     }
     if (i > 0 && CompareKeys(options_.comparator, sorted[i - 1].first, sorted[i].first) >= 0) {
       return absl::InvalidArgumentError(
@@ -438,21 +441,14 @@ BTreeAnchorView ReadBTreeAnchor(ConstPageSpan page) {
 // Undo
 
 UndoHandler BTreeUndoHandler(std::function<const KeyComparator*(PageId anchor)> comparators) {
-  return [comparators = std::move(comparators)](
-             MiniTransaction& mtr, std::span<const std::byte> payload) -> absl::Status {
-    absl::StatusOr<index_internal::IndexUndo> undo =
-        index_internal::DecodeIndexUndo(payload, "B+tree");
-    if (!undo.ok()) return undo.status();
-    BTreeOptions options;
-    if (comparators) {
-      if (const KeyComparator* c = comparators(undo->anchor)) options.comparator = *c;
-    }
-    absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(mtr.store(), undo->anchor, options);
-    if (!tree.ok()) return tree.status();
-    if (undo->put) return (*tree)->PutIn(mtr, undo->key, undo->value, BTree::Mode::kPut, nullptr);
-    absl::Status s = (*tree)->DeleteIn(mtr, undo->key, nullptr);
-    return absl::IsNotFound(s) ? absl::OkStatus() : s;
-  };
+  return index_internal::IndexUndoHandler(
+      kChangeKind, [comparators = std::move(comparators)](Store& store, PageId anchor) {
+        BTreeOptions options;
+        if (comparators) {
+          if (const KeyComparator* c = comparators(anchor)) options.comparator = *c;
+        }
+        return BTree::Open(store, anchor, options);
+      });
 }
 
 }  // namespace pagestore

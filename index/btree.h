@@ -36,6 +36,12 @@
 
 namespace pagestore {
 
+namespace index_internal {  // index_change.h: the change and undo plumbing both indexes share
+struct IndexChange;
+enum class ChangeOp : std::uint8_t;
+enum class Attempt : std::uint8_t;
+}  // namespace index_internal
+
 // The resource manager id under which B+tree operations register their undo.
 inline constexpr std::uint16_t kBTreeResourceManager = 1;
 
@@ -167,15 +173,15 @@ class BTree {
   // From the first key >= *begin (the first key of all when null).
   Iterator Start(const std::string_view* begin, std::optional<std::string_view> end) const;
 
-  enum class Op { kInsert, kPut, kDelete };
-  struct Change {
-    Op op;
-    std::string_view key;
-    std::string_view value;
-    std::optional<std::string> old;  // the previous value, if any
-  };
+  using Op = index_internal::ChangeOp;
+  using Change = index_internal::IndexChange;
+  // Insert, Put and Delete (Apply) and PutIn and DeleteIn (ApplyIn) run through the shared front
+  // end (index_change.h); ChangeIn is one attempt: optimistic, else pessimistic (splitting or
+  // merging in the same mini-transaction, so it never needs room made first).
   [[nodiscard]] absl::Status Apply(Transaction* txn, Change& change);
   [[nodiscard]] absl::Status ApplyIn(MiniTransaction& mtr, Change& change);
+  [[nodiscard]] absl::StatusOr<index_internal::Attempt> ChangeIn(MiniTransaction& mtr,
+                                                                 Change& change);
   [[nodiscard]] absl::StatusOr<bool> TryOptimistic(MiniTransaction& mtr, Change& change);
   // The pessimistic path, in btree_structure.cc: latch the path, change the leaf, then split or
   // rebalance upward along the latched path.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "index/btree.h"
+#include "index/index_change.h"
 
 namespace pagestore {
 namespace {

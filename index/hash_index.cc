@@ -9,22 +9,11 @@
 
 #include "index/hash_directory.h"
 #include "index/hash_page.h"
-#include "index/index_undo.h"
+#include "index/index_change.h"
 
 namespace pagestore {
 
 using namespace hash_internal;  // NOLINT(build/namespaces): the layouts, in this file only
-
-namespace {
-
-absl::Status TooLarge(std::string_view key, std::string_view value) {
-  return absl::InvalidArgumentError(fmt::format(
-      "hash index entry of {} key bytes + {} value bytes exceeds the limit of {} bytes (four "
-      "entries per 4 KiB page)",
-      key.size(), value.size(), kMaxHashEntryBytes));
-}
-
-}  // namespace
 
 struct HashIndex::Located {
   ReadPageGuard dir;  // the directory page, latched for reading
@@ -254,97 +243,98 @@ absl::Status HashIndex::Get(std::string_view key, std::string* value) const {
 // ---------------------------------------------------------------------------------------------
 // Writes
 
+namespace {
+
+constexpr index_internal::ChangeKind kChangeKind{"hash index", kHashResourceManager,
+                                                 kMaxHashEntryBytes};
+
+}  // namespace
+
 absl::Status HashIndex::Insert(Transaction* txn, std::string_view key, std::string_view value) {
-  Change c{Op::kInsert, key, value, Hash(key), std::nullopt};
+  Change c{.op = Op::kInsert, .key = key, .value = value, .hash = Hash(key)};
   return Apply(txn, c);
 }
 
 absl::Status HashIndex::Put(Transaction* txn, std::string_view key, std::string_view value) {
-  Change c{Op::kPut, key, value, Hash(key), std::nullopt};
+  Change c{.op = Op::kPut, .key = key, .value = value, .hash = Hash(key)};
   return Apply(txn, c);
 }
 
 absl::Status HashIndex::Delete(Transaction* txn, std::string_view key) {
-  Change c{Op::kDelete, key, {}, Hash(key), std::nullopt};
+  Change c{.op = Op::kDelete, .key = key, .hash = Hash(key)};
   return Apply(txn, c);
 }
 
 absl::Status HashIndex::PutIn(MiniTransaction& mtr, std::string_view key, std::string_view value,
                               Mode mode, std::optional<std::string>* old) {
-  Change c{mode == Mode::kInsert ? Op::kInsert : Op::kPut, key, value, Hash(key), std::nullopt};
-  bool emptied;
-  absl::Status s = ApplyIn(mtr, c, &emptied);
+  Change c{.op = mode == Mode::kInsert ? Op::kInsert : Op::kPut,
+           .key = key,
+           .value = value,
+           .hash = Hash(key)};
+  absl::Status s = ApplyIn(mtr, c);
   if (old != nullptr) *old = std::move(c.old);
   return s;
 }
 
 absl::Status HashIndex::DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old) {
-  Change c{Op::kDelete, key, {}, Hash(key), std::nullopt};
-  bool emptied;
-  absl::Status s = ApplyIn(mtr, c, &emptied);
+  Change c{.op = Op::kDelete, .key = key, .hash = Hash(key)};
+  absl::Status s = ApplyIn(mtr, c);
   if (old != nullptr && c.old) *old = std::move(*c.old);
   return s;
 }
 
 absl::Status HashIndex::Apply(Transaction* txn, Change& change) {
-  for (;;) {
-    bool emptied = false;
-    bool needs_room = false;
-    {
-      MiniTransaction mtr = txn != nullptr ? txn->BeginMtr() : store_.BeginMtr();
-      absl::StatusOr<Outcome> o = TryChange(mtr, change);
-      if (!o.ok()) return o.status();  // rolled back by the destructor
-      needs_room = *o == Outcome::kNeedsRoom;
-      if (!needs_room) {
-        if (txn != nullptr) {
-          // The logical inverse: remove what was added, restore what was replaced or removed.
-          const std::vector<std::byte> undo =
-              change.old ? index_internal::EncodeIndexUndo(anchor_, true, change.key, *change.old)
-                         : index_internal::EncodeIndexUndo(anchor_, false, change.key, {});
-          mtr.LogUndo(kHashResourceManager, undo);
-        }
-        if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
-        emptied = *o == Outcome::kEmptied;
-      }
-    }  // a change that needs room left the mini-transaction unchanged and holding nothing
-    if (needs_room) {
-      if (absl::Status s = MakeRoom(change); !s.ok()) return s;
-      continue;
-    }
-    if (emptied) {
-      // The change is committed. Merging the emptied bucket only reclaims space: a failure
-      // there (the log failing, which the next operation reports) leaves a valid index whose
-      // empty bucket is merged when its buddy next empties.
-      if (MergeFrom(change.hash).ok()) (void)Shrink();
-    }
-    return absl::OkStatus();
-  }
+  return index_internal::ApplyChange(
+      store_, txn, kChangeKind, anchor_, change,
+      [this](MiniTransaction& mtr, Change& c) { return TryChange(mtr, c); },
+      [this](const Change& c) { return MakeRoom(c); },
+      [this](const Change& c) {
+        // The change is committed. Merging the emptied bucket only reclaims space: a failure
+        // there (the log failing, which the next operation reports) leaves a valid index whose
+        // empty bucket is merged when its buddy next empties.
+        if (MergeFrom(c.hash).ok()) (void)Shrink();
+      });
 }
 
-absl::Status HashIndex::ApplyIn(MiniTransaction& mtr, Change& change, bool* emptied) {
-  for (;;) {
-    absl::StatusOr<Outcome> o = TryChange(mtr, change);
-    if (!o.ok()) return o.status();
-    if (*o != Outcome::kNeedsRoom) {
-      *emptied = *o == Outcome::kEmptied;
-      return absl::OkStatus();
-    }
-    if (absl::Status s = MakeRoom(change); !s.ok()) return s;
-  }
+absl::Status HashIndex::ApplyIn(MiniTransaction& mtr, Change& change) {
+  return index_internal::ApplyChangeIn(
+      mtr, kChangeKind, change, [this](MiniTransaction& m, Change& c) { return TryChange(m, c); },
+      [this](const Change& c) { return MakeRoom(c); });
 }
 
-absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Change& change) {
-  if (change.op != Op::kDelete && change.key.size() + change.value.size() > kMaxHashEntryBytes) {
-    return TooLarge(change.key, change.value);
+absl::StatusOr<index_internal::Attempt> HashIndex::TryChange(MiniTransaction& mtr, Change& change) {
+  // The bucket, exclusively latched, then the whole chain in chain order; every page checked
+  // whole, since a write may compact it.
+  absl::StatusOr<std::pair<PageId, PageSpan>> bucket = LatchBucket(mtr, change.hash);
+  if (!bucket.ok()) return bucket.status();
+  const auto& [head, head_span] = *bucket;
+  if (!Bucket(head_span.data()).Valid()) {
+    return NotOurs(anchor_, head, "bucket (its slots and cells disagree)");
   }
-  if (change.key.size() > kMaxHashEntryBytes) return TooLarge(change.key, {});
-  const std::uint64_t h = change.hash;
-  // The bucket, exclusively latched (the directory page shared until then).
-  // The bucket, exclusively latched: the one cached for the position, or through the directory
-  // (its page latched shared until the bucket is). A page the caller's mini-transaction already
-  // holds is not a bucket of this index (see PutIn), so a stale id naming one is skipped.
-  PageId head = kInvalidPageId;
-  std::optional<PageSpan> head_span;
+  std::vector<PageId> ids{head};
+  std::vector<PageSpan> spans{head_span};
+  for (PageId next = Bucket(head_span.data()).next(); next != kInvalidPageId;) {
+    if (std::find(ids.begin(), ids.end(), next) != ids.end() || mtr.Holds(next) ||
+        ids.size() > kMaxChainPages) {
+      return NotOurs(anchor_, next, "overflow page (the chain loops)");
+    }
+    absl::StatusOr<PageSpan> s = mtr.GetForWrite(next);
+    if (!s.ok()) return s.status();
+    if (!IsBucketOf(s->data(), anchor_, PageType::kOverflow) || !Bucket(s->data()).Valid()) {
+      return NotOurs(anchor_, next, "overflow page");
+    }
+    ids.push_back(next);
+    spans.push_back(*s);
+    next = Bucket(s->data()).next();
+  }
+  return ChangeChain(mtr, change, ids, spans);
+}
+
+absl::StatusOr<std::pair<PageId, PageSpan>> HashIndex::LatchBucket(MiniTransaction& mtr,
+                                                                   std::uint64_t h) {
+  // The one cached for the position, or through the directory (its page latched shared until
+  // the bucket is). A page the caller's mini-transaction already holds is not a bucket of this
+  // index (see PutIn), so a stale id naming one is skipped.
   const auto matches = [&](const std::byte* p) { return HoldsHash(p, anchor_, h); };
   if (const int g = cache_->depth(); g >= 0) {
     const PageId cached = cache_->BucketAt(h & Mask(static_cast<unsigned>(g)));
@@ -358,17 +348,14 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
       }
       if (ours) {
         absl::StatusOr<PageSpan> b = mtr.GetForWrite(cached);
-        if (b.ok() && matches(b->data())) {
-          head = cached;
-          head_span.emplace(*b);
-        } else if (b.ok()) {
+        if (b.ok() && matches(b->data())) return std::make_pair(cached, *b);
+        if (b.ok()) {
           if (absl::Status s = mtr.ReleasePage(cached); !s.ok()) return s;
         }
       }
     }
   }
   for (bool authoritative : {false, true}) {
-    if (head_span) break;
     absl::StatusOr<Located> loc = Locate(h, authoritative);
     if (!loc.ok()) {
       if (authoritative || !absl::IsUnavailable(loc.status())) return loc.status();
@@ -385,40 +372,24 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
       continue;  // a stale cache: see FindBucket
     }
     if (matches(b->data())) {
-      head = loc->bucket;
-      head_span.emplace(*b);
-      cache_->SetBucketAt(loc->position, head);
-      break;
+      cache_->SetBucketAt(loc->position, loc->bucket);
+      return std::make_pair(loc->bucket, *b);
     }
     if (authoritative) return NotOurs(anchor_, loc->bucket, "bucket its directory names");
     if (absl::Status s = mtr.ReleasePage(loc->bucket); !s.ok()) return s;
   }
-  // The whole chain, exclusively latched in chain order; every page checked whole, since a
-  // write may compact it.
-  if (!Bucket(head_span->data()).Valid()) {
-    return NotOurs(anchor_, head, "bucket (its slots and cells disagree)");
-  }
-  std::vector<PageId> ids{head};
-  std::vector<PageSpan> spans{*head_span};
-  for (PageId next = Bucket(head_span->data()).next(); next != kInvalidPageId;) {
-    if (std::find(ids.begin(), ids.end(), next) != ids.end() || mtr.Holds(next) ||
-        ids.size() > kMaxChainPages) {
-      return NotOurs(anchor_, next, "overflow page (the chain loops)");
-    }
-    absl::StatusOr<PageSpan> s = mtr.GetForWrite(next);
-    if (!s.ok()) return s.status();
-    if (!IsBucketOf(s->data(), anchor_, PageType::kOverflow) || !Bucket(s->data()).Valid()) {
-      return NotOurs(anchor_, next, "overflow page");
-    }
-    ids.push_back(next);
-    spans.push_back(*s);
-    next = Bucket(s->data()).next();
-  }
-  auto release_all = [&]() -> absl::StatusOr<Outcome> {
+  return absl::InternalError("unreachable");
+}
+
+absl::StatusOr<index_internal::Attempt> HashIndex::ChangeChain(MiniTransaction& mtr, Change& change,
+                                                               const std::vector<PageId>& ids,
+                                                               std::vector<PageSpan>& spans) {
+  const std::uint64_t h = change.hash;
+  auto release_all = [&]() -> absl::StatusOr<index_internal::Attempt> {
     for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
       if (absl::Status s = mtr.ReleasePage(*it); !s.ok()) return s;
     }
-    return Outcome::kNeedsRoom;
+    return index_internal::Attempt::kNeedsRoom;
   };
   // Where the key is.
   std::size_t at = 0;
@@ -448,11 +419,11 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
     case Op::kInsert:
       if (found) return absl::AlreadyExistsError("key already present");
       if (!insert_anywhere()) return release_all();
-      return Outcome::kDone;
+      return index_internal::Attempt::kDone;
     case Op::kPut: {
       if (!found) {
         if (!insert_anywhere()) return release_all();
-        return Outcome::kDone;
+        return index_internal::Attempt::kDone;
       }
       Bucket b(spans[at].data());
       const auto i = static_cast<std::size_t>(slot);
@@ -466,11 +437,11 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
       b.Remove(i);
       if (same_page) {
         b.Insert(h, change.key, change.value);
-        return Outcome::kDone;
+        return index_internal::Attempt::kDone;
       }
       insert_anywhere();
       if (absl::Status s = drop_if_empty(at); !s.ok()) return s;
-      return Outcome::kDone;
+      return index_internal::Attempt::kDone;
     }
     case Op::kDelete: {
       if (!found) return absl::NotFoundError("key not found");
@@ -478,39 +449,29 @@ absl::StatusOr<HashIndex::Outcome> HashIndex::TryChange(MiniTransaction& mtr, Ch
       change.old = std::string(b.value(static_cast<std::size_t>(slot)));
       b.Remove(static_cast<std::size_t>(slot));
       if (absl::Status s = drop_if_empty(at); !s.ok()) return s;
-      const Bucket head_bucket(head_span->data());
+      const Bucket head_bucket(spans[0].data());
       if (head_bucket.count() == 0 && head_bucket.next() == kInvalidPageId &&
           head_bucket.depth() > 0) {
-        return Outcome::kEmptied;
+        return index_internal::Attempt::kEmptied;
       }
-      return Outcome::kDone;
+      return index_internal::Attempt::kDone;
     }
   }
-  return Outcome::kDone;
+  return index_internal::Attempt::kDone;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Undo
 
 UndoHandler HashUndoHandler(std::function<const HashIndexOptions*(PageId anchor)> options) {
-  return [options = std::move(options)](MiniTransaction& mtr,
-                                        std::span<const std::byte> payload) -> absl::Status {
-    absl::StatusOr<index_internal::IndexUndo> undo =
-        index_internal::DecodeIndexUndo(payload, "hash index");
-    if (!undo.ok()) return undo.status();
-    HashIndexOptions o;
-    if (options) {
-      if (const HashIndexOptions* given = options(undo->anchor)) o = *given;
-    }
-    absl::StatusOr<std::unique_ptr<HashIndex>> index =
-        HashIndex::Open(mtr.store(), undo->anchor, o);
-    if (!index.ok()) return index.status();
-    if (undo->put) {
-      return (*index)->PutIn(mtr, undo->key, undo->value, HashIndex::Mode::kPut, nullptr);
-    }
-    absl::Status s = (*index)->DeleteIn(mtr, undo->key, nullptr);
-    return absl::IsNotFound(s) ? absl::OkStatus() : s;
-  };
+  return index_internal::IndexUndoHandler(
+      kChangeKind, [options = std::move(options)](Store& store, PageId anchor) {
+        HashIndexOptions o;
+        if (options) {
+          if (const HashIndexOptions* given = options(anchor)) o = *given;
+        }
+        return HashIndex::Open(store, anchor, o);
+      });
 }
 
 }  // namespace pagestore

@@ -13,6 +13,7 @@
 #include "index/hash_directory.h"
 #include "index/hash_index.h"
 #include "index/hash_page.h"
+#include "index/index_change.h"
 
 namespace pagestore {
 
