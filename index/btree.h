@@ -36,6 +36,12 @@
 
 namespace pagestore {
 
+namespace index_internal {  // index_change.h: the change and undo plumbing both indexes share
+struct IndexChange;
+enum class ChangeOp : std::uint8_t;
+enum class Attempt : std::uint8_t;
+}  // namespace index_internal
+
 // The resource manager id under which B+tree operations register their undo.
 inline constexpr std::uint16_t kBTreeResourceManager = 1;
 
@@ -131,8 +137,9 @@ class BTree {
   // Checks key order in every node, separator bounds, levels, the leaf chain, that every page is
   // reachable once and none is on the free list. The first problem, naming the page.
   [[nodiscard]] absl::Status Verify() const;
-  // `pages` (optional) receives every page of the tree, its anchor included (tools check that
-  // no page belongs to two structures).
+  // The tree's statistics, from the same walk as Verify: its first problem instead when there is
+  // one. `pages` (optional) receives every page of the tree, its anchor included (tools check
+  // that no page belongs to two structures).
   [[nodiscard]] absl::StatusOr<BTreeStats> Stats(std::vector<PageId>* pages = nullptr) const;
 
   const KeyComparator& comparator() const { return options_.comparator; }
@@ -166,20 +173,30 @@ class BTree {
   // From the first key >= *begin (the first key of all when null).
   Iterator Start(const std::string_view* begin, std::optional<std::string_view> end) const;
 
-  enum class Op { kInsert, kPut, kDelete };
-  struct Change {
-    Op op;
-    std::string_view key;
-    std::string_view value;
-    std::optional<std::string> old;  // the previous value, if any
-  };
+  using Op = index_internal::ChangeOp;
+  using Change = index_internal::IndexChange;
+  // Insert, Put and Delete (Apply) and PutIn and DeleteIn (ApplyIn) run through the shared front
+  // end (index_change.h); ChangeIn is one attempt: optimistic, else pessimistic (splitting or
+  // merging in the same mini-transaction, so it never needs room made first).
   [[nodiscard]] absl::Status Apply(Transaction* txn, Change& change);
   [[nodiscard]] absl::Status ApplyIn(MiniTransaction& mtr, Change& change);
+  [[nodiscard]] absl::StatusOr<index_internal::Attempt> ChangeIn(MiniTransaction& mtr,
+                                                                 Change& change);
   [[nodiscard]] absl::StatusOr<bool> TryOptimistic(MiniTransaction& mtr, Change& change);
+  // The pessimistic path, in btree_structure.cc: latch the path, change the leaf, then split or
+  // rebalance upward along the latched path.
+  struct Path;
   [[nodiscard]] absl::Status Pessimistic(MiniTransaction& mtr, Change& change);
+  [[nodiscard]] absl::Status LatchPath(MiniTransaction& mtr, const Change& change, Path* path);
+  [[nodiscard]] absl::Status SplitUp(MiniTransaction& mtr, Path& path, Change& change);
+  [[nodiscard]] absl::Status Rebalance(MiniTransaction& mtr, Path& path);
+  [[nodiscard]] absl::Status FixUnderfull(MiniTransaction& mtr, Path& path, std::size_t level);
   bool Safe(const Node& node, const Change& change, bool is_root) const;
   [[nodiscard]] absl::Status ChangeLeaf(MiniTransaction& mtr, Node& leaf, Change& change,
                                         bool* done);
+  // The structural walk Verify runs (stats null) and Stats runs counting (btree_verify.cc).
+  [[nodiscard]] absl::Status Walk(BTreeStats* stats, std::vector<PageId>* pages) const;
+  // One node and, recursively, its children within bounds [lo, hi); `stats` may be null.
   [[nodiscard]] absl::Status VerifyNode(PageId id, std::uint16_t level,
                                         std::optional<std::string> lo,
                                         std::optional<std::string> hi, std::vector<PageId>* leaves,

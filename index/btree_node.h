@@ -1,7 +1,7 @@
-// B+tree nodes: the slotted-page layout of leaf and internal pages, and the operations on one
-// page that the tree is built from. Pure functions of a page's bytes: no latching, no logging
-// (the caller holds the page latched in a mini-transaction, which logs whatever bytes change).
-// index/README.md gives the layout in prose.
+// B+tree pages: the slotted-page layout of leaf and internal nodes, the operations on one node
+// that the tree is built from, and the anchor page's two fields. Pure functions of a page's bytes:
+// no latching, no logging (the caller holds the page latched in a mini-transaction, which logs
+// whatever bytes change). index/README.md gives the layout in prose.
 //
 // Layout (after the common 32-byte PageHeader):
 //   offset 32  u16 slot count        offset 34  u16 end of the slot array (first free byte)
@@ -186,5 +186,26 @@ class Node {
 
   std::byte* p_;
 };
+
+// A node below this many used bytes is merged with a sibling (or given entries) on delete.
+inline constexpr std::size_t kMinNodeFill = Node::Capacity() / 4;
+
+// The anchor page (kBTreeMeta): u64 root at 32, u32 height (levels above the leaves) at 40.
+inline constexpr std::size_t kAnchorRootOffset = kPageHeaderSize;
+inline constexpr std::size_t kAnchorHeightOffset = kPageHeaderSize + 8;
+inline PageId AnchorRoot(const std::byte* p) {
+  PageId id;
+  std::memcpy(&id, p + kAnchorRootOffset, 8);
+  return id;
+}
+inline std::uint32_t AnchorHeight(const std::byte* p) {
+  std::uint32_t h;
+  std::memcpy(&h, p + kAnchorHeightOffset, 4);
+  return h;
+}
+inline void SetAnchor(std::byte* p, PageId root, std::uint32_t height) {
+  std::memcpy(p + kAnchorRootOffset, &root, 8);
+  std::memcpy(p + kAnchorHeightOffset, &height, 4);
+}
 
 }  // namespace pagestore

@@ -37,6 +37,34 @@ absl::Status CheckName(const std::string& name) {
   return absl::OkStatus();
 }
 
+// An index of `kind` made by `create()` (a StatusOr of a unique_ptr to it), named `name`: the name
+// checked and free first (InvalidArgumentError, AlreadyExistsError).
+template <typename Create>
+auto CreateNamed(Catalog& catalog, const std::string& name, IndexKind kind, Create create)
+    -> decltype(create()) {
+  if (absl::Status s = CheckName(name); !s.ok()) return s;
+  if (catalog.tree().Get(name).ok()) {
+    return absl::AlreadyExistsError(fmt::format("an index named '{}' exists", name));
+  }
+  auto index = create();
+  if (!index.ok()) return index.status();
+  if (absl::Status s = catalog.Register({name, kind, (*index)->anchor()}); !s.ok()) return s;
+  return index;
+}
+
+// The anchor of the index named `name`, which must be of `kind`: NotFoundError, or
+// FailedPreconditionError naming the kind it is.
+absl::StatusOr<PageId> AnchorOf(const Catalog& catalog, const std::string& name, IndexKind kind) {
+  absl::StatusOr<IndexInfo> info = catalog.Lookup(name);
+  if (!info.ok()) return info.status();
+  if (info->kind != kind) {
+    return absl::FailedPreconditionError(
+        fmt::format("index '{}' is a {} index, not a {}", name, IndexKindName(info->kind),
+                    kind == IndexKind::kBTree ? "B+tree" : "hash index"));
+  }
+  return info->anchor;
+}
+
 }  // namespace
 
 std::string_view IndexKindName(IndexKind kind) {
@@ -73,37 +101,21 @@ absl::Status Catalog::Register(const IndexInfo& info) {
 
 absl::StatusOr<std::unique_ptr<BTree>> Catalog::CreateBTree(const std::string& name,
                                                             BTreeOptions options) {
-  if (absl::Status s = CheckName(name); !s.ok()) return s;
-  if (tree_->Get(name).ok()) {
-    return absl::AlreadyExistsError(fmt::format("an index named '{}' exists", name));
-  }
-  absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Create(store_, std::move(options));
-  if (!tree.ok()) return tree.status();
-  if (absl::Status s = Register({name, IndexKind::kBTree, (*tree)->anchor()}); !s.ok()) return s;
-  return tree;
+  return CreateNamed(*this, name, IndexKind::kBTree,
+                     [&] { return BTree::Create(store_, std::move(options)); });
 }
 
 absl::StatusOr<std::unique_ptr<HashIndex>> Catalog::CreateHash(const std::string& name,
                                                                HashIndexOptions options) {
-  if (absl::Status s = CheckName(name); !s.ok()) return s;
-  if (tree_->Get(name).ok()) {
-    return absl::AlreadyExistsError(fmt::format("an index named '{}' exists", name));
-  }
-  absl::StatusOr<std::unique_ptr<HashIndex>> index = HashIndex::Create(store_, std::move(options));
-  if (!index.ok()) return index.status();
-  if (absl::Status s = Register({name, IndexKind::kHash, (*index)->anchor()}); !s.ok()) return s;
-  return index;
+  return CreateNamed(*this, name, IndexKind::kHash,
+                     [&] { return HashIndex::Create(store_, std::move(options)); });
 }
 
 absl::StatusOr<std::unique_ptr<HashIndex>> Catalog::OpenHash(const std::string& name,
                                                              HashIndexOptions options) {
-  absl::StatusOr<IndexInfo> info = Lookup(name);
-  if (!info.ok()) return info.status();
-  if (info->kind != IndexKind::kHash) {
-    return absl::FailedPreconditionError(
-        fmt::format("index '{}' is a {} index, not a hash index", name, IndexKindName(info->kind)));
-  }
-  return HashIndex::Open(store_, info->anchor, std::move(options));
+  absl::StatusOr<PageId> anchor = AnchorOf(*this, name, IndexKind::kHash);
+  if (!anchor.ok()) return anchor.status();
+  return HashIndex::Open(store_, *anchor, std::move(options));
 }
 
 absl::StatusOr<IndexInfo> Catalog::Lookup(const std::string& name) const {
@@ -117,13 +129,9 @@ absl::StatusOr<IndexInfo> Catalog::Lookup(const std::string& name) const {
 
 absl::StatusOr<std::unique_ptr<BTree>> Catalog::OpenBTree(const std::string& name,
                                                           BTreeOptions options) {
-  absl::StatusOr<IndexInfo> info = Lookup(name);
-  if (!info.ok()) return info.status();
-  if (info->kind != IndexKind::kBTree) {
-    return absl::FailedPreconditionError(
-        fmt::format("index '{}' is a {} index, not a B+tree", name, IndexKindName(info->kind)));
-  }
-  return BTree::Open(store_, info->anchor, std::move(options));
+  absl::StatusOr<PageId> anchor = AnchorOf(*this, name, IndexKind::kBTree);
+  if (!anchor.ok()) return anchor.status();
+  return BTree::Open(store_, *anchor, std::move(options));
 }
 
 absl::StatusOr<std::vector<IndexInfo>> Catalog::List() const {

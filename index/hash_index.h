@@ -47,6 +47,12 @@
 
 namespace pagestore {
 
+namespace index_internal {  // index_change.h: the change and undo plumbing both indexes share
+struct IndexChange;
+enum class ChangeOp : std::uint8_t;
+enum class Attempt : std::uint8_t;
+}  // namespace index_internal
+
 // The resource manager id under which hash index operations register their undo.
 inline constexpr std::uint16_t kHashResourceManager = 2;
 // key + value of one entry is at most this many bytes (as for the B+tree: four per page).
@@ -153,26 +159,34 @@ class HashIndex {
   // naming the page. Safe beside concurrent writers: the structure checked is exact (the anchor
   // is held shared for the walk, so splits and merges wait), the entry counts a moment's view.
   [[nodiscard]] absl::Status Verify() const;
-  // `pages` (optional) receives every page of the index, its anchor included.
+  // The index's statistics, from the same walk as Verify: its first problem instead when there
+  // is one. `pages` (optional) receives every page of the index, its anchor included.
   [[nodiscard]] absl::StatusOr<HashIndexStats> Stats(std::vector<PageId>* pages = nullptr) const;
 
  private:
+  // The structural walk Verify runs (stats null) and Stats runs counting (hash_walk.cc).
+  [[nodiscard]] absl::Status Walk(HashIndexStats* stats, std::vector<PageId>* pages) const;
   class DirCache;
   struct Located;
   HashIndex(Store& store, PageId anchor, std::uint64_t seed, HashIndexOptions options);
 
-  enum class Op { kInsert, kPut, kDelete };
-  struct Change {
-    Op op;
-    std::string_view key;
-    std::string_view value;
-    std::uint64_t hash;
-    std::optional<std::string> old;  // the previous value, if any
-  };
-  enum class Outcome { kDone, kNeedsRoom, kEmptied };
+  using Op = index_internal::ChangeOp;
+  using Change = index_internal::IndexChange;
+  // Insert, Put and Delete (Apply) and PutIn and DeleteIn (ApplyIn) run through the shared front
+  // end (index_change.h); TryChange is one attempt: latch the key's bucket chain, change it.
   [[nodiscard]] absl::Status Apply(Transaction* txn, Change& change);
-  [[nodiscard]] absl::Status ApplyIn(MiniTransaction& mtr, Change& change, bool* emptied);
-  [[nodiscard]] absl::StatusOr<Outcome> TryChange(MiniTransaction& mtr, Change& change);
+  [[nodiscard]] absl::Status ApplyIn(MiniTransaction& mtr, Change& change);
+  [[nodiscard]] absl::StatusOr<index_internal::Attempt> TryChange(MiniTransaction& mtr,
+                                                                  Change& change);
+  // The bucket for `hash` latched exclusively in `mtr` (through the cache, else the directory).
+  [[nodiscard]] absl::StatusOr<std::pair<PageId, PageSpan>> LatchBucket(MiniTransaction& mtr,
+                                                                        std::uint64_t hash);
+  // The change applied to a chain (`ids`, `spans`: latched, the bucket first), or every page
+  // released when it needs room.
+  [[nodiscard]] absl::StatusOr<index_internal::Attempt> ChangeChain(MiniTransaction& mtr,
+                                                                    Change& change,
+                                                                    const std::vector<PageId>& ids,
+                                                                    std::vector<PageSpan>& spans);
   // Structure changes, each in its own system mini-transaction.
   [[nodiscard]] absl::Status MakeRoom(const Change& change);
   [[nodiscard]] absl::Status AddOverflow(MiniTransaction& mtr, PageId head, std::uint64_t prefix,
