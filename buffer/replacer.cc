@@ -17,14 +17,21 @@ namespace pagestore {
 namespace {
 
 // Access time for LRU-K: the TSC where there is one (invariant and synchronized across cores on
-// the machines we run on, ~20 cycles, no shared write), else the steady clock. Never 0.
+// the machines we run on, ~20 cycles, no shared write), else the steady clock. Strictly
+// increasing within a thread, so that one thread's accesses are ordered as it made them: two
+// reads of the TSC can differ by a single tick (virtual machines advance it in uneven steps) or
+// not at all, and a tie would let eviction order them either way. Never 0.
 std::uint64_t AccessTime() {
 #if defined(__x86_64__)
-  return __rdtsc() | 1;
+  std::uint64_t t = __rdtsc();
 #else
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) |
-         1;
+  std::uint64_t t =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 #endif
+  thread_local std::uint64_t last = 0;
+  if (t <= last) t = last + 1;
+  last = t;
+  return t;
 }
 
 }  // namespace
