@@ -15,14 +15,14 @@ namespace pagestore {
 // Checkpoints
 
 absl::Status Store::Checkpoint() {
-  std::lock_guard lock(checkpoint_mu_);
+  MutexLock lock(&checkpoint_mu_);
   return CheckpointLocked();
 }
 
 PageId Store::catalog_root() const { return pool_->roots().catalog_root; }
 
 absl::Status Store::SetCatalogRoot(PageId root) {
-  std::lock_guard lock(checkpoint_mu_);
+  MutexLock lock(&checkpoint_mu_);
   SuperblockRoots roots = pool_->roots();
   roots.catalog_root = root;
   pool_->SetRoots(roots);
@@ -30,7 +30,7 @@ absl::Status Store::SetCatalogRoot(PageId root) {
 }
 
 absl::Status Store::Close() {
-  std::lock_guard lock(checkpoint_mu_);
+  MutexLock lock(&checkpoint_mu_);
   absl::Status s = CheckpointLocked();
   closed_ = true;
   return s;
@@ -40,27 +40,27 @@ void Store::MaybeCheckpoint() {
   const Lsn since = last_checkpoint_redo_.load(std::memory_order_relaxed);
   if (log_->next_lsn() - since < options_.checkpoint_interval_bytes) return;
   if (options_.background_checkpoints) {
-    std::lock_guard lock(checkpointer_mu_);
+    MutexLock lock(&checkpointer_mu_);
     checkpoint_due_ = true;
-    checkpointer_cv_.notify_one();
+    checkpointer_cv_.Signal();
     return;
   }
-  std::unique_lock lock(checkpoint_mu_, std::try_to_lock);
-  if (!lock.owns_lock()) return;  // another thread is checkpointing
-  (void)CheckpointLocked();       // a failure here fails the log or the disk; callers see it next
+  if (!checkpoint_mu_.TryLock()) return;  // another thread is checkpointing
+  (void)CheckpointLocked();  // a failure here fails the log or the disk; callers see it next
+  checkpoint_mu_.Unlock();
 }
 
 void Store::StartCheckpointer() {
   if (!options_.background_checkpoints) return;
-  checkpointer_ = std::thread([this] {
+  checkpointer_ = std::thread([this]() ABSL_LOCKS_EXCLUDED(checkpoint_mu_, checkpointer_mu_) {
     for (;;) {
       {
-        std::unique_lock lock(checkpointer_mu_);
-        checkpointer_cv_.wait(lock, [&] { return checkpoint_due_ || checkpointer_stop_; });
+        MutexLock lock(&checkpointer_mu_);
+        while (!checkpoint_due_ && !checkpointer_stop_) checkpointer_cv_.Wait(&checkpointer_mu_);
         if (checkpointer_stop_) return;
         checkpoint_due_ = false;
       }
-      std::lock_guard lock(checkpoint_mu_);
+      MutexLock lock(&checkpoint_mu_);
       // A failure fails the log or the disk: every later call reports it.
       if (absl::Status s = CheckpointLocked(); !s.ok()) {
         Logf(LogLevel::kError, "background checkpoint failed: {}", s.ToString());
@@ -73,9 +73,9 @@ void Store::StartCheckpointer() {
 void Store::StopCheckpointer() {
   if (!checkpointer_.joinable()) return;
   {
-    std::lock_guard lock(checkpointer_mu_);
+    MutexLock lock(&checkpointer_mu_);
     checkpointer_stop_ = true;
-    checkpointer_cv_.notify_one();
+    checkpointer_cv_.Signal();
   }
   checkpointer_.join();
 }
@@ -97,13 +97,16 @@ absl::Status Store::CheckpointLocked() {
   Lsn redo;
   {
     MutexLock tl(&txn_mu_);
-    const auto* active = &active_;  // the callback runs here, under txn_mu_
-    redo = log_->BeginCheckpoint([&](Lsn at) {
+    // Runs in BeginCheckpoint, under the log's lock, in this scope (under txn_mu_).
+    auto cut = [&](Lsn at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(log_->mutex(), txn_mu_) {
       oldest_needed = at;
-      for (const auto& [id, txn] : *active) {
-        if (txn->first_lsn_ == kInvalidLsn || txn->ended_) continue;
-        att.push_back({id, txn->first_lsn_, txn->last_lsn_, txn->undo_next_});
-        oldest_needed = std::min(oldest_needed, txn->first_lsn_);
+      for (const auto& entry : active_) {
+        const Transaction* txn = entry.second;
+        txn->log_->AssertHeld();  // every transaction of this store logs to log_
+        const Transaction::LogPosition& pos = txn->log_position_;
+        if (pos.first == kInvalidLsn || pos.end_logged) continue;
+        att.push_back({entry.first, pos.first, pos.last, pos.undo_next});
+        oldest_needed = std::min(oldest_needed, pos.first);
       }
       MutexLock al(&alloc_mu_);
       free_snapshot.assign(free_.begin(), free_.end());
@@ -119,7 +122,8 @@ absl::Status Store::CheckpointLocked() {
         free_.erase(std::prev(free_.end()));
       }
       pending_trunks_ = trunks;
-    });
+    };
+    redo = log_->BeginCheckpoint(cut);
   }
   std::sort(free_snapshot.begin(), free_snapshot.end());
 

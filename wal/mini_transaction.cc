@@ -222,18 +222,21 @@ absl::StatusOr<Lsn> MiniTransaction::Commit() {
       return kInvalidLsn;
     }
     LogManager::Record rec{RecordType::kMtr, txn_ ? txn_->id_ : 0,
-                           txn_ ? txn_->last_lsn_ : kInvalidLsn, payload};
-    lsn = s.log_->Append(rec, redo == kInvalidLsn ? kInvalidLsn : redo, [&](Lsn at) {
+                           txn_ ? txn_->own_log_position().last : kInvalidLsn, payload};
+    // A transaction's log is its store's: the callback holds one lock, named two ways.
+    auto logged = [&](Lsn at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.log_->mutex(), txn_->log_->mutex()) {
       if (txn_ != nullptr) {
-        if (txn_->first_lsn_ == kInvalidLsn) txn_->first_lsn_ = at;
-        txn_->last_lsn_ = at;
-        txn_->undo_next_ = compensation_ ? compensation_undo_next_ : at;
+        Transaction::LogPosition& pos = txn_->log_position_;
+        if (pos.first == kInvalidLsn) pos.first = at;
+        pos.last = at;
+        pos.undo_next = compensation_ ? compensation_undo_next_ : at;
         if (undo_ && !compensation_) {
           txn_->undo_.push_back({at, rec.prev_lsn, undo_->first, std::move(undo_->second)});
         }
       }
       s.ApplyAllocations(allocs_);
-    });
+    };
+    lsn = s.log_->Append(rec, redo == kInvalidLsn ? kInvalidLsn : redo, logged);
     if (lsn.ok() || !absl::IsAborted(lsn.status())) break;
   }
   if (!lsn.ok()) {

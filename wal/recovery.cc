@@ -199,7 +199,7 @@ bool Store::SkipDamagedUndo(const Transaction& txn, Lsn lsn, const absl::Status&
 }
 
 absl::Status Store::UndoLoser(Transaction& txn, LogReader& reader) {
-  Lsn cur = txn.undo_next_;
+  Lsn cur = txn.own_log_position().undo_next;
   while (cur != kInvalidLsn) {
     absl::StatusOr<LogRecord> rec = reader.ReadAt(cur);
     absl::Status bad = rec.status();
@@ -307,8 +307,12 @@ absl::Status Store::Recover() {
     }
     report_.start_lsn = start;
     // What recovery from this checkpoint needs stays until its successor is superseded too.
-    prev_oldest_needed_ = start;
-    for (const auto& [id, l] : att) prev_oldest_needed_ = std::min(prev_oldest_needed_, l.first);
+    Lsn oldest_needed = start;
+    for (const auto& [id, l] : att) oldest_needed = std::min(oldest_needed, l.first);
+    {
+      MutexLock lock(&checkpoint_mu_);  // no checkpoint can run yet; the field is checkpoints'
+      prev_oldest_needed_ = oldest_needed;
+    }
 
     // Analysis: where the log ends and which transactions never finished.
     if (absl::Status s = reader.Seek(start); !s.ok()) return s;
@@ -388,16 +392,15 @@ absl::Status Store::Recover() {
   // Undo: roll back every transaction that neither committed nor finished aborting.
   std::vector<std::unique_ptr<Transaction>> losers;
   for (const auto& [id, l] : att) {
-    std::unique_ptr<Transaction> txn(new Transaction(this, id));
-    txn->first_lsn_ = l.first;
-    txn->last_lsn_ = l.last;
-    txn->undo_next_ = l.undo_next;
+    std::unique_ptr<Transaction> txn(
+        new Transaction(this, log_.get(), id, {l.first, l.last, l.undo_next, false}));
     MutexLock lock(&txn_mu_);
     active_.emplace(id, txn.get());
     losers.push_back(std::move(txn));
   }
-  std::sort(losers.begin(), losers.end(),
-            [](const auto& a, const auto& b) { return a->last_lsn_ > b->last_lsn_; });
+  std::sort(losers.begin(), losers.end(), [](const auto& a, const auto& b) {
+    return a->own_log_position().last > b->own_log_position().last;
+  });
   for (auto& txn : losers) {
     if (absl::Status s = UndoLoser(*txn, reader); !s.ok()) {
       // Leave every loser as the log has it (no abort record): the next open undoes them.
@@ -417,7 +420,7 @@ absl::Status Store::Recover() {
 
   // A checkpoint makes this recovery's work durable and starts the next log position.
   {
-    std::lock_guard lock(checkpoint_mu_);
+    MutexLock lock(&checkpoint_mu_);
     if (absl::Status s = CheckpointLocked(); !s.ok()) return s;
   }
   report_.duration = std::chrono::steady_clock::now() - t0;

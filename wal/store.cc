@@ -86,7 +86,7 @@ absl::Status Store::failure() const { return Usable(); }
 absl::StatusOr<std::unique_ptr<Transaction>> Store::Begin() {
   if (absl::Status s = Usable(); !s.ok()) return s;
   const std::uint64_t id = next_txn_id_.fetch_add(1, std::memory_order_relaxed);
-  std::unique_ptr<Transaction> txn(new Transaction(this, id));
+  std::unique_ptr<Transaction> txn(new Transaction(this, log_.get(), id));
   MutexLock lock(&txn_mu_);
   active_.emplace(id, txn.get());
   return txn;
@@ -127,14 +127,16 @@ absl::Status Store::RunUndo(Transaction& txn, std::uint16_t rm, std::span<const 
 absl::Status Store::EndTransaction(Transaction& txn, RecordType type,
                                    std::optional<Durability> durability) {
   absl::Status status;
-  if (txn.last_lsn_ != kInvalidLsn) {
+  if (const Lsn last = txn.own_log_position().last; last != kInvalidLsn) {
     if (absl::Status s = Usable(); !s.ok()) return s;
-    LogManager::Record rec{type, txn.id_, txn.last_lsn_, {}};
-    absl::StatusOr<Lsn> lsn = log_->Append(rec, kInvalidLsn, [&](Lsn at) {
-      txn.last_lsn_ = at;
-      txn.ended_ = true;  // checkpoints skip it from here on
-    });
+    LogManager::Record rec{type, txn.id_, last, {}};
+    absl::StatusOr<Lsn> lsn = log_->Append(
+        rec, kInvalidLsn, [&](Lsn at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(txn.log_->mutex()) {
+          txn.log_position_.last = at;
+          txn.log_position_.end_logged = true;  // checkpoints skip it from here on
+        });
     if (!lsn.ok()) return lsn.status();
+    txn.ended_ = true;
     // It stays in the active table while it waits, so that a kGroup leader counts it among the
     // siblings worth waiting for.
     std::size_t siblings;
@@ -145,7 +147,7 @@ absl::Status Store::EndTransaction(Transaction& txn, RecordType type,
     status = log_->Commit(*lsn, durability.value_or(options_.durability), siblings);
   } else {
     // No record: no checkpoint ever looks at this transaction (it skips those without a first
-    // LSN), so no lock is needed.
+    // LSN), and there is no end to log.
     txn.ended_ = true;
   }
   {
@@ -169,16 +171,14 @@ void Store::ApplyAllocations(const std::vector<MiniTransaction::AllocOp>& ops) {
 
 void Store::Orphan(Transaction& txn) {
   MutexLock lock(&txn_mu_);
-  if (txn.first_lsn_ == kInvalidLsn) {
+  if (txn.own_log_position().first == kInvalidLsn) {
     active_.erase(txn.id_);
     return;
   }
   // Its records are in the log without an end: it stays active (checkpoints list it and keep its
   // log) under the store's ownership, and the next open's recovery undoes it.
-  std::unique_ptr<Transaction> orphan(new Transaction(this, txn.id_));
-  orphan->first_lsn_ = txn.first_lsn_;
-  orphan->last_lsn_ = txn.last_lsn_;
-  orphan->undo_next_ = txn.undo_next_;
+  std::unique_ptr<Transaction> orphan(
+      new Transaction(this, log_.get(), txn.id_, txn.own_log_position()));
   orphan->orphaned_ = true;
   active_[txn.id_] = orphan.get();
   orphans_.push_back(std::move(orphan));
@@ -191,7 +191,7 @@ absl::StatusOr<WritePageGuard> Store::ExtendFile(PageType type, bool for_mtr) {
     // every page below its high-water mark: a page the file grew by is never unaccounted for,
     // even if the mini-transaction that wanted it never ends. No page latch is taken under
     // extend_mu_ (mini-transactions holding pages come here).
-    std::lock_guard lock(extend_mu_);
+    MutexLock lock(&extend_mu_);
     absl::StatusOr<PageId> grown = pool_->AllocatePageId();
     if (!grown.ok()) return grown.status();
     id = *grown;

@@ -28,18 +28,16 @@
 // the caller's). A MiniTransaction or Transaction must not outlive its Store.
 // Thread safety: Store's methods are safe for concurrent use. A MiniTransaction or Transaction
 // belongs to one thread at a time. A thread holding pages in a mini-transaction must not call
-// Checkpoint (it would wait for its own latches).
+// Checkpoint (it would wait for its own latches). The lock order is in wal/README.md ("Locks").
 #pragma once
 
 #include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -217,17 +215,35 @@ class Transaction {
     std::uint16_t rm;
     std::vector<std::byte> payload;
   };
-  Transaction(Store* store, std::uint64_t id) : store_(store), id_(id) {}
+  // Where the transaction stands in the log.
+  struct LogPosition {
+    Lsn first = kInvalidLsn;      // its first record (kInvalidLsn: none yet)
+    Lsn last = kInvalidLsn;       // its latest record
+    Lsn undo_next = kInvalidLsn;  // the record its rollback undoes next
+    bool end_logged = false;      // its commit or abort record is appended: checkpoints skip it
+  };
+  // `log` is the store's (its lock guards log_position_); `at` is a position read back from the
+  // log (recovery) or copied from a transaction that ends unfinished (Store::Orphan).
+  Transaction(Store* store, LogManager* log, std::uint64_t id)
+      : store_(store), log_(log), id_(id) {}
+  Transaction(Store* store, LogManager* log, std::uint64_t id, const LogPosition& at)
+      : store_(store), log_(log), id_(id), log_position_(at) {}
+
+  // The owning thread reads its log position without the log's lock: it is the only writer.
+  const LogPosition& own_log_position() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return log_position_;
+  }
 
   Store* store_;
+  LogManager* const log_;
   const std::uint64_t id_;
-  // Written under the log's lock (by the append that logs this transaction's records).
-  Lsn first_lsn_ = kInvalidLsn;
-  Lsn last_lsn_ = kInvalidLsn;
-  Lsn undo_next_ = kInvalidLsn;
-  std::vector<UndoEntry> undo_;  // runtime rollback needs no log reads
-  bool ended_ = false;
-  bool orphaned_ = false;  // owned by the store (Store::Orphan)
+  // Written only by the owning thread and only under the log's lock (in the callback of the
+  // LogManager::Append that logs the record), so that a checkpoint, which reads it under that
+  // lock (in LogManager::BeginCheckpoint's callback), sees it exactly as of its cut.
+  LogPosition log_position_ ABSL_GUARDED_BY(log_->mutex());
+  std::vector<UndoEntry> undo_;  // the owner's: runtime rollback needs no log reads
+  bool ended_ = false;           // the owner's: its end is logged, or it had nothing to log
+  bool orphaned_ = false;        // owned by the store (Store::Orphan)
 };
 
 class Store {
@@ -247,20 +263,21 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // FailedPreconditionError once the log has failed.
-  [[nodiscard]] absl::StatusOr<std::unique_ptr<Transaction>> Begin();
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<Transaction>> Begin() ABSL_LOCKS_EXCLUDED(txn_mu_);
   // A system mini-transaction: redo only, never undone (structure changes, setup).
   [[nodiscard]] MiniTransaction BeginMtr();
-  void RegisterUndoHandler(std::uint16_t resource_manager, UndoHandler handler);
+  void RegisterUndoHandler(std::uint16_t resource_manager, UndoHandler handler)
+      ABSL_LOCKS_EXCLUDED(undo_mu_);
 
   // A fuzzy checkpoint: transactions keep running. Afterwards the log before the checkpoint's
   // redo LSN (and before the oldest active transaction) is removed or recycled.
-  [[nodiscard]] absl::Status Checkpoint();
+  [[nodiscard]] absl::Status Checkpoint() ABSL_LOCKS_EXCLUDED(checkpoint_mu_);
   // The superblock's catalog root (the index layer's catalog of named indexes); setting it
   // takes a checkpoint, so it is durable on return.
   PageId catalog_root() const;
-  [[nodiscard]] absl::Status SetCatalogRoot(PageId root);
+  [[nodiscard]] absl::Status SetCatalogRoot(PageId root) ABSL_LOCKS_EXCLUDED(checkpoint_mu_);
   // Checkpoints and flushes; the store stays usable.
-  [[nodiscard]] absl::Status Close();
+  [[nodiscard]] absl::Status Close() ABSL_LOCKS_EXCLUDED(checkpoint_mu_);
 
   BufferPool& pool() { return *pool_; }
   LogManager& log() { return *log_; }
@@ -268,7 +285,7 @@ class Store {
   StoreStats stats() const;
   absl::Status failure() const;  // OK, or why the store takes no more work
   // The pages on the free list and the trunk pages holding it, sorted (for checks and tools).
-  std::vector<PageId> FreePages() const;
+  std::vector<PageId> FreePages() const ABSL_LOCKS_EXCLUDED(alloc_mu_);
 
  private:
   friend class MiniTransaction;
@@ -291,20 +308,24 @@ class Store {
   // (reported and logged when so).
   bool SkipDamagedUndo(const Transaction& txn, Lsn lsn, const absl::Status& s);
   [[nodiscard]] absl::Status RunUndo(Transaction& txn, std::uint16_t rm,
-                                     std::span<const std::byte> payload, Lsn undo_next);
+                                     std::span<const std::byte> payload, Lsn undo_next)
+      ABSL_LOCKS_EXCLUDED(undo_mu_);
   [[nodiscard]] absl::Status EndTransaction(Transaction& txn, RecordType type,
-                                            std::optional<Durability> durability);
-  [[nodiscard]] absl::StatusOr<Allocation> PopFreePage();
+                                            std::optional<Durability> durability)
+      ABSL_LOCKS_EXCLUDED(txn_mu_);
+  [[nodiscard]] absl::StatusOr<Allocation> PopFreePage() ABSL_LOCKS_EXCLUDED(alloc_mu_);
   // The allocator's side of a logged allocation record; runs under the log's lock.
-  void ApplyAllocations(const std::vector<MiniTransaction::AllocOp>& ops);
+  void ApplyAllocations(const std::vector<MiniTransaction::AllocOp>& ops)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(log_->mutex()) ABSL_LOCKS_EXCLUDED(alloc_mu_);
   // Grows the file by one page, logged as grown and free before any other growth; `for_mtr`:
   // the page is in flight (a mini-transaction takes it) rather than a checkpoint's trunk.
-  [[nodiscard]] absl::StatusOr<WritePageGuard> ExtendFile(PageType type, bool for_mtr);
+  [[nodiscard]] absl::StatusOr<WritePageGuard> ExtendFile(PageType type, bool for_mtr)
+      ABSL_LOCKS_EXCLUDED(extend_mu_);
   // A transaction destroyed with records but no end (its abort failed): kept active.
-  void Orphan(Transaction& txn);
-  void ReturnFreePage(PageId id);
-  [[nodiscard]] absl::Status CheckpointLocked();
-  void MaybeCheckpoint();
+  void Orphan(Transaction& txn) ABSL_LOCKS_EXCLUDED(txn_mu_);
+  void ReturnFreePage(PageId id) ABSL_LOCKS_EXCLUDED(alloc_mu_);
+  [[nodiscard]] absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_);
+  void MaybeCheckpoint() ABSL_LOCKS_EXCLUDED(checkpoint_mu_, checkpointer_mu_);
   [[nodiscard]] absl::Status Usable() const;
 
   StoreOptions options_;
@@ -315,11 +336,15 @@ class Store {
   std::unique_ptr<LogManager> log_;
   RecoveryReport report_;
 
+  // Locks, outermost first (wal/README.md, "Locks"): checkpoint_mu_, [page latches],
+  // extend_mu_, txn_mu_, the log's (log_->mutex()), alloc_mu_. undo_mu_ and checkpointer_mu_
+  // are leaves taken alone.
+
   mutable Mutex undo_mu_;
   std::map<std::uint16_t, UndoHandler> undo_handlers_ ABSL_GUARDED_BY(undo_mu_);
 
-  // Page allocation. Lock order: the log's lock, then alloc_mu_.
-  mutable Mutex alloc_mu_;
+  // Page allocation: taken inside the log's lock by the appends that log allocations.
+  mutable Mutex alloc_mu_ ABSL_ACQUIRED_AFTER(log_->mutex(), txn_mu_, extend_mu_);
   absl::btree_set<PageId> free_ ABSL_GUARDED_BY(alloc_mu_);       // allocatable
   absl::btree_set<PageId> in_flight_ ABSL_GUARDED_BY(alloc_mu_);  // taken, not yet committed
   std::vector<PageId> trunks_ ABSL_GUARDED_BY(alloc_mu_);         // hold the durable free list
@@ -331,26 +356,29 @@ class Store {
   std::vector<PageId> pending_trunks_ ABSL_GUARDED_BY(alloc_mu_);
   PageId high_water_ ABSL_GUARDED_BY(alloc_mu_) = kFirstDataPage;  // committed allocations
 
-  // Active transactions. Lock order: txn_mu_, then the log's lock.
-  mutable Mutex txn_mu_;
+  // Active transactions: a checkpoint holds txn_mu_ while it takes the log's lock.
+  mutable Mutex txn_mu_ ABSL_ACQUIRED_BEFORE(log_->mutex());
   absl::flat_hash_map<std::uint64_t, Transaction*> active_ ABSL_GUARDED_BY(txn_mu_);
   std::vector<std::unique_ptr<Transaction>> orphans_ ABSL_GUARDED_BY(txn_mu_);
   std::atomic<std::uint64_t> next_txn_id_{1};
 
-  void StartCheckpointer();
-  void StopCheckpointer();
+  void StartCheckpointer() ABSL_LOCKS_EXCLUDED(checkpoint_mu_, checkpointer_mu_);
+  void StopCheckpointer() ABSL_LOCKS_EXCLUDED(checkpointer_mu_);
 
-  std::mutex checkpoint_mu_;  // one checkpoint at a time
+  // One checkpoint at a time; held across the whole checkpoint, which waits for page latches
+  // (FlushAll), so it comes before every other lock.
+  ExclusiveMutex checkpoint_mu_ ABSL_ACQUIRED_BEFORE(extend_mu_, txn_mu_, log_->mutex());
   std::thread checkpointer_;
-  std::mutex checkpointer_mu_;
-  std::condition_variable checkpointer_cv_;
-  bool checkpoint_due_ = false;     // under checkpointer_mu_
-  bool checkpointer_stop_ = false;  // under checkpointer_mu_
-  std::mutex extend_mu_;            // one file extension at a time (ExtendFile)
+  ExclusiveMutex checkpointer_mu_;
+  CondVar checkpointer_cv_;
+  bool checkpoint_due_ ABSL_GUARDED_BY(checkpointer_mu_) = false;
+  bool checkpointer_stop_ ABSL_GUARDED_BY(checkpointer_mu_) = false;
+  // One file extension at a time (ExtendFile); no page latch is taken under it.
+  ExclusiveMutex extend_mu_ ABSL_ACQUIRED_BEFORE(log_->mutex());
   std::atomic<Lsn> last_checkpoint_redo_{kInvalidLsn};
-  // The oldest LSN recovery from the previous checkpoint needs (under checkpoint_mu_): its log
-  // is kept for the same reason as prev_trunks_.
-  Lsn prev_oldest_needed_ = kInvalidLsn;
+  // The oldest LSN recovery from the previous checkpoint needs: its log is kept for the same
+  // reason as prev_trunks_.
+  Lsn prev_oldest_needed_ ABSL_GUARDED_BY(checkpoint_mu_) = kInvalidLsn;
   bool closed_ = false;
 
   std::atomic<std::uint64_t> mtrs_{0}, commits_{0}, aborts_{0}, checkpoints_{0};
