@@ -5,7 +5,6 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 #include "absl/strings/cord.h"
 
@@ -52,11 +51,7 @@ template class BasicPageGuard<false>;
 template class BasicPageGuard<true>;
 
 void BufferPool::ReleaseGuard(FrameId f, bool exclusive) {
-  if (exclusive) {
-    frames_[f].latch.unlock();
-  } else {
-    frames_[f].latch.unlock_shared();
-  }
+  frames_[f].latch.UnlockForGuard(exclusive);
   Unpin(f);
 }
 
@@ -258,30 +253,33 @@ absl::StatusOr<FrameId> BufferPool::GetFrame() {
 absl::StatusOr<BufferPool::WriteBackResult> BufferPool::WriteBack(FrameId f, PageId id,
                                                                   bool blocking) {
   Frame& fr = frames_[f];
-  std::unique_lock writeback(fr.writeback_mu, std::defer_lock);  // invariant 7
+  // Invariant 7: held from the copy to the completed disk write.
   if (blocking) {
-    writeback.lock();
-  } else if (!writeback.try_lock()) {
+    fr.writeback_mu.Lock();
+  } else if (!fr.writeback_mu.TryLock()) {
     return WriteBackResult::kBusy;
   }
   alignas(kPageSize) std::array<std::byte, kPageSize> copy;
   {
     // A consistent snapshot: writers hold the exclusive latch while they change the page. The
     // flag is cleared before the copy, so a write after it marks the frame dirty again.
-    std::shared_lock latch(fr.latch, std::defer_lock);
     if (blocking) {
-      latch.lock();
-    } else if (!latch.try_lock()) {
+      fr.latch.ReaderLock();
+    } else if (!fr.latch.ReaderTryLock()) {
+      fr.writeback_mu.Unlock();
       return WriteBackResult::kBusy;
     }
     // The caller's pin may be stale (taken while a load that then failed was in progress): the
     // frame may hold another page or none. Then there is nothing of `id` here to write.
-    if (!fr.loaded.load(std::memory_order_acquire) ||
-        fr.page_id.load(std::memory_order_acquire) != id) {
+    const bool dirty = fr.loaded.load(std::memory_order_acquire) &&
+                       fr.page_id.load(std::memory_order_acquire) == id &&
+                       fr.dirty.exchange(false, std::memory_order_acq_rel);
+    if (dirty) std::memcpy(copy.data(), FrameData(f), kPageSize);
+    fr.latch.ReaderUnlock();
+    if (!dirty) {
+      fr.writeback_mu.Unlock();
       return WriteBackResult::kClean;
     }
-    if (!fr.dirty.exchange(false, std::memory_order_acq_rel)) return WriteBackResult::kClean;
-    std::memcpy(copy.data(), FrameData(f), kPageSize);
   }
   absl::Status s;
   if (log_flusher_ != nullptr) s = log_flusher_->FlushUntil(ReadPageHeader(copy).lsn);  // inv. 8
@@ -291,9 +289,11 @@ absl::StatusOr<BufferPool::WriteBackResult> BufferPool::WriteBack(FrameId f, Pag
   }
   if (!s.ok()) {
     fr.dirty.store(true, std::memory_order_release);  // still resident (pinned), still this page
+    fr.writeback_mu.Unlock();
     return s;
   }
   disk_writes_.fetch_add(1, std::memory_order_relaxed);
+  fr.writeback_mu.Unlock();
   return WriteBackResult::kWritten;
 }
 
@@ -317,11 +317,7 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) 
     }
     if (hit) {
       Frame& fr = frames_[*hit];
-      if (exclusive) {
-        fr.latch.lock();
-      } else {
-        fr.latch.lock_shared();
-      }
+      fr.latch.LockForGuard(exclusive);
       // Loaded, and still this page: if the load we waited for failed, the frame was unmapped
       // (and stays ours to drop until our pin goes: invariant 4).
       if (fr.loaded.load(std::memory_order_acquire) &&
@@ -340,7 +336,7 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) 
     if (!got.ok()) return got.status();
     const FrameId f = *got;
     Frame& fr = frames_[f];
-    fr.latch.lock();  // uncontended: the frame is unmapped and pinned only by us
+    fr.latch.LockForGuard(true);  // uncontended: the frame is unmapped and pinned only by us
     bool raced;
     {
       MutexLock lock(&shard.mu);
@@ -353,7 +349,7 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) 
     }
     if (raced) {
       // Another thread mapped the page meanwhile: give our frame back and take the hit path.
-      fr.latch.unlock();
+      fr.latch.UnlockForGuard(true);
       Abandon(f);
       continue;
     }
@@ -379,7 +375,7 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) 
         shard.frames.erase(id);
         fr.page_id.store(kInvalidPageId, std::memory_order_relaxed);
       }
-      fr.latch.unlock();
+      fr.latch.UnlockForGuard(true);
       Abandon(f);
       return status;
     }
@@ -391,8 +387,8 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) 
     if (!exclusive) {
       // No downgrade on std::shared_mutex; another thread may write the page in between, which
       // is an ordinary interleaving.
-      fr.latch.unlock();
-      fr.latch.lock_shared();
+      fr.latch.UnlockForGuard(true);
+      fr.latch.LockForGuard(false);
     }
     return f;
   }
@@ -459,7 +455,7 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
     return id.status();
   }
   Shard& shard = ShardOf(*id);
-  fr.latch.lock();
+  fr.latch.LockForGuard(true);
   for (;;) {
     // Once allocated, the id is in the page count: another thread may fetch it before we map it
     // (a scan, a prefetch). Then wait for that load to settle and take its frame over.
@@ -476,10 +472,10 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
     }
     if (!other) break;
     Frame& of = frames_[*other];
-    of.latch.lock();
+    of.latch.LockForGuard(true);
     if (of.loaded.load(std::memory_order_acquire) &&
         of.page_id.load(std::memory_order_acquire) == *id) {
-      fr.latch.unlock();
+      fr.latch.UnlockForGuard(true);
       Abandon(f);
       InitPage(PageSpan(FrameData(*other), kPageSize), type);
       of.dirty.store(true, std::memory_order_relaxed);
@@ -487,7 +483,7 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
       replacer_->RecordAccess(*other);
       return WritePageGuard(this, *other, *id, FrameData(*other));
     }
-    of.latch.unlock();  // that load failed and unmapped the id: map ours
+    of.latch.UnlockForGuard(true);  // that load failed and unmapped the id: map ours
     Unpin(*other);
   }
   InitPage(PageSpan(FrameData(f), kPageSize), type);

@@ -8,7 +8,8 @@
 // Thread safety: every method is safe for concurrent use. A thread holding guards may fetch more
 // pages (latch order between pages is the caller's affair, as in any B+tree) and may swap the
 // disk manager (a swap never waits on a page latch), but must not FlushPage or FlushAll a page
-// it holds a write guard on: the flush would wait for that guard.
+// it holds a write guard on: the flush would wait for that guard. The pool's locks and their
+// order are in buffer/README.md ("Locks").
 #pragma once
 
 #include <pthread.h>
@@ -16,12 +17,12 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "buffer/log_flusher.h"
@@ -68,37 +69,38 @@ class BufferPool {
   // OutOfRange (no such page), DataLoss (corrupt page; nothing is cached), ResourceExhausted
   // (every frame pinned, or a dirty victim's write-back hit a full disk), or the disk manager's
   // I/O error. A failed call leaves no frame behind holding bad bytes.
-  [[nodiscard]] absl::StatusOr<ReadPageGuard> ReadPage(PageId id);
+  [[nodiscard]] absl::StatusOr<ReadPageGuard> ReadPage(PageId id) ABSL_LOCKS_EXCLUDED(io_mu_);
   // As ReadPage, with the exclusive latch; the frame is marked dirty.
-  [[nodiscard]] absl::StatusOr<WritePageGuard> WritePage(PageId id);
+  [[nodiscard]] absl::StatusOr<WritePageGuard> WritePage(PageId id) ABSL_LOCKS_EXCLUDED(io_mu_);
   // As WritePage, but a miss does not read the disk: the frame starts zeroed, for a caller that
   // overwrites the whole page (recovery restoring a full page image over a torn page, whose
   // bytes on disk would not verify). A resident page is returned as it is.
-  [[nodiscard]] absl::StatusOr<WritePageGuard> OverwritePage(PageId id);
+  [[nodiscard]] absl::StatusOr<WritePageGuard> OverwritePage(PageId id) ABSL_LOCKS_EXCLUDED(io_mu_);
   // Extends the file until it holds at least `count` pages (recovery re-allocating pages whose
   // allocation was logged but whose page count never reached the superblock).
-  [[nodiscard]] absl::Status EnsurePageCount(PageId count);
+  [[nodiscard]] absl::Status EnsurePageCount(PageId count) ABSL_LOCKS_EXCLUDED(io_mu_);
   // Extends the file by one page and returns its id without caching it (fetch it with
   // OverwritePage to initialize it). For callers that must order the growth with other work
   // without holding their lock across a page latch.
-  [[nodiscard]] absl::StatusOr<PageId> AllocatePageId();
+  [[nodiscard]] absl::StatusOr<PageId> AllocatePageId() ABSL_LOCKS_EXCLUDED(io_mu_);
   // The disk manager's superblock roots (persisted by its next Sync: FlushAll).
-  SuperblockRoots roots() const;
-  void SetRoots(const SuperblockRoots& roots);
+  SuperblockRoots roots() const ABSL_LOCKS_EXCLUDED(io_mu_);
+  void SetRoots(const SuperblockRoots& roots) ABSL_LOCKS_EXCLUDED(io_mu_);
   // Extends the file by one page (DiskManager::AllocatePage) and returns it initialized as an
   // empty page of `type`, dirty, without reading the disk. Reusing freed pages is the WAL
   // layer's free list, which sits above this.
-  [[nodiscard]] absl::StatusOr<WritePageGuard> NewPage(PageType type = PageType::kRaw);
+  [[nodiscard]] absl::StatusOr<WritePageGuard> NewPage(PageType type = PageType::kRaw)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
 
   // Writes the page if it is resident and dirty (after FlushUntil(page LSN)). Not a sync.
-  [[nodiscard]] absl::Status FlushPage(PageId id);
+  [[nodiscard]] absl::Status FlushPage(PageId id) ABSL_LOCKS_EXCLUDED(io_mu_);
   // Writes every dirty page, then syncs the disk manager: durable on return.
   // REQUIRES: the calling thread holds no write guard (it would wait for itself).
-  [[nodiscard]] absl::Status FlushAll();
+  [[nodiscard]] absl::Status FlushAll() ABSL_LOCKS_EXCLUDED(io_mu_);
   // Hints the disk manager (WillNeed) and loads the pages of [first, last] that are not
   // resident, as far as unpinned frames allow (stopping quietly when every frame is pinned).
   // Errors on pages past the end of the file and on any I/O error.
-  [[nodiscard]] absl::Status Prefetch(PageId first, PageId last);
+  [[nodiscard]] absl::Status Prefetch(PageId first, PageId last) ABSL_LOCKS_EXCLUDED(io_mu_);
 
   // Switches to another disk manager kind on the same file while the pool stays live: writes
   // back the dirty frames nobody holds, then blocks disk traffic (hits continue), syncs the
@@ -106,7 +108,8 @@ class BufferPool {
   // `options` on the same path and resumes. Frames held during the swap stay dirty and are
   // written through the new manager later. If the new manager cannot be opened, the old kind is
   // reopened and the error returned.
-  [[nodiscard]] absl::Status SwapDiskManager(const DiskManagerOptions& options);
+  [[nodiscard]] absl::Status SwapDiskManager(const DiskManagerOptions& options)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
 
   // Structure checks. An index checks a page's structure (index/btree_node.h) the first time it
   // uses the page after the bytes entered their frame, then marks the frame, so a hit costs one
@@ -123,15 +126,49 @@ class BufferPool {
 
   BufferPoolStats stats() const;
   std::size_t frame_count() const { return frames_.size(); }
-  std::string disk_manager_name() const;  // of the current manager (a swap changes it)
-  PageId page_count() const;
+  // Of the current manager (a swap changes it).
+  std::string disk_manager_name() const ABSL_LOCKS_EXCLUDED(io_mu_);
+  PageId page_count() const ABSL_LOCKS_EXCLUDED(io_mu_);
 
  private:
   template <bool>
   friend class BasicPageGuard;
 
+  // A frame's content latch, which page guards hold: shared by ReadPageGuard, exclusive by
+  // WritePageGuard. Not a Mutex (storage/mutex.h), though it is the same std::shared_mutex and
+  // costs exactly that: a guard's latch is taken in one function (Fetch, NewPage) and released
+  // in another (ReleaseGuard, when the guard goes), maybe after the guard moved to another
+  // thread, which the analysis cannot follow. So LockForGuard/UnlockForGuard are invisible to
+  // it, and the annotated calls are for a latch held within one function (write-back's copy).
+  class ABSL_LOCKABLE FrameLatch {
+   public:
+    void ReaderLock() ABSL_SHARED_LOCK_FUNCTION() { mu_.lock_shared(); }
+    [[nodiscard]] bool ReaderTryLock() ABSL_SHARED_TRYLOCK_FUNCTION(true) {
+      return mu_.try_lock_shared();
+    }
+    void ReaderUnlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock_shared(); }
+    // For a guard (or the setup of a frame that a guard then takes over).
+    void LockForGuard(bool exclusive) {
+      if (exclusive) {
+        mu_.lock();
+      } else {
+        mu_.lock_shared();
+      }
+    }
+    void UnlockForGuard(bool exclusive) {
+      if (exclusive) {
+        mu_.unlock();
+      } else {
+        mu_.unlock_shared();
+      }
+    }
+
+   private:
+    std::shared_mutex mu_;
+  };
+
   struct Frame {
-    std::shared_mutex latch;                      // content latch; guards hold it
+    FrameLatch latch;                             // content latch; guards hold it
     std::atomic<PageId> page_id{kInvalidPageId};  // set/cleared under the page's shard lock
     std::atomic<std::int32_t> pins{0};            // raised only under the shard lock (invariant 2)
     std::atomic<bool> dirty{false};
@@ -141,11 +178,12 @@ class BufferPool {
     // whose load failed may still be pinned by threads that found it while it was loading).
     std::atomic<bool> orphaned{false};
     // Held across a write-back, copy to completed disk write: two write-backs of one page never
-    // overlap, so an older copy can never land after a newer one (invariant 7).
-    std::mutex writeback_mu;
+    // overlap, so an older copy can never land after a newer one (invariant 7). Eviction only
+    // tries it (invariant 9), so it may be tried under any latch.
+    ExclusiveMutex writeback_mu ABSL_ACQUIRED_BEFORE(latch);
   };
   struct Shard {
-    Mutex mu;
+    Mutex mu;  // a leaf: nothing is taken under it
     absl::flat_hash_map<PageId, FrameId> frames ABSL_GUARDED_BY(mu);
   };
 
@@ -156,21 +194,23 @@ class BufferPool {
 
   // Pins and latches the page's frame, loading it on a miss.
   // `read` false: on a miss the frame is zeroed instead of read (OverwritePage).
-  [[nodiscard]] absl::StatusOr<FrameId> Fetch(PageId id, bool exclusive, bool read = true);
+  [[nodiscard]] absl::StatusOr<FrameId> Fetch(PageId id, bool exclusive, bool read = true)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
   // A frame holding no page, pinned once for the caller: from the free list or by eviction.
-  [[nodiscard]] absl::StatusOr<FrameId> GetFrame();
-  std::optional<FrameId> PopFree();
+  [[nodiscard]] absl::StatusOr<FrameId> GetFrame() ABSL_LOCKS_EXCLUDED(io_mu_, free_mu_);
+  std::optional<FrameId> PopFree() ABSL_LOCKS_EXCLUDED(free_mu_);
   // Writes the frame's copy of page `id` if it is dirty (WAL rule first). The caller holds a pin
   // taken under the page's shard lock. Not blocking: kBusy instead of waiting for the frame's
   // latch or another write-back (eviction must never wait on a page latch: invariant 9).
-  [[nodiscard]] absl::StatusOr<WriteBackResult> WriteBack(FrameId f, PageId id, bool blocking);
+  [[nodiscard]] absl::StatusOr<WriteBackResult> WriteBack(FrameId f, PageId id, bool blocking)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
   // Drops a pin; the last pin of an orphaned frame returns it to the free list.
-  void Unpin(FrameId f);
+  void Unpin(FrameId f) ABSL_LOCKS_EXCLUDED(free_mu_);
   // Gives up a frame that holds no page (after a failed load, a lost race or a failed NewPage).
-  void Abandon(FrameId f);
+  void Abandon(FrameId f) ABSL_LOCKS_EXCLUDED(free_mu_);
   [[nodiscard]] absl::Status SuperblockPageError(PageId id, std::string_view op) const;
   [[nodiscard]] absl::Status Exhausted() const;
-  void ReleaseGuard(FrameId f, bool exclusive);
+  void ReleaseGuard(FrameId f, bool exclusive) ABSL_LOCKS_EXCLUDED(free_mu_);
   Shard& ShardOf(PageId id);
   std::byte* FrameData(FrameId f) const { return data_ + std::size_t{f} * kPageSize; }
   FrameId FrameOf(const std::byte* page) const {
@@ -184,30 +224,39 @@ class BufferPool {
   const std::unique_ptr<Replacer> replacer_;
   LogFlusher* const log_flusher_;
 
+  // A leaf: nothing is taken under it.
   Mutex free_mu_;
   std::vector<FrameId> free_ ABSL_GUARDED_BY(free_mu_);
 
-  // A reader-writer lock that prefers the writer: glibc's default (and so std::shared_mutex)
-  // lets a stream of readers starve a waiting writer, and here the readers are the pool's disk
-  // I/O and the writer is a swap that must get in. Never taken recursively.
-  class IoLock {
+  // A reader-writer lock that prefers the writer: glibc's default (and so std::shared_mutex and
+  // Mutex) lets a stream of readers starve a waiting writer, and here the readers are the pool's
+  // disk I/O and the writer is a swap that must get in. That is why it is not a Mutex: a pthread
+  // rwlock of kind PREFER_WRITER_NONRECURSIVE, annotated like one. Never taken recursively.
+  class ABSL_LOCKABLE IoLock {
    public:
     IoLock();
     ~IoLock();
-    class Shared {
+    IoLock(const IoLock&) = delete;
+    IoLock& operator=(const IoLock&) = delete;
+
+    void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { pthread_rwlock_wrlock(&lock_); }
+    void ReaderLock() ABSL_SHARED_LOCK_FUNCTION() { pthread_rwlock_rdlock(&lock_); }
+    void Unlock() ABSL_UNLOCK_FUNCTION() { pthread_rwlock_unlock(&lock_); }
+
+    class ABSL_SCOPED_LOCKABLE Shared {
      public:
-      explicit Shared(IoLock& l) : l_(l) { pthread_rwlock_rdlock(&l_.lock_); }
-      ~Shared() { pthread_rwlock_unlock(&l_.lock_); }
+      explicit Shared(IoLock& l) ABSL_SHARED_LOCK_FUNCTION(l) : l_(l) { l_.ReaderLock(); }
+      ~Shared() ABSL_UNLOCK_FUNCTION() { l_.Unlock(); }
 
      private:
       IoLock& l_;
     };
-    class Exclusive {
+    class ABSL_SCOPED_LOCKABLE Exclusive {
      public:
-      explicit Exclusive(IoLock& l) : l_(&l) { pthread_rwlock_wrlock(&l.lock_); }
-      ~Exclusive() { Unlock(); }
-      void Unlock() {
-        if (l_ != nullptr) pthread_rwlock_unlock(&std::exchange(l_, nullptr)->lock_);
+      explicit Exclusive(IoLock& l) ABSL_EXCLUSIVE_LOCK_FUNCTION(l) : l_(&l) { l.Lock(); }
+      ~Exclusive() ABSL_UNLOCK_FUNCTION() { Unlock(); }
+      void Unlock() ABSL_UNLOCK_FUNCTION() {
+        if (l_ != nullptr) std::exchange(l_, nullptr)->Unlock();
       }
 
      private:
@@ -218,11 +267,13 @@ class BufferPool {
     pthread_rwlock_t lock_;
   };
 
-  // Held shared by every use of the disk manager, exclusively by a swap (invariant 6).
+  // Held shared by every use of the disk manager, exclusively by a swap (invariant 6). Taken
+  // under page latches and write-back locks; only the disk manager's own locks come after it.
   mutable IoLock io_mu_;
-  std::unique_ptr<DiskManager> disk_;  // guarded by io_mu_
-  std::string path_;                   // of disk_'s file; fixed
-  DiskManagerOptions disk_options_;    // to reopen disk_'s kind if a swap fails; under io_mu_
+  std::unique_ptr<DiskManager> disk_ ABSL_GUARDED_BY(io_mu_);
+  std::string path_;  // of disk_'s file; fixed
+  // To reopen disk_'s kind if a swap fails.
+  DiskManagerOptions disk_options_ ABSL_GUARDED_BY(io_mu_);
 
   ShardedCounter<> hits_;
   ShardedCounter<> misses_;

@@ -1,19 +1,22 @@
 #include "storage/logging.h"
 
 #include <cstdio>
-#include <mutex>
 #include <string>
+
+#include "storage/mutex.h"
 
 namespace pagestore {
 namespace {
 
-std::mutex& SinkMutex() {
-  static std::mutex mu;
-  return mu;
-}
-LogSink& Sink() {
-  static LogSink sink;
-  return sink;
+// One message at a time: a sink need not be thread-safe, and default lines never interleave.
+// A leaf lock: nothing is taken under it but what the sink takes.
+struct SinkState {
+  ExclusiveMutex mu;
+  LogSink sink ABSL_GUARDED_BY(mu);
+};
+SinkState& State() {
+  static SinkState state;
+  return state;
 }
 
 }  // namespace
@@ -31,15 +34,16 @@ std::string_view LogLevelName(LogLevel level) {
 }
 
 LogSink SetLogSink(LogSink sink) {
-  std::lock_guard lock(SinkMutex());
-  return std::exchange(Sink(), std::move(sink));
+  SinkState& state = State();
+  MutexLock lock(&state.mu);
+  return std::exchange(state.sink, std::move(sink));
 }
 
 void Log(LogLevel level, std::string_view message) {
-  // One message at a time: a sink need not be thread-safe, and default lines never interleave.
-  std::lock_guard lock(SinkMutex());
-  if (Sink()) {
-    Sink()(level, message);
+  SinkState& state = State();
+  MutexLock lock(&state.mu);
+  if (state.sink) {
+    state.sink(level, message);
     return;
   }
   fmt::print(stderr, "pagestore: {}: {}\n", LogLevelName(level), message);

@@ -81,7 +81,11 @@ absl::StatusOr<std::unique_ptr<MmapDiskManager>> MmapDiskManager::Open(
   std::unique_ptr<MmapDiskManager> dm(new MmapDiskManager(name, options, read_only, std::move(fd)));
   if (absl::Status s = dm->Map(file_bytes); !s.ok()) return s;
   if (file->is_new()) {
-    absl::Status s = dm->EnsureCapacity(std::max<PageId>(c.initial_size / kPageSize, 1));
+    absl::Status s;
+    {
+      MutexLock lock(&dm->alloc_mu_);  // not shared yet: for the annotation
+      s = dm->EnsureCapacity(std::max<PageId>(c.initial_size / kPageSize, 1));
+    }
     if (s.ok()) s = dm->InitializeNewFile();
     if (s.ok()) s = file->Publish();
     if (!s.ok()) {
@@ -95,6 +99,7 @@ absl::StatusOr<std::unique_ptr<MmapDiskManager>> MmapDiskManager::Open(
   if (absl::Status s = dm->LoadSuperblock(file_bytes / kPageSize); !s.ok()) return s;
   if (!read_only && file_bytes < c.initial_size) {
     // Best effort: on a full disk the file opens as it is and grows when a page is allocated.
+    MutexLock lock(&dm->alloc_mu_);  // not shared yet: for the annotation
     if (absl::Status s = dm->EnsureCapacity(c.initial_size / kPageSize);
         !s.ok() && !absl::IsResourceExhausted(s)) {
       return s;

@@ -23,7 +23,10 @@ PagedDiskManager::PagedDiskManager(std::string path, const DiskManagerOptions& o
 
 absl::Status PagedDiskManager::InitializeNewFile() {
   MutexLock sync_lock(&sync_mu_);
-  if (absl::Status s = EnsureCapacity(kSuperblockPageCount); !s.ok()) return s;
+  {
+    MutexLock alloc_lock(&alloc_mu_);
+    if (absl::Status s = EnsureCapacity(kSuperblockPageCount); !s.ok()) return s;
+  }
   // Sequence 0 into copy 0 and sequence 1 into copy 1: both valid from the start, so the first
   // torn superblock write can always fall back.
   Superblock sb;

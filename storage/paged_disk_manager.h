@@ -11,7 +11,8 @@
 //  4. After any failure inside Sync, no write, allocation or sync reaches the file again.
 //
 // Thread safety: as DiskManager. Subclass hooks run concurrently for distinct pages, except
-// EnsureCapacity (under alloc_mu_) and SyncData (under sync_mu_).
+// EnsureCapacity (under alloc_mu_) and SyncData (under sync_mu_). Lock order: sync_mu_, then
+// alloc_mu_ or state_mu_ (never both); a subclass's own locks come after all three.
 #pragma once
 
 #include <atomic>
@@ -76,10 +77,11 @@ class PagedDiskManager : public DiskManager {
   // Raw I/O without checks. `id` < page_count() or a superblock copy.
   [[nodiscard]] virtual absl::Status ReadRaw(PageId id, PageSpan out) = 0;
   [[nodiscard]] virtual absl::Status WriteRaw(PageId id, ConstPageSpan page) = 0;
-  // Grows the file so that it holds at least `pages` pages. Under alloc_mu_.
-  [[nodiscard]] virtual absl::Status EnsureCapacity(PageId pages) = 0;
-  // Makes every completed write durable. Under sync_mu_.
-  [[nodiscard]] virtual absl::Status SyncData() = 0;
+  // Grows the file so that it holds at least `pages` pages.
+  [[nodiscard]] virtual absl::Status EnsureCapacity(PageId pages)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(alloc_mu_) = 0;
+  // Makes every completed write durable.
+  [[nodiscard]] virtual absl::Status SyncData() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) = 0;
 
   // Consults the test fault hook; returns the errno to fail with, or 0.
   int InjectedErrno(IoCall call) const { return fault_hook_ ? fault_hook_(call) : 0; }
@@ -101,6 +103,10 @@ class PagedDiskManager : public DiskManager {
   std::atomic<std::uint64_t> hint_calls_{0};
   std::atomic<std::uint64_t> checksum_failures_{0};
 
+  // Protected for a factory that grows the file before the manager is shared.
+  Mutex alloc_mu_;  // serializes growth
+  Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(alloc_mu_, state_mu_);
+
  private:
   void EnterFailedState(const absl::Status& cause);
   [[nodiscard]] absl::Status WriteSuperblock(Superblock next)
@@ -110,8 +116,6 @@ class PagedDiskManager : public DiskManager {
   const std::function<int(IoCall)> fault_hook_;
   std::atomic<PageId> page_count_{kSuperblockPageCount};
 
-  Mutex alloc_mu_;  // serializes growth
-  Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(state_mu_);
   mutable Mutex state_mu_;
   Superblock durable_ ABSL_GUARDED_BY(state_mu_);
   SuperblockRoots roots_ ABSL_GUARDED_BY(state_mu_);

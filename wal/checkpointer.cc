@@ -49,9 +49,9 @@ void Checkpointer::MaybeRun() {
   const Lsn since = last_redo_.load(std::memory_order_relaxed);
   if (log_->next_lsn() - since < interval_bytes_) return;
   if (background_) {
-    std::lock_guard lock(wake_mu_);
+    MutexLock lock(&wake_mu_);
     due_ = true;
-    wake_.notify_one();
+    wake_.Signal();
     return;
   }
   if (!mu_.TryLock()) return;  // another thread is checkpointing
@@ -66,8 +66,8 @@ void Checkpointer::Start() {
 void Checkpointer::Run() {
   for (;;) {
     {
-      std::unique_lock lock(wake_mu_);
-      wake_.wait(lock, [&] { return due_ || stop_; });
+      MutexLock lock(&wake_mu_);
+      while (!due_ && !stop_) wake_.Wait(&wake_mu_);
       if (stop_) return;
       due_ = false;
     }
@@ -83,9 +83,9 @@ void Checkpointer::Run() {
 void Checkpointer::Stop() {
   if (!thread_.joinable()) return;
   {
-    std::lock_guard lock(wake_mu_);
+    MutexLock lock(&wake_mu_);
     stop_ = true;
-    wake_.notify_one();
+    wake_.Signal();
   }
   thread_.join();
 }

@@ -12,8 +12,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -52,11 +50,11 @@ class Checkpointer {
   [[nodiscard]] absl::Status Close() ABSL_LOCKS_EXCLUDED(mu_);
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   // After a transaction ends: checkpoints if one is due (in the background, or here).
-  void MaybeRun() ABSL_LOCKS_EXCLUDED(mu_);
+  void MaybeRun() ABSL_LOCKS_EXCLUDED(mu_, wake_mu_);
 
   // The background thread (if background checkpoints are on).
   void Start();
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(wake_mu_);
 
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
 
@@ -65,7 +63,7 @@ class Checkpointer {
   // Writes the free list of `cut` into its trunks (growing the file for any it lacks).
   [[nodiscard]] absl::Status WriteTrunks(PageAllocator::Cut& cut)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Run();  // the thread's loop
+  void Run() ABSL_LOCKS_EXCLUDED(mu_, wake_mu_);  // the thread's loop
 
   BufferPool* const pool_;
   PageAllocator* const alloc_;
@@ -74,7 +72,7 @@ class Checkpointer {
   const std::uint64_t interval_bytes_;
   const bool background_;
 
-  Mutex mu_;  // one checkpoint at a time
+  ExclusiveMutex mu_;  // one checkpoint at a time
   // The oldest LSN recovery from the previous checkpoint needs: its log is kept for the same
   // reason as the allocator's previous trunks.
   Lsn prev_oldest_needed_ ABSL_GUARDED_BY(mu_) = kInvalidLsn;
@@ -83,10 +81,10 @@ class Checkpointer {
   std::atomic<std::uint64_t> count_{0};
 
   std::thread thread_;
-  std::mutex wake_mu_;  // std::mutex for std::condition_variable
-  std::condition_variable wake_;
-  bool due_ = false;   // under wake_mu_
-  bool stop_ = false;  // under wake_mu_
+  ExclusiveMutex wake_mu_;  // a leaf: nothing is taken under it
+  CondVar wake_;
+  bool due_ ABSL_GUARDED_BY(wake_mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(wake_mu_) = false;
 };
 
 // OK, or FailedPrecondition: the log is not open, or has failed and takes no more work.

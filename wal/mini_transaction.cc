@@ -211,18 +211,21 @@ absl::StatusOr<Lsn> MiniTransaction::Commit() {
       return kInvalidLsn;
     }
     LogManager::Record rec{RecordType::kMtr, txn_ ? txn_->id : 0,
-                           txn_ ? txn_->last_lsn : kInvalidLsn, payload};
-    lsn = log.Append(rec, redo == kInvalidLsn ? kInvalidLsn : redo, [&](Lsn at) {
+                           txn_ ? txn_->own_position().last : kInvalidLsn, payload};
+    auto logged = [&](Lsn at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(log.mutex()) {
       if (txn_ != nullptr) {
-        if (txn_->first_lsn == kInvalidLsn) txn_->first_lsn = at;
-        txn_->last_lsn = at;
-        txn_->undo_next = compensation_undo_next_.value_or(at);
+        txn_->log->AssertHeld();  // the store's log: `log`
+        TxnState::LogPosition& pos = txn_->pos;
+        if (pos.first == kInvalidLsn) pos.first = at;
+        pos.last = at;
+        pos.undo_next = compensation_undo_next_.value_or(at);
         if (undo_ && !compensation_undo_next_) {
           txn_->undo.push_back({at, rec.prev_lsn, undo_->first, std::move(undo_->second)});
         }
       }
       core_->alloc.Apply(allocs_);
-    });
+    };
+    lsn = log.Append(rec, redo == kInvalidLsn ? kInvalidLsn : redo, logged);
     if (lsn.ok() || !absl::IsAborted(lsn.status())) break;
   }
   if (!lsn.ok()) {

@@ -96,7 +96,7 @@ class PageAllocator {
   LogManager* log_ = nullptr;
 
   // One extension at a time (Extend). No page latch is taken under it.
-  Mutex extend_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  ExclusiveMutex extend_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable Mutex mu_;
   absl::btree_set<PageId> free_ ABSL_GUARDED_BY(mu_);       // allocatable
   absl::btree_set<PageId> in_flight_ ABSL_GUARDED_BY(mu_);  // taken, not yet committed

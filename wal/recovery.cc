@@ -330,7 +330,7 @@ bool Recovery::SkipDamagedUndo(const TxnState& txn, Lsn lsn, const absl::Status&
 }
 
 absl::Status Recovery::UndoLoser(TxnState& txn, LogReader& reader) {
-  Lsn cur = txn.undo_next;
+  Lsn cur = txn.own_position().undo_next;
   while (cur != kInvalidLsn) {
     absl::StatusOr<LogRecord> rec = reader.ReadAt(cur);
     absl::Status bad = rec.status();
@@ -367,15 +367,14 @@ absl::Status Recovery::UndoLoser(TxnState& txn, LogReader& reader) {
 absl::Status Recovery::UndoLosers(LogReader& reader) {
   std::vector<std::unique_ptr<TxnState>> losers;
   for (const auto& [id, l] : losers_) {
-    auto txn = std::make_unique<TxnState>(id);
-    txn->first_lsn = l.first;
-    txn->last_lsn = l.last;
-    txn->undo_next = l.undo_next;
+    auto txn = std::make_unique<TxnState>(
+        id, core_.log.get(), TxnState::LogPosition{l.first, l.last, l.undo_next, false});
     core_.txns.Add(txn.get());
     losers.push_back(std::move(txn));
   }
-  std::sort(losers.begin(), losers.end(),
-            [](const auto& a, const auto& b) { return a->last_lsn > b->last_lsn; });
+  std::sort(losers.begin(), losers.end(), [](const auto& a, const auto& b) {
+    return a->own_position().last > b->own_position().last;
+  });
   for (auto& txn : losers) {
     if (absl::Status s = UndoLoser(*txn, reader); !s.ok()) {
       // Leave every loser as the log has it (no abort record): the next open undoes them.

@@ -60,7 +60,7 @@ absl::Status Store::failure() const { return core_->Usable(); }
 
 absl::StatusOr<std::unique_ptr<Transaction>> Store::Begin() {
   if (absl::Status s = core_->Usable(); !s.ok()) return s;
-  auto state = std::make_unique<TxnState>(core_->txns.NextId());
+  auto state = std::make_unique<TxnState>(core_->txns.NextId(), core_->log.get());
   core_->txns.Add(state.get());
   return std::make_unique<Transaction>(core_.get(), std::move(state));
 }

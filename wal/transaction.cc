@@ -28,21 +28,23 @@ absl::Status RunUndo(StoreCore& core, TxnState& txn, std::uint16_t rm,
 absl::Status EndTransaction(StoreCore& core, TxnState& txn, RecordType type,
                             Durability durability) {
   absl::Status status;
-  if (txn.last_lsn != kInvalidLsn) {
+  if (const Lsn last = txn.own_position().last; last != kInvalidLsn) {
     if (absl::Status s = core.Usable(); !s.ok()) return s;
-    LogManager::Record rec{type, txn.id, txn.last_lsn, {}};
-    absl::StatusOr<Lsn> lsn = core.log->Append(rec, kInvalidLsn, [&](Lsn at) {
-      txn.last_lsn = at;
-      txn.ended = true;  // checkpoints skip it from here on
-    });
+    LogManager::Record rec{type, txn.id, last, {}};
+    absl::StatusOr<Lsn> lsn = core.log->Append(
+        rec, kInvalidLsn, [&](Lsn at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(txn.log->mutex()) {
+          txn.pos.last = at;
+          txn.pos.end_logged = true;  // checkpoints skip it from here on
+        });
     if (!lsn.ok()) return lsn.status();
+    txn.ended = true;
     // It stays in the active table while it waits, so that a kGroup leader counts it among the
     // siblings worth waiting for.
     const std::size_t siblings = core.txns.active_count() - 1;
     status = core.log->Commit(*lsn, durability, siblings);
   } else {
     // No record: no checkpoint ever looks at this transaction (it skips those without a first
-    // LSN), so no lock is needed.
+    // LSN).
     txn.ended = true;
   }
   core.txns.Remove(txn.id);

@@ -22,7 +22,7 @@ std::size_t TransactionTable::active_count() const {
 
 void TransactionTable::Orphan(std::unique_ptr<TxnState> txn) {
   MutexLock lock(&mu_);
-  if (txn->first_lsn == kInvalidLsn) {
+  if (txn->own_position().first == kInvalidLsn) {
     active_.erase(txn->id);
     return;
   }
@@ -40,12 +40,15 @@ TransactionTable::Cut TransactionTable::CutForCheckpoint(LogManager& log,
   // The callback runs here, under mu_ and the log's lock (no transaction starts, ends or logs a
   // record meanwhile); the analysis cannot see into it, so it gets the table by pointer.
   const auto* active = &active_;
-  cut.redo = log.BeginCheckpoint([&](Lsn at) {
+  cut.redo = log.BeginCheckpoint([&](Lsn at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(log.mutex()) {
     cut.oldest_needed = at;
-    for (const auto& [id, txn] : *active) {
-      if (txn->first_lsn == kInvalidLsn || txn->ended) continue;
-      cut.active.push_back({id, txn->first_lsn, txn->last_lsn, txn->undo_next});
-      cut.oldest_needed = std::min(cut.oldest_needed, txn->first_lsn);
+    for (const auto& entry : *active) {
+      const TxnState* txn = entry.second;
+      txn->log->AssertHeld();  // every transaction of the store logs to `log`
+      const TxnState::LogPosition pos = txn->pos;
+      if (pos.first == kInvalidLsn || pos.end_logged) continue;
+      cut.active.push_back({txn->id, pos.first, pos.last, pos.undo_next});
+      cut.oldest_needed = std::min(cut.oldest_needed, pos.first);
     }
     also();
   });

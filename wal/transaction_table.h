@@ -4,10 +4,11 @@
 //
 // Ownership: a TxnState belongs to its Transaction handle, or to the table once the handle is
 // gone without an end (an orphan: its abort failed; the next open's recovery undoes it).
-// Thread safety: TransactionTable and UndoHandlers are safe for concurrent use. A TxnState's
-// LSN fields are written only by the append that logs one of its records, inside the log's lock
-// (LogManager::Append's under_lock callback), and read by a checkpoint's cut inside that same
-// lock (TransactionTable::CutForCheckpoint), or by the thread that owns the transaction.
+// Thread safety: TransactionTable and UndoHandlers are safe for concurrent use. A TxnState's log
+// position is guarded by the log's lock: written only by the append that logs one of its records
+// (LogManager::Append's under_lock callback), read by a checkpoint's cut inside that same lock
+// (TransactionTable::CutForCheckpoint), or by the thread that owns the transaction. The rest of
+// a TxnState is its owning thread's.
 #pragma once
 
 #include <atomic>
@@ -26,19 +27,34 @@
 namespace pagestore {
 
 struct TxnState {
-  explicit TxnState(std::uint64_t txn_id) : id(txn_id) {}
+  // Where the transaction stands in the log.
+  struct LogPosition {
+    Lsn first = kInvalidLsn;      // its first record (kInvalidLsn: none yet)
+    Lsn last = kInvalidLsn;       // its latest record
+    Lsn undo_next = kInvalidLsn;  // the record its rollback undoes next
+    bool end_logged = false;      // its commit or abort is appended: checkpoints skip it
+  };
   struct UndoEntry {
     Lsn lsn;
     Lsn prev_lsn;
     std::uint16_t rm;
     std::vector<std::byte> payload;
   };
+  // `at`: a position read back from the log (recovery); new transactions start with none.
+  TxnState(std::uint64_t txn_id, LogManager* store_log) : id(txn_id), log(store_log) {}
+  TxnState(std::uint64_t txn_id, LogManager* store_log, const LogPosition& at)
+      : id(txn_id), log(store_log), pos(at) {}
+
+  // The owning thread reads its position without the log's lock: it is the only writer.
+  const LogPosition& own_position() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return pos; }
+
   const std::uint64_t id;
-  Lsn first_lsn = kInvalidLsn;
-  Lsn last_lsn = kInvalidLsn;
-  Lsn undo_next = kInvalidLsn;
-  std::vector<UndoEntry> undo;  // runtime rollback needs no log reads
-  bool ended = false;
+  LogManager* const log;  // the store's: its lock guards pos
+  // Written only by the append that logs one of its records (inside the log's lock), read there
+  // and by a checkpoint's cut (also inside it).
+  LogPosition pos ABSL_GUARDED_BY(log->mutex());
+  std::vector<UndoEntry> undo;  // the owning thread's; runtime rollback needs no log reads
+  bool ended = false;           // the owning thread's: its end is logged, or it had no records
 };
 
 class TransactionTable {

@@ -92,7 +92,8 @@ struct WalkParam {
 class CallWalkTest : public ::testing::TestWithParam<WalkParam> {};
 
 TEST_P(CallWalkTest, FailEachSystemCallInTurn) {
-  const auto& [kind, err] = GetParam();
+  const auto& [kind, err_code] = GetParam();
+  const int err = err_code;  // a lambda may capture it (clang 14 cannot capture a binding)
   PS_SKIP_IF_NO_DIRECT_IO(kind);
   const absl::StatusCode expected_code =
       err == ENOSPC ? absl::StatusCode::kResourceExhausted : absl::StatusCode::kUnavailable;
@@ -142,7 +143,8 @@ TEST_P(CallWalkTest, FailEachSystemCallInTurn) {
 // Creating a file is a sequence of calls too: fail each in turn. A failed create leaves nothing
 // at the path (the file appears only once complete), so the next create succeeds.
 TEST_P(CallWalkTest, FailEachCallOfCreate) {
-  const auto& [kind, err] = GetParam();
+  const auto& [kind, err_code] = GetParam();
+  const int err = err_code;  // a lambda may capture it (clang 14 cannot capture a binding)
   PS_SKIP_IF_NO_DIRECT_IO(kind);
   ManagerFactory factory(kind);
   int walked = 0;
