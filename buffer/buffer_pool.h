@@ -72,20 +72,9 @@ class BufferPool {
   [[nodiscard]] absl::StatusOr<ReadPageGuard> ReadPage(PageId id) ABSL_LOCKS_EXCLUDED(io_mu_);
   // As ReadPage, with the exclusive latch; the frame is marked dirty.
   [[nodiscard]] absl::StatusOr<WritePageGuard> WritePage(PageId id) ABSL_LOCKS_EXCLUDED(io_mu_);
-  // As WritePage, but a miss does not read the disk: the frame starts zeroed, for a caller that
-  // overwrites the whole page (recovery restoring a full page image over a torn page, whose
-  // bytes on disk would not verify). A resident page is returned as it is.
-  [[nodiscard]] absl::StatusOr<WritePageGuard> OverwritePage(PageId id) ABSL_LOCKS_EXCLUDED(io_mu_);
-  // Extends the file until it holds at least `count` pages (recovery re-allocating pages whose
-  // allocation was logged but whose page count never reached the superblock).
-  [[nodiscard]] absl::Status EnsurePageCount(PageId count) ABSL_LOCKS_EXCLUDED(io_mu_);
-  // Extends the file by one page and returns its id without caching it (fetch it with
-  // OverwritePage to initialize it). For callers that must order the growth with other work
-  // without holding their lock across a page latch.
-  [[nodiscard]] absl::StatusOr<PageId> AllocatePageId() ABSL_LOCKS_EXCLUDED(io_mu_);
-  // The disk manager's superblock roots (persisted by its next Sync: FlushAll).
+  // The disk manager's superblock roots (persisted by its next Sync: FlushAll). Setting them is
+  // the WAL layer's (BufferPoolInternals).
   SuperblockRoots roots() const ABSL_LOCKS_EXCLUDED(io_mu_);
-  void SetRoots(const SuperblockRoots& roots) ABSL_LOCKS_EXCLUDED(io_mu_);
   // Extends the file by one page (DiskManager::AllocatePage) and returns it initialized as an
   // empty page of `type`, dirty, without reading the disk. Reusing freed pages is the WAL
   // layer's free list, which sits above this.
@@ -133,6 +122,15 @@ class BufferPool {
  private:
   template <bool>
   friend class BasicPageGuard;
+  friend class BufferPoolInternals;
+
+  // The calls of the layer that owns page allocation, checkpoints and recovery (wal/), reached
+  // through BufferPoolInternals (buffer/buffer_pool_internals.h, not installed, which says what
+  // each does): an engine that called them would bypass the log.
+  [[nodiscard]] absl::StatusOr<WritePageGuard> OverwritePage(PageId id) ABSL_LOCKS_EXCLUDED(io_mu_);
+  [[nodiscard]] absl::Status EnsurePageCount(PageId count) ABSL_LOCKS_EXCLUDED(io_mu_);
+  [[nodiscard]] absl::StatusOr<PageId> AllocatePageId() ABSL_LOCKS_EXCLUDED(io_mu_);
+  void SetRoots(const SuperblockRoots& roots) ABSL_LOCKS_EXCLUDED(io_mu_);
 
   // A frame's content latch, which page guards hold: shared by ReadPageGuard, exclusive by
   // WritePageGuard. Not a Mutex (storage/mutex.h), though it is the same std::shared_mutex and

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "buffer/buffer_pool_internals.h"
 #include "storage/logging.h"
 #include "wal/free_list_format.h"
 
@@ -34,7 +35,7 @@ absl::Status Checkpointer::SetCatalogRoot(PageId root) {
   MutexLock lock(&mu_);
   SuperblockRoots roots = pool_->roots();
   roots.catalog_root = root;
-  pool_->SetRoots(roots);
+  BufferPoolInternals::SetRoots(*pool_, roots);
   return CheckpointLocked();
 }
 
@@ -100,7 +101,7 @@ absl::Status Checkpointer::WriteTrunks(PageAllocator::Cut& cut) {
   }
   const std::span<const PageId> free(cut.free);
   for (std::size_t t = 0; t < cut.trunks.size(); ++t) {
-    absl::StatusOr<WritePageGuard> g = pool_->OverwritePage(cut.trunks[t]);
+    absl::StatusOr<WritePageGuard> g = BufferPoolInternals::OverwritePage(*pool_, cut.trunks[t]);
     if (!g.ok()) return g.status();
     const PageId next = t + 1 < cut.trunks.size() ? cut.trunks[t + 1] : kInvalidPageId;
     const std::size_t from = t * kIdsPerTrunk;
@@ -151,11 +152,11 @@ absl::Status Checkpointer::CheckpointLocked() {
     SuperblockRoots roots = before;
     roots.free_list_head = cut.trunks.empty() ? kInvalidPageId : cut.trunks.front();
     roots.checkpoint_lsn = *ckpt;
-    pool_->SetRoots(roots);
+    BufferPoolInternals::SetRoots(*pool_, roots);
     s = pool_->FlushAll();
     // Not in force: the next sync must not name trunks given back to the free list. (A failed
     // superblock sync fails the disk manager for good; reopening recovers.)
-    if (!s.ok()) pool_->SetRoots(before);
+    if (!s.ok()) BufferPoolInternals::SetRoots(*pool_, before);
   }
   if (!s.ok()) {
     alloc_->AbandonTrunks(cut.trunks);

@@ -28,6 +28,87 @@ std::uint64_t LogManager::NewSalt() {
   return z ^ (z >> 31);
 }
 
+namespace {
+
+// Zeroes whatever is not zero in `file` from `from` on (a torn or damaged tail, stale bytes of
+// a recycled file); a clean preallocated tail is left alone.
+absl::Status ZeroTail(LogFile& file, std::uint64_t from, std::uint64_t size) {
+  std::vector<std::byte> chunk(1 << 20);
+  std::uint64_t dirty_end = from;
+  for (std::uint64_t off = from; off < size; off += chunk.size()) {
+    const std::size_t want = std::min<std::uint64_t>(chunk.size(), size - off);
+    absl::StatusOr<std::size_t> n = file.Read(off, std::span(chunk).first(want));
+    if (!n.ok()) return n.status();
+    for (std::size_t i = *n; i > 0; --i) {
+      if (chunk[i - 1] != std::byte{0}) {
+        dirty_end = off + i;
+        break;
+      }
+    }
+  }
+  std::fill(chunk.begin(), chunk.end(), std::byte{0});
+  for (std::uint64_t off = from; off < dirty_end; off += chunk.size()) {
+    const std::size_t n = std::min<std::uint64_t>(chunk.size(), dirty_end - off);
+    if (absl::Status s = file.Write(off, std::span(chunk).first(n)); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// Makes the last kept segment ready for appends at `end_offset`: nothing past it but zeros, its
+// pre-sized length (`presized`) restored if it was cut short, no end mark, and synced.
+absl::Status ResumeAt(LogFile& file, std::uint64_t end_offset, std::uint64_t presized,
+                      std::uint64_t segment_size) {
+  absl::StatusOr<std::uint64_t> size = file.Size();
+  if (!size.ok()) return size.status();
+  if (*size > end_offset) {
+    if (absl::Status s = ZeroTail(file, end_offset, *size); !s.ok()) return s;
+  }
+  if (*size < presized && presized <= segment_size) {
+    // Cut short (recovery accepted the loss): back to its length, so that a torn append at the
+    // end of what follows is not taken for another cut. (Never beyond the configured segment
+    // size: the length is the header's word, and the header may be crafted.)
+    std::vector<std::byte> zeros(1 << 20);
+    for (std::uint64_t off = *size; off < presized; off += zeros.size()) {
+      const std::size_t n = std::min<std::uint64_t>(zeros.size(), presized - off);
+      if (absl::Status s = file.Write(off, std::span(zeros).first(n)); !s.ok()) return s;
+    }
+  }
+  // Appending continues in this segment: an end mark left from before (its successors are
+  // removed) must not claim a successor any more.
+  std::array<std::byte, kSegmentEndMarkSize> mark{};
+  absl::StatusOr<std::size_t> n = file.Read(kSegmentEndMarkOffset, mark);
+  if (!n.ok()) return n.status();
+  if (std::any_of(mark.begin(), mark.end(), [](std::byte b) { return b != std::byte{0}; })) {
+    const std::array<std::byte, kSegmentEndMarkSize> zeros{};
+    if (absl::Status s = file.Write(kSegmentEndMarkOffset, zeros); !s.ok()) return s;
+  }
+  // Sync what the crashed writer left in the OS: redo must not get ahead of the log on disk.
+  return file.Sync();
+}
+
+// Removes every segment file not in `keep`, and any leftover of an interrupted creation; syncs
+// the directory if anything went.
+absl::Status RemoveUnkept(LogEnv& env, const std::vector<std::string>& names,
+                          const std::vector<LogManager::SegmentInfo>& keep) {
+  bool removed = false;
+  for (const std::string& name : names) {
+    std::uint64_t number;
+    const bool segment = ParseSegmentFileName(name, &number);
+    if (!segment && !name.ends_with(kNewSegmentSuffix)) continue;
+    const bool kept =
+        segment && std::any_of(keep.begin(), keep.end(), [&](const LogManager::SegmentInfo& s) {
+          return s.number == number;
+        });
+    if (!kept) {
+      if (absl::Status s = env.RemoveFile(name); !s.ok()) return s;
+      removed = true;
+    }
+  }
+  return removed ? env.SyncDir() : absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
     LogEnv* env, const LogOptions& options, const std::vector<SegmentInfo>& segments, Lsn end_lsn) {
   if (options.segment_size < kSegmentHeaderSize + 64 * 1024 ||
@@ -82,75 +163,15 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(
         env->OpenFile(SegmentFileName(last.number), /*create=*/false);
     if (!file.ok()) return file.status();
     const std::uint64_t end_offset = kSegmentHeaderSize + (end_lsn - last.first_lsn);
-    absl::StatusOr<std::uint64_t> size = (*file)->Size();
-    if (!size.ok()) return size.status();
-    if (*size > end_offset) {
-      // Zero whatever is not zero past the end (a torn or damaged tail, stale bytes of a recycled
-      // file); a clean preallocated tail is left alone.
-      std::vector<std::byte> chunk(1 << 20);
-      std::uint64_t dirty_end = end_offset;
-      for (std::uint64_t off = end_offset; off < *size; off += chunk.size()) {
-        const std::size_t want = std::min<std::uint64_t>(chunk.size(), *size - off);
-        absl::StatusOr<std::size_t> n = (*file)->Read(off, std::span(chunk).first(want));
-        if (!n.ok()) return n.status();
-        for (std::size_t i = *n; i > 0; --i) {
-          if (chunk[i - 1] != std::byte{0}) {
-            dirty_end = off + i;
-            break;
-          }
-        }
-      }
-      if (dirty_end > end_offset) {
-        std::fill(chunk.begin(), chunk.end(), std::byte{0});
-        for (std::uint64_t off = end_offset; off < dirty_end; off += chunk.size()) {
-          const std::size_t n = std::min<std::uint64_t>(chunk.size(), dirty_end - off);
-          if (absl::Status s = (*file)->Write(off, std::span(chunk).first(n)); !s.ok()) return s;
-        }
-      }
+    if (absl::Status s = ResumeAt(**file, end_offset, last.presized, options.segment_size);
+        !s.ok()) {
+      return s;
     }
-    if (*size < last.presized && last.presized <= options.segment_size) {
-      // Cut short (recovery accepted the loss): back to its length, so that a torn append at
-      // the end of what follows is not taken for another cut. (Never beyond the configured
-      // segment size: the length is the header's word, and the header may be crafted.)
-      std::vector<std::byte> zeros(1 << 20);
-      for (std::uint64_t off = *size; off < last.presized; off += zeros.size()) {
-        const std::size_t n = std::min<std::uint64_t>(zeros.size(), last.presized - off);
-        if (absl::Status s = (*file)->Write(off, std::span(zeros).first(n)); !s.ok()) return s;
-      }
-    }
-    // Appending continues in this segment: an end mark left from before (its successors are
-    // removed below) must not claim a successor any more.
-    {
-      std::array<std::byte, kSegmentEndMarkSize> mark{};
-      absl::StatusOr<std::size_t> n = (*file)->Read(kSegmentEndMarkOffset, mark);
-      if (!n.ok()) return n.status();
-      if (std::any_of(mark.begin(), mark.end(), [](std::byte b) { return b != std::byte{0}; })) {
-        const std::array<std::byte, kSegmentEndMarkSize> zeros{};
-        if (absl::Status s = (*file)->Write(kSegmentEndMarkOffset, zeros); !s.ok()) return s;
-      }
-    }
-    // Sync what the crashed writer left in the OS: redo must not get ahead of the log on disk.
-    if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
     last.file = std::move(*file);
     last.synced_full = false;
   }
   // Then every other segment file goes, and any leftover of an interrupted creation.
-  bool removed = false;
-  for (const std::string& name : *names) {
-    std::uint64_t number;
-    const bool segment = ParseSegmentFileName(name, &number);
-    if (!segment && !name.ends_with(kNewSegmentSuffix)) continue;
-    const bool kept = segment && std::any_of(keep.begin(), keep.end(), [&](const SegmentInfo& s) {
-                        return s.number == number;
-                      });
-    if (!kept) {
-      if (absl::Status s = env->RemoveFile(name); !s.ok()) return s;
-      removed = true;
-    }
-  }
-  if (removed) {
-    if (absl::Status s = env->SyncDir(); !s.ok()) return s;
-  }
+  if (absl::Status s = RemoveUnkept(*env, *names, keep); !s.ok()) return s;
   if (keep.empty()) {
     Segment* first;
     {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "buffer/buffer_pool_internals.h"
 #include "wal/free_list_format.h"
 
 namespace pagestore {
@@ -33,7 +34,7 @@ absl::StatusOr<PageAllocator::Taken> PageAllocator::Take(PageType type) {
   if (id == kInvalidPageId) {
     g = Extend(type, /*for_mtr=*/true);
   } else {
-    g = pool_->OverwritePage(id);
+    g = BufferPoolInternals::OverwritePage(*pool_, id);
     if (!g.ok()) {
       Return(id);
       return g.status();
@@ -85,7 +86,7 @@ absl::StatusOr<WritePageGuard> PageAllocator::Extend(PageType type, bool for_mtr
     // even if the mini-transaction that wanted it never ends. No page latch is taken under
     // extend_mu_ (mini-transactions holding pages come here).
     MutexLock lock(&extend_mu_);
-    absl::StatusOr<PageId> grown = pool_->AllocatePageId();
+    absl::StatusOr<PageId> grown = BufferPoolInternals::AllocatePageId(*pool_);
     if (!grown.ok()) return grown.status();
     id = *grown;
     std::vector<std::byte> payload;
@@ -105,7 +106,7 @@ absl::StatusOr<WritePageGuard> PageAllocator::Extend(PageType type, bool for_mtr
         });
     if (!lsn.ok()) return lsn.status();
   }
-  absl::StatusOr<WritePageGuard> g = pool_->OverwritePage(id);
+  absl::StatusOr<WritePageGuard> g = BufferPoolInternals::OverwritePage(*pool_, id);
   if (!g.ok()) {
     if (for_mtr) Return(id);
     return g.status();

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "buffer/buffer_pool_internals.h"
 #include "storage/logging.h"
 #include "wal/free_list_format.h"
 
@@ -94,8 +95,9 @@ class Recovery::PageRedo {
       return Malformed(rec_, fmt::format("change to superblock page {}", id));
     if (id >= file_end) return BeyondTheLog(rec_, id, file_end);
     BufferPool& pool = *r_.core_.pool;
-    if (absl::Status s = pool.EnsurePageCount(id + 1); !s.ok()) return s;
-    absl::StatusOr<WritePageGuard> g = image ? pool.OverwritePage(id) : pool.WritePage(id);
+    if (absl::Status s = BufferPoolInternals::EnsurePageCount(pool, id + 1); !s.ok()) return s;
+    absl::StatusOr<WritePageGuard> g =
+        image ? BufferPoolInternals::OverwritePage(pool, id) : pool.WritePage(id);
     if (!g.ok()) return Unreadable(id, g.status());
     page_ = std::move(*g);
     apply_ = page_.lsn() < lsn_;
@@ -148,7 +150,7 @@ absl::Status Recovery::RedoAllocation(const LogRecord& rec, const MtrEntryView& 
   if (id >= file_end) return BeyondTheLog(rec, id, file_end);
   high_water_ = std::max(high_water_, id + 1);
   // The page exists even if the page count never reached the superblock.
-  if (absl::Status s = core_.pool->EnsurePageCount(id + 1); !s.ok()) return s;
+  if (absl::Status s = BufferPoolInternals::EnsurePageCount(*core_.pool, id + 1); !s.ok()) return s;
   if (e.kind == MtrEntry::kFree) {
     free_set_.insert(id);
   } else {

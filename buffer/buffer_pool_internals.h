@@ -1,0 +1,38 @@
+// BufferPoolInternals: the buffer pool's calls for the layer that owns page allocation,
+// checkpoints and recovery (wal/), kept out of an engine's view. Internal; not installed.
+//
+// Each bypasses something the engine's calls keep: OverwritePage does not read (or verify) the
+// page, EnsurePageCount and AllocatePageId grow the file without a log record, SetRoots changes
+// what the next superblock sync points at. The store logs each of these uses itself.
+// Ownership and thread safety: as BufferPool's (buffer/buffer_pool.h).
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "buffer/buffer_pool.h"
+
+namespace pagestore {
+
+class BufferPoolInternals {
+ public:
+  // As WritePage, but a miss does not read the disk: the frame starts zeroed, for a caller that
+  // overwrites the whole page (a page taken from the free list, a free-list trunk, recovery
+  // restoring a full page image over a torn page whose bytes on disk would not verify). A
+  // resident page is returned as it is.
+  [[nodiscard]] static absl::StatusOr<WritePageGuard> OverwritePage(BufferPool& pool, PageId id) {
+    return pool.OverwritePage(id);
+  }
+  // Extends the file until it holds at least `count` pages (recovery re-allocating pages whose
+  // allocation was logged but whose page count never reached the superblock).
+  [[nodiscard]] static absl::Status EnsurePageCount(BufferPool& pool, PageId count) {
+    return pool.EnsurePageCount(count);
+  }
+  // Extends the file by one page and returns its id without caching it (fetch it with
+  // OverwritePage to initialize it), for a caller that orders the growth with its log.
+  [[nodiscard]] static absl::StatusOr<PageId> AllocatePageId(BufferPool& pool) {
+    return pool.AllocatePageId();
+  }
+  static void SetRoots(BufferPool& pool, const SuperblockRoots& roots) { pool.SetRoots(roots); }
+};
+
+}  // namespace pagestore
