@@ -76,6 +76,9 @@ class Node {
 
   std::uint16_t count() const { return Get16(32); }
   std::uint16_t level() const { return Get16(38); }
+  // Where the slot array ends and the cell area starts (unchecked: CheckNode checks them).
+  std::uint16_t slots_end() const { return Get16(34); }
+  std::uint16_t cells_start() const { return Get16(36); }
   bool is_leaf() const { return level() == 0; }
   PageId right() const { return Get64(48); }
   PageId leftmost_child() const { return Get64(64); }

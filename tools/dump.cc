@@ -76,9 +76,7 @@ Decoded DecodeNodePage(PageId id, const std::byte* p) {
   AddField(d, "level", n.level());
   AddField(d, "right_sibling", n.right());
   if (!n.is_leaf()) AddField(d, "leftmost_child", n.leftmost_child());
-  std::uint16_t slots_end, cells;
-  std::memcpy(&slots_end, p + 34, 2);
-  std::memcpy(&cells, p + 36, 2);
+  const std::uint16_t slots_end = n.slots_end(), cells = n.cells_start();
   if (slots_end > cells || cells > kPageSize) {
     AddField(d, "free_bytes",
              fmt::format("(malformed: the slot array ends at {}, the cells start at {})", slots_end,
