@@ -47,6 +47,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(std::unique_ptr<DiskManager> 
   store->core_ =
       std::make_unique<StoreCore>(store.get(), options, std::move(path), std::move(log_env),
                                   std::move(flusher), std::move(*pool));
+  store->pool_ = store->core_->pool.get();
   if (absl::Status s = Recovery(*store->core_).Run(); !s.ok()) {
     store->core_->checkpointer.Stop();
     store->core_.reset();  // no final checkpoint: the store never opened
@@ -81,7 +82,6 @@ absl::Status Store::Close() { return core_->checkpointer.Close(); }
 
 absl::Status Store::FlushLog() { return core_->log->FlushAll(); }
 
-BufferPool& Store::pool() { return *core_->pool; }
 
 const RecoveryReport& Store::recovery_report() const { return core_->report; }
 

@@ -249,7 +249,7 @@ class Store {
   // becomes durable on return).
   [[nodiscard]] absl::Status FlushLog();
 
-  BufferPool& pool();
+  BufferPool& pool() { return *pool_; }  // inline: the indexes' read path goes through it
   const RecoveryReport& recovery_report() const;
   StoreStats stats() const;
   LogStats log_stats() const;
@@ -263,6 +263,7 @@ class Store {
  private:
   Store() = default;
   std::unique_ptr<StoreCore> core_;
+  BufferPool* pool_ = nullptr;  // the core's
 };
 
 }  // namespace pagestore
