@@ -44,6 +44,9 @@ check_package() {
   # The edge of the public API: public headers include public headers only, and the install holds
   # exactly those (every internal header stays behind).
   python3 scripts/check_public_headers.py
+  # One job per file: no library file over 800 lines, no library function over 120.
+  python3 scripts/function_lengths.py --max 120 --max-file-lines 800 \
+    storage/*.h storage/*.cc buffer/*.h buffer/*.cc wal/*.h wal/*.cc index/*.h index/*.cc
   python3 - "$prefix" <<'PY'
 import os, re, sys
 listed = set(re.search(r"set\(PAGESTORE_PUBLIC_HEADERS\s+([^)]*)\)",
