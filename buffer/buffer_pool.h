@@ -122,7 +122,7 @@ class BufferPool {
  private:
   template <bool>
   friend class BasicPageGuard;
-  friend class BufferPoolInternals;
+  friend class BufferPoolInternals;  // the WAL layer's door (internal): not an extension point
 
   // The calls of the layer that owns page allocation, checkpoints and recovery (wal/), reached
   // through BufferPoolInternals (buffer/buffer_pool_internals.h, not installed, which says what

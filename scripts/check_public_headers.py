@@ -39,8 +39,12 @@ def main():
             faults.append(f"{h}: listed as public but does not exist")
             continue
         for n, line in enumerate(open(path, encoding="utf-8"), 1):
-            m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
-            if m and m.group(1).startswith(LAYERS) and m.group(1) not in public:
+            if not re.match(r"\s*#\s*include\b", line):
+                continue
+            m = re.match(r'\s*#\s*include\s+["<]([^">]+)[">]', line)
+            if not m:
+                faults.append(f"{h}:{n}: an include that is not a literal name: {line.strip()}")
+            elif m.group(1).startswith(LAYERS) and m.group(1) not in public:
                 faults.append(f"{h}:{n}: public header includes internal {m.group(1)}")
     for f in faults:
         print(f)

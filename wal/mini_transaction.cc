@@ -12,7 +12,7 @@ namespace pagestore {
 // ---------------------------------------------------------------------------------------------
 // MiniTransaction
 
-MiniTransaction::MiniTransaction(StoreCore* core, TxnState* txn,
+MiniTransaction::MiniTransaction(StoreKey, StoreCore* core, TxnState* txn,
                                  std::optional<Lsn> compensation_undo_next)
     : core_(core), txn_(txn), compensation_undo_next_(compensation_undo_next) {}
 

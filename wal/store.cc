@@ -63,10 +63,12 @@ absl::StatusOr<std::unique_ptr<Transaction>> Store::Begin() {
   if (absl::Status s = core_->Usable(); !s.ok()) return s;
   auto state = std::make_unique<TxnState>(core_->txns.NextId(), core_->log.get());
   core_->txns.Add(state.get());
-  return std::make_unique<Transaction>(core_.get(), std::move(state));
+  return std::make_unique<Transaction>(StoreCore::Key(), core_.get(), std::move(state));
 }
 
-MiniTransaction Store::BeginMtr() { return MiniTransaction(core_.get(), nullptr); }
+MiniTransaction Store::BeginMtr() {
+  return MiniTransaction(StoreCore::Key(), core_.get(), nullptr);
+}
 
 void Store::RegisterUndoHandler(std::uint16_t resource_manager, UndoHandler handler) {
   core_->undo_handlers.Register(resource_manager, std::move(handler));
@@ -81,7 +83,6 @@ absl::Status Store::SetCatalogRoot(PageId root) { return core_->checkpointer.Set
 absl::Status Store::Close() { return core_->checkpointer.Close(); }
 
 absl::Status Store::FlushLog() { return core_->log->FlushAll(); }
-
 
 const RecoveryReport& Store::recovery_report() const { return core_->report; }
 

@@ -55,7 +55,16 @@ namespace pagestore {
 class Store;
 class Transaction;
 class MiniTransaction;
-struct StoreCore;     // wal/store_core.h (internal)
+struct StoreCore;  // wal/store_core.h (internal)
+
+// What the constructors of MiniTransaction and Transaction ask for: only the store's own parts
+// can make one (StoreCore::Key(), wal/store_core.h), so an engine gets its handles from
+// Store::Begin, Store::BeginMtr and Transaction::BeginMtr.
+class StoreKey {
+ private:
+  friend struct StoreCore;
+  StoreKey() = default;
+};
 struct TxnState;      // wal/transaction_table.h (internal)
 struct AllocationOp;  // wal/page_allocator.h (internal)
 
@@ -161,7 +170,7 @@ class MiniTransaction {
 
   // Internal: made by the store's parts (wal/store_core.h). `compensation_undo_next`: a
   // compensation (undo's own change) whose record says undo continues there.
-  MiniTransaction(StoreCore* core, TxnState* txn,
+  MiniTransaction(StoreKey, StoreCore* core, TxnState* txn,
                   std::optional<Lsn> compensation_undo_next = std::nullopt);
 
  private:
@@ -206,7 +215,7 @@ class Transaction {
   bool active() const;
 
   // Internal: made by Store::Begin (wal/store_core.h).
-  Transaction(StoreCore* core, std::unique_ptr<TxnState> state);
+  Transaction(StoreKey, StoreCore* core, std::unique_ptr<TxnState> state);
 
  private:
   StoreCore* const core_;

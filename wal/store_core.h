@@ -55,6 +55,9 @@ struct StoreCore {
         checkpointer(pool.get(), &alloc, &txns, opts.checkpoint_interval_bytes,
                      opts.background_checkpoints) {}
 
+  // What the handles' constructors ask for (wal/store.h).
+  static StoreKey Key() { return StoreKey(); }
+
   // The log is open: everything that appends or flushes uses it from now on.
   void ConnectLog(std::unique_ptr<LogManager> opened) {
     log = std::move(opened);

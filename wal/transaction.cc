@@ -16,7 +16,7 @@ absl::Status RunUndo(StoreCore& core, TxnState& txn, std::uint16_t rm,
         "(StoreOptions::undo_handlers) before opening",
         txn.id, rm));
   }
-  MiniTransaction mtr(&core, &txn, undo_next);
+  MiniTransaction mtr(StoreCore::Key(), &core, &txn, undo_next);
   if (absl::Status s = handler(mtr, payload); !s.ok()) {
     return absl::Status(s.code(), fmt::format("transaction {}: undo by resource manager {}: {}",
                                               txn.id, rm, std::string(s.message())));
@@ -54,19 +54,22 @@ absl::Status EndTransaction(StoreCore& core, TxnState& txn, RecordType type,
   return status;
 }
 
-Transaction::Transaction(StoreCore* core, std::unique_ptr<TxnState> state)
+Transaction::Transaction(StoreKey, StoreCore* core, std::unique_ptr<TxnState> state)
     : core_(core), id_(state->id), state_(std::move(state)) {}
 
 Transaction::~Transaction() {
   if (!state_->ended && core_->Usable().ok()) {
     (void)Abort();
   }
+  // On the owning thread (Orphan reads the log position without the log's lock: see TxnState).
   if (!state_->ended) core_->txns.Orphan(std::move(state_));
 }
 
 bool Transaction::active() const { return !state_->ended; }
 
-MiniTransaction Transaction::BeginMtr() { return MiniTransaction(core_, state_.get()); }
+MiniTransaction Transaction::BeginMtr() {
+  return MiniTransaction(StoreCore::Key(), core_, state_.get());
+}
 
 absl::Status Transaction::Commit(std::optional<Durability> durability) {
   if (state_->ended) {
