@@ -84,11 +84,11 @@ struct StoreCore {
 };
 
 // Runs the undo of one operation of `txn` in a compensation mini-transaction whose record says
-// that undo continues at `undo_next` (mini_transaction.cc).
+// that undo continues at `undo_next` (transaction.cc).
 [[nodiscard]] absl::Status RunUndo(StoreCore& core, TxnState& txn, std::uint16_t rm,
                                    std::span<const std::byte> payload, Lsn undo_next);
 // Logs the end of `txn` (kCommit or kAbort), waits as `durability` says, and takes it out of the
-// active table.
+// active table (transaction.cc).
 [[nodiscard]] absl::Status EndTransaction(StoreCore& core, TxnState& txn, RecordType type,
                                           Durability durability);
 
