@@ -105,8 +105,33 @@ void LruKReplacer::Rescan(absl::FunctionRef<bool(FrameId)> evictable) {
   std::sort(keys.begin(), nth);
   queue_.clear();
   next_ = 0;
-  for (std::size_t i = 0; i < n; ++i)
-    queue_.push_back({std::get<2>(keys[i]), std::get<3>(keys[i])});
+  handed_out_.clear();
+  for (std::size_t i = 0; i < n; ++i) {
+    queue_.push_back({std::get<2>(keys[i]), std::get<3>(keys[i]), std::get<0>(keys[i]) == 1});
+  }
+}
+
+std::optional<FrameId> LruKReplacer::NewPageSinceScan(
+    absl::FunctionRef<bool(FrameId)> evictable) const {
+  std::optional<FrameId> best;
+  std::uint64_t best_oldest = 0;
+  for (FrameId f : handed_out_) {
+    const std::atomic<std::uint64_t>* h = history(f);
+    if (h[0].load(std::memory_order_relaxed) == 0 ||
+        h[k_ - 1].load(std::memory_order_relaxed) != 0) {
+      continue;  // not reloaded yet, or used K times already
+    }
+    std::uint64_t oldest = 0;
+    for (std::size_t i = 0; i < k_; ++i) {
+      const std::uint64_t t = h[i].load(std::memory_order_relaxed);
+      if (t != 0) oldest = t;
+    }
+    if ((!best || oldest < best_oldest) && evictable(f)) {
+      best = f;
+      best_oldest = oldest;
+    }
+  }
+  return best;
 }
 
 std::optional<FrameId> LruKReplacer::PickVictim(absl::FunctionRef<bool(FrameId)> evictable) {
@@ -116,10 +141,17 @@ std::optional<FrameId> LruKReplacer::PickVictim(absl::FunctionRef<bool(FrameId)>
   for (int attempt = 0;; ++attempt) {
     const bool strict = attempt < 4;
     while (next_ < queue_.size()) {
-      const Candidate c = queue_[next_++];
+      const Candidate c = queue_[next_];
+      if (c.full_history) {
+        if (std::optional<FrameId> fresh = NewPageSinceScan(evictable)) return fresh;
+      }
+      ++next_;
       const std::uint64_t last = history(c.frame)[0].load(std::memory_order_relaxed);
       if (last == 0 || (strict && last != c.last_access)) continue;
-      if (evictable(c.frame)) return c.frame;
+      if (evictable(c.frame)) {
+        handed_out_.push_back(c.frame);
+        return c.frame;
+      }
     }
     Rescan(evictable);
     if (queue_.empty()) return std::nullopt;

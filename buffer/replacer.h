@@ -5,7 +5,9 @@
 //  - LRU-K (O'Neil, O'Neil & Weikum 1993): evict the frame whose K-th most recent access is
 //    oldest; a frame with fewer than K accesses has infinite backward distance and goes first
 //    (oldest access first among those). A sequential scan touches each page once, so it evicts
-//    its own pages and leaves a hot set (accessed K times) alone.
+//    its own pages and leaves a hot set (accessed K times) alone; through a full pool of hot
+//    frames it evicts one hot frame, as exact LRU-K does (lru_k_replacer.h says how the batched
+//    victim choice keeps this, and the one approximation left).
 //  - CLOCK (second chance): a reference bit per frame, set on access, cleared by the sweeping
 //    hand; the first unreferenced evictable frame under the hand is the victim.
 //

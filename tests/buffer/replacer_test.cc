@@ -116,6 +116,35 @@ TEST(LruKReplacerTest, SequentialScanDoesNotEvictTheHotSet) {
   }
 }
 
+// The same through a pool with no free frame: every frame holds a hot page read K times, then a
+// scan reads cold pages once each, the pool evicting a victim (Remove) and loading the page into
+// it (RecordAccess) for each. Exact LRU-K evicts one hot page, then the scan's own pages; the
+// batched choice once evicted a whole batch of hot pages (8 of 16 here) before it saw the scan's.
+void ScanThroughAFullHotPool(FrameId frames, int k, int scan_pages) {
+  LruKReplacer r(frames, k);
+  for (int round = 0; round < k; ++round) {
+    for (FrameId f = 0; f < frames; ++f) r.RecordAccess(f);
+  }
+  std::vector<bool> hot(frames, true);
+  int hot_evicted = 0;
+  for (int page = 0; page < scan_pages; ++page) {
+    std::optional<FrameId> v = r.PickVictim(kAll);
+    ASSERT_TRUE(v.has_value());
+    if (hot[*v]) ++hot_evicted;
+    hot[*v] = false;
+    r.Remove(*v);
+    r.RecordAccess(*v);
+  }
+  EXPECT_EQ(hot_evicted, 1) << frames << " frames, K = " << k << ", " << scan_pages
+                            << " scan pages";
+}
+
+TEST(LruKReplacerTest, ScanThroughAFullPoolOfHotFramesEvictsOneHotFrame) {
+  ScanThroughAFullHotPool(16, 2, 64);
+  ScanThroughAFullHotPool(4096, 2, 16384);  // a 16 MiB pool: batches of 128
+  ScanThroughAFullHotPool(1024, 3, 4096);
+}
+
 // CLOCK gives no such guarantee; what it does guarantee is a second chance.
 TEST(ClockReplacerTest, ReferencedFramesGetASecondChance) {
   ClockReplacer r(4);
