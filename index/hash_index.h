@@ -188,6 +188,8 @@ class HashIndex {
                                                                     const std::vector<PageId>& ids,
                                                                     std::vector<PageSpan>& spans);
   // Structure changes, each in its own system mini-transaction.
+  // The anchor, latched for writing in `mtr` and checked: the structure's changes start here.
+  [[nodiscard]] absl::StatusOr<std::byte*> LatchAnchor(MiniTransaction& mtr) const;
   [[nodiscard]] absl::Status MakeRoom(const Change& change);
   [[nodiscard]] absl::Status AddOverflow(MiniTransaction& mtr, PageId head, std::uint64_t prefix,
                                          unsigned depth);

@@ -138,13 +138,19 @@ std::vector<OwnedEntry> ChainEntries(const std::vector<PageSpan>& spans) {
 
 }  // namespace
 
+absl::StatusOr<std::byte*> HashIndex::LatchAnchor(MiniTransaction& mtr) const {
+  absl::StatusOr<PageSpan> meta = mtr.GetForWrite(anchor_);
+  if (!meta.ok()) return meta.status();
+  if (absl::Status s = CheckAnchor(anchor_, meta->data()); !s.ok()) return s;
+  return meta->data();
+}
+
 absl::Status HashIndex::MakeRoom(const Change& change) {
   const std::uint64_t h = change.hash;
   MiniTransaction mtr = store_.BeginMtr();
-  absl::StatusOr<PageSpan> meta = mtr.GetForWrite(anchor_);
+  absl::StatusOr<std::byte*> meta = LatchAnchor(mtr);
   if (!meta.ok()) return meta.status();
-  std::byte* m = meta->data();
-  if (absl::Status s = CheckAnchor(anchor_, m); !s.ok()) return s;
+  std::byte* m = *meta;
   DirWriter dir(mtr, anchor_, m);
   const unsigned g = GlobalDepth(m);
   const unsigned max_depth = MaxDepth(m);
@@ -227,10 +233,9 @@ absl::Status HashIndex::AddOverflow(MiniTransaction& mtr, PageId head, std::uint
 absl::Status HashIndex::MergeFrom(std::uint64_t h) {
   for (;;) {
     MiniTransaction mtr = store_.BeginMtr();
-    absl::StatusOr<PageSpan> meta = mtr.GetForWrite(anchor_);
+    absl::StatusOr<std::byte*> meta = LatchAnchor(mtr);
     if (!meta.ok()) return meta.status();
-    std::byte* m = meta->data();
-    if (absl::Status s = CheckAnchor(anchor_, m); !s.ok()) return s;
+    std::byte* m = *meta;
     DirWriter dir(mtr, anchor_, m);
     const unsigned g = GlobalDepth(m);
     const std::uint64_t pos = h & Mask(g);
@@ -294,10 +299,9 @@ absl::Status HashIndex::Shrink() {
   constexpr std::size_t kPagesPerMtr = 64;
   for (;;) {
     MiniTransaction mtr = store_.BeginMtr();
-    absl::StatusOr<PageSpan> meta = mtr.GetForWrite(anchor_);
+    absl::StatusOr<std::byte*> meta = LatchAnchor(mtr);
     if (!meta.ok()) return meta.status();
-    std::byte* m = meta->data();
-    if (absl::Status s = CheckAnchor(anchor_, m); !s.ok()) return s;
+    std::byte* m = *meta;
     const unsigned g = GlobalDepth(m);
     if (g == 0 || DepthCount(m, g) != 0) return mtr.Commit().status();
     // No bucket uses the top bit: the upper half of the directory repeats the lower half.
