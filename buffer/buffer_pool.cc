@@ -5,7 +5,9 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
 
 namespace pagestore {
@@ -176,6 +178,7 @@ void BufferPool::Unpin(FrameId f) {
 }
 
 void BufferPool::Abandon(FrameId f) {
+  replacer_->Remove(f);  // bound for the free list: no longer a candidate for eviction
   frames_[f].loaded.store(false, std::memory_order_relaxed);
   frames_[f].dirty.store(false, std::memory_order_relaxed);
   frames_[f].orphaned.store(true, std::memory_order_release);
@@ -192,62 +195,84 @@ std::optional<FrameId> BufferPool::PopFree() {
 }
 
 absl::StatusOr<FrameId> BufferPool::GetFrame() {
-  // Bounded: each round either returns or saw a race that some other thread won.
-  for (std::size_t round = 0; round < 4 * frames_.size() + 16; ++round) {
-    if (std::optional<FrameId> f = PopFree()) return *f;
-    std::optional<FrameId> victim = replacer_->PickVictim(
-        [this](FrameId f) { return frames_[f].pins.load(std::memory_order_acquire) == 0; });
-    if (!victim) {
-      if (std::optional<FrameId> f = PopFree()) return *f;  // freed meanwhile
-      return Exhausted();
+  // A frame the replacer offers may be mid-change in another thread (its last pin just
+  // dropped on the way to the free list, or another evictor or flusher holds it). Such a frame
+  // is skipped for the rest of the pass, so every round tries a different one; the pool is
+  // exhausted only when no frame at all is unpinned. A pass that skipped some frames and found
+  // none to take waits a little and tries them again: those states end when their thread moves
+  // on. The deadline only turns a bug that leaves a frame stuck into an error instead of a hang.
+  absl::flat_hash_set<FrameId> skipped;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int pass = 0;; ++pass) {
+    for (;;) {
+      if (std::optional<FrameId> f = PopFree()) return *f;
+      std::optional<FrameId> victim = replacer_->PickVictim([&](FrameId f) {
+        return frames_[f].pins.load(std::memory_order_acquire) == 0 &&
+               frames_[f].page_id.load(std::memory_order_acquire) != kInvalidPageId &&
+               !skipped.contains(f);
+      });
+      if (!victim) break;
+      absl::StatusOr<bool> claimed = TryClaim(*victim);
+      if (!claimed.ok()) return claimed.status();  // a failed write-back: the page stays dirty
+      if (*claimed) return *victim;
+      skipped.insert(*victim);
     }
-    const FrameId f = *victim;
-    Frame& fr = frames_[f];
-    const PageId old = fr.page_id.load(std::memory_order_acquire);
-    if (old == kInvalidPageId) continue;  // being set up or freed by someone: not ours
-    Shard& shard = ShardOf(old);
-    if (fr.dirty.load(std::memory_order_acquire)) {
-      // Write it back before unmapping it, so a concurrent fetch of `old` never reads a stale
-      // copy from disk. Only if nobody else holds it: eviction never waits on a page latch.
-      {
-        MutexLock lock(&shard.mu);
-        auto it = shard.frames.find(old);
-        if (it == shard.frames.end() || it->second != f) continue;
-        if (fr.pins.fetch_add(1, std::memory_order_acquire) != 0) {
-          fr.pins.fetch_sub(1, std::memory_order_release);
-          continue;
-        }
-      }
-      absl::StatusOr<WriteBackResult> r = WriteBack(f, old, /*blocking=*/false);
-      Unpin(f);
-      if (!r.ok()) return r.status();  // the page stays dirty and resident: nothing is lost
-      if (*r == WriteBackResult::kBusy) continue;
-      if (*r == WriteBackResult::kWritten) {
-        dirty_writebacks_.fetch_add(1, std::memory_order_relaxed);
-      }
+    if (std::optional<FrameId> f = PopFree()) return *f;  // freed meanwhile
+    if (skipped.empty()) return Exhausted();
+    if (std::chrono::steady_clock::now() > give_up) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "{}: buffer pool could not claim a frame in 30 s: {} unpinned frames stayed busy",
+          path_, skipped.size()));
     }
-    // Claim: still mapped to `old`, unpinned and clean. Invariant 3.
+    skipped.clear();
+    if (pass < 8) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(pass < 64 ? 50 : 1000));
+    }
+  }
+}
+
+absl::StatusOr<bool> BufferPool::TryClaim(FrameId f) {
+  Frame& fr = frames_[f];
+  const PageId old = fr.page_id.load(std::memory_order_acquire);
+  if (old == kInvalidPageId) return false;  // being set up or freed by someone: not ours
+  Shard& shard = ShardOf(old);
+  if (fr.dirty.load(std::memory_order_acquire)) {
+    // Write it back before unmapping it, so a concurrent fetch of `old` never reads a stale
+    // copy from disk. Only if nobody else holds it: eviction never waits on a page latch.
     {
       MutexLock lock(&shard.mu);
       auto it = shard.frames.find(old);
-      if (it == shard.frames.end() || it->second != f) continue;
-      if (fr.pins.load(std::memory_order_acquire) != 0 ||
-          fr.dirty.load(std::memory_order_acquire)) {
-        continue;
+      if (it == shard.frames.end() || it->second != f) return false;
+      if (fr.pins.fetch_add(1, std::memory_order_acquire) != 0) {
+        fr.pins.fetch_sub(1, std::memory_order_release);
+        return false;
       }
-      shard.frames.erase(it);
-      fr.page_id.store(kInvalidPageId, std::memory_order_relaxed);
-      fr.pins.fetch_add(1, std::memory_order_acquire);
     }
-    evictions_.fetch_add(1, std::memory_order_relaxed);
-    replacer_->Remove(f);
-    fr.loaded.store(false, std::memory_order_relaxed);
-    fr.dirty.store(false, std::memory_order_relaxed);
-    return f;
+    absl::StatusOr<WriteBackResult> r = WriteBack(f, old, /*blocking=*/false);
+    Unpin(f);
+    if (!r.ok()) return r.status();
+    if (*r == WriteBackResult::kBusy) return false;
+    if (*r == WriteBackResult::kWritten) dirty_writebacks_.fetch_add(1, std::memory_order_relaxed);
   }
-  return absl::ResourceExhaustedError(fmt::format(
-      "{}: buffer pool could not claim a frame: every candidate was taken by other threads",
-      path_));
+  // Claim: still mapped to `old`, unpinned and clean. Invariant 3.
+  {
+    MutexLock lock(&shard.mu);
+    auto it = shard.frames.find(old);
+    if (it == shard.frames.end() || it->second != f) return false;
+    if (fr.pins.load(std::memory_order_acquire) != 0 || fr.dirty.load(std::memory_order_acquire)) {
+      return false;
+    }
+    shard.frames.erase(it);
+    fr.page_id.store(kInvalidPageId, std::memory_order_relaxed);
+    fr.pins.fetch_add(1, std::memory_order_acquire);
+  }
+  evictions_.fetch_add(1, std::memory_order_relaxed);
+  replacer_->Remove(f);
+  fr.loaded.store(false, std::memory_order_relaxed);
+  fr.dirty.store(false, std::memory_order_relaxed);
+  return true;
 }
 
 absl::StatusOr<BufferPool::WriteBackResult> BufferPool::WriteBack(FrameId f, PageId id,

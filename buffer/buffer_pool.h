@@ -197,6 +197,9 @@ class BufferPool {
   // A frame holding no page, pinned once for the caller: from the free list or by eviction.
   [[nodiscard]] absl::StatusOr<FrameId> GetFrame() ABSL_LOCKS_EXCLUDED(io_mu_, free_mu_);
   std::optional<FrameId> PopFree() ABSL_LOCKS_EXCLUDED(free_mu_);
+  // Evicts `f` for the caller (true: pinned once, unmapped, clean) unless another thread is
+  // changing it (false). An error is a failed write-back of its dirty page.
+  [[nodiscard]] absl::StatusOr<bool> TryClaim(FrameId f) ABSL_LOCKS_EXCLUDED(io_mu_);
   // Writes the frame's copy of page `id` if it is dirty (WAL rule first). The caller holds a pin
   // taken under the page's shard lock. Not blocking: kBusy instead of waiting for the frame's
   // latch or another write-back (eviction must never wait on a page latch: invariant 9).
