@@ -8,10 +8,10 @@
 //
 // Size: PAGESTORE_CAMPAIGN_FLIPS random bit flips (default 300; the full campaign in the note
 // ran 20000) plus every systematic case; PAGESTORE_TEST_SEED replays one.
-#include <algorithm>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <map>
