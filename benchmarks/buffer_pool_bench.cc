@@ -2,15 +2,16 @@
 // same binary and run, so results read as ratios; scripts/bench_report.py finds them by name and
 // compares medians (some against disk_manager_bench's rows of the same run).
 //
-//   pool_hit/{read_guard,read_guard_disjoint,write_guard,raw_deref,raw_latch}   a resident set
-//       that fits the pool, prewarmed: fetch a guard on a random resident page, touch one 8-byte
-//       word, release (at 2 threads, *_disjoint and write_guard split the pages between the
+//   pool_hit/{read_guard,read_optimistic,read_guard_disjoint,write_guard,raw_deref,raw_latch}
+//       a resident set that fits the pool, prewarmed: fetch a guard on a random resident page
+//       (read_optimistic: no guard, a version validated after the read), touch one 8-byte word,
+//       release (at 2 threads, *_disjoint and write_guard split the pages between the
 //       threads). The baseline raw_deref touches the same word of the same random pages in a
 //       plain std::vector of 4 KiB pages; raw_latch adds what any latched pool pays at least (a
 //       per-page latch and pin).
-//   pool_miss/{pread,pread_clock,pread_noverify,pread_direct,mmap,raw_pread,raw_pread_direct}
+//   pool_miss/{pread,pread_lruk,pread_noverify,pread_direct,mmap,raw_pread,raw_pread_direct}
 //       uniform random ReadPage over data 4x the pool (so ~75% misses, each evicting a clean
-//       frame; LRU-K, or CLOCK for pread_clock; pread_noverify skips the checksum as the raw
+//       frame; CLOCK, or LRU-K for pread_lruk; pread_noverify skips the checksum as the raw
 //       baselines do); the baselines pread the same random pages of the same file into a buffer
 //       (through the page cache, or O_DIRECT).
 //   pool_zipf/{pread,mmap}   zipf(0.99) over the same data, 80% ReadPage / 20% WritePage (one
@@ -356,7 +357,7 @@ class Cursor {
 enum class PoolKind {
   kHit,
   kMissPread,
-  kMissPreadClock,
+  kMissPreadLruK,
   kMissPreadNoVerify,
   kMissDirect,
   kMissMmap,
@@ -419,7 +420,7 @@ void OpenPool(PoolKind kind) {
   if (mmap) PrefaultMmap(**dm, /*write=*/kind == PoolKind::kZipfMmap);
   const std::size_t frames = kind == PoolKind::kHit ? c.hit_frames : c.pool_frames;
   BufferPoolOptions options;  // LRU-K (K = 2), the default, except where the name says clock
-  if (kind == PoolKind::kMissPreadClock) options.replacer.policy = ReplacerOptions::Policy::kClock;
+  if (kind == PoolKind::kMissPreadLruK) options.replacer.policy = ReplacerOptions::Policy::kLruK;
   absl::StatusOr<std::unique_ptr<BufferPool>> pool =
       BufferPool::Create(frames, std::move(*dm), options);
   Check(pool.status(), "create pool");
@@ -558,6 +559,35 @@ void PoolHitRead(benchmark::State& state) {
       break;
     }
     benchmark::DoNotOptimize(ReadWord(g->data().data()));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// pool_hit/read_optimistic: the optimistic mode (no latch taken, nothing shared written): look
+// the page up, read the word, validate; restart if a writer came in (none does here).
+void PoolHitOptimistic(benchmark::State& state) {
+  BufferPool* pool = g_pool.get();
+  const PageId* ids = BenchFile::Get().hit_ids();
+  Cursor cursor(state);
+  for (auto _ : state) {
+    const PageId id = ids[cursor.Next()];
+    for (;;) {
+      OptimisticReadScope scope;
+      OptimisticPageGuard g;
+      if (!pool->TryReadOptimistic(id, &g)) [[unlikely]] {
+        absl::StatusOr<OptimisticPageGuard> slow = pool->ReadOptimistic(id);
+        if (!slow.ok()) {
+          Fail(state, slow.status());
+          return;
+        }
+        g = *slow;
+      }
+      const std::uint64_t word = ReadWord(g.data().data());
+      if (g.Validate()) [[likely]] {
+        benchmark::DoNotOptimize(word);
+        break;
+      }
+    }
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -812,6 +842,7 @@ void RegisterAll() {
     Register(name, fn, setup)->UseRealTime();
   };
   hit("pool_hit/read_guard", PoolHitRead<false>, SetUpPool<PoolKind::kHit>);
+  hit("pool_hit/read_optimistic", PoolHitOptimistic, SetUpPool<PoolKind::kHit>);
   hit("pool_hit/read_guard_disjoint", PoolHitRead<true>, SetUpPool<PoolKind::kHit>);
   hit("pool_hit/write_guard", PoolHitWriteGuard, SetUpPool<PoolKind::kHit>);
   hit("pool_hit/raw_deref", PoolHitRawDeref, SetUpRaw);
@@ -819,7 +850,7 @@ void RegisterAll() {
 
   one("pool_miss/raw_pread", PoolMissRawPread, SetUpRaw);
   one("pool_miss/pread", PoolMissRead, SetUpPool<PoolKind::kMissPread>);
-  one("pool_miss/pread_clock", PoolMissRead, SetUpPool<PoolKind::kMissPreadClock>);
+  one("pool_miss/pread_lruk", PoolMissRead, SetUpPool<PoolKind::kMissPreadLruK>);
   one("pool_miss/pread_noverify", PoolMissRead, SetUpPool<PoolKind::kMissPreadNoVerify>);
   one("pool_miss/mmap", PoolMissRead, SetUpPool<PoolKind::kMissMmap>);
   one("pool_miss/raw_pread_direct", PoolMissRawPreadDirect, SetUpRawDirect);

@@ -13,17 +13,6 @@
 namespace pagestore {
 namespace {
 
-std::size_t ShardCountFor(std::size_t frames) {
-  std::size_t n = 1;
-  while (n < 256 && n < frames / 4) n <<= 1;
-  return n;
-}
-
-std::uint64_t Mix(PageId id) {
-  std::uint64_t x = id * 0x9E3779B97F4A7C15ull;
-  return x ^ (x >> 29);
-}
-
 std::chrono::nanoseconds Nanos(const std::atomic<std::int64_t>& a) {
   return std::chrono::nanoseconds(a.load(std::memory_order_relaxed));
 }
@@ -53,8 +42,11 @@ template class BasicPageGuard<false>;
 template class BasicPageGuard<true>;
 
 void BufferPool::ReleaseGuard(FrameId f, bool exclusive) {
-  frames_[f].latch.UnlockForGuard(exclusive);
-  Unpin(f);
+  if (exclusive) {
+    frames_[f].latch.UnlockExclusive();
+  } else {
+    frames_[f].latch.UnlockShared();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,20 +106,20 @@ absl::StatusOr<std::unique_ptr<BufferPool>> BufferPool::Create(std::size_t frame
   absl::StatusOr<std::unique_ptr<Replacer>> replacer = MakeReplacer(frame_count, options.replacer);
   if (!replacer.ok()) return replacer.status();
   auto* data = static_cast<std::byte*>(std::aligned_alloc(kPageSize, frame_count * kPageSize));
-  if (data == nullptr) {
-    return absl::ResourceExhaustedError(fmt::format("cannot allocate {} bytes for {} frames",
-                                                    frame_count * kPageSize, frame_count));
+  if (data != nullptr) {
+    std::unique_ptr<BufferPool> pool(
+        new BufferPool(frame_count, data, std::move(disk), std::move(*replacer), options));
+    if (pool->table_.ok()) return pool;
+    return absl::ResourceExhaustedError("cannot allocate the buffer pool's page table");
   }
-  return std::unique_ptr<BufferPool>(
-      new BufferPool(frame_count, data, std::move(disk), std::move(*replacer), options));
+  return absl::ResourceExhaustedError(fmt::format("cannot allocate {} bytes for {} frames",
+                                                  frame_count * kPageSize, frame_count));
 }
 
 BufferPool::BufferPool(std::size_t frame_count, std::byte* data, std::unique_ptr<DiskManager> disk,
                        std::unique_ptr<Replacer> replacer, const BufferPoolOptions& options)
     : frames_(frame_count),
       data_(data),
-      shards_(new Shard[ShardCountFor(frame_count)]),
-      shard_mask_(ShardCountFor(frame_count) - 1),
       replacer_(std::move(replacer)),
       log_flusher_(options.log_flusher),
       disk_(std::move(disk)),
@@ -150,8 +142,6 @@ BufferPool::IoLock::IoLock() {
 
 BufferPool::IoLock::~IoLock() { pthread_rwlock_destroy(&lock_); }
 
-BufferPool::Shard& BufferPool::ShardOf(PageId id) { return shards_[Mix(id) & shard_mask_]; }
-
 absl::Status BufferPool::SuperblockPageError(PageId id, std::string_view op) const {
   return absl::InvalidArgumentError(fmt::format(
       "{}: {} page {}: pages 0 and 1 are the superblock, not pages of the pool", path_, op, id));
@@ -165,50 +155,48 @@ absl::Status BufferPool::Exhausted() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Frames: pins, the free list, eviction
-
-void BufferPool::Unpin(FrameId f) {
-  Frame& fr = frames_[f];
-  if (fr.pins.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
-      fr.orphaned.load(std::memory_order_acquire) &&
-      fr.orphaned.exchange(false, std::memory_order_acq_rel)) {
-    MutexLock lock(&free_mu_);  // invariant 5: the last pin of an orphan frees it
-    free_.push_back(f);
-  }
-}
+// Frames: the free list, eviction, write-back
 
 void BufferPool::Abandon(FrameId f) {
+  Frame& fr = frames_[f];
   replacer_->Remove(f);  // bound for the free list: no longer a candidate for eviction
-  frames_[f].loaded.store(false, std::memory_order_relaxed);
-  frames_[f].dirty.store(false, std::memory_order_relaxed);
-  frames_[f].orphaned.store(true, std::memory_order_release);
-  Unpin(f);
+  fr.page_id.store(kInvalidPageId, std::memory_order_relaxed);
+  fr.dirty.store(false, std::memory_order_relaxed);
+  fr.checked.store(false, std::memory_order_relaxed);
+  fr.latch.UnlockExclusive();
+  MutexLock lock(&free_mu_);
+  free_.push_back(f);
 }
 
 std::optional<FrameId> BufferPool::PopFree() {
-  MutexLock lock(&free_mu_);
-  if (free_.empty()) return std::nullopt;
-  const FrameId f = free_.back();
-  free_.pop_back();
-  frames_[f].pins.fetch_add(1, std::memory_order_acquire);
+  std::optional<FrameId> f;
+  {
+    MutexLock lock(&free_mu_);
+    if (free_.empty()) return std::nullopt;
+    f = free_.back();
+    free_.pop_back();
+  }
+  // A thread that found this frame in the table before it was given up may still hold it shared
+  // for the moment it takes to see the frame is not its page (invariant 5); it waits for nothing.
+  frames_[*f].latch.LockExclusive();
   return f;
 }
 
 absl::StatusOr<FrameId> BufferPool::GetFrame() {
-  // A frame the replacer offers may be mid-change in another thread (its last pin just
-  // dropped on the way to the free list, or another evictor or flusher holds it). Such a frame
-  // is skipped for the rest of the pass, so every round tries a different one; the pool is
-  // exhausted only when no frame at all is unpinned. A pass that skipped some frames and found
-  // none to take waits a little and tries them again: those states end when their thread moves
-  // on. The deadline only turns a bug that leaves a frame stuck into an error instead of a hang.
+  // A frame the replacer offers may be held or mid-change in another thread (just latched by a
+  // hit, written back by a flush, on its way to the free list). Such a frame is skipped for the
+  // rest of the pass, so every round tries a different one; the pool is exhausted only when no
+  // frame at all is free of latches. A pass that skipped some frames and found none to take
+  // waits a little and tries them again: those states end when their thread moves on. The
+  // deadline only turns a bug that leaves a frame stuck into an error instead of a hang.
   absl::flat_hash_set<FrameId> skipped;
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (int pass = 0;; ++pass) {
     for (;;) {
       if (std::optional<FrameId> f = PopFree()) return *f;
       std::optional<FrameId> victim = replacer_->PickVictim([&](FrameId f) {
-        return frames_[f].pins.load(std::memory_order_acquire) == 0 &&
-               frames_[f].page_id.load(std::memory_order_acquire) != kInvalidPageId &&
+        return !frames_[f].latch.is_locked() &&
+               frames_[f].page_id.load(std::memory_order_relaxed) != kInvalidPageId &&
                !skipped.contains(f);
       });
       if (!victim) break;
@@ -221,7 +209,7 @@ absl::StatusOr<FrameId> BufferPool::GetFrame() {
     if (skipped.empty()) return Exhausted();
     if (std::chrono::steady_clock::now() > give_up) {
       return absl::ResourceExhaustedError(fmt::format(
-          "{}: buffer pool could not claim a frame in 30 s: {} unpinned frames stayed busy",
+          "{}: buffer pool could not claim a frame in 30 s: {} unlatched frames stayed busy",
           path_, skipped.size()));
     }
     skipped.clear();
@@ -235,90 +223,87 @@ absl::StatusOr<FrameId> BufferPool::GetFrame() {
 
 absl::StatusOr<bool> BufferPool::TryClaim(FrameId f) {
   Frame& fr = frames_[f];
-  const PageId old = fr.page_id.load(std::memory_order_acquire);
-  if (old == kInvalidPageId) return false;  // being set up or freed by someone: not ours
-  Shard& shard = ShardOf(old);
-  if (fr.dirty.load(std::memory_order_acquire)) {
-    // Write it back before unmapping it, so a concurrent fetch of `old` never reads a stale
-    // copy from disk. Only if nobody else holds it: eviction never waits on a page latch.
-    {
-      MutexLock lock(&shard.mu);
-      auto it = shard.frames.find(old);
-      if (it == shard.frames.end() || it->second != f) return false;
-      if (fr.pins.fetch_add(1, std::memory_order_acquire) != 0) {
-        fr.pins.fetch_sub(1, std::memory_order_release);
-        return false;
-      }
-    }
-    absl::StatusOr<WriteBackResult> r = WriteBack(f, old, /*blocking=*/false);
-    Unpin(f);
-    if (!r.ok()) return r.status();
-    if (*r == WriteBackResult::kBusy) return false;
-    if (*r == WriteBackResult::kWritten) dirty_writebacks_.fetch_add(1, std::memory_order_relaxed);
+  // Invariant 3: only a frame nobody holds, and (invariant 9) without waiting for anyone.
+  if (!fr.latch.TryLockExclusive()) return false;
+  const PageId old = fr.page_id.load(std::memory_order_relaxed);
+  // Invariant 7: no write-back of the page may be in flight when it is unmapped, or a fetch
+  // right after could read the older copy on disk.
+  if (old == kInvalidPageId || !fr.writeback_mu.TryLock()) {
+    fr.latch.UnlockExclusive();
+    return false;
   }
-  // Claim: still mapped to `old`, unpinned and clean. Invariant 3.
-  {
-    MutexLock lock(&shard.mu);
-    auto it = shard.frames.find(old);
-    if (it == shard.frames.end() || it->second != f) return false;
-    if (fr.pins.load(std::memory_order_acquire) != 0 || fr.dirty.load(std::memory_order_acquire)) {
-      return false;
+  if (fr.dirty.load(std::memory_order_relaxed)) {
+    // Write it back first, so a fetch of `old` after the unmap reads what the frame held.
+    alignas(kPageSize) std::array<std::byte, kPageSize> copy;
+    std::memcpy(copy.data(), FrameData(f), kPageSize);
+    if (absl::Status s = WriteCopy(old, copy); !s.ok()) {
+      fr.writeback_mu.Unlock();
+      fr.latch.UnlockExclusive();
+      return s;  // the page stays dirty and resident: nothing is lost
     }
-    shard.frames.erase(it);
-    fr.page_id.store(kInvalidPageId, std::memory_order_relaxed);
-    fr.pins.fetch_add(1, std::memory_order_acquire);
+    fr.dirty.store(false, std::memory_order_relaxed);
+    dirty_writebacks_.fetch_add(1, std::memory_order_relaxed);
   }
+  table_.Erase(old, f);
+  fr.page_id.store(kInvalidPageId, std::memory_order_seq_cst);  // before WakeSleepers
+  fr.checked.store(false, std::memory_order_relaxed);
+  fr.writeback_mu.Unlock();
+  // Threads asleep on the latch want `old`; we keep the latch for the next page, so wake them
+  // to see it is gone (invariant 12).
+  fr.latch.WakeSleepers();
   evictions_.fetch_add(1, std::memory_order_relaxed);
   replacer_->Remove(f);
-  fr.loaded.store(false, std::memory_order_relaxed);
-  fr.dirty.store(false, std::memory_order_relaxed);
   return true;
+}
+
+absl::Status BufferPool::WriteCopy(PageId id, std::span<std::byte> copy) {
+  absl::Status s;
+  if (log_flusher_ != nullptr) {
+    s = log_flusher_->FlushUntil(ReadPageHeader(ConstPageSpan(copy.data(), kPageSize)).lsn);
+  }
+  if (s.ok()) {  // invariant 8
+    IoLock::Shared io(io_mu_);
+    s = disk_->WritePage(id, PageSpan(copy.data(), kPageSize));
+  }
+  if (s.ok()) disk_writes_.fetch_add(1, std::memory_order_relaxed);
+  return s;
 }
 
 absl::StatusOr<BufferPool::WriteBackResult> BufferPool::WriteBack(FrameId f, PageId id,
                                                                   bool blocking) {
   Frame& fr = frames_[f];
-  // Invariant 7: held from the copy to the completed disk write.
+  // A consistent snapshot: writers hold the exclusive latch while they change the page. The
+  // frame may hold another page by now, or none: then there is nothing of `id` here.
+  if (blocking) {
+    if (!LatchIfHolds(f, id, /*exclusive=*/false)) return WriteBackResult::kClean;
+  } else if (!fr.latch.TryLockShared()) {
+    return WriteBackResult::kBusy;
+  } else if (fr.page_id.load(std::memory_order_relaxed) != id) {
+    fr.latch.UnlockShared();
+    return WriteBackResult::kClean;
+  }
+  // Invariant 7: held from the copy to the completed disk write (taken under the shared latch,
+  // which keeps the frame on this page until then; eviction only tries it).
   if (blocking) {
     fr.writeback_mu.Lock();
   } else if (!fr.writeback_mu.TryLock()) {
+    fr.latch.UnlockShared();
     return WriteBackResult::kBusy;
   }
+  // The flag is cleared before the copy, so a write after it marks the frame dirty again.
   alignas(kPageSize) std::array<std::byte, kPageSize> copy;
-  {
-    // A consistent snapshot: writers hold the exclusive latch while they change the page. The
-    // flag is cleared before the copy, so a write after it marks the frame dirty again.
-    if (blocking) {
-      fr.latch.ReaderLock();
-    } else if (!fr.latch.ReaderTryLock()) {
-      fr.writeback_mu.Unlock();
-      return WriteBackResult::kBusy;
-    }
-    // The caller's pin may be stale (taken while a load that then failed was in progress): the
-    // frame may hold another page or none. Then there is nothing of `id` here to write.
-    const bool dirty = fr.loaded.load(std::memory_order_acquire) &&
-                       fr.page_id.load(std::memory_order_acquire) == id &&
-                       fr.dirty.exchange(false, std::memory_order_acq_rel);
-    if (dirty) std::memcpy(copy.data(), FrameData(f), kPageSize);
-    fr.latch.ReaderUnlock();
-    if (!dirty) {
-      fr.writeback_mu.Unlock();
-      return WriteBackResult::kClean;
-    }
-  }
-  absl::Status s;
-  if (log_flusher_ != nullptr) s = log_flusher_->FlushUntil(ReadPageHeader(copy).lsn);  // inv. 8
-  if (s.ok()) {
-    IoLock::Shared io(io_mu_);
-    s = disk_->WritePage(id, copy);
-  }
-  if (!s.ok()) {
-    fr.dirty.store(true, std::memory_order_release);  // still resident (pinned), still this page
+  const bool dirty = fr.dirty.exchange(false, std::memory_order_acq_rel);
+  if (dirty) std::memcpy(copy.data(), FrameData(f), kPageSize);
+  fr.latch.UnlockShared();  // readers and writers go on during the I/O
+  if (!dirty) {
     fr.writeback_mu.Unlock();
-    return s;
+    return WriteBackResult::kClean;
   }
-  disk_writes_.fetch_add(1, std::memory_order_relaxed);
+  // The write-back lock keeps the frame from eviction until the write is done.
+  absl::Status s = WriteCopy(id, copy);
+  if (!s.ok()) fr.dirty.store(true, std::memory_order_release);  // still resident, still `id`
   fr.writeback_mu.Unlock();
+  if (!s.ok()) return s;
   return WriteBackResult::kWritten;
 }
 
@@ -328,95 +313,103 @@ absl::StatusOr<BufferPool::WriteBackResult> BufferPool::WriteBack(FrameId f, Pag
 absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) {
   if (id < kFirstDataPage) [[unlikely]]
     return SuperblockPageError(id, "fetch");
-  Shard& shard = ShardOf(id);
+  if (id >= PageTable::kLimit) [[unlikely]] {
+    return absl::OutOfRangeError(fmt::format(
+        "{}: page {} is beyond the {} pages a buffer pool addresses", path_, id, PageTable::kLimit));
+  }
   for (;;) {
-    // Hit: pin under the shard lock, so an evictor (which unmaps under the exclusive lock after
-    // seeing no pins) cannot take the frame from under us. Invariant 2.
-    std::optional<FrameId> hit;
-    {
-      ReaderMutexLock lock(&shard.mu);
-      if (auto it = shard.frames.find(id); it != shard.frames.end()) {
-        hit = it->second;
-        frames_[*hit].pins.fetch_add(1, std::memory_order_acquire);
-      }
-    }
-    if (hit) {
-      Frame& fr = frames_[*hit];
-      fr.latch.LockForGuard(exclusive);
-      // Loaded, and still this page: if the load we waited for failed, the frame was unmapped
-      // (and stays ours to drop until our pin goes: invariant 4).
-      if (fr.loaded.load(std::memory_order_acquire) &&
-          fr.page_id.load(std::memory_order_acquire) == id) [[likely]] {
+    if (const std::optional<FrameId> hit = table_.Find(id)) {
+      // Hit: latch, then check the frame still holds the page. It changes pages only under the
+      // exclusive latch (invariant 1), so once latched and checked it stays ours.
+      if (LatchIfHolds(*hit, id, exclusive)) [[likely]] {
         hits_.Add(1);
         replacer_->RecordAccess(*hit);
-        if (exclusive) fr.dirty.store(true, std::memory_order_relaxed);
+        if (exclusive) frames_[*hit].dirty.store(true, std::memory_order_relaxed);
         return *hit;
       }
-      ReleaseGuard(*hit, exclusive);
-      continue;  // fetch again, meeting the load error ourselves if it persists
-    }
-
-    // Miss.
-    absl::StatusOr<FrameId> got = GetFrame();
-    if (!got.ok()) return got.status();
-    const FrameId f = *got;
-    Frame& fr = frames_[f];
-    fr.latch.LockForGuard(true);  // uncontended: the frame is unmapped and pinned only by us
-    bool raced;
-    {
-      MutexLock lock(&shard.mu);
-      raced = shard.frames.contains(id);
-      if (!raced) {
-        fr.loaded.store(false, std::memory_order_relaxed);
-        fr.page_id.store(id, std::memory_order_relaxed);
-        shard.frames.emplace(id, f);
-      }
-    }
-    if (raced) {
-      // Another thread mapped the page meanwhile: give our frame back and take the hit path.
-      fr.latch.UnlockForGuard(true);
-      Abandon(f);
+      // Evicted, or its load failed, while we waited: look again (meeting the load error
+      // ourselves if it persists: invariant 4).
       continue;
     }
-    misses_.Add(1);
-    absl::Status status;
-    {
-      IoLock::Shared io(io_mu_);
-      if (read) {
-        status = disk_->ReadPage(id, PageSpan(FrameData(f), kPageSize));
-      } else if (id >= disk_->page_count()) {
-        status = absl::OutOfRangeError(
-            fmt::format("{}: page {} is beyond the end of the file ({} pages)", disk_->path(), id,
-                        disk_->page_count()));
-      } else {
-        std::memset(FrameData(f), 0, kPageSize);
-      }
-    }
-    if (!status.ok()) {
-      // Invariant 4: no frame keeps bad bytes. Unmap; threads that pinned the frame while we
-      // loaded see it is not their page, and the last pin returns it to the free list.
-      {
-        MutexLock lock(&shard.mu);
-        shard.frames.erase(id);
-        fr.page_id.store(kInvalidPageId, std::memory_order_relaxed);
-      }
-      fr.latch.UnlockForGuard(true);
-      Abandon(f);
-      return status;
-    }
-    if (read) disk_reads_.fetch_add(1, std::memory_order_relaxed);
-    fr.dirty.store(exclusive, std::memory_order_relaxed);
-    fr.checked.store(false, std::memory_order_relaxed);
-    fr.loaded.store(true, std::memory_order_release);
-    replacer_->RecordAccess(f);
-    if (!exclusive) {
-      // No downgrade on std::shared_mutex; another thread may write the page in between, which
-      // is an ordinary interleaving.
-      fr.latch.UnlockForGuard(true);
-      fr.latch.LockForGuard(false);
-    }
-    return f;
+    absl::StatusOr<std::optional<FrameId>> loaded = Load(id, exclusive, read);
+    if (!loaded.ok()) return loaded.status();
+    if (*loaded) return **loaded;
+    // Another thread mapped the page first: take the hit path.
   }
+}
+
+bool BufferPool::LatchIfHolds(FrameId f, PageId id, bool exclusive) {
+  Frame& fr = frames_[f];
+  for (;;) {
+    // Sleep only while the frame holds the page: its page changes under the exclusive latch,
+    // whose release wakes us to look again. Sleeping on a frame given to another page could
+    // deadlock with whoever holds that page (invariant 12).
+    if ((exclusive ? fr.latch.TryLockExclusive() : fr.latch.TryLockShared()) ||
+        (fr.page_id.load(std::memory_order_relaxed) == id &&
+         fr.latch.LockOrSleep(exclusive, [&] {
+           return fr.page_id.load(std::memory_order_seq_cst) == id;
+         }))) {
+      if (fr.page_id.load(std::memory_order_relaxed) == id) [[likely]]
+        return true;
+      ReleaseGuard(f, exclusive);
+      return false;
+    }
+    if (fr.page_id.load(std::memory_order_relaxed) != id) return false;
+  }
+}
+
+absl::StatusOr<std::optional<FrameId>> BufferPool::Load(PageId id, bool exclusive, bool read) {
+  if (!table_.Reserve(id)) {
+    return absl::ResourceExhaustedError(
+        fmt::format("{}: cannot allocate the page table for page {}", path_, id));
+  }
+  absl::StatusOr<FrameId> got = GetFrame();
+  if (!got.ok()) return got.status();
+  const FrameId f = *got;
+  Frame& fr = frames_[f];
+  fr.page_id.store(id, std::memory_order_relaxed);  // under the exclusive latch from GetFrame
+  if (table_.TryInsert(id, f)) {
+    Abandon(f);
+    return std::nullopt;
+  }
+  misses_.Add(1);
+  absl::Status status;
+  {
+    IoLock::Shared io(io_mu_);
+    if (read) {
+      status = disk_->ReadPage(id, PageSpan(FrameData(f), kPageSize));
+    } else if (id >= disk_->page_count()) {
+      status = absl::OutOfRangeError(
+          fmt::format("{}: page {} is beyond the end of the file ({} pages)", disk_->path(), id,
+                      disk_->page_count()));
+    } else {
+      std::memset(FrameData(f), 0, kPageSize);
+    }
+  }
+  if (!status.ok()) {
+    // Invariant 4: no frame keeps bad bytes. Threads that found the frame while we loaded wait
+    // on its latch and then see it is not their page.
+    table_.Erase(id, f);
+    Abandon(f);
+    return status;
+  }
+  if (read) disk_reads_.fetch_add(1, std::memory_order_relaxed);
+  fr.dirty.store(exclusive, std::memory_order_relaxed);
+  fr.checked.store(false, std::memory_order_relaxed);
+  replacer_->RecordAccess(f);
+  if (!exclusive) fr.latch.Downgrade();
+  return f;
+}
+
+absl::StatusOr<OptimisticPageGuard> BufferPool::ReadOptimistic(PageId id) {
+  OptimisticPageGuard g;
+  if (TryReadOptimistic(id, &g)) return g;
+  absl::StatusOr<FrameId> f = Fetch(id, /*exclusive=*/false);
+  if (!f.ok()) return f.status();
+  const Frame& fr = frames_[*f];
+  g = OptimisticPageGuard(&fr.latch, fr.latch.SnapshotHeldShared(), id, FrameData(*f));
+  ReleaseGuard(*f, /*exclusive=*/false);
+  return g;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -475,32 +468,22 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
     IoLock::Shared io(io_mu_);
     id = disk_->AllocatePage();
   }
+  if (id.ok() && (*id >= PageTable::kLimit || !table_.Reserve(*id))) {
+    id = absl::ResourceExhaustedError(
+        fmt::format("{}: page {} is beyond what the buffer pool can address", path_, *id));
+  }
   if (!id.ok()) {
     Abandon(f);
     return id.status();
   }
-  Shard& shard = ShardOf(*id);
-  fr.latch.LockForGuard(true);
   for (;;) {
     // Once allocated, the id is in the page count: another thread may fetch it before we map it
     // (a scan, a prefetch). Then wait for that load to settle and take its frame over.
-    std::optional<FrameId> other;
-    {
-      MutexLock lock(&shard.mu);
-      auto [it, inserted] = shard.frames.try_emplace(*id, f);
-      if (inserted) {
-        fr.page_id.store(*id, std::memory_order_relaxed);
-      } else {
-        other = it->second;
-        frames_[*other].pins.fetch_add(1, std::memory_order_acquire);
-      }
-    }
+    fr.page_id.store(*id, std::memory_order_relaxed);
+    const std::optional<FrameId> other = table_.TryInsert(*id, f);
     if (!other) break;
-    Frame& of = frames_[*other];
-    of.latch.LockForGuard(true);
-    if (of.loaded.load(std::memory_order_acquire) &&
-        of.page_id.load(std::memory_order_acquire) == *id) {
-      fr.latch.UnlockForGuard(true);
+    if (LatchIfHolds(*other, *id, /*exclusive=*/true)) {
+      Frame& of = frames_[*other];
       Abandon(f);
       InitPage(PageSpan(FrameData(*other), kPageSize), type);
       of.dirty.store(true, std::memory_order_relaxed);
@@ -508,13 +491,11 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
       replacer_->RecordAccess(*other);
       return WritePageGuard(this, *other, *id, FrameData(*other));
     }
-    of.latch.UnlockForGuard(true);  // that load failed and unmapped the id: map ours
-    Unpin(*other);
+    // That load failed and unmapped the id: map ours.
   }
   InitPage(PageSpan(FrameData(f), kPageSize), type);
   fr.dirty.store(true, std::memory_order_relaxed);
   fr.checked.store(false, std::memory_order_relaxed);
-  fr.loaded.store(true, std::memory_order_release);
   replacer_->RecordAccess(f);
   return WritePageGuard(this, f, *id, FrameData(f));
 }
@@ -522,19 +503,10 @@ absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
 absl::Status BufferPool::FlushPage(PageId id) {
   if (id < kFirstDataPage) [[unlikely]]
     return SuperblockPageError(id, "flush");
-  Shard& shard = ShardOf(id);
-  std::optional<FrameId> f;
-  {
-    ReaderMutexLock lock(&shard.mu);
-    if (auto it = shard.frames.find(id); it != shard.frames.end()) {
-      f = it->second;
-      frames_[*f].pins.fetch_add(1, std::memory_order_acquire);
-    }
-  }
+  if (id >= PageTable::kLimit) return absl::OkStatus();  // never resident
+  const std::optional<FrameId> f = table_.Find(id);
   if (!f) return absl::OkStatus();  // not resident: nothing to write
-  absl::StatusOr<WriteBackResult> r = WriteBack(*f, id, /*blocking=*/true);
-  Unpin(*f);
-  return r.status();
+  return WriteBack(*f, id, /*blocking=*/true).status();
 }
 
 absl::Status BufferPool::FlushAll() {
@@ -572,15 +544,7 @@ absl::Status BufferPool::SwapDiskManager(const DiskManagerOptions& options) {
     Frame& fr = frames_[f];
     const PageId id = fr.page_id.load(std::memory_order_acquire);
     if (id == kInvalidPageId || !fr.dirty.load(std::memory_order_acquire)) continue;
-    {
-      Shard& shard = ShardOf(id);
-      ReaderMutexLock lock(&shard.mu);
-      auto it = shard.frames.find(id);
-      if (it == shard.frames.end() || it->second != f) continue;
-      fr.pins.fetch_add(1, std::memory_order_acquire);
-    }
     absl::StatusOr<WriteBackResult> r = WriteBack(f, id, /*blocking=*/false);
-    Unpin(f);
     if (!r.ok()) return r.status();
   }
   // Make nearly everything durable while traffic still flows, so the sync under the exclusive

@@ -18,15 +18,16 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "buffer/frame_latch.h"
 #include "buffer/log_flusher.h"
 #include "buffer/page_guard.h"
+#include "buffer/page_table.h"
 #include "buffer/replacer.h"
 #include "storage/disk_manager.h"
 #include "storage/mutex.h"
@@ -72,6 +73,29 @@ class BufferPool {
   [[nodiscard]] absl::StatusOr<ReadPageGuard> ReadPage(PageId id) ABSL_LOCKS_EXCLUDED(io_mu_);
   // As ReadPage, with the exclusive latch; the frame is marked dirty.
   [[nodiscard]] absl::StatusOr<WritePageGuard> WritePage(PageId id) ABSL_LOCKS_EXCLUDED(io_mu_);
+  // Optimistic access (page_guard.h): the page's frame and version, with no latch taken and
+  // nothing written that another reader writes. TryReadOptimistic is the hit path alone: false
+  // when the page is not resident or a writer holds it. ReadOptimistic falls back on the shared
+  // latch (waiting for a writer, loading on a miss, with ReadPage's errors) and gives up the
+  // latch before returning.
+  bool TryReadOptimistic(PageId id, OptimisticPageGuard* out) {
+    if (id < kFirstDataPage || id >= PageTable::kLimit) [[unlikely]]
+      return false;
+    const std::optional<FrameId> f = table_.Find(id);
+    if (!f) return false;
+    const Frame& fr = frames_[*f];
+    const std::uint64_t snapshot = fr.latch.Snapshot();
+    if (FrameLatch::locked_exclusive(snapshot) ||
+        fr.page_id.load(std::memory_order_relaxed) != id) {
+      return false;
+    }
+    hits_.Add(1);
+    replacer_->RecordAccess(*f);
+    *out = OptimisticPageGuard(&fr.latch, snapshot, id, FrameData(*f));
+    return true;
+  }
+  [[nodiscard]] absl::StatusOr<OptimisticPageGuard> ReadOptimistic(PageId id)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
   // The disk manager's superblock roots (persisted by its next Sync: FlushAll). Setting them is
   // the WAL layer's (BufferPoolInternals).
   SuperblockRoots roots() const ABSL_LOCKS_EXCLUDED(io_mu_);
@@ -132,57 +156,17 @@ class BufferPool {
   [[nodiscard]] absl::StatusOr<PageId> AllocatePageId() ABSL_LOCKS_EXCLUDED(io_mu_);
   void SetRoots(const SuperblockRoots& roots) ABSL_LOCKS_EXCLUDED(io_mu_);
 
-  // A frame's content latch, which page guards hold: shared by ReadPageGuard, exclusive by
-  // WritePageGuard. Not a Mutex (storage/mutex.h), though it is the same std::shared_mutex and
-  // costs exactly that: a guard's latch is taken in one function (Fetch, NewPage) and released
-  // in another (ReleaseGuard, when the guard goes), maybe after the guard moved to another
-  // thread, which the analysis cannot follow. So LockForGuard/UnlockForGuard are invisible to
-  // it, and the annotated calls are for a latch held within one function (write-back's copy).
-  class ABSL_LOCKABLE FrameLatch {
-   public:
-    void ReaderLock() ABSL_SHARED_LOCK_FUNCTION() { mu_.lock_shared(); }
-    [[nodiscard]] bool ReaderTryLock() ABSL_SHARED_TRYLOCK_FUNCTION(true) {
-      return mu_.try_lock_shared();
-    }
-    void ReaderUnlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock_shared(); }
-    // For a guard (or the setup of a frame that a guard then takes over).
-    void LockForGuard(bool exclusive) {
-      if (exclusive) {
-        mu_.lock();
-      } else {
-        mu_.lock_shared();
-      }
-    }
-    void UnlockForGuard(bool exclusive) {
-      if (exclusive) {
-        mu_.unlock();
-      } else {
-        mu_.unlock_shared();
-      }
-    }
-
-   private:
-    std::shared_mutex mu_;
-  };
-
-  struct Frame {
-    FrameLatch latch;                             // content latch; guards hold it
-    std::atomic<PageId> page_id{kInvalidPageId};  // set/cleared under the page's shard lock
-    std::atomic<std::int32_t> pins{0};            // raised only under the shard lock (invariant 2)
+  // Frame metadata, one cache line each, apart from the page bytes (data_). The latch word is
+  // the frame's pin as well: a frame latched by anyone is not evicted (invariant 2).
+  struct alignas(64) Frame {
+    FrameLatch latch;                             // guards hold it; see buffer/frame_latch.h
+    std::atomic<PageId> page_id{kInvalidPageId};  // changed only under the exclusive latch
     std::atomic<bool> dirty{false};
-    std::atomic<bool> loaded{false};   // bytes valid; false while a miss is reading the page
     std::atomic<bool> checked{false};  // structure_checked(): an index checked these bytes
-    // Unmapped and waiting for its last pin to drop before it rejoins the free list (a frame
-    // whose load failed may still be pinned by threads that found it while it was loading).
-    std::atomic<bool> orphaned{false};
     // Held across a write-back, copy to completed disk write: two write-backs of one page never
-    // overlap, so an older copy can never land after a newer one (invariant 7). Eviction only
-    // tries it (invariant 9), so it may be tried under any latch.
-    ExclusiveMutex writeback_mu ABSL_ACQUIRED_BEFORE(latch);
-  };
-  struct Shard {
-    Mutex mu;  // a leaf: nothing is taken under it
-    absl::flat_hash_map<PageId, FrameId> frames ABSL_GUARDED_BY(mu);
+    // overlap, so an older copy can never land after a newer one, and eviction (which only
+    // tries it) never unmaps a page whose write is still in flight (invariant 7).
+    ExclusiveMutex writeback_mu;
   };
 
   BufferPool(std::size_t frame_count, std::byte* data, std::unique_ptr<DiskManager> disk,
@@ -190,29 +174,39 @@ class BufferPool {
 
   enum class WriteBackResult { kClean, kWritten, kBusy };
 
-  // Pins and latches the page's frame, loading it on a miss.
+  // Latches the page's frame, loading it on a miss.
   // `read` false: on a miss the frame is zeroed instead of read (OverwritePage).
   [[nodiscard]] absl::StatusOr<FrameId> Fetch(PageId id, bool exclusive, bool read = true)
       ABSL_LOCKS_EXCLUDED(io_mu_);
-  // A frame holding no page, pinned once for the caller: from the free list or by eviction.
+  // Latches frame `f` if it holds page `id`, waiting (on the frame's word) only while it does;
+  // false, holding nothing, once it does not.
+  bool LatchIfHolds(FrameId f, PageId id, bool exclusive);
+  // The miss: a frame for `id`, mapped and loaded, latched as asked; nullopt when another
+  // thread mapped `id` first (the caller then takes the hit path).
+  [[nodiscard]] absl::StatusOr<std::optional<FrameId>> Load(PageId id, bool exclusive, bool read)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
+  // A frame holding no page, latched exclusively for the caller: from the free list or by
+  // eviction.
   [[nodiscard]] absl::StatusOr<FrameId> GetFrame() ABSL_LOCKS_EXCLUDED(io_mu_, free_mu_);
   std::optional<FrameId> PopFree() ABSL_LOCKS_EXCLUDED(free_mu_);
-  // Evicts `f` for the caller (true: pinned once, unmapped, clean) unless another thread is
-  // changing it (false). An error is a failed write-back of its dirty page.
+  // Evicts `f` for the caller (true: latched exclusively, unmapped, clean) unless another thread
+  // holds it or is writing it back (false). An error is a failed write-back of its dirty page.
   [[nodiscard]] absl::StatusOr<bool> TryClaim(FrameId f) ABSL_LOCKS_EXCLUDED(io_mu_);
-  // Writes the frame's copy of page `id` if it is dirty (WAL rule first). The caller holds a pin
-  // taken under the page's shard lock. Not blocking: kBusy instead of waiting for the frame's
-  // latch or another write-back (eviction must never wait on a page latch: invariant 9).
+  // Writes the frame's copy of page `id` if the frame still holds it and it is dirty (WAL rule
+  // first). The caller holds no latch on it. Not blocking: kBusy instead of waiting for the
+  // frame's latch or another write-back (a swap never waits on a page latch).
   [[nodiscard]] absl::StatusOr<WriteBackResult> WriteBack(FrameId f, PageId id, bool blocking)
       ABSL_LOCKS_EXCLUDED(io_mu_);
-  // Drops a pin; the last pin of an orphaned frame returns it to the free list.
-  void Unpin(FrameId f) ABSL_LOCKS_EXCLUDED(free_mu_);
-  // Gives up a frame that holds no page (after a failed load, a lost race or a failed NewPage).
+  // Writes `copy` (of page `id`, held in frame `f`) after the WAL rule; the caller holds the
+  // frame's write-back lock.
+  [[nodiscard]] absl::Status WriteCopy(PageId id, std::span<std::byte> copy)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
+  // Gives up a frame that holds no page and that the caller latched exclusively (after a failed
+  // load, a lost race or a failed NewPage): back to the free list.
   void Abandon(FrameId f) ABSL_LOCKS_EXCLUDED(free_mu_);
   [[nodiscard]] absl::Status SuperblockPageError(PageId id, std::string_view op) const;
   [[nodiscard]] absl::Status Exhausted() const;
   void ReleaseGuard(FrameId f, bool exclusive) ABSL_LOCKS_EXCLUDED(free_mu_);
-  Shard& ShardOf(PageId id);
   std::byte* FrameData(FrameId f) const { return data_ + std::size_t{f} * kPageSize; }
   FrameId FrameOf(const std::byte* page) const {
     return static_cast<FrameId>(static_cast<std::size_t>(page - data_) / kPageSize);
@@ -220,8 +214,7 @@ class BufferPool {
 
   std::vector<Frame> frames_;
   std::byte* data_ = nullptr;  // frames_.size() * kPageSize, page-aligned
-  std::unique_ptr<Shard[]> shards_;
-  std::size_t shard_mask_ = 0;
+  PageTable table_;
   const std::unique_ptr<Replacer> replacer_;
   LogFlusher* const log_flusher_;
 

@@ -8,13 +8,17 @@
 //    its own pages and leaves a hot set (accessed K times) alone; through a full pool of hot
 //    frames it evicts one hot frame, as exact LRU-K does (lru_k_replacer.h says how the batched
 //    victim choice keeps this, and the one approximation left).
-//  - CLOCK (second chance): a reference bit per frame, set on access, cleared by the sweeping
-//    hand; the first unreferenced evictable frame under the hand is the victim.
+//  - CLOCK (second chance), the default: a reference bit per frame, set on access, cleared by
+//    the sweeping hand; the first unreferenced evictable frame under the hand is the victim. A
+//    hit writes the bit only when the hand has cleared it, so hot pages cost no shared writes.
+//    It is not scan resistant: a scan through a full pool can evict hot pages whose bits the
+//    hand has just cleared. Choose LRU-K where scans must leave the hot set alone.
 //
 // Ownership: the pool owns its replacer. Thread safety: RecordAccess and Remove are lock-free and
 // safe from any thread (RecordAccess is the pool's hit path); PickVictim serializes on an
-// internal mutex and is safe concurrently with both. The pool never calls RecordAccess and
-// Remove for the same frame at once (a frame being evicted has no hits).
+// internal mutex and is safe concurrently with both. An optimistic hit may record an access to a
+// frame that is being evicted or freed at that moment; the pool's predicate never offers a frame
+// that holds no page, so such a stale record only costs that frame its place in the order.
 #pragma once
 
 #include <cstddef>
@@ -51,7 +55,7 @@ class Replacer {
 
 struct ReplacerOptions {
   enum class Policy { kLruK, kClock };
-  Policy policy = Policy::kLruK;
+  Policy policy = Policy::kClock;
   int k = 2;  // LRU-K's K, 1..8 (K = 1 is plain LRU)
 };
 

@@ -43,6 +43,10 @@ TARGETS = [
      "speedup", 1.8, 2, 1),
     ("pool_miss/pread vs pool_miss/raw_pread", "pool_miss/pread", "pool_miss/raw_pread",
      "within", 1.2, 1, 1),
+    ("pool_hit/read_optimistic vs pool_hit/raw_deref", "pool_hit/read_optimistic",
+     "pool_hit/raw_deref", "within", 3.33, 1, 1),
+    ("pool_hit/read_optimistic: 2 threads vs 1 thread", "pool_hit/read_optimistic",
+     "pool_hit/read_optimistic", "speedup", 1.9, 2, 1),
 ]
 
 
@@ -50,8 +54,10 @@ TARGETS = [
 # kind, threads of each side), kinds as in TARGETS.
 INFORMATIONAL = [
     ("pool_miss/mmap vs pool_miss/pread", "pool_miss/mmap", "pool_miss/pread", "speedup", 1, 1),
-    ("pool_miss/pread_clock vs pool_miss/pread", "pool_miss/pread_clock", "pool_miss/pread",
+    ("pool_miss/pread_lruk vs pool_miss/pread", "pool_miss/pread_lruk", "pool_miss/pread",
      "speedup", 1, 1),
+    ("pool_hit/read_optimistic vs pool_hit/read_guard", "pool_hit/read_optimistic",
+     "pool_hit/read_guard", "speedup", 1, 1),
     ("pool_miss/pread_noverify vs pool_miss/raw_pread", "pool_miss/pread_noverify",
      "pool_miss/raw_pread", "within", 1, 1),
     ("pool_miss/pread_direct vs pool_miss/raw_pread_direct", "pool_miss/pread_direct",
@@ -289,6 +295,8 @@ SUMMARY = [
      ["sync_1dirty/mmap vs sync_1dirty/raw_fdatasync"], 1),
     ("buffer", "pool hit: read guard", ["pool_hit/read_guard"], "pool_hit/raw_deref", [],
      ["pool_hit/read_guard vs pool_hit/raw_deref"], 1),
+    ("buffer", "pool hit: optimistic read", ["pool_hit/read_optimistic"], "pool_hit/raw_deref", [],
+     ["pool_hit/read_optimistic vs pool_hit/raw_deref"], 1),
     ("buffer", "pool miss (75%) over pread", ["pool_miss/pread"], "pool_miss/raw_pread", [],
      ["pool_miss/pread vs pool_miss/raw_pread"], 1),
     ("wal", "durable commit", ["commit/sync"], "commit/raw_fdatasync", ["fio/write_fdatasync"],

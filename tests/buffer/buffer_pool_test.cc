@@ -18,7 +18,7 @@ TEST(BufferPoolTest, CreateRejectsBadArguments) {
   EXPECT_TRUE(absl::IsInvalidArgument(BufferPool::Create(0, OpenMemory(mem)).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(BufferPool::Create(4, nullptr).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
-      BufferPool::Create(4, OpenMemory(mem), {.replacer = {.k = 0}}).status()));
+      BufferPool::Create(4, OpenMemory(mem), {.replacer = {.policy = ReplacerOptions::Policy::kLruK, .k = 0}}).status()));
 }
 
 TEST(BufferPoolTest, GuardsMoveReleaseAndExposeThePage) {
@@ -102,6 +102,54 @@ TEST(BufferPoolTest, EvictionWritesBackAndPagesComeBackIntact) {
   EXPECT_THAT(s.ToString(), HasSubstr("evictions="));
 }
 
+TEST(BufferPoolTest, OptimisticReadsValidateUntilAWriterOrAnEvictionComes) {
+  auto pool = MakeMemoryPool(4);
+  std::vector<PageId> ids = CreatePages(*pool, 8);
+  PS_ASSERT_OK(pool->FlushAll());
+  OptimisticPageGuard probe;
+  EXPECT_FALSE(pool->TryReadOptimistic(ids[0], &probe)) << "evicted by the later pages";
+
+  // A miss loads the page and hands back a version; a hit needs no latch at all.
+  PS_ASSIGN_OR_FAIL(g, pool->ReadOptimistic(ids[0]));
+  EXPECT_EQ(g.page_id(), ids[0]);
+  EXPECT_TRUE(HoldsVersion(g.data(), ids[0], 0));
+  EXPECT_TRUE(g.Validate());
+  OptimisticPageGuard hit;
+  ASSERT_TRUE(pool->TryReadOptimistic(ids[0], &hit));
+  EXPECT_TRUE(hit.Validate());
+  {
+    PS_ASSIGN_OR_FAIL(r, pool->ReadPage(ids[0]));
+    EXPECT_TRUE(hit.Validate()) << "readers do not invalidate";
+  }
+
+  // A writer invalidates while it holds the page and after.
+  {
+    PS_ASSIGN_OR_FAIL(w, pool->WritePage(ids[0]));
+    EXPECT_FALSE(hit.Validate());
+    OptimisticPageGuard during;
+    EXPECT_FALSE(pool->TryReadOptimistic(ids[0], &during)) << "a writer holds it";
+    WriteVersion(w, 1);
+  }
+  EXPECT_FALSE(hit.Validate());
+  EXPECT_FALSE(g.Validate());
+  PS_ASSIGN_OR_FAIL(fresh, pool->ReadOptimistic(ids[0]));
+  EXPECT_TRUE(fresh.Validate());
+  EXPECT_TRUE(HoldsVersion(fresh.data(), ids[0], 1));
+
+  // Eviction invalidates: the frame now holds another page.
+  for (int i = 4; i < 8; ++i) PS_ASSERT_OK(pool->ReadPage(ids[i]).status());
+  EXPECT_FALSE(fresh.Validate());
+  EXPECT_FALSE(pool->TryReadOptimistic(ids[0], &probe));
+
+  // Bad page ids get ReadPage's errors, never a guard.
+  EXPECT_FALSE(pool->TryReadOptimistic(1, &probe));
+  EXPECT_TRUE(absl::IsInvalidArgument(pool->ReadOptimistic(1).status()));
+  EXPECT_TRUE(absl::IsOutOfRange(pool->ReadOptimistic(ids.back() + 100).status()));
+  const absl::Status far = pool->ReadOptimistic(PageTable::kLimit + 7).status();
+  EXPECT_TRUE(absl::IsOutOfRange(far)) << far;
+  EXPECT_THAT(std::string(far.message()), HasSubstr(std::to_string(PageTable::kLimit + 7)));
+}
+
 TEST(BufferPoolTest, AllFramesPinnedIsResourceExhaustedNotAHang) {
   auto pool = MakeMemoryPool(4);
   std::vector<PageId> ids = CreatePages(*pool, 6);
@@ -120,7 +168,7 @@ TEST(BufferPoolTest, AllFramesPinnedIsResourceExhaustedNotAHang) {
 }
 
 TEST(BufferPoolTest, LruKKeepsTheHotSetThroughASequentialScan) {
-  auto pool = MakeMemoryPool(64);
+  auto pool = MakeMemoryPool(64, {.replacer = {.policy = ReplacerOptions::Policy::kLruK}});
   std::vector<PageId> ids = CreatePages(*pool, 600);
   PS_ASSERT_OK(pool->FlushAll());
   std::vector<PageId> hot(ids.begin(), ids.begin() + 32);
