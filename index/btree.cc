@@ -121,6 +121,16 @@ absl::StatusOr<ReadPageGuard> BTree::DescendShared(const std::string_view* key,
 }
 
 absl::Status BTree::Get(std::string_view key, std::string* value) const {
+  // Optimistic first (bytewise order only: a custom comparator is never handed torn bytes); a
+  // few restarts in a row mean writers are busy here, and the latched path waits for them.
+  if (!options_.comparator) [[likely]] {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      const Optimistic r = GetOptimistic(key, value);
+      if (r == Optimistic::kFound) return absl::OkStatus();
+      if (r == Optimistic::kNotFound) return absl::NotFoundError("key not found");
+      if (r == Optimistic::kFallBack) break;
+    }
+  }
   absl::StatusOr<ReadPageGuard> leaf = DescendShared(&key, 0);
   if (!leaf.ok()) return leaf.status();
   const Node n(const_cast<std::byte*>(leaf->data().data()));

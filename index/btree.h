@@ -148,6 +148,11 @@ class BTree {
   BTree(Store& store, PageId anchor, BTreeOptions options)
       : store_(store), anchor_(anchor), options_(std::move(options)) {}
 
+  // Get without latches (btree_optimistic.cc): kRestart when a validation failed, kFallBack
+  // when only the latched path can answer (a miss, a writer in, a node not yet checked, a
+  // custom comparator, a damaged anchor).
+  enum class Optimistic { kFound, kNotFound, kRestart, kFallBack };
+  Optimistic GetOptimistic(std::string_view key, std::string* value) const;
   // Crabs down from the anchor with shared latches along the path of *key (the leftmost path
   // when null) and returns the node at `level` latched. OutOfRangeError if the tree is lower.
   [[nodiscard]] absl::StatusOr<ReadPageGuard> DescendShared(const std::string_view* key,
