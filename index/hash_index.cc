@@ -213,6 +213,12 @@ absl::StatusOr<std::string> HashIndex::Get(std::string_view key) const {
 
 absl::Status HashIndex::Get(std::string_view key, std::string* value) const {
   const std::uint64_t h = Hash(key);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const Optimistic r = GetOptimistic(h, key, value);
+    if (r == Optimistic::kFound) return absl::OkStatus();
+    if (r == Optimistic::kNotFound) return absl::NotFoundError("key not found");
+    if (r == Optimistic::kFallBack) break;
+  }
   absl::StatusOr<ReadPageGuard> page = FindBucket(h);
   if (!page.ok()) return page.status();
   std::vector<PageId> chain;  // overflow pages visited (chains are rare and short)

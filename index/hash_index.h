@@ -196,6 +196,10 @@ class HashIndex {
   [[nodiscard]] absl::Status MergeFrom(std::uint64_t hash);
   [[nodiscard]] absl::Status Shrink();
 
+  // Get without latches (hash_optimistic.cc): kRestart when validation failed, kFallBack when
+  // only the latched path can answer.
+  enum class Optimistic { kFound, kNotFound, kRestart, kFallBack };
+  Optimistic GetOptimistic(std::uint64_t hash, std::string_view key, std::string* value) const;
   // The bucket for `hash`, shared-latched (the directory page latched on the way, released).
   [[nodiscard]] absl::StatusOr<ReadPageGuard> FindBucket(std::uint64_t hash) const;
   // The bucket id for `hash` with its directory page latched for reading (fast path through the
