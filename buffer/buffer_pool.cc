@@ -112,8 +112,8 @@ absl::StatusOr<std::unique_ptr<BufferPool>> BufferPool::Create(std::size_t frame
     if (pool->table_.ok()) return pool;
     return absl::ResourceExhaustedError("cannot allocate the buffer pool's page table");
   }
-  return absl::ResourceExhaustedError(fmt::format("cannot allocate {} bytes for {} frames",
-                                                  frame_count * kPageSize, frame_count));
+  return absl::ResourceExhaustedError(
+      fmt::format("cannot allocate {} bytes for {} frames", frame_count * kPageSize, frame_count));
 }
 
 BufferPool::BufferPool(std::size_t frame_count, std::byte* data, std::unique_ptr<DiskManager> disk,
@@ -209,8 +209,8 @@ absl::StatusOr<FrameId> BufferPool::GetFrame() {
     if (skipped.empty()) return Exhausted();
     if (std::chrono::steady_clock::now() > give_up) {
       return absl::ResourceExhaustedError(fmt::format(
-          "{}: buffer pool could not claim a frame in 30 s: {} unlatched frames stayed busy",
-          path_, skipped.size()));
+          "{}: buffer pool could not claim a frame in 30 s: {} unlatched frames stayed busy", path_,
+          skipped.size()));
     }
     skipped.clear();
     if (pass < 8) {
@@ -314,8 +314,9 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) 
   if (id < kFirstDataPage) [[unlikely]]
     return SuperblockPageError(id, "fetch");
   if (id >= PageTable::kLimit) [[unlikely]] {
-    return absl::OutOfRangeError(fmt::format(
-        "{}: page {} is beyond the {} pages a buffer pool addresses", path_, id, PageTable::kLimit));
+    return absl::OutOfRangeError(
+        fmt::format("{}: page {} is beyond the {} pages a buffer pool addresses", path_, id,
+                    PageTable::kLimit));
   }
   for (;;) {
     if (const std::optional<FrameId> hit = table_.Find(id)) {
@@ -345,10 +346,9 @@ bool BufferPool::LatchIfHolds(FrameId f, PageId id, bool exclusive) {
     // whose release wakes us to look again. Sleeping on a frame given to another page could
     // deadlock with whoever holds that page (invariant 12).
     if ((exclusive ? fr.latch.TryLockExclusive() : fr.latch.TryLockShared()) ||
-        (fr.page_id.load(std::memory_order_relaxed) == id &&
-         fr.latch.LockOrSleep(exclusive, [&] {
-           return fr.page_id.load(std::memory_order_seq_cst) == id;
-         }))) {
+        (fr.page_id.load(std::memory_order_relaxed) == id && fr.latch.LockOrSleep(exclusive, [&] {
+          return fr.page_id.load(std::memory_order_seq_cst) == id;
+        }))) {
       if (fr.page_id.load(std::memory_order_relaxed) == id) [[likely]]
         return true;
       ReleaseGuard(f, exclusive);
@@ -379,9 +379,9 @@ absl::StatusOr<std::optional<FrameId>> BufferPool::Load(PageId id, bool exclusiv
     if (read) {
       status = disk_->ReadPage(id, PageSpan(FrameData(f), kPageSize));
     } else if (id >= disk_->page_count()) {
-      status = absl::OutOfRangeError(
-          fmt::format("{}: page {} is beyond the end of the file ({} pages)", disk_->path(), id,
-                      disk_->page_count()));
+      status =
+          absl::OutOfRangeError(fmt::format("{}: page {} is beyond the end of the file ({} pages)",
+                                            disk_->path(), id, disk_->page_count()));
     } else {
       std::memset(FrameData(f), 0, kPageSize);
     }

@@ -30,8 +30,7 @@ class PageTable {
   static constexpr std::size_t kChunks = std::size_t{1} << 16;
   static constexpr PageId kLimit = PageId{kChunks} << kChunkBits;
 
-  PageTable()
-      : chunks_(static_cast<std::atomic<Entry*>*>(std::calloc(kChunks, sizeof(Entry*)))) {}
+  PageTable() : chunks_(static_cast<std::atomic<Entry*>*>(std::calloc(kChunks, sizeof(Entry*)))) {}
   ~PageTable() {
     if (chunks_ == nullptr) return;
     for (std::size_t i = 0; i < kChunks; ++i) std::free(chunks_[i].load(std::memory_order_relaxed));

@@ -43,8 +43,7 @@ BTree::Optimistic BTree::GetOptimistic(std::string_view key, std::string* value)
     // Only nodes the latched path has checked since they entered their frame (the flag is
     // dropped whenever the bytes come from elsewhere), of the type and level the parent implies.
     const auto want = expect == 0 ? PageType::kBTreeLeaf : PageType::kBTreeInternal;
-    const bool sound = pool.structure_checked(p) &&
-                       node_type == static_cast<std::uint16_t>(want) &&
+    const bool sound = pool.structure_checked(p) && node_type == static_cast<std::uint16_t>(want) &&
                        TornLoad16(p, kNodeLevelOffset) == expect;
     if (!sound) return g.Validate() ? Optimistic::kFallBack : Optimistic::kRestart;
     TornSafeNode n(p);

@@ -102,5 +102,4 @@ class TornSafeNode {
   bool torn_ = false;
 };
 
-
 }  // namespace pagestore

@@ -16,28 +16,22 @@ using namespace hash_internal;  // NOLINT(build/namespaces): the layouts, in thi
 
 namespace {
 
-std::uint16_t Read16(const std::byte* p, std::size_t off) {
-  std::uint16_t v;
-  std::memcpy(&v, p + off, 2);
-  return v;
-}
-
 // The value of `key` (hash `h`) in the bucket at `p`, reading each field once and only inside
 // the page. kTorn when a field points outside it (torn bytes, or a malformed page).
 enum class Found { kYes, kNo, kTorn };
 Found FindTornSafe(const std::byte* p, std::uint64_t h, std::string_view key, std::string* value) {
-  const std::size_t count = Read16(p, kBktCount);
-  const std::size_t start = Read16(p, kBktCellStart);
+  const std::size_t count = Get16(p, kBktCount);
+  const std::size_t start = Get16(p, kBktCellStart);
   if (kBktSlots + count * kSlotBytes > start || start > kPageSize) return Found::kTorn;
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t slot = kBktSlots + i * kSlotBytes;
     std::uint64_t stored_hash;
     std::memcpy(&stored_hash, p + slot, 8);
     if (stored_hash != h) continue;
-    const std::size_t off = Read16(p, slot + 8);
+    const std::size_t off = Get16(p, slot + 8);
     if (off < start || off + kCellHeader > kPageSize) return Found::kTorn;
-    const std::size_t klen = Read16(p, off);
-    const std::size_t vlen = Read16(p, off + 2);
+    const std::size_t klen = Get16(p, off);
+    const std::size_t vlen = Get16(p, off + 2);
     if (off + kCellHeader + klen + vlen > kPageSize) return Found::kTorn;
     if (klen == key.size() &&
         (klen == 0 || std::memcmp(p + off + kCellHeader, key.data(), klen) == 0)) {

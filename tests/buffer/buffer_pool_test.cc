@@ -18,7 +18,9 @@ TEST(BufferPoolTest, CreateRejectsBadArguments) {
   EXPECT_TRUE(absl::IsInvalidArgument(BufferPool::Create(0, OpenMemory(mem)).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(BufferPool::Create(4, nullptr).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
-      BufferPool::Create(4, OpenMemory(mem), {.replacer = {.policy = ReplacerOptions::Policy::kLruK, .k = 0}}).status()));
+      BufferPool::Create(4, OpenMemory(mem),
+                         {.replacer = {.policy = ReplacerOptions::Policy::kLruK, .k = 0}})
+          .status()));
 }
 
 TEST(BufferPoolTest, GuardsMoveReleaseAndExposeThePage) {

@@ -37,8 +37,10 @@ std::vector<FrameId> Drain(Replacer& r, absl::FunctionRef<bool(FrameId)> evictab
 
 TEST(ReplacerFactoryTest, RejectsBadOptions) {
   EXPECT_TRUE(absl::IsInvalidArgument(MakeReplacer(0, {}).status()));
-  EXPECT_TRUE(absl::IsInvalidArgument(MakeReplacer(8, {.policy = ReplacerOptions::Policy::kLruK, .k = 0}).status()));
-  EXPECT_TRUE(absl::IsInvalidArgument(MakeReplacer(8, {.policy = ReplacerOptions::Policy::kLruK, .k = 9}).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      MakeReplacer(8, {.policy = ReplacerOptions::Policy::kLruK, .k = 0}).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      MakeReplacer(8, {.policy = ReplacerOptions::Policy::kLruK, .k = 9}).status()));
   EXPECT_EQ(Make(4, ReplacerOptions::Policy::kLruK)->name(), "lru-k");
   EXPECT_EQ(Make(4, ReplacerOptions::Policy::kClock)->name(), "clock");
 }

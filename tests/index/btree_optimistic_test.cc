@@ -73,7 +73,8 @@ TEST(BTreeOptimisticTest, GetsDuringSplitsMergesEvictionAndSwapsReturnOnlyRealVa
   std::vector<std::atomic<std::uint64_t>> version(kWriters * kWatched);
   auto watched = [](int k) { return fmt::format("w{:04}", k); };
   auto value_of = [&](int k, std::uint64_t v) { return fmt::format("{}|{:08}", watched(k), v); };
-  for (int k = 0; k < kWriters * kWatched; ++k) PS_ASSERT_OK(tree->Put(nullptr, watched(k), value_of(k, 0)));
+  for (int k = 0; k < kWriters * kWatched; ++k)
+    PS_ASSERT_OK(tree->Put(nullptr, watched(k), value_of(k, 0)));
   std::atomic<bool> stop{false};
   std::atomic<int> errors{0};
   const std::uint64_t seed = TestSeed();
@@ -83,7 +84,8 @@ TEST(BTreeOptimisticTest, GetsDuringSplitsMergesEvictionAndSwapsReturnOnlyRealVa
       std::mt19937_64 rng(seed + w);
       for (int round = 0; round < 30 && errors == 0; ++round) {
         for (int i = 0; i < 400; ++i) {
-          const std::string filler = fmt::format("w{:04}-{}-{}", rng() % (kWriters * kWatched), w, i);
+          const std::string filler =
+              fmt::format("w{:04}-{}-{}", rng() % (kWriters * kWatched), w, i);
           if (!tree->Put(nullptr, filler, std::string(200 + rng() % 500, 'f')).ok()) ++errors;
           const int k = w * kWatched + static_cast<int>(rng() % kWatched);
           const std::uint64_t v = version[k].load() + 1;

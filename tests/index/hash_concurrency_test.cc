@@ -283,7 +283,11 @@ void RunWorkload(const Config& config) {
                              << first_short_walk;
   EXPECT_GT(walks.load(), 0u);
   EXPECT_GT(found.load(), 0u);
-  EXPECT_GT(store.stats().pages_freed, 0u) << "no bucket merged while the writers drained";
+  // Not asserted here: whether a bucket merges while the writers drain depends on where the
+  // shared keys (never drained) landed and on the interleaving; a loaded 2-core run has seen 0.
+  // The merge itself is asserted deterministically below: emptied, the index merges back to one
+  // bucket of depth 0 whatever shape the concurrent history left.
+  const std::uint64_t freed_concurrently = store.stats().pages_freed;
 
   // Quiescent: the index is exactly the writers' keys plus well-formed shared keys.
   PS_ASSERT_OK(index->Verify());
@@ -316,6 +320,7 @@ void RunWorkload(const Config& config) {
   PS_ASSIGN_OR_FAIL(size, index->Size());
   EXPECT_EQ(size, expected.size() + not_owned);
   // Whatever shape the concurrent history left, it merges back to one bucket when emptied.
+  PS_ASSIGN_OR_FAIL(before_drain, index->Stats());
   for (const auto& [k, v] : expected) PS_ASSERT_OK(index->Delete(nullptr, k));
   for (int s = 0; s < kSharedKeys; ++s) {
     absl::Status d = index->Delete(nullptr, SharedKey(s));
@@ -327,6 +332,9 @@ void RunWorkload(const Config& config) {
   EXPECT_EQ(empty.entries, 0u);
   EXPECT_EQ(empty.buckets, 1u);
   EXPECT_EQ(empty.global_depth, 0u);
+  if (before_drain.buckets > 1) {
+    EXPECT_GT(store.stats().pages_freed, freed_concurrently) << "the final drain merged nothing";
+  }
   EXPECT_EQ(empty.overflow_pages, 0u);
 }
 
