@@ -324,7 +324,7 @@ absl::StatusOr<FrameId> BufferPool::Fetch(PageId id, bool exclusive, bool read) 
       // exclusive latch (invariant 1), so once latched and checked it stays ours.
       if (LatchIfHolds(*hit, id, exclusive)) [[likely]] {
         hits_.Add(1);
-        replacer_->RecordAccess(*hit);
+        replacer_->RecordHit(*hit);
         if (exclusive) frames_[*hit].dirty.store(true, std::memory_order_relaxed);
         return *hit;
       }

@@ -78,20 +78,20 @@ class BufferPool {
   // when the page is not resident or a writer holds it. ReadOptimistic falls back on the shared
   // latch (waiting for a writer, loading on a miss, with ReadPage's errors) and gives up the
   // latch before returning.
-  bool TryReadOptimistic(PageId id, OptimisticPageGuard* out) {
+  [[gnu::always_inline]] bool TryReadOptimistic(PageId id, OptimisticPageGuard* out) {
     if (id < kFirstDataPage || id >= PageTable::kLimit) [[unlikely]]
       return false;
-    const std::optional<FrameId> f = table_.Find(id);
-    if (!f) return false;
-    const Frame& fr = frames_[*f];
+    const FrameId f = table_.FindOrNone(id);
+    if (f == PageTable::kNone) return false;
+    const Frame& fr = frames_[f];
     const std::uint64_t snapshot = fr.latch.Snapshot();
     if (FrameLatch::locked_exclusive(snapshot) ||
         fr.page_id.load(std::memory_order_relaxed) != id) {
       return false;
     }
     hits_.Add(1);
-    replacer_->RecordAccess(*f);
-    *out = OptimisticPageGuard(&fr.latch, snapshot, id, FrameData(*f));
+    replacer_->RecordHit(f);
+    *out = OptimisticPageGuard(&fr.latch, snapshot, id, FrameData(f));
     return true;
   }
   [[nodiscard]] absl::StatusOr<OptimisticPageGuard> ReadOptimistic(PageId id)
@@ -269,7 +269,7 @@ class BufferPool {
   // To reopen disk_'s kind if a swap fails.
   DiskManagerOptions disk_options_ ABSL_GUARDED_BY(io_mu_);
 
-  ShardedCounter<> hits_;
+  PerThreadCounter hits_;
   ShardedCounter<> misses_;
   std::atomic<std::uint64_t> evictions_{0};
   std::atomic<std::uint64_t> dirty_writebacks_{0};

@@ -26,7 +26,7 @@ class ClockReplacer final : public Replacer {
   std::string_view name() const override { return "clock"; }
 
  private:
-  enum State : std::uint8_t { kUntracked = 0, kTracked = 1, kReferenced = 2 };
+  enum State : std::uint8_t { kUntracked = 0, kTracked = 1, kReferenced = kHitMark };
   const std::size_t frames_;
   const std::unique_ptr<std::atomic<std::uint8_t>[]> state_;
   Mutex mu_;

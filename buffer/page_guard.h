@@ -133,6 +133,11 @@ class OptimisticPageGuard {
   // True when no writer, eviction or load touched the frame since the guard was made: what was
   // read from data() in between is this page as some writer left it.
   [[nodiscard]] bool Validate() const { return latch_->Validate(snapshot_); }
+  // What Validate compares: the frame's latch and the state word seen. A cache may keep them to
+  // validate later without the guard (the latch lives as long as the pool): while
+  // latch()->Validate(snapshot()) holds, the page is what it was when the guard was made.
+  const FrameLatch* latch() const { return latch_; }
+  std::uint64_t snapshot() const { return snapshot_; }
 
  private:
   friend class BufferPool;

@@ -43,11 +43,17 @@ class PageTable {
 
   // The frame that holds `id`, if any. REQUIRES: id < kLimit.
   std::optional<FrameId> Find(PageId id) const {
+    const FrameId f = FindOrNone(id);
+    if (f == kNone) return std::nullopt;
+    return f;
+  }
+  // As Find, with kNone for no frame (the hit path's form: no optional to spill).
+  static constexpr FrameId kNone = ~FrameId{0};
+  FrameId FindOrNone(PageId id) const {
     const Entry* chunk = chunks_[id >> kChunkBits].load(std::memory_order_acquire);
-    if (chunk == nullptr) return std::nullopt;
-    const FrameId v = chunk[id & (kChunkSize - 1)].load(std::memory_order_acquire);
-    if (v == 0) return std::nullopt;
-    return v - 1;
+    if (chunk == nullptr) return kNone;
+    // An empty entry (0) wraps to kNone.
+    return chunk[id & (kChunkSize - 1)].load(std::memory_order_acquire) - 1;
   }
   // Allocates the chunk that holds `id`'s entry; false if memory ran out. REQUIRES: id < kLimit.
   [[nodiscard]] bool Reserve(PageId id) {

@@ -162,7 +162,9 @@ std::optional<FrameId> LruKReplacer::PickVictim(absl::FunctionRef<bool(FrameId)>
 // CLOCK
 
 ClockReplacer::ClockReplacer(std::size_t frames)
-    : frames_(frames), state_(new std::atomic<std::uint8_t>[frames]()) {}
+    : frames_(frames), state_(new std::atomic<std::uint8_t>[frames]()) {
+  hit_marks_ = state_.get();
+}
 
 void ClockReplacer::RecordAccess(FrameId frame) {
   if (state_[frame].load(std::memory_order_relaxed) != kReferenced) {

@@ -21,6 +21,7 @@
 // that holds no page, so such a stale record only costs that frame its place in the order.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -51,6 +52,25 @@ class Replacer {
   virtual void Remove(FrameId frame) = 0;
 
   virtual std::string_view name() const = 0;
+
+  // The pool's hit path: RecordAccess, inline for a replacer whose record of an access is one
+  // byte per frame set to kHitMark (CLOCK's reference mark): a load, and a store only when the
+  // byte differs, with no call.
+  void RecordHit(FrameId frame) {
+    if (hit_marks_ != nullptr) {
+      std::atomic<std::uint8_t>& mark = hit_marks_[frame];
+      if (mark.load(std::memory_order_relaxed) != kHitMark) {
+        mark.store(kHitMark, std::memory_order_relaxed);
+      }
+      return;
+    }
+    RecordAccess(frame);
+  }
+
+ protected:
+  static constexpr std::uint8_t kHitMark = 2;
+  // Set by such a replacer's constructor; owned by it.
+  std::atomic<std::uint8_t>* hit_marks_ = nullptr;
 };
 
 struct ReplacerOptions {

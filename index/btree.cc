@@ -196,7 +196,17 @@ BTree::Iterator BTree::Start(const std::string_view* begin,
   Iterator it;
   it.tree_ = this;
   if (end) it.end_ = std::string(*end);
-  absl::StatusOr<ReadPageGuard> leaf = DescendShared(begin, 0);
+  // The leaf from its parent read optimistically, else by crabbing down with shared latches.
+  absl::StatusOr<ReadPageGuard> leaf = absl::UnknownError("no leaf yet");
+  PageId leaf_id;
+  OptimisticPageGuard above;
+  if (LeafOptimistic(begin, &leaf_id, &above) == Optimistic::kFound) {
+    leaf = store_.pool().ReadPage(leaf_id);
+    if (leaf.ok() && (!above.Validate() || !CheckedNode(leaf_id, leaf->data().data(), 0).ok())) {
+      leaf = absl::UnknownError("the leaf moved");  // the latched path decides (and reports)
+    }
+  }
+  if (!leaf.ok()) leaf = DescendShared(begin, 0);
   if (!leaf.ok()) {
     it.status_ = leaf.status();
     return it;
@@ -276,15 +286,39 @@ absl::StatusOr<index_internal::Attempt> BTree::ChangeIn(MiniTransaction& mtr, Ch
 }
 
 absl::StatusOr<bool> BTree::TryOptimistic(MiniTransaction& mtr, Change& change) {
-  // Shared latches down to the leaf's parent; the root alone (a leaf) goes the pessimistic way.
-  absl::StatusOr<ReadPageGuard> cur = DescendShared(&change.key, 1);
-  if (absl::IsOutOfRange(cur.status())) return false;
-  if (!cur.ok()) return cur.status();
-  const PageId leaf_id =
-      Node(const_cast<std::byte*>(cur->data().data())).ChildFor(change.key, options_.comparator);
-  absl::StatusOr<PageSpan> leaf = mtr.GetForWrite(leaf_id);
-  cur->Release();
-  if (!leaf.ok()) return leaf.status();
+  // The leaf's parent read optimistically (no latch above the leaf), else with shared latches
+  // crabbing down; the root alone (a leaf) goes the pessimistic way.
+  PageId leaf_id;
+  absl::StatusOr<PageSpan> leaf = absl::UnknownError("no leaf yet");
+  OptimisticPageGuard above;
+  // Only with no page held yet: the leaf is latched before its parent is validated again, and a
+  // stale id must not make this mini-transaction wait for a page in another order.
+  const Optimistic o =
+      mtr.held_count() == 0 ? LeafOptimistic(&change.key, &leaf_id, &above) : Optimistic::kFallBack;
+  if (o == Optimistic::kNotFound) return false;
+  if (o == Optimistic::kFound) {
+    leaf = mtr.GetForWrite(leaf_id);
+    if (!above.Validate()) {
+      // The parent changed meanwhile: the leaf may no longer cover the key (or the id, read
+      // from a parent since changed, may name no leaf at all).
+      if (leaf.ok()) {
+        if (absl::Status s = mtr.ReleasePage(leaf_id); !s.ok()) return s;
+      }
+      leaf = absl::UnknownError("no leaf yet");
+    } else if (!leaf.ok()) {
+      return leaf.status();
+    }
+  }
+  if (!leaf.ok()) {
+    absl::StatusOr<ReadPageGuard> cur = DescendShared(&change.key, 1);
+    if (absl::IsOutOfRange(cur.status())) return false;
+    if (!cur.ok()) return cur.status();
+    leaf_id =
+        Node(const_cast<std::byte*>(cur->data().data())).ChildFor(change.key, options_.comparator);
+    leaf = mtr.GetForWrite(leaf_id);
+    cur->Release();
+    if (!leaf.ok()) return leaf.status();
+  }
   if (absl::Status s = CheckedNode(leaf_id, leaf->data(), 0); !s.ok()) return s;
   Node n(leaf->data());
   bool found;

@@ -32,6 +32,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "index/btree_node.h"
+#include "index/btree_root_hint.h"
 #include "wal/store.h"
 
 namespace pagestore {
@@ -148,11 +149,23 @@ class BTree {
   BTree(Store& store, PageId anchor, BTreeOptions options)
       : store_(store), anchor_(anchor), options_(std::move(options)) {}
 
-  // Get without latches (btree_optimistic.cc): kRestart when a validation failed, kFallBack
+  // The optimistic descent (btree_optimistic.cc). kRestart when a validation failed, kFallBack
   // when only the latched path can answer (a miss, a writer in, a node not yet checked, a
   // custom comparator, a damaged anchor).
   enum class Optimistic { kFound, kNotFound, kRestart, kFallBack };
+  // Get without latches.
   Optimistic GetOptimistic(std::string_view key, std::string* value) const;
+  // Down *key's path (the leftmost when null) to the node at `level`: kFound with *node a guard
+  // on it, not yet validated (the caller reads it, then validates), every node above validated
+  // after its child's snapshot; kNotFound when the tree is lower than `level`.
+  Optimistic DescendOptimistic(const std::string_view* key, std::uint16_t level,
+                               OptimisticPageGuard* node) const;
+  // The leaf on *key's path (the leftmost when null), from its parent read optimistically (a few
+  // attempts): kFound with *leaf and *parent, validated; the caller latches the leaf, then
+  // validates *parent again, which proves the leaf still covers the key. kNotFound: the root is
+  // a leaf. kFallBack: use the latched descent (also for a custom comparator).
+  Optimistic LeafOptimistic(const std::string_view* key, PageId* leaf,
+                            OptimisticPageGuard* parent) const;
   // Crabs down from the anchor with shared latches along the path of *key (the leftmost path
   // when null) and returns the node at `level` latched. OutOfRangeError if the tree is lower.
   [[nodiscard]] absl::StatusOr<ReadPageGuard> DescendShared(const std::string_view* key,
@@ -210,6 +223,8 @@ class BTree {
   Store& store_;
   const PageId anchor_;
   const BTreeOptions options_;
+  // The root and height as the anchor last said, valid while the anchor's frame is unchanged.
+  mutable index_internal::RootHint root_hint_;
 };
 
 // The undo handler for kBTreeResourceManager (register it in StoreOptions::undo_handlers before

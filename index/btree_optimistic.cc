@@ -1,9 +1,15 @@
-// BTree::Get's optimistic descent (optimistic lock coupling): no latch taken, nothing shared
+// The B+tree's optimistic descent (optimistic lock coupling): no latch taken, nothing shared
 // written. Each node is read through an OptimisticPageGuard, the child's id is taken from the
-// parent, the parent is validated, and only then is the child read; the leaf's value is copied
-// out and validated before it is returned. Any failed validation restarts from the anchor; a
-// miss, a node not yet structure-checked, a custom comparator, or a few restarts in a row fall
-// back on the latched descent, which also reports every error.
+// parent, the parent is validated, and only then is the child read. Get copies the leaf's value
+// out and validates the leaf; writers and iterators take the leaf's id from its validated
+// parent, latch the leaf, and validate the parent again (so the leaf still covers the key:
+// anything that changes a leaf's range changes its parent). Any failed validation restarts from
+// the root; a miss, a node not yet structure-checked, a custom comparator, or a few restarts in
+// a row fall back on the latched descent, which also reports every error.
+//
+// The descent starts from the root hint (btree_root_hint.h) while the anchor's frame is
+// unchanged since the hint was taken, so a get does not read the anchor page; otherwise it reads
+// the anchor optimistically and refreshes the hint.
 //
 // The bytes read between a guard's making and its validation may be torn, so every read here is
 // bounds-checked against the page (TornSafeNode): garbage can make the search wrong, which
@@ -16,26 +22,51 @@
 
 namespace pagestore {
 
-BTree::Optimistic BTree::GetOptimistic(std::string_view key, std::string* value) const {
+namespace {
+
+// A node above the one being read: validated after the child's snapshot is taken.
+struct Above {
+  const FrameLatch* latch;
+  std::uint64_t snapshot;
+  bool Validate() const { return latch->Validate(snapshot); }
+};
+
+}  // namespace
+
+BTree::Optimistic BTree::DescendOptimistic(const std::string_view* key, std::uint16_t level,
+                                           OptimisticPageGuard* node) const {
   BufferPool& pool = store_.pool();
-  OptimisticReadScope scope;
-  OptimisticPageGuard parent;
-  if (!pool.TryReadOptimistic(anchor_, &parent)) return Optimistic::kFallBack;
-  const std::byte* a = parent.data().data();
-  std::uint16_t type;
-  std::memcpy(&type, a + offsetof(PageHeader, type), sizeof type);
-  PageId id = AnchorRoot(a);
-  std::uint32_t expect = AnchorHeight(a);
-  if (type != static_cast<std::uint16_t>(PageType::kBTreeMeta) || expect > kMaxNodeLevel) {
-    return parent.Validate() ? Optimistic::kFallBack : Optimistic::kRestart;
+  Above above;
+  PageId id;
+  std::uint32_t expect;
+  index_internal::RootHint::Value hint;
+  if (root_hint_.Load(&hint) && hint.anchor_latch->Validate(hint.anchor_snapshot)) [[likely]] {
+    above = {hint.anchor_latch, hint.anchor_snapshot};
+    id = hint.root;
+    expect = hint.height;
+  } else {
+    OptimisticPageGuard a;
+    if (!pool.TryReadOptimistic(anchor_, &a)) return Optimistic::kFallBack;
+    const std::byte* p = a.data().data();
+    std::uint16_t type;
+    std::memcpy(&type, p + offsetof(PageHeader, type), sizeof type);
+    id = AnchorRoot(p);
+    expect = AnchorHeight(p);
+    if (type != static_cast<std::uint16_t>(PageType::kBTreeMeta) || expect > kMaxNodeLevel) {
+      return a.Validate() ? Optimistic::kFallBack : Optimistic::kRestart;
+    }
+    if (!a.Validate()) return Optimistic::kRestart;
+    root_hint_.Store({a.latch(), a.snapshot(), id, expect});
+    above = {a.latch(), a.snapshot()};
   }
+  if (expect < level) return above.Validate() ? Optimistic::kNotFound : Optimistic::kRestart;
   for (;;) {
-    // Coupling: the child's version is taken before the parent is validated, so the pointer
+    // Coupling: the child's version is taken before the node above is validated, so the pointer
     // followed was current when the child was first seen; any later change to the child (a
     // split, a merge, a free and reuse) moves the child's version and fails its validation.
     OptimisticPageGuard g;
     const bool resident = pool.TryReadOptimistic(id, &g);
-    if (!parent.Validate()) return Optimistic::kRestart;
+    if (!above.Validate()) return Optimistic::kRestart;
     if (!resident) return Optimistic::kFallBack;  // a miss, or a writer holds it
     const std::byte* p = g.data().data();
     std::uint16_t node_type;
@@ -46,19 +77,59 @@ BTree::Optimistic BTree::GetOptimistic(std::string_view key, std::string* value)
     const bool sound = pool.structure_checked(p) && node_type == static_cast<std::uint16_t>(want) &&
                        TornLoad16(p, kNodeLevelOffset) == expect;
     if (!sound) return g.Validate() ? Optimistic::kFallBack : Optimistic::kRestart;
-    TornSafeNode n(p);
-    const std::size_t lo = n.Search(key);
-    if (n.leaf()) {
-      const bool found = lo < n.count() && n.key(lo) == key;
-      if (found) value->assign(n.value(lo));
-      if (n.torn() || !g.Validate()) return Optimistic::kRestart;
-      return found ? Optimistic::kFound : Optimistic::kNotFound;
+    if (expect == level) {
+      *node = g;
+      return Optimistic::kFound;
     }
-    id = lo == 0 ? n.leftmost_child() : n.child(lo - 1);
+    TornSafeNode n(p);
+    if (key == nullptr) {
+      id = n.leftmost_child();
+    } else {
+      const std::size_t lo = n.Search(*key);
+      id = lo == 0 ? n.leftmost_child() : n.child(lo - 1);
+    }
     if (n.torn()) return Optimistic::kRestart;
-    parent = g;
+    above = {g.latch(), g.snapshot()};
     --expect;
   }
+}
+
+BTree::Optimistic BTree::GetOptimistic(std::string_view key, std::string* value) const {
+  OptimisticReadScope scope;
+  OptimisticPageGuard g;
+  const Optimistic r = DescendOptimistic(&key, 0, &g);
+  if (r != Optimistic::kFound) return r == Optimistic::kNotFound ? Optimistic::kFallBack : r;
+  TornSafeNode n(g.data().data());
+  const std::size_t lo = n.Search(key);
+  const bool found = lo < n.count() && n.key(lo) == key;
+  if (found) value->assign(n.value(lo));
+  if (n.torn() || !g.Validate()) return Optimistic::kRestart;
+  return found ? Optimistic::kFound : Optimistic::kNotFound;
+}
+
+BTree::Optimistic BTree::LeafOptimistic(const std::string_view* key, PageId* leaf,
+                                        OptimisticPageGuard* parent) const {
+  if (options_.comparator) return Optimistic::kFallBack;
+  OptimisticReadScope scope;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    OptimisticPageGuard g;
+    const Optimistic r = DescendOptimistic(key, 1, &g);
+    if (r == Optimistic::kRestart) continue;
+    if (r != Optimistic::kFound) return r;
+    TornSafeNode n(g.data().data());
+    PageId child;
+    if (key == nullptr) {
+      child = n.leftmost_child();
+    } else {
+      const std::size_t lo = n.Search(*key);
+      child = lo == 0 ? n.leftmost_child() : n.child(lo - 1);
+    }
+    if (n.torn() || !g.Validate()) continue;
+    *leaf = child;
+    *parent = g;
+    return Optimistic::kFound;
+  }
+  return Optimistic::kFallBack;
 }
 
 }  // namespace pagestore

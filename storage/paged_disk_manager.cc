@@ -8,12 +8,6 @@
 
 namespace pagestore {
 
-std::size_t ThisThreadShard() {
-  static std::atomic<std::size_t> next{0};
-  thread_local const std::size_t shard = next.fetch_add(1, std::memory_order_relaxed);
-  return shard;
-}
-
 PagedDiskManager::PagedDiskManager(std::string path, const DiskManagerOptions& options,
                                    bool read_only)
     : path_(std::move(path)),

@@ -157,6 +157,8 @@ class MiniTransaction {
   // allocated here; NotFoundError if it is not held.
   [[nodiscard]] absl::Status ReleasePage(PageId id);
   bool Holds(PageId id) { return Find(id) != nullptr; }
+  // How many pages it holds latched.
+  std::size_t held_count() const { return held_.size(); }
   // Registers the logical undo of this mini-transaction's operation (inside a transaction only).
   void LogUndo(std::uint16_t resource_manager, std::span<const std::byte> payload);
 

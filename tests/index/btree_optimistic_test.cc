@@ -2,13 +2,18 @@
 // page (the page is a heap block of exactly 4 KiB, so ASan catches any read past it). (2) A race:
 // optimistic gets against writers that split, merge and free pages, in a pool small enough that
 // eviction runs all the time, while the disk manager is swapped pread <-> mmap over and over.
-// Every value a get returns was, at some moment during the call, the key's value.
+// Every value a get returns was, at some moment during the call, the key's value; scans come in
+// strict order and meet every key that is never deleted exactly once. (3) The same while the
+// root splits and collapses over and over (the descent starts from a root hint, not the anchor).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <random>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "index/btree.h"
 #include "index/btree_torn_node.h"
@@ -58,7 +63,7 @@ TEST(TornSafeNodeTest, RandomBytesNeverLeadOutsideThePage) {
   EXPECT_GT(torn, 0u) << "random bytes that never look torn: the generator is broken";
 }
 
-TEST(BTreeOptimisticTest, GetsDuringSplitsMergesEvictionAndSwapsReturnOnlyRealValues) {
+TEST(BTreeOptimisticTest, GetsAndScansDuringSplitsMergesEvictionAndSwapsSeeOnlyRealValues) {
   TempDir dir;
   StoreOptions options = SmallStoreOptions();
   options.pool_frames = 24;  // the tree outgrows it: eviction on most misses
@@ -130,6 +135,49 @@ TEST(BTreeOptimisticTest, GetsDuringSplitsMergesEvictionAndSwapsReturnOnlyRealVa
       }
     });
   }
+  // A scanner: whole scans and scans from a random watched key. Keys come strictly in order;
+  // every watched key (never deleted) is met exactly once in a whole scan, with a real value.
+  threads.emplace_back([&] {
+    std::mt19937_64 rng(seed + 200);
+    while (!stop.load() && errors.load() == 0) {
+      const int from = static_cast<int>(rng() % 3 == 0 ? rng() % (kWriters * kWatched) : 0);
+      const std::string begin = watched(from);
+      std::vector<std::uint64_t> before(version.size());
+      for (std::size_t k = 0; k < version.size(); ++k) before[k] = version[k].load();
+      std::string last;
+      int next = from;  // the next watched key the scan must meet
+      auto it = tree->Scan(begin);
+      for (; it.Valid(); it.Next()) {
+        const std::string key(it.key());
+        if (!last.empty() && key <= last) {
+          if (errors.fetch_add(1) < 5)
+            ADD_FAILURE() << "scan: '" << key << "' after '" << last << "'";
+          break;
+        }
+        last = key;
+        if (key.size() != 5) continue;  // a filler
+        const int k = std::stoi(key.substr(1));
+        if (k != next) {
+          if (errors.fetch_add(1) < 5)
+            ADD_FAILURE() << "scan: met " << key << ", expected " << watched(next);
+          break;
+        }
+        ++next;
+        const std::uint64_t after = version[k].load();
+        bool real = false;
+        for (std::uint64_t v = before[k]; v <= after + 1 && !real; ++v) {
+          real = it.value() == value_of(k, v);
+        }
+        if (!real && errors.fetch_add(1) < 5) {
+          ADD_FAILURE() << "scan: " << key << " = '" << it.value() << "'";
+        }
+      }
+      if (!it.status().ok() && errors.fetch_add(1) < 5) ADD_FAILURE() << "scan: " << it.status();
+      if (errors.load() == 0 && next != kWriters * kWatched && errors.fetch_add(1) < 5) {
+        ADD_FAILURE() << "scan from " << begin << " ended before " << watched(next);
+      }
+    }
+  });
   threads.emplace_back([&] {
     DiskManagerOptions pread = options.disk;
     pread.kind = DiskManagerKind::kPread;
@@ -152,6 +200,83 @@ TEST(BTreeOptimisticTest, GetsDuringSplitsMergesEvictionAndSwapsReturnOnlyRealVa
     PS_ASSIGN_OR_FAIL(v, tree->Get(watched(k)));
     EXPECT_EQ(v, value_of(k, version[k].load()));
   }
+}
+
+TEST(BTreeOptimisticTest, GetsAndScansWhileTheRootSplitsAndCollapses) {
+  TempDir dir;
+  StoreOptions options = SmallStoreOptions();
+  PS_ASSIGN_OR_FAIL(store, Store::Open(dir.file("root.pages"), options));
+  PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+  // Eight permanent keys fit one leaf; a writer grows the tree to three levels with fillers
+  // between them and deletes them all again, so the root splits and collapses every round.
+  constexpr int kKeys = 8;
+  auto key = [](int k) { return fmt::format("k{}", k); };
+  auto value = [](int k) { return fmt::format("value of k{}", k); };
+  for (int k = 0; k < kKeys; ++k) PS_ASSERT_OK(tree->Put(nullptr, key(k), value(k)));
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::atomic<std::uint32_t> max_height{0}, min_height{100};
+  // Long filler keys keep internal nodes narrow, so 600 fillers make three levels.
+  auto filler = [](int i) {
+    return fmt::format("k{}-{:04}-{}", i % kKeys, i, std::string(100, 'p'));
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    for (int round = 0; round < 8 && errors == 0; ++round) {
+      for (int i = 0; i < 600; ++i) {
+        if (!tree->Put(nullptr, filler(i), std::string(800, 'f')).ok()) ++errors;
+      }
+      absl::StatusOr<BTreeStats> grown = tree->Stats();
+      if (!grown.ok()) ++errors;
+      if (grown.ok()) max_height = std::max(max_height.load(), grown->height);
+      for (int i = 0; i < 600; ++i) {
+        if (!tree->Delete(nullptr, filler(i)).ok()) ++errors;
+      }
+      absl::StatusOr<BTreeStats> shrunk = tree->Stats();
+      if (!shrunk.ok()) ++errors;
+      if (shrunk.ok()) min_height = std::min(min_height.load(), shrunk->height);
+    }
+  });
+  threads.emplace_back([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      const int k = i % kKeys;
+      std::string v;
+      absl::Status s = tree->Get(key(k), &v);
+      if ((!s.ok() || v != value(k)) && errors.fetch_add(1) < 5) {
+        ADD_FAILURE() << key(k) << ": " << s << " '" << v << "'";
+      }
+    }
+  });
+  threads.emplace_back([&] {
+    while (!stop.load()) {
+      int met = 0;
+      std::string last;
+      auto it = tree->Begin();
+      for (; it.Valid(); it.Next()) {
+        const std::string k(it.key());
+        if (!last.empty() && k <= last && errors.fetch_add(1) < 5) {
+          ADD_FAILURE() << "scan: '" << k << "' after '" << last << "'";
+        }
+        last = k;
+        if (k.find('-') == std::string::npos) {
+          if ((k != key(met) || it.value() != value(met)) && errors.fetch_add(1) < 5) {
+            ADD_FAILURE() << "scan: met " << k << ", expected " << key(met);
+          }
+          ++met;
+        }
+      }
+      if ((!it.status().ok() || met != kKeys) && errors.fetch_add(1) < 5) {
+        ADD_FAILURE() << "scan met " << met << " keys: " << it.status();
+      }
+    }
+  });
+  threads[0].join();
+  stop = true;
+  for (std::size_t t = 1; t < threads.size(); ++t) threads[t].join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_GE(max_height.load(), 2u) << "premise: the root split twice";
+  EXPECT_EQ(min_height.load(), 0u) << "premise: the root collapsed back to a leaf";
+  PS_ASSERT_OK(tree->Verify());
 }
 
 }  // namespace

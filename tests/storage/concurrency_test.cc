@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/sharded_counter.h"
 #include "tests/storage/test_util.h"
 
 namespace pagestore::testing {
@@ -148,6 +149,37 @@ TEST(AllocationConcurrencyTest, ConcurrentAllocationsAreDistinct) {
     }
     EXPECT_EQ(dm->page_count(), kSuperblockPageCount + 800) << kind.name;
   }
+}
+
+// A per-thread counter loses nothing: more threads alive at once than there are owned slots
+// (the rest share the overflow slot), then threads that reuse the slots of threads that exited.
+TEST(PerThreadCounterTest, CountsExactlyPastTheSlotsAndAcrossThreadExits) {
+  PerThreadCounter counter;
+  constexpr int kLive = static_cast<int>(kOwnedSlots) + 40;
+  constexpr int kAdds = 1000;
+  std::atomic<int> started{0};
+  std::atomic<int> max_slot{-1};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kLive; ++t) {
+    threads.emplace_back([&] {
+      const int slot = static_cast<int>(ThisThreadOwnedSlot());
+      int seen = max_slot.load();
+      while (slot > seen && !max_slot.compare_exchange_weak(seen, slot)) {
+      }
+      started.fetch_add(1);
+      while (started.load() < kLive) std::this_thread::yield();  // all alive at once
+      for (int i = 0; i < kAdds; ++i) counter.Add(1);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(max_slot.load(), static_cast<int>(kOwnedSlots)) << "premise: some thread overflowed";
+  EXPECT_EQ(counter.Load(), std::int64_t{kLive} * kAdds);
+  for (int t = 0; t < 20; ++t) {
+    std::thread([&] {
+      for (int i = 0; i < kAdds; ++i) counter.Add(2);
+    }).join();
+  }
+  EXPECT_EQ(counter.Load(), std::int64_t{kLive} * kAdds + 20 * 2 * kAdds);
 }
 
 }  // namespace
