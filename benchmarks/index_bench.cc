@@ -29,6 +29,8 @@
 //   btree_scan/{pagestore,lmdb}   one iteration is a full ordered scan (BTree::Begin and Next;
 //       an LMDB cursor's MDB_FIRST and MDB_NEXT in one read transaction), reading one byte of
 //       every key and value. Items are keys per second.
+//   btree_scan_reverse/{pagestore,lmdb}   the same scan backward (BTree::SeekToLast and Prev;
+//       MDB_LAST and MDB_PREV).
 //       The read trees behind get and scan are built once (untimed) from the sorted keys:
 //       BTree::BulkLoad with fill 1.0 on our side, mdb_put with MDB_APPEND on LMDB's (which
 //       leaves its pages full), so both have about the same number of equally full leaves.
@@ -678,6 +680,7 @@ void GetAbslHash(benchmark::State& state) { GetAbslMap(state, *g_absl_hash); }
 // ---------------------------------------------------------------------------------------------
 // btree_scan/*
 
+template <bool kReverse>
 void ScanPagestore(benchmark::State& state) {
   const BTree& tree = *g_our_read->tree;
   const std::uint64_t n = GetConfig().keys;
@@ -685,8 +688,8 @@ void ScanPagestore(benchmark::State& state) {
   for (auto _ : state) {
     std::uint64_t count = 0;
     unsigned sum = 0;
-    BTree::Iterator it = tree.Begin();
-    for (; it.Valid(); it.Next()) {
+    BTree::Iterator it = kReverse ? tree.SeekToLast() : tree.Begin();
+    for (; it.Valid(); kReverse ? it.Prev() : it.Next()) {
       sum += static_cast<unsigned char>(it.key()[kKeyBytes - 1]) +
              static_cast<unsigned char>(it.value()[kValueBytes - 1]);
       ++count;
@@ -703,6 +706,7 @@ void ScanPagestore(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(total));
 }
 
+template <bool kReverse>
 void ScanLmdb(benchmark::State& state) {
   const Lmdb& l = *g_lmdb_read;
   const std::uint64_t n = GetConfig().keys;
@@ -722,8 +726,8 @@ void ScanLmdb(benchmark::State& state) {
     std::uint64_t count = 0;
     unsigned sum = 0;
     MDB_val k, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(cur, &k, &v, kReverse ? MDB_LAST : MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, kReverse ? MDB_PREV : MDB_NEXT)) {
       sum += static_cast<unsigned char>(static_cast<const char*>(k.mv_data)[kKeyBytes - 1]) +
              static_cast<unsigned char>(static_cast<const char*>(v.mv_data)[kValueBytes - 1]);
       ++count;
@@ -899,10 +903,16 @@ void RegisterAll() {
   build("btree_insert_random/pagestore", InsertRandomPagestore, NoSetUp);
   build("btree_insert_random/lmdb", InsertRandomLmdb, NoSetUp);
 
-  Register("btree_scan/pagestore", ScanPagestore, SetUpOurRead)
+  Register("btree_scan/pagestore", ScanPagestore<false>, SetUpOurRead)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
-  Register("btree_scan/lmdb", ScanLmdb, SetUpLmdbRead)
+  Register("btree_scan/lmdb", ScanLmdb<false>, SetUpLmdbRead)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  Register("btree_scan_reverse/pagestore", ScanPagestore<true>, SetUpOurRead)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  Register("btree_scan_reverse/lmdb", ScanLmdb<true>, SetUpLmdbRead)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
 

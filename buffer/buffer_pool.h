@@ -94,6 +94,13 @@ class BufferPool {
     *out = OptimisticPageGuard(&fr.latch, snapshot, id, FrameData(f));
     return true;
   }
+  // The page `held` latches, as an optimistic guard that stays valid after `held` is released
+  // until an exclusive holder comes in (a copy of the page can then be checked for staleness).
+  OptimisticPageGuard SnapshotOf(const ReadPageGuard& held) const {
+    const Frame& fr = frames_[held.frame_];
+    return OptimisticPageGuard(&fr.latch, fr.latch.SnapshotHeldShared(), held.page_id(),
+                               FrameData(held.frame_));
+  }
   [[nodiscard]] absl::StatusOr<OptimisticPageGuard> ReadOptimistic(PageId id)
       ABSL_LOCKS_EXCLUDED(io_mu_);
   // The disk manager's superblock roots (persisted by its next Sync: FlushAll). Setting them is

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 
+#include "absl/strings/escaping.h"
 #include "index/index_change.h"
 
 namespace pagestore {
@@ -141,54 +144,322 @@ absl::Status BTree::Get(std::string_view key, std::string* value) const {
   return absl::OkStatus();
 }
 
-void BTree::Iterator::Settle() {
+// ---------------------------------------------------------------------------------------------
+// Iteration
+
+namespace {
+
+std::string Escaped(std::string_view key) {
+  return absl::CEscape(absl::string_view(key.data(), key.size()));
+}
+
+}  // namespace
+
+absl::StatusOr<ReadPageGuard> BTree::LeafShared(const std::string_view* key) const {
+  PageId leaf_id;
+  OptimisticPageGuard above;
+  if (LeafOptimistic(key, &leaf_id, &above) == Optimistic::kFound) {
+    absl::StatusOr<ReadPageGuard> leaf = store_.pool().ReadPage(leaf_id);
+    if (leaf.ok() && above.Validate() && CheckedNode(leaf_id, leaf->data().data(), 0).ok()) {
+      return leaf;
+    }
+    // The parent changed, or the leaf is not what it said: the latched path decides (and
+    // reports any error).
+  }
+  return DescendShared(key, 0);
+}
+
+absl::StatusOr<ReadPageGuard> BTree::LeafBefore(const std::string_view* key, bool inclusive,
+                                                std::optional<std::string>* lower,
+                                                Iterator::ParentCopy* parent) const {
+  parent->valid = false;
+  // The leaf from its parent read optimistically, as LeafShared; else crabbing down.
+  const Pick pick = inclusive && key != nullptr ? Pick::kCover : Pick::kBelow;
+  PageId leaf_id;
+  OptimisticPageGuard above;
+  if (LeafOptimistic(key, &leaf_id, &above, pick, lower) == Optimistic::kFound) {
+    absl::StatusOr<ReadPageGuard> leaf = store_.pool().ReadPage(leaf_id);
+    if (leaf.ok() && above.Validate() && CheckedNode(leaf_id, leaf->data().data(), 0).ok()) {
+      // Keep the parent for the steps left: a copy made optimistically, kept if it validates.
+      if (parent->page == nullptr) parent->page = std::make_unique<Iterator::PageCopy>();
+      {
+        OptimisticReadScope scope;
+        std::memcpy(parent->page->bytes, above.data().data(), kPageSize);
+      }
+      if (above.Validate()) {
+        parent->pos = Node(parent->page->bytes).IndexOfChild(leaf_id);
+        parent->version = above;
+        parent->valid = parent->pos >= -1;
+      }
+      return leaf;
+    }
+  }
+  lower->reset();
+  absl::StatusOr<ReadPageGuard> cur = store_.pool().ReadPage(anchor_);
+  if (!cur.ok()) return cur.status();
+  absl::StatusOr<std::uint32_t> height = CheckedAnchor(cur->data().data());
+  if (!height.ok()) return height.status();
+  PageId id = AnchorRoot(cur->data().data());
+  int expect = static_cast<int>(*height);
   for (;;) {
-    const Node n(const_cast<std::byte*>(leaf_.data().data()));
+    absl::StatusOr<ReadPageGuard> next = store_.pool().ReadPage(id);
+    if (!next.ok()) return next.status();
+    *cur = std::move(*next);  // crab: the child is latched before the parent is released
+    const std::byte* p = cur->data().data();
+    if (absl::Status s = CheckedNode(id, p, expect); !s.ok()) return s;
+    const Node n(const_cast<std::byte*>(p));
+    if (n.is_leaf()) return cur;
+    // Separators in [0, i) are below the key (at or below it when inclusive): the child right
+    // of the last of them, or the leftmost child when there is none.
+    std::size_t i = n.count();
+    if (key != nullptr) {
+      bool found = false;
+      i = n.LowerBound(*key, options_.comparator, &found);
+      if (inclusive && found) ++i;
+    }
+    if (i == 0) {
+      id = n.leftmost_child();
+    } else {
+      id = n.child(i - 1);
+      *lower = std::string(n.key(i - 1));
+    }
+    --expect;
+  }
+}
+
+void BTree::Iterator::Copy(const ReadPageGuard& guard, bool keep_parent) {
+  if (!keep_parent) parent_.valid = false;
+  if (page_ == nullptr) page_ = std::make_unique<PageCopy>();
+  std::memcpy(page_->bytes, guard.data().data(), kPageSize);
+  version_ = tree_->store_.pool().SnapshotOf(guard);
+}
+
+void BTree::Iterator::Load(ReadPageGuard& guard, bool keep_parent) {
+  Copy(guard, keep_parent);
+  guard.Release();
+}
+
+void BTree::Iterator::Fail(absl::Status s) {
+  status_ = std::move(s);
+  valid_ = false;
+}
+
+void BTree::Iterator::SeekForward(const std::string_view* key, bool after) {
+  have_bound_ = key != nullptr;
+  if (key != nullptr) bound_.assign(*key);
+  bound_inclusive_ = !after;
+  hops_ = 0;
+  if (Relocate(nullptr)) SettleForward();
+}
+
+bool BTree::Iterator::Relocate(ReadPageGuard* keep) {
+  const std::string_view view = bound_;
+  absl::StatusOr<ReadPageGuard> leaf = tree_->LeafShared(have_bound_ ? &view : nullptr);
+  if (!leaf.ok()) {
+    Fail(leaf.status());
+    return false;
+  }
+  Copy(*leaf);
+  if (keep != nullptr) {
+    *keep = std::move(*leaf);
+  } else {
+    leaf->Release();
+  }
+  index_ = 0;
+  if (have_bound_) {
+    bool found = false;
+    index_ = Leaf().LowerBound(view, tree_->options_.comparator, &found);
+    if (found && !bound_inclusive_) ++index_;
+  }
+  return true;
+}
+
+void BTree::Iterator::SettleForward() {
+  BufferPool& pool = tree_->store_.pool();
+  const KeyComparator& cmp = tree_->options_.comparator;
+  // Latched only after a re-descent: the copied leaf stays latched until its right sibling is
+  // (left to right, the order writers latch siblings in), so its link needs no validation and
+  // every round moves on, even when reading the sibling would evict the leaf.
+  ReadPageGuard held;
+  for (;;) {
+    const Node n = Leaf();
     if (index_ < n.count()) {
-      valid_ = !end_ || CompareKeys(tree_->options_.comparator, n.key(index_), *end_) < 0;
-      if (!valid_) leaf_.Release();
+      valid_ = !end_ || CompareKeys(cmp, n.key(index_), *end_) < 0;
       return;
+    }
+    if (n.count() > 0) {
+      // Every key of this leaf is passed: the bound moves up to its last (never down).
+      const std::string_view last = n.key(n.count() - 1);
+      if (!have_bound_ || CompareKeys(cmp, last, bound_) >= 0) {
+        bound_.assign(last);
+        have_bound_ = true;
+        bound_inclusive_ = false;
+      }
+      hops_ = 0;
+    }
+    if (++hops_ > pool.page_count() + 64) {
+      // Empty leaves without end: only a malformed tree (a loop in its leaf chain) does that.
+      return Fail(absl::DataLossError(
+          fmt::format("B+tree {}: a scan found no way past leaf {} (a loop in the leaf chain?)",
+                      tree_->anchor_, version_.page_id())));
     }
     const PageId right = n.right();
-    if (right == kInvalidPageId) {
-      valid_ = false;
-      leaf_.Release();
+    if (right == kInvalidPageId && (held.valid() || version_.Validate())) {
+      valid_ = false;  // the last leaf, latched or unchanged since it was copied: the end
       return;
     }
-    // Left to right, the next leaf latched before this one is released (the one order every
-    // thread latches siblings in: no deadlock with splits and merges).
-    absl::StatusOr<ReadPageGuard> next = tree_->store_.pool().ReadPage(right);
-    absl::Status s = next.status();
-    if (s.ok()) s = tree_->CheckedNode(right, next->data().data(), 0);
-    if (s.ok()) {
-      // The chain must climb: the next leaf's first key above every key seen so far, and a run
-      // of empty leaves no longer than the file (a malformed chain never loops).
-      if (n.count() > 0) {
-        last_key_.assign(n.key(n.count() - 1));
-        have_last_ = true;
-        empty_hops_ = 0;
-      }
-      const Node r(const_cast<std::byte*>(next->data().data()));
-      if (r.count() > 0 && have_last_ &&
-          CompareKeys(tree_->options_.comparator, r.key(0), last_key_) <= 0) {
-        s = absl::DataLossError(fmt::format(
-            "B+tree leaf {} (right sibling of leaf {}) starts with a key not above its left "
-            "sibling's last key: the leaf chain is out of order",
-            right, leaf_.page_id()));
-      } else if (r.count() == 0 && ++empty_hops_ > tree_->store_.pool().page_count()) {
-        s = absl::DataLossError(
-            fmt::format("B+tree leaf chain loops through empty leaf {}", right));
+    if (right != kInvalidPageId) {
+      // The copy's right link is the leaf's right sibling if the leaf is latched, or unchanged
+      // since the copy: checked after the sibling is latched (a split or merge there changes
+      // the leaf).
+      absl::StatusOr<ReadPageGuard> next = pool.ReadPage(right);
+      if (held.valid() || version_.Validate()) {
+        absl::Status s = next.status();
+        if (s.ok()) s = tree_->CheckedNode(right, next->data().data(), 0);
+        if (s.ok()) {
+          // The chain must climb: the next leaf's first key above every key passed so far.
+          const Node r(const_cast<std::byte*>(next->data().data()));
+          if (r.count() > 0 && have_bound_ && CompareKeys(cmp, r.key(0), bound_) <= 0) {
+            s = absl::DataLossError(fmt::format(
+                "B+tree leaf {} (right sibling of leaf {}) starts with a key not above its left "
+                "sibling's last key: the leaf chain is out of order",
+                right, version_.page_id()));
+          }
+        }
+        if (!s.ok()) return Fail(std::move(s));
+        held.Release();
+        Load(*next);
+        index_ = 0;
+        continue;
       }
     }
-    if (!s.ok()) {
-      status_ = std::move(s);
-      valid_ = false;
-      leaf_.Release();
-      return;
-    }
-    leaf_ = std::move(*next);
-    index_ = 0;
+    // The leaf changed since it was copied (or reading its sibling evicted it): find the
+    // bound's leaf again, and keep it latched for the step right.
+    if (!Relocate(&held)) return;
   }
+}
+
+bool BTree::Iterator::StepLeft() {
+  if (!parent_.valid || parent_.pos < 0 || !parent_.version.Validate()) {
+    parent_.valid = false;
+    return false;
+  }
+  const Node parent(parent_.page->bytes);
+  const PageId left = parent_.pos == 0 ? parent.leftmost_child()
+                                       : parent.child(static_cast<std::size_t>(parent_.pos - 1));
+  absl::StatusOr<ReadPageGuard> leaf = tree_->store_.pool().ReadPage(left);
+  // Unchanged since the copy, the parent still says this is the leaf to the left.
+  if (!parent_.version.Validate()) {
+    parent_.valid = false;
+    return false;
+  }
+  absl::Status s = leaf.status();
+  if (s.ok()) s = tree_->CheckedNode(left, leaf->data().data(), 0);
+  if (!s.ok()) {
+    Fail(std::move(s));
+    return true;
+  }
+  Load(*leaf, /*keep_parent=*/true);
+  --parent_.pos;
+  return true;
+}
+
+void BTree::Iterator::SeekBackward(const std::string_view* key, bool at_or_before) {
+  const KeyComparator& cmp = tree_->options_.comparator;
+  std::optional<std::string> bound;
+  if (key != nullptr) bound.emplace(*key);
+  bool inclusive = at_or_before;
+  // Each round goes a leaf further left (through the parent copy) or looks below the last
+  // round's lower bound, which the tree's separators order: a malformed tree cannot make it
+  // loop for longer than the file has pages.
+  for (std::uint64_t round = 0;; ++round) {
+    if (round > tree_->store_.pool().page_count()) {
+      return Fail(absl::DataLossError(
+          fmt::format("B+tree {}: a backward walk found no end", tree_->anchor_)));
+    }
+    // The leaf left of the copy holds only keys below the bound, so all of it counts.
+    const bool stepped = StepLeft();
+    if (!status_.ok()) return;
+    std::optional<std::string> lower;
+    if (!stepped) {
+      const std::string_view view = bound ? std::string_view(*bound) : std::string_view();
+      absl::StatusOr<ReadPageGuard> leaf =
+          tree_->LeafBefore(bound ? &view : nullptr, inclusive, &lower, &parent_);
+      if (!leaf.ok()) return Fail(leaf.status());
+      Load(*leaf, /*keep_parent=*/true);
+    }
+    const Node n = Leaf();
+    if (stepped && bound && n.count() > 0 && CompareKeys(cmp, n.key(n.count() - 1), *bound) >= 0) {
+      return Fail(absl::DataLossError(fmt::format(
+          "B+tree leaf {} (the child before the last leaf in its parent {}) holds key '{}', not "
+          "below '{}': the tree's order is broken",
+          version_.page_id(), parent_.version.page_id(), Escaped(n.key(n.count() - 1)),
+          Escaped(*bound))));
+    }
+    std::size_t i = n.count();  // entries [0, i) are below the bound (at or below: inclusive)
+    if (!stepped && bound) {
+      bool found = false;
+      i = n.LowerBound(*bound, cmp, &found);
+      if (inclusive && found) ++i;
+    }
+    if (i > 0) {
+      index_ = i - 1;
+      valid_ = true;
+      // A forward walk from here resumes at or above this key.
+      bound_.assign(n.key(index_));
+      have_bound_ = true;
+      bound_inclusive_ = true;
+      hops_ = 0;
+      return;
+    }
+    if (!stepped) {
+      if (!lower) {
+        valid_ = false;  // nothing below the bound
+        return;
+      }
+      bound = std::move(lower);
+      inclusive = false;
+    }
+    // Stepped onto an empty leaf: the bound stands, and the next round goes on left.
+  }
+}
+
+void BTree::Iterator::Prev() {
+  if (!valid_) return;
+  if (index_ > 0) {
+    --index_;
+    return;
+  }
+  const std::string first(key());
+  const std::string_view view = first;
+  SeekBackward(&view, /*at_or_before=*/false);
+}
+
+absl::Status BTree::Iterator::Delete(Transaction* txn) {
+  if (!valid_) return absl::FailedPreconditionError("the iterator is not at an entry");
+  const std::string key_now(key());
+  // The tree is not changed through `tree_` otherwise: an iterator is made by const methods.
+  absl::Status s = const_cast<BTree*>(tree_)->Delete(txn, key_now);
+  if (!s.ok()) {
+    Fail(s);
+    return s;
+  }
+  const std::string_view view = key_now;
+  SeekForward(&view, /*after=*/true);
+  return status_;
+}
+
+absl::Status BTree::Iterator::Put(Transaction* txn, std::string_view value) {
+  if (!valid_) return absl::FailedPreconditionError("the iterator is not at an entry");
+  const std::string key_now(key());
+  absl::Status s = const_cast<BTree*>(tree_)->Put(txn, key_now, value);
+  if (!s.ok()) {
+    Fail(s);
+    return s;
+  }
+  const std::string_view view = key_now;
+  SeekForward(&view, /*after=*/false);
+  return status_;
 }
 
 BTree::Iterator BTree::Start(const std::string_view* begin,
@@ -196,25 +467,21 @@ BTree::Iterator BTree::Start(const std::string_view* begin,
   Iterator it;
   it.tree_ = this;
   if (end) it.end_ = std::string(*end);
-  // The leaf from its parent read optimistically, else by crabbing down with shared latches.
-  absl::StatusOr<ReadPageGuard> leaf = absl::UnknownError("no leaf yet");
-  PageId leaf_id;
-  OptimisticPageGuard above;
-  if (LeafOptimistic(begin, &leaf_id, &above) == Optimistic::kFound) {
-    leaf = store_.pool().ReadPage(leaf_id);
-    if (leaf.ok() && (!above.Validate() || !CheckedNode(leaf_id, leaf->data().data(), 0).ok())) {
-      leaf = absl::UnknownError("the leaf moved");  // the latched path decides (and reports)
-    }
-  }
-  if (!leaf.ok()) leaf = DescendShared(begin, 0);
-  if (!leaf.ok()) {
-    it.status_ = leaf.status();
-    return it;
-  }
-  const Node n(const_cast<std::byte*>(leaf->data().data()));
-  it.index_ = begin == nullptr ? 0 : n.LowerBound(*begin, options_.comparator, nullptr);
-  it.leaf_ = std::move(*leaf);
-  it.Settle();
+  it.SeekForward(begin, /*after=*/false);
+  return it;
+}
+
+BTree::Iterator BTree::SeekToLast() const {
+  Iterator it;
+  it.tree_ = this;
+  it.SeekBackward(nullptr, /*at_or_before=*/false);
+  return it;
+}
+
+BTree::Iterator BTree::SeekForPrev(std::string_view key) const {
+  Iterator it;
+  it.tree_ = this;
+  it.SeekBackward(&key, /*at_or_before=*/true);
   return it;
 }
 

@@ -14,11 +14,11 @@
 // only, never undone).
 //
 // Ownership: a BTree refers to its Store, which must outlive it; it owns nothing else.
-// Thread safety: every method is safe for concurrent use. Readers crab down with shared latches
-// and never block each other; writers descend optimistically (shared latches, the leaf
-// exclusive) and latch the path exclusively only when a split or merge needs it. An Iterator
-// holds one leaf latched at a time; writers of that leaf wait until it moves on, so do not keep
-// one open while writing to the same tree from the same thread.
+// Thread safety: every method is safe for concurrent use. Readers descend optimistically (no
+// latch; bytewise order) or crab down with shared latches, and never block each other; writers
+// find their leaf the same way, latch only it exclusively, and latch the path exclusively only
+// when a split or merge needs it. An Iterator holds no latch between calls, so the thread that
+// holds one may write to the same tree.
 #pragma once
 
 #include <memory>
@@ -88,40 +88,98 @@ class BTree {
                                    std::optional<std::string>* old);
   [[nodiscard]] absl::Status DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old);
 
-  // Ordered iteration over [begin, end) (no end: to the last key).
+  // Ordered iteration, forward over [begin, end) (no end: to the last key) and backward.
+  //
+  // An iterator holds no latch between calls: it works on a copy of its current leaf, taken
+  // under a shared latch, and moves to the next leaf through the copy's right link while the
+  // leaf is unchanged since the copy (its frame's version validates), else by a new descent for
+  // the first key above the last one it returned. Backward moves descend for the last key below
+  // the first key of the copy (leaves have no left link). So the thread that holds an iterator
+  // may write to the tree (directly or through the cursor's Delete and Put), and under
+  // concurrent writers an iterator returns keys strictly in order, never one twice, and every
+  // key that exists throughout its walk (LevelDB's iterator guarantees). A key changed during
+  // the walk may or may not be seen, with one of the values it had.
+  //
+  // Move-only; one thread at a time. The tree must outlive it.
   class Iterator {
    public:
     Iterator() = default;
+    Iterator(Iterator&&) noexcept = default;
+    Iterator& operator=(Iterator&&) noexcept = default;
+
     bool Valid() const { return valid_; }
-    // Valid until Next.
-    std::string_view key() const {
-      return Node(const_cast<std::byte*>(leaf_.data().data())).key(index_);
-    }
-    std::string_view value() const {
-      return Node(const_cast<std::byte*>(leaf_.data().data())).value(index_);
-    }
+    // Valid until the next move (or Delete / Put) of this iterator.
+    std::string_view key() const { return Leaf().key(index_); }
+    std::string_view value() const { return Leaf().value(index_); }
     void Next() {
       if (!valid_) return;
       ++index_;
       // The common case inline: another entry on this leaf and no end bound to check.
-      if (!end_ && index_ < Node(const_cast<std::byte*>(leaf_.data().data())).count()) return;
-      Settle();
+      if (!end_ && index_ < Leaf().count()) return;
+      SettleForward();
     }
-    // OK, or the error that ended the iteration early (an I/O or checksum failure).
+    // To the entry before; past the first key the iterator is no longer valid. The end bound of
+    // a Scan does not limit backward moves.
+    void Prev();
+    // OK, or the error that ended the iteration early (an I/O or checksum failure, a malformed
+    // tree).
     const absl::Status& status() const { return status_; }
+
+    // Cursor changes. Delete removes the entry at the iterator (in `txn`, or in a system
+    // mini-transaction when null) and moves it to the next entry, as if by Next; Put replaces
+    // the entry's value and leaves the iterator on it (its new value). FailedPreconditionError
+    // when the iterator is not valid; the tree's errors otherwise (after which the iterator is
+    // not valid).
+    [[nodiscard]] absl::Status Delete(Transaction* txn);
+    [[nodiscard]] absl::Status Put(Transaction* txn, std::string_view value);
 
    private:
     friend class BTree;
+    struct alignas(64) PageCopy {
+      std::byte bytes[kPageSize];
+    };
+    // Backward walks: a copy of the leaf's parent, validated when made, and where the leaf copy
+    // is among its children (-1: the leftmost child). While the parent is unchanged, the leaf to
+    // the left is the child before, and Prev steps there without a descent.
+    struct ParentCopy {
+      std::unique_ptr<PageCopy> page;
+      OptimisticPageGuard version;
+      int pos = -1;
+      bool valid = false;
+    };
+    const Node Leaf() const { return Node(page_->bytes); }
+    // Copies the leaf `guard` holds (Load: and releases the latch). The parent copy no longer
+    // applies unless `keep_parent` (the caller has just made it, or stepped through it).
+    void Copy(const ReadPageGuard& guard, bool keep_parent = false);
+    void Load(ReadPageGuard& guard, bool keep_parent = false);
+    // At the first entry >= *key (> *key when `after`; the first of all when null), forward.
+    void SeekForward(const std::string_view* key, bool after);
+    // At the last entry < *key (<= *key when `at_or_before`; the last of all when null).
+    void SeekBackward(const std::string_view* key, bool at_or_before);
+    // Loads the leaf where a walk resumes past the bound (a new descent) and puts index_ at the
+    // first entry past it, keeping the leaf latched in *keep when not null; false after an
+    // error.
+    bool Relocate(ReadPageGuard* keep);
+    // Loads the leaf left of the copy through parent_; false when that cannot be done (no parent
+    // copy, the leftmost child, the parent changed). An error fails the iterator (and is true).
+    bool StepLeft();
+    void SettleForward();  // at the first entry at or after index_ (next leaves), checks end_
+    void Fail(absl::Status s);
+
     const BTree* tree_ = nullptr;
-    ReadPageGuard leaf_;
+    std::unique_ptr<PageCopy> page_;
+    OptimisticPageGuard version_;  // the copied leaf's frame and version when copied
+    ParentCopy parent_;
     std::size_t index_ = 0;
     std::optional<std::string> end_;
     bool valid_ = false;
     absl::Status status_;
-    std::string last_key_;  // the last key of the last non-empty leaf left behind
-    bool have_last_ = false;
-    std::uint64_t empty_hops_ = 0;  // empty leaves passed since then
-    void Settle();  // moves to the first entry at or after index_ (next leaves), checks end_
+    // Where a forward walk resumes if its leaf changed: above bound_ (at or above it when
+    // bound_inclusive_): the seek key, then the last key of each non-empty leaf left behind.
+    std::string bound_;
+    bool have_bound_ = false;
+    bool bound_inclusive_ = false;
+    std::uint64_t hops_ = 0;  // empty leaves passed and re-descents since the last key
   };
   Iterator Scan(std::string_view begin, std::optional<std::string_view> end = std::nullopt) const {
     return Start(&begin, end);
@@ -129,6 +187,10 @@ class BTree {
   Iterator Begin() const { return Start(nullptr, std::nullopt); }  // from the first key
   // Positioned at the first key >= `key`.
   Iterator LowerBound(std::string_view key) const { return Start(&key, std::nullopt); }
+  // Positioned at the last key of all (not valid when the tree is empty).
+  Iterator SeekToLast() const;
+  // Positioned at the last key <= `key` (not valid when there is none).
+  Iterator SeekForPrev(std::string_view key) const;
 
   // Loads sorted, unique keys into an empty tree, filling each node to `fill` (0.5-1.0) of its
   // capacity. InvalidArgumentError for unsorted input or a non-empty tree.
@@ -155,17 +217,25 @@ class BTree {
   enum class Optimistic { kFound, kNotFound, kRestart, kFallBack };
   // Get without latches.
   Optimistic GetOptimistic(std::string_view key, std::string* value) const;
-  // Down *key's path (the leftmost when null) to the node at `level`: kFound with *node a guard
-  // on it, not yet validated (the caller reads it, then validates), every node above validated
-  // after its child's snapshot; kNotFound when the tree is lower than `level`.
+  // Which child a descent takes at each internal node: kCover, the one whose range holds *key
+  // (the leftmost with no key); kBelow, the one whose range holds the last key < *key (the
+  // child right of the last separator < *key; the rightmost with no key). `lower`, when not
+  // null, receives the lower bound of the node reached (the separator left of it on its path;
+  // none on the leftmost path).
+  enum class Pick { kCover, kBelow };
+  // Down the path `pick` says to the node at `level`: kFound with *node a guard on it, not yet
+  // validated (the caller reads it, then validates), every node above validated after its
+  // child's snapshot; kNotFound when the tree is lower than `level`.
   Optimistic DescendOptimistic(const std::string_view* key, std::uint16_t level,
-                               OptimisticPageGuard* node) const;
-  // The leaf on *key's path (the leftmost when null), from its parent read optimistically (a few
-  // attempts): kFound with *leaf and *parent, validated; the caller latches the leaf, then
-  // validates *parent again, which proves the leaf still covers the key. kNotFound: the root is
-  // a leaf. kFallBack: use the latched descent (also for a custom comparator).
-  Optimistic LeafOptimistic(const std::string_view* key, PageId* leaf,
-                            OptimisticPageGuard* parent) const;
+                               OptimisticPageGuard* node, Pick pick = Pick::kCover,
+                               std::optional<std::string>* lower = nullptr) const;
+  // The leaf on the path `pick` says, from its parent read optimistically (a few attempts):
+  // kFound with *leaf and *parent, validated; the caller latches the leaf, then validates
+  // *parent again, which proves the leaf still covers the key. kNotFound: the root is a leaf.
+  // kFallBack: use the latched descent (also for a custom comparator).
+  Optimistic LeafOptimistic(const std::string_view* key, PageId* leaf, OptimisticPageGuard* parent,
+                            Pick pick = Pick::kCover,
+                            std::optional<std::string>* lower = nullptr) const;
   // Crabs down from the anchor with shared latches along the path of *key (the leftmost path
   // when null) and returns the node at `level` latched. OutOfRangeError if the tree is lower.
   [[nodiscard]] absl::StatusOr<ReadPageGuard> DescendShared(const std::string_view* key,
@@ -190,6 +260,18 @@ class BTree {
   [[nodiscard]] absl::StatusOr<std::uint32_t> CheckedAnchor(const std::byte* p) const;
   // From the first key >= *begin (the first key of all when null).
   Iterator Start(const std::string_view* begin, std::optional<std::string_view> end) const;
+  // The leaf on *key's path (the leftmost when null), latched shared: from its parent read
+  // optimistically, else by crabbing down with shared latches.
+  [[nodiscard]] absl::StatusOr<ReadPageGuard> LeafShared(const std::string_view* key) const;
+  // The leaf whose range holds the last key < *key (<= *key when `inclusive`; the rightmost
+  // leaf when null), latched shared: from its parent read optimistically (then *parent holds a
+  // validated copy of the parent), else by crabbing down (*parent not valid). *lower: that
+  // leaf's lower bound (the separator left of it on its path; none on the leftmost path): when
+  // the leaf holds no such key, the search goes on below that bound.
+  [[nodiscard]] absl::StatusOr<ReadPageGuard> LeafBefore(const std::string_view* key,
+                                                         bool inclusive,
+                                                         std::optional<std::string>* lower,
+                                                         Iterator::ParentCopy* parent) const;
 
   using Op = index_internal::ChangeOp;
   using Change = index_internal::IndexChange;

@@ -15,6 +15,8 @@
 // bounds-checked against the page (TornSafeNode): garbage can make the search wrong, which
 // validation then catches, but never make it read outside the frame.
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include "index/btree.h"
 #include "index/btree_node.h"
@@ -31,10 +33,25 @@ struct Above {
   bool Validate() const { return latch->Validate(snapshot); }
 };
 
+// The child of internal node `n` that `pick` says (btree.h); its lower bound into *lower.
+PageId PickChild(TornSafeNode& n, const std::string_view* key, bool below,
+                 std::optional<std::string>* lower) {
+  std::size_t i;
+  if (key == nullptr) {
+    i = below ? n.count() : 0;
+  } else {
+    i = n.Search(*key, below);
+  }
+  if (i == 0) return n.leftmost_child();
+  if (lower != nullptr) *lower = std::string(n.key(i - 1));
+  return n.child(i - 1);
+}
+
 }  // namespace
 
 BTree::Optimistic BTree::DescendOptimistic(const std::string_view* key, std::uint16_t level,
-                                           OptimisticPageGuard* node) const {
+                                           OptimisticPageGuard* node, Pick pick,
+                                           std::optional<std::string>* lower) const {
   BufferPool& pool = store_.pool();
   Above above;
   PageId id;
@@ -82,12 +99,7 @@ BTree::Optimistic BTree::DescendOptimistic(const std::string_view* key, std::uin
       return Optimistic::kFound;
     }
     TornSafeNode n(p);
-    if (key == nullptr) {
-      id = n.leftmost_child();
-    } else {
-      const std::size_t lo = n.Search(*key);
-      id = lo == 0 ? n.leftmost_child() : n.child(lo - 1);
-    }
+    id = PickChild(n, key, pick == Pick::kBelow, lower);
     if (n.torn()) return Optimistic::kRestart;
     above = {g.latch(), g.snapshot()};
     --expect;
@@ -108,22 +120,18 @@ BTree::Optimistic BTree::GetOptimistic(std::string_view key, std::string* value)
 }
 
 BTree::Optimistic BTree::LeafOptimistic(const std::string_view* key, PageId* leaf,
-                                        OptimisticPageGuard* parent) const {
+                                        OptimisticPageGuard* parent, Pick pick,
+                                        std::optional<std::string>* lower) const {
   if (options_.comparator) return Optimistic::kFallBack;
   OptimisticReadScope scope;
   for (int attempt = 0; attempt < 4; ++attempt) {
+    if (lower != nullptr) lower->reset();
     OptimisticPageGuard g;
-    const Optimistic r = DescendOptimistic(key, 1, &g);
+    const Optimistic r = DescendOptimistic(key, 1, &g, pick, lower);
     if (r == Optimistic::kRestart) continue;
     if (r != Optimistic::kFound) return r;
     TornSafeNode n(g.data().data());
-    PageId child;
-    if (key == nullptr) {
-      child = n.leftmost_child();
-    } else {
-      const std::size_t lo = n.Search(*key);
-      child = lo == 0 ? n.leftmost_child() : n.child(lo - 1);
-    }
+    const PageId child = PickChild(n, key, pick == Pick::kBelow, lower);
     if (n.torn() || !g.Validate()) continue;
     *leaf = child;
     *parent = g;

@@ -70,13 +70,13 @@ class TornSafeNode {
     return id;
   }
   // Bytewise: the first index whose key is >= `key` in a leaf; in an internal node, one past the
-  // last separator <= `key` (0: the leftmost child).
-  std::size_t Search(std::string_view key) {
+  // last separator <= `key` (< `key` when `below`; 0: the leftmost child).
+  std::size_t Search(std::string_view key, bool below = false) {
     std::size_t lo = 0, hi = count_;
     while (lo < hi) {
       const std::size_t mid = (lo + hi) / 2;
       const int c = BytewiseCompare(this->key(mid), key);
-      if (leaf_ ? c < 0 : c <= 0) {
+      if ((leaf_ || below) ? c < 0 : c <= 0) {
         lo = mid + 1;
       } else {
         hi = mid;
