@@ -95,8 +95,10 @@ absl::StatusOr<std::uint32_t> BTree::CheckedAnchor(const std::byte* p) const {
   return height;
 }
 
-absl::StatusOr<ReadPageGuard> BTree::DescendShared(const std::string_view* key,
-                                                   std::uint16_t level) const {
+absl::StatusOr<ReadPageGuard> BTree::DescendShared(const std::string_view* key, std::uint16_t level,
+                                                   Pick pick,
+                                                   std::optional<std::string>* lower) const {
+  if (lower != nullptr) lower->reset();
   absl::StatusOr<ReadPageGuard> cur = store_.pool().ReadPage(anchor_);
   if (!cur.ok()) return cur.status();
   const std::byte* a = cur->data().data();
@@ -118,7 +120,16 @@ absl::StatusOr<ReadPageGuard> BTree::DescendShared(const std::string_view* key,
     if (absl::Status s = CheckedNode(id, p, expect); !s.ok()) return s;
     const Node n(const_cast<std::byte*>(p));
     if (n.level() <= level) return cur;
-    id = key == nullptr ? n.leftmost_child() : n.ChildFor(*key, options_.comparator);
+    if (pick == Pick::kCover) {
+      id = key == nullptr ? n.leftmost_child() : n.ChildFor(*key, options_.comparator);
+    } else {
+      // The child right of the last separator < *key (of the last separator when null), or
+      // the leftmost child when there is none.
+      const std::size_t i =
+          key == nullptr ? n.count() : n.LowerBound(*key, options_.comparator, nullptr);
+      id = i == 0 ? n.leftmost_child() : n.child(i - 1);
+      if (lower != nullptr && i > 0) *lower = std::string(n.key(i - 1));
+    }
     --expect;
   }
 }
@@ -155,76 +166,34 @@ std::string Escaped(std::string_view key) {
 
 }  // namespace
 
-absl::StatusOr<ReadPageGuard> BTree::LeafShared(const std::string_view* key) const {
-  PageId leaf_id;
-  OptimisticPageGuard above;
-  if (LeafOptimistic(key, &leaf_id, &above) == Optimistic::kFound) {
-    absl::StatusOr<ReadPageGuard> leaf = store_.pool().ReadPage(leaf_id);
-    if (leaf.ok() && above.Validate() && CheckedNode(leaf_id, leaf->data().data(), 0).ok()) {
-      return leaf;
-    }
-    // The parent changed, or the leaf is not what it said: the latched path decides (and
-    // reports any error).
-  }
-  return DescendShared(key, 0);
-}
-
-absl::StatusOr<ReadPageGuard> BTree::LeafBefore(const std::string_view* key, bool inclusive,
+absl::StatusOr<ReadPageGuard> BTree::LeafShared(const std::string_view* key, Pick pick,
                                                 std::optional<std::string>* lower,
                                                 Iterator::ParentCopy* parent) const {
-  parent->valid = false;
-  // The leaf from its parent read optimistically, as LeafShared; else crabbing down.
-  const Pick pick = inclusive && key != nullptr ? Pick::kCover : Pick::kBelow;
+  if (parent != nullptr) parent->valid = false;
   PageId leaf_id;
   OptimisticPageGuard above;
   if (LeafOptimistic(key, &leaf_id, &above, pick, lower) == Optimistic::kFound) {
     absl::StatusOr<ReadPageGuard> leaf = store_.pool().ReadPage(leaf_id);
     if (leaf.ok() && above.Validate() && CheckedNode(leaf_id, leaf->data().data(), 0).ok()) {
-      // Keep the parent for the steps left: a copy made optimistically, kept if it validates.
-      if (parent->page == nullptr) parent->page = std::make_unique<Iterator::PageCopy>();
-      {
-        OptimisticReadScope scope;
-        std::memcpy(parent->page->bytes, above.data().data(), kPageSize);
-      }
-      if (above.Validate()) {
-        parent->pos = Node(parent->page->bytes).IndexOfChild(leaf_id);
-        parent->version = above;
-        parent->valid = parent->pos >= -1;
+      if (parent != nullptr) {
+        // Keep the parent for the steps left: a copy made optimistically, kept if it validates.
+        if (parent->page == nullptr) parent->page = std::make_unique<Iterator::PageCopy>();
+        {
+          OptimisticReadScope scope;
+          std::memcpy(parent->page->bytes, above.data().data(), kPageSize);
+        }
+        if (above.Validate()) {
+          parent->pos = Node(parent->page->bytes).IndexOfChild(leaf_id);
+          parent->version = above;
+          parent->valid = parent->pos >= -1;
+        }
       }
       return leaf;
     }
+    // The parent changed, or the leaf is not what it said: the latched path decides (and
+    // reports any error).
   }
-  lower->reset();
-  absl::StatusOr<ReadPageGuard> cur = store_.pool().ReadPage(anchor_);
-  if (!cur.ok()) return cur.status();
-  absl::StatusOr<std::uint32_t> height = CheckedAnchor(cur->data().data());
-  if (!height.ok()) return height.status();
-  PageId id = AnchorRoot(cur->data().data());
-  int expect = static_cast<int>(*height);
-  for (;;) {
-    absl::StatusOr<ReadPageGuard> next = store_.pool().ReadPage(id);
-    if (!next.ok()) return next.status();
-    *cur = std::move(*next);  // crab: the child is latched before the parent is released
-    const std::byte* p = cur->data().data();
-    if (absl::Status s = CheckedNode(id, p, expect); !s.ok()) return s;
-    const Node n(const_cast<std::byte*>(p));
-    if (n.is_leaf()) return cur;
-    // Separators in [0, i) are below the key (at or below it when inclusive): the child right
-    // of the last of them, or the leftmost child when there is none.
-    std::size_t i = n.count();
-    if (key != nullptr) {
-      bool found = false;
-      i = n.LowerBound(*key, options_.comparator, &found);
-      if (inclusive && found) ++i;
-    }
-    if (i == 0) {
-      id = n.leftmost_child();
-    } else {
-      id = n.child(i - 1);
-      *lower = std::string(n.key(i - 1));
-    }
-    --expect;
-  }
+  return DescendShared(key, 0, pick, lower);
 }
 
 void BTree::Iterator::Copy(const ReadPageGuard& guard, bool keep_parent) {
@@ -383,8 +352,10 @@ void BTree::Iterator::SeekBackward(const std::string_view* key, bool at_or_befor
     std::optional<std::string> lower;
     if (!stepped) {
       const std::string_view view = bound ? std::string_view(*bound) : std::string_view();
+      // At or below the bound when inclusive: the path that covers it.
+      const Pick pick = inclusive && bound ? Pick::kCover : Pick::kBelow;
       absl::StatusOr<ReadPageGuard> leaf =
-          tree_->LeafBefore(bound ? &view : nullptr, inclusive, &lower, &parent_);
+          tree_->LeafShared(bound ? &view : nullptr, pick, &lower, &parent_);
       if (!leaf.ok()) return Fail(leaf.status());
       Load(*leaf, /*keep_parent=*/true);
     }
@@ -435,30 +406,25 @@ void BTree::Iterator::Prev() {
   SeekBackward(&view, /*at_or_before=*/false);
 }
 
-absl::Status BTree::Iterator::Delete(Transaction* txn) {
+absl::Status BTree::Iterator::Delete(Transaction* txn) { return ChangeHere(txn, nullptr); }
+
+absl::Status BTree::Iterator::Put(Transaction* txn, std::string_view value) {
+  return ChangeHere(txn, &value);
+}
+
+absl::Status BTree::Iterator::ChangeHere(Transaction* txn, const std::string_view* value) {
   if (!valid_) return absl::FailedPreconditionError("the iterator is not at an entry");
   const std::string key_now(key());
   // The tree is not changed through `tree_` otherwise: an iterator is made by const methods.
-  absl::Status s = const_cast<BTree*>(tree_)->Delete(txn, key_now);
+  BTree* tree = const_cast<BTree*>(tree_);
+  absl::Status s = value == nullptr ? tree->Delete(txn, key_now) : tree->Put(txn, key_now, *value);
   if (!s.ok()) {
     Fail(s);
     return s;
   }
+  // A delete moves on to the next entry; a put stays on its key.
   const std::string_view view = key_now;
-  SeekForward(&view, /*after=*/true);
-  return status_;
-}
-
-absl::Status BTree::Iterator::Put(Transaction* txn, std::string_view value) {
-  if (!valid_) return absl::FailedPreconditionError("the iterator is not at an entry");
-  const std::string key_now(key());
-  absl::Status s = const_cast<BTree*>(tree_)->Put(txn, key_now, value);
-  if (!s.ok()) {
-    Fail(s);
-    return s;
-  }
-  const std::string_view view = key_now;
-  SeekForward(&view, /*after=*/false);
+  SeekForward(&view, /*after=*/value == nullptr);
   return status_;
 }
 

@@ -165,6 +165,8 @@ class BTree {
     bool StepLeft();
     void SettleForward();  // at the first entry at or after index_ (next leaves), checks end_
     void Fail(absl::Status s);
+    // Delete (value null) or Put at the iterator, then found again by key.
+    [[nodiscard]] absl::Status ChangeHere(Transaction* txn, const std::string_view* value);
 
     const BTree* tree_ = nullptr;
     std::unique_ptr<PageCopy> page_;
@@ -236,10 +238,12 @@ class BTree {
   Optimistic LeafOptimistic(const std::string_view* key, PageId* leaf, OptimisticPageGuard* parent,
                             Pick pick = Pick::kCover,
                             std::optional<std::string>* lower = nullptr) const;
-  // Crabs down from the anchor with shared latches along the path of *key (the leftmost path
-  // when null) and returns the node at `level` latched. OutOfRangeError if the tree is lower.
-  [[nodiscard]] absl::StatusOr<ReadPageGuard> DescendShared(const std::string_view* key,
-                                                            std::uint16_t level) const;
+  // Crabs down from the anchor with shared latches along the path `pick` says (as
+  // DescendOptimistic, `lower` too) and returns the node at `level` latched. OutOfRangeError if
+  // the tree is lower.
+  [[nodiscard]] absl::StatusOr<ReadPageGuard> DescendShared(
+      const std::string_view* key, std::uint16_t level, Pick pick = Pick::kCover,
+      std::optional<std::string>* lower = nullptr) const;
   // The node at `p` (page `id`, latched by the caller) checked with CheckNode the first time it
   // is used after it entered its frame, and its type and level (`level` < 0: any) every time.
   // The common case (checked before, type and level right) is inline: three loads.
@@ -260,18 +264,13 @@ class BTree {
   [[nodiscard]] absl::StatusOr<std::uint32_t> CheckedAnchor(const std::byte* p) const;
   // From the first key >= *begin (the first key of all when null).
   Iterator Start(const std::string_view* begin, std::optional<std::string_view> end) const;
-  // The leaf on *key's path (the leftmost when null), latched shared: from its parent read
-  // optimistically, else by crabbing down with shared latches.
-  [[nodiscard]] absl::StatusOr<ReadPageGuard> LeafShared(const std::string_view* key) const;
-  // The leaf whose range holds the last key < *key (<= *key when `inclusive`; the rightmost
-  // leaf when null), latched shared: from its parent read optimistically (then *parent holds a
-  // validated copy of the parent), else by crabbing down (*parent not valid). *lower: that
-  // leaf's lower bound (the separator left of it on its path; none on the leftmost path): when
-  // the leaf holds no such key, the search goes on below that bound.
-  [[nodiscard]] absl::StatusOr<ReadPageGuard> LeafBefore(const std::string_view* key,
-                                                         bool inclusive,
-                                                         std::optional<std::string>* lower,
-                                                         Iterator::ParentCopy* parent) const;
+  // The leaf on the path `pick` says (as DescendOptimistic, `lower` too), latched shared: from
+  // its parent read optimistically, else by crabbing down. `parent`, when not null, receives a
+  // validated copy of the leaf's parent on the optimistic path (not valid otherwise), for
+  // backward steps.
+  [[nodiscard]] absl::StatusOr<ReadPageGuard> LeafShared(
+      const std::string_view* key, Pick pick = Pick::kCover,
+      std::optional<std::string>* lower = nullptr, Iterator::ParentCopy* parent = nullptr) const;
 
   using Op = index_internal::ChangeOp;
   using Change = index_internal::IndexChange;
