@@ -45,6 +45,17 @@
 //   btree_bulk_load/pagestore   one iteration (Iterations(1), manual time) is BTree::BulkLoad of
 //       the sorted pairs (fill 0.9, the default) into a new empty tree in a new store. Items are
 //       keys per second.
+//   btree_get_large_{8k,256k}/{pagestore,lmdb}  point gets of random keys whose values are 8 KiB
+//       or 256 KiB (stored out of line: our value pages, LMDB's overflow pages), each value
+//       copied into a reused std::string on both sides (LMDB's mdb_get returns a pointer into
+//       its map; the copy is what reading the value costs an engine that keeps it). The data
+//       is min(128 MiB, 64 bytes per configured key), loaded once (untimed) by Put and mdb_put
+//       in transactions of about 1 MiB; our pool holds twice the data.
+//   btree_put_large_{8k,256k}/{pagestore,lmdb}  overwrites of random keys of that set with new
+//       values of the same size, in transactions of about 1 MiB of values (128 and 4 puts)
+//       committed with Durability::kNone / under MDB_NOSYNC. Ours logs every value page written
+//       (a full image each) and frees the replaced value's pages at commit; our store
+//       checkpoints every 512 MiB of log, as LMDB reuses the pages it frees. Items are puts.
 //   hash_get/{pagestore,absl_flat_hash_map}  (1 and 2 threads) as btree_get, the same random
 //       keys: pagestore: HashIndex::Get into a reused std::string; absl_flat_hash_map: find on an
 //       absl::flat_hash_map<std::string, std::string> of the same pairs (no copy of the value).
@@ -457,7 +468,8 @@ struct Lmdb {
   MDB_env* env = nullptr;
   MDB_dbi dbi = 0;
 
-  static Lmdb Make(std::string_view what) {
+  // `map_bytes`: the map's size (0: 4x the configured data and 64 MiB).
+  static Lmdb Make(std::string_view what, std::uint64_t map_bytes = 0) {
     Lmdb l;
     l.path = FreshPath(what);
     std::error_code ec;
@@ -466,7 +478,8 @@ struct Lmdb {
     }
     const std::uint64_t data = GetConfig().keys * (kKeyBytes + kValueBytes);
     CheckMdb(mdb_env_create(&l.env), "mdb_env_create");
-    CheckMdb(mdb_env_set_mapsize(l.env, static_cast<std::size_t>(4 * data + (64 << 20))),
+    if (map_bytes == 0) map_bytes = 4 * data + (64 << 20);
+    CheckMdb(mdb_env_set_mapsize(l.env, static_cast<std::size_t>(map_bytes)),
              "mdb_env_set_mapsize");
     CheckMdb(mdb_env_set_maxreaders(l.env, 64), "mdb_env_set_maxreaders");
     // Durability off (no fsync at commit, none of the meta page); read transactions belong to
@@ -883,6 +896,251 @@ void DeleteHashPagestore(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// btree_get_large_{8k,256k}/* and btree_put_large_{8k,256k}/*: values stored out of line.
+
+constexpr std::size_t kLargeSizes[] = {8 << 10, 256 << 10};
+
+// How many keys hold `size`-byte values: min(128 MiB, 64 bytes per configured key) of data.
+std::uint64_t LargeCount(std::size_t size) {
+  const std::uint64_t data = std::min<std::uint64_t>(128ull << 20, GetConfig().keys * 64);
+  return std::max<std::uint64_t>(16, data / size);
+}
+// Puts per write transaction: about 1 MiB of values each.
+std::uint64_t LargePutsPerTxn(std::size_t size) {
+  return std::max<std::uint64_t>(1, (1 << 20) / size);
+}
+
+// A value of `size` bytes for key i, generation g: the two in its first 16 bytes, then letters.
+// Made once per size; puts patch only the first 16 bytes.
+std::string& LargeValueBuffer(std::size_t size) {
+  static std::string buffers[std::size(kLargeSizes)];
+  std::string& b = buffers[size == kLargeSizes[0] ? 0 : 1];
+  if (b.size() != size) {
+    b.resize(size);
+    for (std::size_t i = 0; i < size; ++i) b[i] = kLetters[i % 26];
+  }
+  return b;
+}
+std::string_view LargeValue(std::uint64_t i, std::uint64_t g, std::size_t size) {
+  std::string& b = LargeValueBuffer(size);
+  std::memcpy(b.data(), &i, 8);
+  std::memcpy(b.data() + 8, &g, 8);
+  return b;
+}
+
+struct LargeSet {
+  OurTree ours;
+  Lmdb lmdb;
+  std::uint64_t count = 0;
+};
+LargeSet* g_large[std::size(kLargeSizes)] = {};
+
+StoreOptions LargeStoreOptions(std::size_t size) {
+  StoreOptions o = IndexStoreOptions();
+  const std::uint64_t data = LargeCount(size) * size;
+  o.pool_frames = static_cast<std::size_t>(2 * data / kPageSize + 1024);  // 2x the data
+  // Puts log every byte they write: checkpoints keep the log from growing without end, as
+  // LMDB reuses its freed pages.
+  o.checkpoint_interval_bytes = 512ull << 20;
+  return o;
+}
+
+void SetUpLarge(const benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  LargeSet*& set = g_large[size == kLargeSizes[0] ? 0 : 1];
+  if (set != nullptr) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto l = std::make_unique<LargeSet>();
+  l->count = LargeCount(size);
+  l->ours.path = FreshPath("large");
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(l->ours.path, LargeStoreOptions(size));
+  Check(store.status(), "open the large-value store");
+  l->ours.store = std::move(*store);
+  absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Create(*l->ours.store);
+  Check(tree.status(), "create a B+tree");
+  l->ours.tree = std::move(*tree);
+  l->lmdb = Lmdb::Make("lmdb_large", 4 * l->count * size + (256ull << 20));
+  const std::uint64_t mask = GetConfig().key_mask, per_txn = LargePutsPerTxn(size);
+  char key[kKeyBytes];
+  Check(InTransactions(*l->ours.store, l->count,
+                       [&](Transaction* txn, std::uint64_t i) {
+                         MakeKey(i, mask, key);
+                         return l->ours.tree->Put(txn, View(key, kKeyBytes),
+                                                  LargeValue(i, 0, size));
+                       }),
+        "load the large values");
+  for (std::uint64_t i = 0; i < l->count;) {
+    MDB_txn* txn;
+    CheckMdb(mdb_txn_begin(l->lmdb.env, nullptr, 0, &txn), "mdb_txn_begin");
+    for (std::uint64_t n = 0; n < per_txn && i < l->count; ++n, ++i) {
+      MakeKey(i, mask, key);
+      const std::string_view v = LargeValue(i, 0, size);
+      MDB_val mk{kKeyBytes, key}, mv{size, const_cast<char*>(v.data())};
+      CheckMdb(mdb_put(txn, l->lmdb.dbi, &mk, &mv, 0), "mdb_put");
+    }
+    CheckMdb(mdb_txn_commit(txn), "mdb_txn_commit");
+  }
+  absl::StatusOr<BTreeStats> st = l->ours.tree->Stats();
+  Check(st.status(), "verify the large-value tree");
+  if (st->entries != l->count || st->large_values != l->count)
+    Die("the large-value tree lost keys");
+  if (l->lmdb.Stat().ms_entries != l->count) Die("the LMDB large-value tree lost keys");
+  std::fprintf(stderr,
+               "index_bench: %zu-byte values: %llu keys on each side, %llu value pages of ours, "
+               "built in %.1f s\n",
+               size, static_cast<unsigned long long>(l->count),
+               static_cast<unsigned long long>(st->value_pages), SecondsSince(t0));
+  set = l.release();
+}
+
+const LargeSet& Large(const benchmark::State& state) {
+  return *g_large[state.range(0) == static_cast<std::int64_t>(kLargeSizes[0]) ? 0 : 1];
+}
+
+// A random key of the large set.
+std::uint64_t NextLarge(absl::BitGen& gen, std::uint64_t count, char* key) {
+  const std::uint64_t i = absl::Uniform<std::uint64_t>(gen, 0, count);
+  MakeKey(i, GetConfig().key_mask, key);
+  return i;
+}
+
+void GetLargePagestore(benchmark::State& state) {
+  const LargeSet& l = Large(state);
+  const auto size = static_cast<std::size_t>(state.range(0));
+  std::seed_seq seq{GetConfig().seed, std::uint64_t{7}};
+  absl::BitGen gen(seq);
+  char key[kKeyBytes];
+  std::string value;  // reused: no allocation per get once large enough
+  for (auto _ : state) {
+    NextLarge(gen, l.count, key);
+    absl::Status s = l.ours.tree->Get(View(key, kKeyBytes), &value);
+    if (!s.ok() || value.size() != size) [[unlikely]] {
+      Fail(state, s.ok() ? absl::InternalError("wrong value size") : s);
+      break;
+    }
+    benchmark::DoNotOptimize(value.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
+}
+
+void GetLargeLmdb(benchmark::State& state) {
+  const LargeSet& l = Large(state);
+  const auto size = static_cast<std::size_t>(state.range(0));
+  std::seed_seq seq{GetConfig().seed, std::uint64_t{7}};
+  absl::BitGen gen(seq);
+  char key[kKeyBytes];
+  std::string value;  // the value copied out, as our Get does
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(l.lmdb.env, nullptr, MDB_RDONLY, &txn); rc != MDB_SUCCESS) {
+    state.SkipWithError(mdb_strerror(rc));
+    return;
+  }
+  std::uint64_t left = kGetsPerReadTxn;
+  for (auto _ : state) {
+    if (left-- == 0) [[unlikely]] {
+      mdb_txn_reset(txn);
+      if (int rc = mdb_txn_renew(txn); rc != MDB_SUCCESS) {
+        state.SkipWithError(mdb_strerror(rc));
+        break;
+      }
+      left = kGetsPerReadTxn - 1;
+    }
+    NextLarge(gen, l.count, key);
+    MDB_val k{kKeyBytes, key}, v;
+    const int rc = mdb_get(txn, l.lmdb.dbi, &k, &v);
+    if (rc != MDB_SUCCESS || v.mv_size != size) [[unlikely]] {
+      state.SkipWithError(rc != MDB_SUCCESS ? mdb_strerror(rc) : "wrong value size");
+      break;
+    }
+    value.assign(static_cast<const char*>(v.mv_data), v.mv_size);
+    benchmark::DoNotOptimize(value.data());
+  }
+  mdb_txn_abort(txn);
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
+}
+
+// Overwrites of random keys with new values of the same size, LargePutsPerTxn per transaction.
+void PutLargePagestore(benchmark::State& state) {
+  const LargeSet& l = Large(state);
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const std::uint64_t per_txn = LargePutsPerTxn(size);
+  std::seed_seq seq{GetConfig().seed, std::uint64_t{11}};
+  absl::BitGen gen(seq);
+  char key[kKeyBytes];
+  std::uint64_t generation = 1, in_txn = 0;
+  std::unique_ptr<Transaction> txn;
+  absl::Status s;
+  for (auto _ : state) {
+    if (txn == nullptr) {
+      absl::StatusOr<std::unique_ptr<Transaction>> t = l.ours.store->Begin();
+      if (!t.ok()) {
+        s = t.status();
+        break;
+      }
+      txn = std::move(*t);
+    }
+    const std::uint64_t i = NextLarge(gen, l.count, key);
+    s = l.ours.tree->Put(txn.get(), View(key, kKeyBytes), LargeValue(i, generation++, size));
+    if (!s.ok()) break;
+    if (++in_txn == per_txn) {
+      s = txn->Commit(Durability::kNone);
+      txn.reset();
+      in_txn = 0;
+      if (!s.ok()) break;
+    }
+  }
+  if (s.ok() && txn != nullptr) s = txn->Commit(Durability::kNone);
+  if (!s.ok()) Fail(state, s);
+  const BufferPoolStats pool = l.ours.store->pool().stats();
+  state.counters["pool_evictions"] = static_cast<double>(pool.evictions);
+  state.counters["pool_disk_writes"] = static_cast<double>(pool.disk_writes);
+  state.counters["checkpoints"] = static_cast<double>(l.ours.store->stats().checkpoints);
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
+}
+
+void PutLargeLmdb(benchmark::State& state) {
+  const LargeSet& l = Large(state);
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const std::uint64_t per_txn = LargePutsPerTxn(size);
+  std::seed_seq seq{GetConfig().seed, std::uint64_t{11}};
+  absl::BitGen gen(seq);
+  char key[kKeyBytes];
+  std::uint64_t generation = 1, in_txn = 0;
+  MDB_txn* txn = nullptr;
+  int rc = MDB_SUCCESS;
+  for (auto _ : state) {
+    if (txn == nullptr) {
+      rc = mdb_txn_begin(l.lmdb.env, nullptr, 0, &txn);
+      if (rc != MDB_SUCCESS) break;
+    }
+    const std::uint64_t i = NextLarge(gen, l.count, key);
+    const std::string_view v = LargeValue(i, generation++, size);
+    MDB_val mk{kKeyBytes, key}, mv{size, const_cast<char*>(v.data())};
+    rc = mdb_put(txn, l.lmdb.dbi, &mk, &mv, 0);
+    if (rc != MDB_SUCCESS) break;
+    if (++in_txn == per_txn) {
+      rc = mdb_txn_commit(txn);
+      txn = nullptr;
+      in_txn = 0;
+      if (rc != MDB_SUCCESS) break;
+    }
+  }
+  if (txn != nullptr) {
+    if (rc == MDB_SUCCESS) {
+      rc = mdb_txn_commit(txn);
+    } else {
+      mdb_txn_abort(txn);
+    }
+  }
+  if (rc != MDB_SUCCESS) state.SkipWithError(mdb_strerror(rc));
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration and shutdown.
 
 void NoSetUp(const benchmark::State&) {}
@@ -917,6 +1175,23 @@ void RegisterAll() {
       ->Unit(benchmark::kMillisecond);
 
   build("btree_bulk_load/pagestore", BulkLoadPagestore, SetUpBulkLoad);
+  // One name per value size (the report compares by the name's first two parts).
+  for (const auto& [name, fn] :
+       std::initializer_list<std::pair<const char*, void (*)(benchmark::State&)>>{
+           {"btree_get_large_8k/pagestore", GetLargePagestore},
+           {"btree_get_large_8k/lmdb", GetLargeLmdb},
+           {"btree_put_large_8k/pagestore", PutLargePagestore},
+           {"btree_put_large_8k/lmdb", PutLargeLmdb}}) {
+    Register(name, fn, SetUpLarge)->Arg(kLargeSizes[0])->UseRealTime();
+  }
+  for (const auto& [name, fn] :
+       std::initializer_list<std::pair<const char*, void (*)(benchmark::State&)>>{
+           {"btree_get_large_256k/pagestore", GetLargePagestore},
+           {"btree_get_large_256k/lmdb", GetLargeLmdb},
+           {"btree_put_large_256k/pagestore", PutLargePagestore},
+           {"btree_put_large_256k/lmdb", PutLargeLmdb}}) {
+    Register(name, fn, SetUpLarge)->Arg(kLargeSizes[1])->UseRealTime();
+  }
   build("hash_insert_random/pagestore", InsertRandomHashPagestore, NoSetUp);
   build("hash_delete/pagestore", DeleteHashPagestore, SetUpHashDelete);
 }
@@ -936,6 +1211,13 @@ void Shutdown() {
     g_our_hash_read->Destroy();
     delete g_our_hash_read;
     g_our_hash_read = nullptr;
+  }
+  for (LargeSet*& l : g_large) {
+    if (l == nullptr) continue;
+    l->ours.Destroy();
+    l->lmdb.Destroy();
+    delete l;
+    l = nullptr;
   }
   delete g_absl;
   g_absl = nullptr;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "index/index_change.h"
+#include "index/value_pages.h"
 
 namespace pagestore {
 namespace {
@@ -27,8 +28,9 @@ bool IsNode(const std::byte* p) {
 // ---------------------------------------------------------------------------------------------
 // Creation
 
-absl::StatusOr<std::unique_ptr<BTree>> BTree::Create(Store& store, BTreeOptions options) {
-  MiniTransaction mtr = store.BeginMtr();
+absl::StatusOr<std::unique_ptr<BTree>> BTree::Create(Store& store, BTreeOptions options,
+                                                     Transaction* txn) {
+  MiniTransaction mtr = txn != nullptr ? txn->BeginMtr() : store.BeginMtr();
   absl::StatusOr<PageId> anchor = mtr.AllocatePage(PageType::kBTreeMeta);
   if (!anchor.ok()) return anchor.status();
   absl::StatusOr<PageId> root = mtr.AllocatePage(PageType::kBTreeLeaf);
@@ -39,6 +41,10 @@ absl::StatusOr<std::unique_ptr<BTree>> BTree::Create(Store& store, BTreeOptions 
   absl::StatusOr<PageSpan> a = mtr.GetForWrite(*anchor);
   if (!a.ok()) return a.status();
   SetAnchor(a->data(), *root, 0);
+  if (txn != nullptr) {
+    mtr.LogUndo(kBTreeResourceManager, index_internal::EncodeIndexUndo(
+                                           *anchor, index_internal::UndoOp::kFreeIndex, {}, {}));
+  }
   if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
   return std::unique_ptr<BTree>(new BTree(store, *anchor, std::move(options)));
 }
@@ -151,8 +157,15 @@ absl::Status BTree::Get(std::string_view key, std::string* value) const {
   bool found;
   const std::size_t i = n.LowerBound(key, options_.comparator, &found);
   if (!found) return absl::NotFoundError("key not found");
+  if (n.out_of_line(i)) return ReadLargeValue(n.value(i), value);  // the leaf latched meanwhile
   value->assign(n.value(i));
   return absl::OkStatus();
+}
+
+absl::Status BTree::ReadLargeValue(std::string_view reference, std::string* value) const {
+  absl::StatusOr<index_internal::ValueRef> ref = index_internal::DecodeValueRef(reference);
+  if (!ref.ok()) return ref.status();
+  return index_internal::WalkValue(store_.pool(), anchor_, *ref, value, nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,6 +211,7 @@ absl::StatusOr<ReadPageGuard> BTree::LeafShared(const std::string_view* key, Pic
 
 void BTree::Iterator::Copy(const ReadPageGuard& guard, bool keep_parent) {
   if (!keep_parent) parent_.valid = false;
+  large_loaded_ = false;
   if (page_ == nullptr) page_ = std::make_unique<PageCopy>();
   std::memcpy(page_->bytes, guard.data().data(), kPageSize);
   version_ = tree_->store_.pool().SnapshotOf(guard);
@@ -211,6 +225,34 @@ void BTree::Iterator::Load(ReadPageGuard& guard, bool keep_parent) {
 void BTree::Iterator::Fail(absl::Status s) {
   status_ = std::move(s);
   valid_ = false;
+}
+
+std::string_view BTree::Iterator::LargeValue() const {
+  if (!valid_) return {};
+  if (large_loaded_ && large_index_ == index_) return large_;
+  // The reference was live when the leaf was copied. Read its pages, then check that the leaf is
+  // unchanged since the copy: then nothing freed them meanwhile.
+  absl::Status s = tree_->ReadLargeValue(Leaf().value(index_), &large_);
+  if (!version_.Validate()) {
+    // The leaf changed (its pages may have been freed and reused): read the key's value as it
+    // is now, its leaf latched.
+    s = tree_->Get(key(), &large_);
+    if (absl::IsNotFound(s)) {
+      s = absl::NotFoundError(
+          fmt::format("B+tree {}: the entry at key '{}' was deleted after the iterator reached it, "
+                      "and its large value with it",
+                      tree_->anchor_, Escaped(key())));
+    }
+  }
+  if (!s.ok()) {
+    status_ = std::move(s);
+    valid_ = false;
+    large_.clear();
+    return {};
+  }
+  large_loaded_ = true;
+  large_index_ = index_;
+  return large_;
 }
 
 void BTree::Iterator::SeekForward(const std::string_view* key, bool after) {
@@ -456,7 +498,8 @@ BTree::Iterator BTree::SeekForPrev(std::string_view key) const {
 
 namespace {
 
-constexpr index_internal::ChangeKind kChangeKind{"B+tree", kBTreeResourceManager, kMaxEntryBytes};
+constexpr index_internal::ChangeKind kChangeKind{"B+tree", kBTreeResourceManager, kMaxEntryBytes,
+                                                 kMaxKeyBytes, kMaxValueBytes};
 
 // A B+tree attempt splits or merges in its own mini-transaction: it never asks for room.
 absl::Status NoRoomToMake(const index_internal::IndexChange&) {
@@ -483,14 +526,28 @@ absl::Status BTree::Delete(Transaction* txn, std::string_view key) {
 
 absl::Status BTree::PutIn(MiniTransaction& mtr, std::string_view key, std::string_view value,
                           Mode mode, std::optional<std::string>* old) {
-  Change c{.op = mode == Mode::kInsert ? Op::kInsert : Op::kPut, .key = key, .value = value};
+  Change c{.op = mode == Mode::kInsert ? Op::kInsert : Op::kPut,
+           .key = key,
+           .value = value,
+           .keep_dropped = true};
   absl::Status s = ApplyIn(mtr, c);
   if (old != nullptr) *old = std::move(c.old);
   return s;
 }
 
+absl::Status BTree::PutReferenceIn(MiniTransaction& mtr, std::string_view key,
+                                   std::string_view reference) {
+  if (absl::StatusOr<index_internal::ValueRef> r = index_internal::DecodeValueRef(reference);
+      !r.ok()) {
+    return r.status();
+  }
+  Change c{
+      .op = Op::kPut, .key = key, .value = reference, .out_of_line = true, .keep_dropped = true};
+  return ApplyIn(mtr, c);
+}
+
 absl::Status BTree::DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old) {
-  Change c{.op = Op::kDelete, .key = key};
+  Change c{.op = Op::kDelete, .key = key, .keep_dropped = true};
   absl::Status s = ApplyIn(mtr, c);
   if (old != nullptr && c.old) *old = std::move(*c.old);
   return s;
@@ -514,6 +571,19 @@ absl::StatusOr<index_internal::Attempt> BTree::ChangeIn(MiniTransaction& mtr, Ch
   if (!done.ok()) return done.status();
   if (!*done) {
     if (absl::Status s = Pessimistic(mtr, change); !s.ok()) return s;
+  }
+  if (change.old && change.old_out_of_line && !change.keep_dropped) {
+    // The large value replaced or deleted: its pages go with the commit (the transaction's, or
+    // this mini-transaction's). Its reference was in the leaf latched here, so it was live.
+    absl::StatusOr<index_internal::ValueRef> ref = index_internal::DecodeValueRef(*change.old);
+    if (!ref.ok()) return ref.status();
+    std::vector<PageId> pages;
+    if (absl::Status s = index_internal::WalkValue(store_.pool(), anchor_, *ref, nullptr, &pages,
+                                                   /*read_data=*/false);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = mtr.FreeAtCommit(pages); !s.ok()) return s;
   }
   return index_internal::Attempt::kDone;
 }
@@ -588,20 +658,22 @@ absl::Status BTree::ChangeLeaf(MiniTransaction&, Node& n, Change& change, bool* 
   switch (change.op) {
     case Op::kInsert:
       if (found) return absl::AlreadyExistsError("key already present");
-      *done = n.InsertLeaf(i, change.key, change.value);
+      *done = n.InsertLeaf(i, change.key, change.value, change.out_of_line);
       return absl::OkStatus();
     case Op::kPut:
       if (found) {
         change.old = std::string(n.value(i));
-        *done = n.UpdateValue(i, change.value);
+        change.old_out_of_line = n.out_of_line(i);
+        *done = n.UpdateValue(i, change.value, change.out_of_line);
         if (!*done) change.old.reset();
         return absl::OkStatus();
       }
-      *done = n.InsertLeaf(i, change.key, change.value);
+      *done = n.InsertLeaf(i, change.key, change.value, change.out_of_line);
       return absl::OkStatus();
     case Op::kDelete:
       if (!found) return absl::NotFoundError("key not found");
       change.old = std::string(n.value(i));
+      change.old_out_of_line = n.out_of_line(i);
       n.Remove(i);
       return absl::OkStatus();
   }
@@ -616,7 +688,10 @@ absl::Status BTree::BulkLoad(std::span<const std::pair<std::string, std::string>
   fill = std::clamp(fill, 0.5, 1.0);
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     if (sorted[i].first.size() + sorted[i].second.size() > kMaxEntryBytes) {
-      return index_internal::EntryTooLarge(kChangeKind, sorted[i].first, sorted[i].second);
+      return absl::InvalidArgumentError(fmt::format(
+          "bulk load entry {} has {} key bytes + {} value bytes; bulk load stores values with "
+          "their keys, up to {} bytes together (insert larger values with Put)",
+          i, sorted[i].first.size(), sorted[i].second.size(), kMaxEntryBytes));
     }
     if (i > 0 && CompareKeys(options_.comparator, sorted[i - 1].first, sorted[i].first) >= 0) {
       return absl::InvalidArgumentError(

@@ -55,23 +55,30 @@ struct BTreeStats {
   std::uint32_t height = 0;  // levels above the leaves
   std::uint64_t leaves = 0;
   std::uint64_t internals = 0;
-  std::uint64_t payload_bytes = 0;  // keys and values
+  std::uint64_t payload_bytes = 0;  // keys and values (large values at their full length)
+  std::uint64_t large_values = 0;   // values stored out of line
+  std::uint64_t value_pages = 0;    // the pages holding them
   double average_fill = 0;          // used bytes / capacity over all nodes
 };
 
 class BTree {
  public:
-  // A new empty tree (its anchor and an empty root leaf), created durably-logged in a system
-  // mini-transaction.
+  // A new empty tree (its anchor and an empty root leaf), made in one mini-transaction: of
+  // `txn`, whose rollback (or a crash before its commit) frees every page the tree has by then,
+  // or a system one when null.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<BTree>> Create(Store& store,
-                                                                     BTreeOptions options = {});
+                                                                     BTreeOptions options = {},
+                                                                     Transaction* txn = nullptr);
   // The tree anchored at `anchor`. DataLossError if that page is not a B+tree anchor.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<BTree>> Open(Store& store, PageId anchor,
                                                                    BTreeOptions options = {});
 
   PageId anchor() const { return anchor_; }
 
-  // InvalidArgumentError when key + value exceed kMaxEntryBytes.
+  // Keys up to kMaxKeyBytes, values up to kMaxValueBytes (InvalidArgumentError beyond). A value
+  // that does not fit its leaf with its key (key + value over kMaxEntryBytes) is written to
+  // value pages first, in `txn` (or in a transaction of its own when null), and named by the
+  // leaf; a replaced or deleted one's pages are freed with the commit.
   [[nodiscard]] absl::Status Insert(Transaction* txn, std::string_view key,
                                     std::string_view value);  // AlreadyExistsError if present
   [[nodiscard]] absl::Status Put(Transaction* txn, std::string_view key, std::string_view value);
@@ -87,6 +94,13 @@ class BTree {
                                    std::string_view value, Mode mode,
                                    std::optional<std::string>* old);
   [[nodiscard]] absl::Status DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old);
+  // These never write or free a large value: PutIn takes values stored with their key (key +
+  // value up to kMaxEntryBytes; InvalidArgumentError beyond), `old` receives a large value's
+  // reference as stored, and a large value they replace or delete keeps its pages (the undo of
+  // the change that wrote it frees them). PutReferenceIn puts back a large value's reference
+  // (undo of a change that replaced or deleted it).
+  [[nodiscard]] absl::Status PutReferenceIn(MiniTransaction& mtr, std::string_view key,
+                                            std::string_view reference);
 
   // Ordered iteration, forward over [begin, end) (no end: to the last key) and backward.
   //
@@ -110,7 +124,15 @@ class BTree {
     bool Valid() const { return valid_; }
     // Valid until the next move (or Delete / Put) of this iterator.
     std::string_view key() const { return Leaf().key(index_); }
-    std::string_view value() const { return Leaf().value(index_); }
+    // A large value (stored out of line) is read from its pages when asked for. If its entry
+    // was deleted after the iterator reached it, or reading fails, value() returns empty, the
+    // iterator is no longer valid, and status() says why.
+    std::string_view value() const {
+      const Node n = Leaf();
+      if (!n.out_of_line(index_)) [[likely]]
+        return n.value(index_);
+      return LargeValue();
+    }
     void Next() {
       if (!valid_) return;
       ++index_;
@@ -165,6 +187,7 @@ class BTree {
     bool StepLeft();
     void SettleForward();  // at the first entry at or after index_ (next leaves), checks end_
     void Fail(absl::Status s);
+    std::string_view LargeValue() const;
     // Delete (value null) or Put at the iterator, then found again by key.
     [[nodiscard]] absl::Status ChangeHere(Transaction* txn, const std::string_view* value);
 
@@ -174,8 +197,13 @@ class BTree {
     ParentCopy parent_;
     std::size_t index_ = 0;
     std::optional<std::string> end_;
-    bool valid_ = false;
-    absl::Status status_;
+    // value() of a large value may end the iteration (its entry deleted meanwhile).
+    mutable bool valid_ = false;
+    mutable absl::Status status_;
+    // The large value read for the entry at index_ of this copy (reset by every copy).
+    mutable std::string large_;
+    mutable bool large_loaded_ = false;
+    mutable std::size_t large_index_ = 0;
     // Where a forward walk resumes if its leaf changed: above bound_ (at or above it when
     // bound_inclusive_): the seek key, then the last key of each non-empty leaf left behind.
     std::string bound_;
@@ -260,6 +288,9 @@ class BTree {
     return CheckNodeSlow(id, p, level);
   }
   [[nodiscard]] absl::Status CheckNodeSlow(PageId id, const std::byte* p, int level) const;
+  // The large value whose reference a leaf holds (the caller keeps it named meanwhile: the leaf
+  // latched, or its version validated afterwards).
+  [[nodiscard]] absl::Status ReadLargeValue(std::string_view reference, std::string* value) const;
   // The anchor page's type and height checked; the height.
   [[nodiscard]] absl::StatusOr<std::uint32_t> CheckedAnchor(const std::byte* p) const;
   // From the first key >= *begin (the first key of all when null).

@@ -56,10 +56,16 @@ absl::Status CheckNode(PageId id, ConstPageSpan page, const KeyComparator& cmp) 
                              kPageSize));
     }
     const std::size_t klen = Load16(p, off);
-    const std::size_t vlen = leaf ? Load16(p, off + 2) : 0;
-    if (klen + vlen > kMaxEntryBytes || off + header + klen + vlen > kPageSize) {
+    const std::uint16_t vfield = leaf ? Load16(p, off + 2) : 0;
+    const std::size_t vlen = vfield & ~kValueOutOfLine;
+    if (klen > kMaxKeyBytes || klen + vlen > kMaxEntryBytes ||
+        off + header + klen + vlen > kPageSize) {
       return bad(fmt::format("slot {}: a cell at {} of {} key and {} value bytes does not fit", i,
                              off, klen, vlen));
+    }
+    if ((vfield & kValueOutOfLine) != 0 && vlen != kOutOfLineRefBytes) {
+      return bad(fmt::format("slot {}: an out-of-line value's reference of {} bytes, not {}", i,
+                             vlen, kOutOfLineRefBytes));
     }
     spans[i] = {off, static_cast<std::uint16_t>(header + klen + vlen)};
     used += header + klen + vlen;
@@ -113,7 +119,7 @@ void Node::Init(std::uint16_t level) {
 
 std::size_t Node::CellSize(std::uint16_t off) const {
   const std::uint16_t klen = Get16(off);
-  if (is_leaf()) return kLeafCellHeader + klen + Get16(off + 2);
+  if (is_leaf()) return kLeafCellHeader + klen + (Get16(off + 2) & ~kValueOutOfLine);
   return kInternalCellHeader + klen;
 }
 
@@ -168,11 +174,11 @@ std::uint16_t Node::MakeRoom(std::size_t i, std::size_t cell) {
   return off;
 }
 
-bool Node::InsertLeaf(std::size_t i, std::string_view k, std::string_view v) {
+bool Node::InsertLeaf(std::size_t i, std::string_view k, std::string_view v, bool out_of_line) {
   const std::uint16_t off = MakeRoom(i, kLeafCellHeader + k.size() + v.size());
   if (off == 0) return false;
   Set16(off, static_cast<std::uint16_t>(k.size()));
-  Set16(off + 2, static_cast<std::uint16_t>(v.size()));
+  Set16(off + 2, static_cast<std::uint16_t>(v.size() | (out_of_line ? kValueOutOfLine : 0)));
   CopyBytes(p_ + off + kLeafCellHeader, k);
   CopyBytes(p_ + off + kLeafCellHeader + k.size(), v);
   return true;
@@ -187,16 +193,17 @@ bool Node::InsertInternal(std::size_t i, std::string_view k, PageId c) {
   return true;
 }
 
-bool Node::UpdateValue(std::size_t i, std::string_view v) {
+bool Node::UpdateValue(std::size_t i, std::string_view v, bool out_of_line) {
   const std::uint16_t off = slot(i);
-  if (Get16(off + 2) == v.size()) {
+  const auto field = static_cast<std::uint16_t>(v.size() | (out_of_line ? kValueOutOfLine : 0));
+  if (Get16(off + 2) == field) {
     CopyBytes(p_ + off + kLeafCellHeader + Get16(off), v);
     return true;
   }
   const std::string k(key(i));
   if (FreeBytes() + CellSize(off) < kLeafCellHeader + k.size() + v.size()) return false;
   Remove(i);
-  return InsertLeaf(i, k, v);
+  return InsertLeaf(i, k, v, out_of_line);
 }
 
 void Node::Remove(std::size_t i) {
@@ -221,7 +228,7 @@ void Node::MoveTail(std::size_t from, Node& dst) {
   for (std::size_t i = from; i < n; ++i) {
     const std::size_t at = dst.count();
     if (is_leaf()) {
-      dst.InsertLeaf(at, key(i), value(i));
+      dst.InsertLeaf(at, key(i), value(i), out_of_line(i));
     } else {
       dst.InsertInternal(at, key(i), child(i));
     }
@@ -235,7 +242,7 @@ bool Node::AppendAll(const Node& src) {
   for (std::size_t i = 0; i < src.count(); ++i) {
     const std::size_t at = count();
     if (is_leaf()) {
-      InsertLeaf(at, src.key(i), src.value(i));
+      InsertLeaf(at, src.key(i), src.value(i), src.out_of_line(i));
     } else {
       InsertInternal(at, src.key(i), src.child(i));
     }

@@ -12,6 +12,8 @@
 //   offset 64  u64 leftmost child (internal nodes: the child for keys below the first separator)
 //   offset 72  u64 zero              offset 80  slot array: u16 cell offsets, in key order
 // Leaf cell:     u16 key length | u16 value length | key | value
+//                (value length bit 15 set: the value is out of line, and the cell holds its
+//                16-byte reference, index/value_pages.h)
 // Internal cell: u16 key length | u64 child | key     (the child holds keys >= this separator)
 //
 // Thread safety: none; the caller's latch protects the page.
@@ -67,18 +69,29 @@ inline constexpr std::size_t kNodeLevelOffset = 38;
 inline constexpr std::size_t kSlotSize = 2;
 inline constexpr std::size_t kLeafCellHeader = 4;
 inline constexpr std::size_t kInternalCellHeader = 10;
-// Every node holds at least 4 entries: key + value of one entry is at most this many bytes.
-inline constexpr std::size_t kMaxEntryBytes =
-    (kPageSize - kNodeHeaderEnd) / 4 - kSlotSize - kInternalCellHeader;
+// Keys are at most this many bytes (InvalidArgumentError beyond).
+inline constexpr std::size_t kMaxKeyBytes = 1024;
+// The value length field's flag: the cell holds the reference to a value stored out of line.
+inline constexpr std::uint16_t kValueOutOfLine = 0x8000;
+inline constexpr std::size_t kOutOfLineRefBytes = 16;
+// A cell's key + stored value is at most this many bytes: an entry whose key + value is larger
+// keeps its value out of line (the cell then holds the key and a 16-byte reference). So every
+// node holds at least three entries of the largest size.
+inline constexpr std::size_t kMaxEntryBytes = kMaxKeyBytes + kOutOfLineRefBytes;
+static_assert(3 * (kMaxEntryBytes + kInternalCellHeader + kSlotSize) <= kPageSize - kNodeHeaderEnd);
+// Values are at most this many bytes.
+inline constexpr std::size_t kMaxValueBytes = std::size_t{1} << 30;
 
-// The B+tree's deepest possible level: a tree of 4-entry nodes over 2^64 pages is lower.
+// The B+tree's deepest possible level: a tree over 2^64 pages is lower (every node but the root
+// holds at least a quarter page, so at least three entries).
 inline constexpr std::uint16_t kMaxNodeLevel = 40;
 
 // Checks that `page` (page `id`) is a structurally sound node before anything reads or changes
 // it through Node: its type agrees with its level; the slot array and the cell area lie inside
 // the page and do not meet; every slot names a cell wholly inside the cell area, no two cells
 // overlap, and the cells plus the dead bytes fill the cell area exactly (so compaction and
-// insertion stay inside the page); entries are within kMaxEntryBytes; keys are strictly
+// insertion stay inside the page); keys within kMaxKeyBytes and cells within kMaxEntryBytes (an
+// out-of-line value's reference exactly 16 bytes); keys are strictly
 // increasing under `cmp`; an internal node's children are data pages other than itself; the
 // right sibling is not the page itself. DataLossError naming the page and what is wrong.
 // Cost: linear in the entries (a sort of the cell offsets and one comparison per key); callers
@@ -108,10 +121,13 @@ class Node {
     const std::size_t header = is_leaf() ? kLeafCellHeader : kInternalCellHeader;
     return {reinterpret_cast<const char*>(p_ + off + header), Get16(off)};
   }
-  std::string_view value(std::size_t i) const {  // leaf
+  // Leaf: the value as stored (the 16-byte reference when out of line).
+  std::string_view value(std::size_t i) const {
     const std::uint16_t off = slot(i);
-    return {reinterpret_cast<const char*>(p_ + off + kLeafCellHeader + Get16(off)), Get16(off + 2)};
+    return {reinterpret_cast<const char*>(p_ + off + kLeafCellHeader + Get16(off)),
+            static_cast<std::size_t>(Get16(off + 2) & ~kValueOutOfLine)};
   }
+  bool out_of_line(std::size_t i) const { return (Get16(slot(i) + 2) & kValueOutOfLine) != 0; }
   // Internal: the child right of separator i.
   PageId child(std::size_t i) const { return Get64(slot(i) + 2); }
   void set_child(std::size_t i, PageId id) { Set64(slot(i) + 2, id); }
@@ -168,10 +184,12 @@ class Node {
 
   // Insert at position `i` (keeping key order is the caller's job). False when it does not fit
   // even after compaction; the node is then unchanged.
-  bool InsertLeaf(std::size_t i, std::string_view key, std::string_view value);
+  // `out_of_line`: `value` is the reference to a value stored out of line.
+  bool InsertLeaf(std::size_t i, std::string_view key, std::string_view value,
+                  bool out_of_line = false);
   bool InsertInternal(std::size_t i, std::string_view key, PageId child);
   // Replaces entry i's value (leaf). False when the new value does not fit; unchanged then.
-  bool UpdateValue(std::size_t i, std::string_view value);
+  bool UpdateValue(std::size_t i, std::string_view value, bool out_of_line = false);
   void Remove(std::size_t i);
   // Rewrites the cells contiguously at the end of the page (no dead bytes).
   void Compact();

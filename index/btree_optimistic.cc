@@ -107,16 +107,27 @@ BTree::Optimistic BTree::DescendOptimistic(const std::string_view* key, std::uin
 }
 
 BTree::Optimistic BTree::GetOptimistic(std::string_view key, std::string* value) const {
-  OptimisticReadScope scope;
   OptimisticPageGuard g;
-  const Optimistic r = DescendOptimistic(&key, 0, &g);
-  if (r != Optimistic::kFound) return r == Optimistic::kNotFound ? Optimistic::kFallBack : r;
-  TornSafeNode n(g.data().data());
-  const std::size_t lo = n.Search(key);
-  const bool found = lo < n.count() && n.key(lo) == key;
-  if (found) value->assign(n.value(lo));
-  if (n.torn() || !g.Validate()) return Optimistic::kRestart;
-  return found ? Optimistic::kFound : Optimistic::kNotFound;
+  bool found = false, out_of_line = false;
+  {
+    OptimisticReadScope scope;
+    const Optimistic r = DescendOptimistic(&key, 0, &g);
+    if (r != Optimistic::kFound) return r == Optimistic::kNotFound ? Optimistic::kFallBack : r;
+    TornSafeNode n(g.data().data());
+    const std::size_t lo = n.Search(key);
+    found = lo < n.count() && n.key(lo) == key;
+    if (found) value->assign(n.value(lo, &out_of_line));
+    if (n.torn() || !g.Validate()) return Optimistic::kRestart;
+  }
+  if (!out_of_line) return found ? Optimistic::kFound : Optimistic::kNotFound;
+  // A large value: its reference was in the leaf when the leaf validated. Its pages are read
+  // (latched one at a time), then the leaf validated again: unchanged, it still names them, so
+  // nothing freed them meanwhile. An error is reported by the latched path.
+  const std::string reference = *value;
+  if (!ReadLargeValue(reference, value).ok()) {
+    return g.Validate() ? Optimistic::kFallBack : Optimistic::kRestart;
+  }
+  return g.Validate() ? Optimistic::kFound : Optimistic::kRestart;
 }
 
 BTree::Optimistic BTree::LeafOptimistic(const std::string_view* key, PageId* leaf,

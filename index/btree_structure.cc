@@ -23,8 +23,9 @@ constexpr std::size_t kMaxInternalCell = kInternalCellHeader + kMaxEntryBytes + 
 
 struct Entry {
   std::string key;
-  std::string value;
+  std::string value;  // as stored
   PageId child = kInvalidPageId;
+  bool out_of_line = false;
 };
 
 std::vector<Entry> Entries(const Node& n) {
@@ -33,6 +34,7 @@ std::vector<Entry> Entries(const Node& n) {
     out[i].key = std::string(n.key(i));
     if (n.is_leaf()) {
       out[i].value = std::string(n.value(i));
+      out[i].out_of_line = n.out_of_line(i);
     } else {
       out[i].child = n.child(i);
     }
@@ -61,7 +63,8 @@ std::size_t SplitPoint(const std::vector<Entry>& entries, bool leaf, std::size_t
 
 void Fill(Node& n, const std::vector<Entry>& entries, std::size_t from, std::size_t to) {
   for (std::size_t i = from; i < to; ++i) {
-    const bool ok = n.is_leaf() ? n.InsertLeaf(n.count(), entries[i].key, entries[i].value)
+    const bool ok = n.is_leaf() ? n.InsertLeaf(n.count(), entries[i].key, entries[i].value,
+                                               entries[i].out_of_line)
                                 : n.InsertInternal(n.count(), entries[i].key, entries[i].child);
     (void)ok;  // sizes were checked by the caller
   }
@@ -261,10 +264,13 @@ absl::Status BTree::SplitUp(MiniTransaction& mtr, Path& path, Change& change) {
   std::vector<Entry> entries = Entries(leaf);
   if (found) {  // a Put whose new value did not fit in place
     change.old = entries[pos].value;
+    change.old_out_of_line = entries[pos].out_of_line;
     entries[pos].value = std::string(change.value);
+    entries[pos].out_of_line = change.out_of_line;
   } else {
     entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(pos),
-                   Entry{std::string(change.key), std::string(change.value), kInvalidPageId});
+                   Entry{std::string(change.key), std::string(change.value), kInvalidPageId,
+                         change.out_of_line});
   }
   absl::StatusOr<Split> split = SplitNode(mtr, leaf, entries);
   if (!split.ok()) return split.status();
@@ -301,16 +307,21 @@ absl::Status BTree::Rebalance(MiniTransaction& mtr, Path& path) {
   for (std::size_t level = path.ids.size() - 1;; --level) {
     if (path.anchored && level == 1) {
       // The root. With one child left it hands the root over to it, as many levels down as that
-      // holds (the path below is latched).
-      std::size_t r = level;
-      while (r + 1 < path.ids.size() && !Node(path.spans[r].data()).is_leaf() &&
-             Node(path.spans[r].data()).count() == 0 &&
-             Node(path.spans[r].data()).leftmost_child() == path.ids[r + 1]) {
-        if (absl::Status s = mtr.FreePage(path.ids[r]); !s.ok()) return s;
+      // holds. The child is latched here: on the path, or the survivor of the merge that left
+      // the root with one child (a merge latches both siblings), which need not be on the path.
+      PageId root = path.ids[level];
+      PageSpan span = path.spans[level];
+      while (!Node(span.data()).is_leaf() && Node(span.data()).count() == 0) {
+        const PageId child = Node(span.data()).leftmost_child();
+        if (!mtr.Holds(child)) break;
+        absl::StatusOr<PageSpan> c = mtr.GetForWrite(child);
+        if (!c.ok()) return c.status();
+        if (absl::Status s = mtr.FreePage(root); !s.ok()) return s;
         --path.height;
-        ++r;
+        root = child;
+        span = *c;
       }
-      if (r != level) SetAnchor(path.spans.front().data(), path.ids[r], path.height);
+      if (root != path.ids[level]) SetAnchor(path.spans.front().data(), root, path.height);
       return absl::OkStatus();
     }
     if (level == 0 || Node(path.spans[level].data()).UsedBytes() >= kMinNodeFill) {

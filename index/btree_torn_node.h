@@ -51,11 +51,14 @@ class TornSafeNode {
     if (off + header + len > kPageSize) return Torn();
     return {reinterpret_cast<const char*>(p_ + off + header), len};
   }
-  std::string_view value(std::size_t i) {
+  // The value as stored; *out_of_line says whether it is a large value's reference.
+  std::string_view value(std::size_t i, bool* out_of_line) {
     const std::size_t off = TornLoad16(p_, kNodeHeaderEnd + i * kSlotSize);
     if (off + kLeafCellHeader > kPageSize) return Torn();
     const std::size_t klen = TornLoad16(p_, off);
-    const std::size_t vlen = TornLoad16(p_, off + 2);
+    const std::uint16_t field = TornLoad16(p_, off + 2);
+    const std::size_t vlen = field & ~kValueOutOfLine;
+    *out_of_line = (field & kValueOutOfLine) != 0;
     if (off + kLeafCellHeader + klen + vlen > kPageSize) return Torn();
     return {reinterpret_cast<const char*>(p_ + off + kLeafCellHeader + klen), vlen};
   }

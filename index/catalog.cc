@@ -39,16 +39,38 @@ absl::Status CheckName(const std::string& name) {
 
 // An index of `kind` made by `create()` (a StatusOr of a unique_ptr to it), named `name`: the name
 // checked and free first (InvalidArgumentError, AlreadyExistsError).
+// Runs `body(txn)` in `txn`, or in a transaction of its own committed after it (aborted after
+// an error) when null.
+template <typename Body>
+absl::Status InTransaction(Store& store, Transaction* txn, Body body) {
+  if (txn != nullptr) return body(txn);
+  absl::StatusOr<std::unique_ptr<Transaction>> own = store.Begin();
+  if (!own.ok()) return own.status();
+  if (absl::Status s = body(own->get()); !s.ok()) {
+    if (absl::Status a = (*own)->Abort(); !a.ok()) {
+      return absl::Status(s.code(),
+                          fmt::format("{}; and its rollback failed: {}", std::string(s.message()),
+                                      std::string(a.message())));
+    }
+    return s;
+  }
+  return (*own)->Commit(Durability::kNone);
+}
+
 template <typename Create>
-auto CreateNamed(Catalog& catalog, const std::string& name, IndexKind kind, Create create)
-    -> decltype(create()) {
+auto CreateNamed(Store& store, Catalog& catalog, const std::string& name, IndexKind kind,
+                 Transaction* txn, Create create) -> decltype(create(txn)) {
   if (absl::Status s = CheckName(name); !s.ok()) return s;
   if (catalog.tree().Get(name).ok()) {
     return absl::AlreadyExistsError(fmt::format("an index named '{}' exists", name));
   }
-  auto index = create();
-  if (!index.ok()) return index.status();
-  if (absl::Status s = catalog.Register({name, kind, (*index)->anchor()}); !s.ok()) return s;
+  decltype(create(txn)) index = absl::UnknownError("not created");
+  absl::Status s = InTransaction(store, txn, [&](Transaction* t) -> absl::Status {
+    index = create(t);
+    if (!index.ok()) return index.status();
+    return catalog.Register({name, kind, (*index)->anchor()}, t);
+  });
+  if (!s.ok()) return s;
   return index;
 }
 
@@ -90,9 +112,9 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(Store& store) {
   return std::unique_ptr<Catalog>(new Catalog(store, std::move(*tree)));
 }
 
-absl::Status Catalog::Register(const IndexInfo& info) {
+absl::Status Catalog::Register(const IndexInfo& info, Transaction* txn) {
   if (absl::Status s = CheckName(info.name); !s.ok()) return s;
-  absl::Status s = tree_->Insert(nullptr, info.name, Encode(info.kind, info.anchor));
+  absl::Status s = tree_->Insert(txn, info.name, Encode(info.kind, info.anchor));
   if (absl::IsAlreadyExists(s)) {
     return absl::AlreadyExistsError(fmt::format("an index named '{}' exists", info.name));
   }
@@ -100,15 +122,44 @@ absl::Status Catalog::Register(const IndexInfo& info) {
 }
 
 absl::StatusOr<std::unique_ptr<BTree>> Catalog::CreateBTree(const std::string& name,
-                                                            BTreeOptions options) {
-  return CreateNamed(*this, name, IndexKind::kBTree,
-                     [&] { return BTree::Create(store_, std::move(options)); });
+                                                            BTreeOptions options,
+                                                            Transaction* txn) {
+  return CreateNamed(store_, *this, name, IndexKind::kBTree, txn,
+                     [&](Transaction* t) { return BTree::Create(store_, options, t); });
 }
 
 absl::StatusOr<std::unique_ptr<HashIndex>> Catalog::CreateHash(const std::string& name,
-                                                               HashIndexOptions options) {
-  return CreateNamed(*this, name, IndexKind::kHash,
-                     [&] { return HashIndex::Create(store_, std::move(options)); });
+                                                               HashIndexOptions options,
+                                                               Transaction* txn) {
+  return CreateNamed(store_, *this, name, IndexKind::kHash, txn,
+                     [&](Transaction* t) { return HashIndex::Create(store_, options, t); });
+}
+
+absl::Status Catalog::Drop(const std::string& name, Transaction* txn) {
+  absl::StatusOr<IndexInfo> info = Lookup(name);
+  if (!info.ok()) return info.status();
+  // Every page of the index, from a full walk (which checks it): the commit frees them.
+  std::vector<PageId> pages;
+  absl::Status walked;
+  if (info->kind == IndexKind::kBTree) {
+    absl::StatusOr<std::unique_ptr<BTree>> t = BTree::Open(store_, info->anchor);
+    walked = t.ok() ? (*t)->Stats(&pages).status() : t.status();
+  } else {
+    absl::StatusOr<std::unique_ptr<HashIndex>> h = HashIndex::Open(store_, info->anchor);
+    walked = h.ok() ? (*h)->Stats(&pages).status() : h.status();
+  }
+  if (!walked.ok()) {
+    return absl::Status(
+        walked.code(), fmt::format("dropping index '{}': {}", name, std::string(walked.message())));
+  }
+  return InTransaction(store_, txn, [&](Transaction* t) -> absl::Status {
+    absl::Status s = tree_->Delete(t, name);  // its undo names the index again
+    if (absl::IsNotFound(s)) return absl::NotFoundError(fmt::format("no index named '{}'", name));
+    if (!s.ok()) return s;
+    MiniTransaction mtr = t->BeginMtr();
+    if (absl::Status f = mtr.FreeAtCommit(pages); !f.ok()) return f;
+    return mtr.Commit().status();
+  });
 }
 
 absl::StatusOr<std::unique_ptr<HashIndex>> Catalog::OpenHash(const std::string& name,

@@ -8,9 +8,14 @@
 //   absl::StatusOr<std::unique_ptr<HashIndex>> ids = (*catalog)->CreateHash("ids");
 //
 // A tree's comparator is not stored (it is code): open a tree with the comparator it was created
-// with. Creating an index is a system operation (not undone by a user transaction's abort); a
-// crash between building the index and naming it leaves its two pages unnamed.
-// A hash index's seed is stored in it; a test hash function (HashIndexOptions) is code.
+// with. A hash index's seed is stored in it; a test hash function (HashIndexOptions) is code.
+//
+// Creating and dropping are transactional: given a transaction, they commit or roll back with
+// it (a rollback of a create frees the index's pages; of a drop, names the index again, whole);
+// without one, they run in a transaction of their own. A crash before the commit undoes them
+// (register BTreeUndoHandler() and HashUndoHandler() in StoreOptions::undo_handlers). A drop
+// frees every page of the index with its commit (the commit record lists them).
+// The caller sees to it that nothing uses an index (its handles) while it is dropped or after.
 //
 // Ownership: refers to the Store, which must outlive it. Thread safety: safe for concurrent use.
 #pragma once
@@ -47,20 +52,26 @@ class Catalog {
 
   // InvalidArgumentError for an empty name or one over 255 bytes; AlreadyExistsError.
   [[nodiscard]] absl::StatusOr<std::unique_ptr<BTree>> CreateBTree(const std::string& name,
-                                                                   BTreeOptions options = {});
+                                                                   BTreeOptions options = {},
+                                                                   Transaction* txn = nullptr);
   // NotFoundError; FailedPreconditionError if the name is an index of another kind.
   [[nodiscard]] absl::StatusOr<std::unique_ptr<BTree>> OpenBTree(const std::string& name,
                                                                  BTreeOptions options = {});
   // The same for hash indexes.
-  [[nodiscard]] absl::StatusOr<std::unique_ptr<HashIndex>> CreateHash(
-      const std::string& name, HashIndexOptions options = {});
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<HashIndex>> CreateHash(const std::string& name,
+                                                                      HashIndexOptions options = {},
+                                                                      Transaction* txn = nullptr);
+  // Removes the index's name and frees all its pages when `txn` (or the drop's own transaction)
+  // commits. NotFoundError; the index's own error (DataLossError naming the page) if a walk of
+  // it fails: a drop lists every page before it frees any.
+  [[nodiscard]] absl::Status Drop(const std::string& name, Transaction* txn = nullptr);
   [[nodiscard]] absl::StatusOr<std::unique_ptr<HashIndex>> OpenHash(const std::string& name,
                                                                     HashIndexOptions options = {});
   [[nodiscard]] absl::StatusOr<IndexInfo> Lookup(const std::string& name) const;
   // Every index, in name order.
   [[nodiscard]] absl::StatusOr<std::vector<IndexInfo>> List() const;
-  // Names an index built elsewhere (the hash index uses this).
-  [[nodiscard]] absl::Status Register(const IndexInfo& info);
+  // Names an index built elsewhere, in `txn` (or on its own when null).
+  [[nodiscard]] absl::Status Register(const IndexInfo& info, Transaction* txn = nullptr);
 
   const BTree& tree() const { return *tree_; }
 

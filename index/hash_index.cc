@@ -38,8 +38,8 @@ std::uint64_t HashIndex::Hash(std::string_view key) const {
 // ---------------------------------------------------------------------------------------------
 // Creation
 
-absl::StatusOr<std::unique_ptr<HashIndex>> HashIndex::Create(Store& store,
-                                                             HashIndexOptions options) {
+absl::StatusOr<std::unique_ptr<HashIndex>> HashIndex::Create(Store& store, HashIndexOptions options,
+                                                             Transaction* txn) {
   if (options.max_global_depth < 1 || options.max_global_depth > kMaxHashGlobalDepth) {
     return absl::InvalidArgumentError(
         fmt::format("hash index max_global_depth must be 1 to {}, not {}", kMaxHashGlobalDepth,
@@ -52,7 +52,7 @@ absl::StatusOr<std::unique_ptr<HashIndex>> HashIndex::Create(Store& store,
     std::random_device rd;
     seed = (std::uint64_t{rd()} << 32) ^ rd();
   }
-  MiniTransaction mtr = store.BeginMtr();
+  MiniTransaction mtr = txn != nullptr ? txn->BeginMtr() : store.BeginMtr();
   absl::StatusOr<PageId> anchor = mtr.AllocatePage(PageType::kHashMeta);
   if (!anchor.ok()) return anchor.status();
   absl::StatusOr<PageId> index = mtr.AllocatePage(PageType::kHashDirectory);
@@ -79,6 +79,10 @@ absl::StatusOr<std::unique_ptr<HashIndex>> HashIndex::Create(Store& store,
   Set16(m->data(), kMetaMaxDepth, static_cast<std::uint16_t>(options.max_global_depth));
   Set64(m->data(), kMetaCounts, 1);
   Set64(m->data(), kMetaIndex, *index);
+  if (txn != nullptr) {
+    mtr.LogUndo(kHashResourceManager, index_internal::EncodeIndexUndo(
+                                          *anchor, index_internal::UndoOp::kFreeIndex, {}, {}));
+  }
   if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
   return std::unique_ptr<HashIndex>(new HashIndex(store, *anchor, seed, std::move(options)));
 }
@@ -252,7 +256,7 @@ absl::Status HashIndex::Get(std::string_view key, std::string* value) const {
 namespace {
 
 constexpr index_internal::ChangeKind kChangeKind{"hash index", kHashResourceManager,
-                                                 kMaxHashEntryBytes};
+                                                 kMaxHashEntryBytes, kMaxHashEntryBytes, 0};
 
 }  // namespace
 

@@ -88,10 +88,12 @@ struct HashIndexStats {
 
 class HashIndex {
  public:
-  // A new empty index (its anchor, one directory page and one bucket), created in a system
-  // mini-transaction. InvalidArgumentError for a max_global_depth out of range.
+  // A new empty index (its anchor, one directory page and one bucket), made in one
+  // mini-transaction: of `txn`, whose rollback (or a crash before its commit) frees every page
+  // the index has by then, or a system one when null. InvalidArgumentError for a
+  // max_global_depth out of range.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<HashIndex>> Create(
-      Store& store, HashIndexOptions options = {});
+      Store& store, HashIndexOptions options = {}, Transaction* txn = nullptr);
   // The index anchored at `anchor`. DataLossError if that page is not a hash index anchor.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<HashIndex>> Open(
       Store& store, PageId anchor, HashIndexOptions options = {});

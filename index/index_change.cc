@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <memory>
 #include <vector>
+
+#include "index/value_pages.h"
 
 namespace pagestore::index_internal {
 
@@ -14,18 +17,35 @@ absl::Status EntryTooLarge(const ChangeKind& kind, std::string_view key, std::st
 }
 
 absl::Status CheckEntrySize(const ChangeKind& kind, const IndexChange& change) {
-  if (change.op != ChangeOp::kDelete &&
-      change.key.size() + change.value.size() > kind.max_entry_bytes) {
-    return EntryTooLarge(kind, change.key, change.value);
+  if (change.key.size() > kind.max_key_bytes) {
+    return absl::InvalidArgumentError(
+        fmt::format("{} key of {} bytes exceeds the limit of {} bytes", kind.what,
+                    change.key.size(), kind.max_key_bytes));
   }
-  if (change.key.size() > kind.max_entry_bytes) return EntryTooLarge(kind, change.key, {});
+  if (change.op == ChangeOp::kDelete) return absl::OkStatus();
+  if (kind.max_value_bytes == 0) {
+    if (change.key.size() + change.value.size() > kind.max_entry_bytes) {
+      return EntryTooLarge(kind, change.key, change.value);
+    }
+  } else if (change.value.size() > kind.max_value_bytes) {
+    return absl::InvalidArgumentError(
+        fmt::format("{} value of {} bytes exceeds the limit of {} bytes", kind.what,
+                    change.value.size(), kind.max_value_bytes));
+  }
   return absl::OkStatus();
 }
 
-absl::Status ApplyChange(Store& store, Transaction* txn, const ChangeKind& kind, PageId anchor,
-                         IndexChange& change, AttemptFn attempt, MakeRoomFn make_room,
-                         EmptiedFn emptied) {
-  if (absl::Status s = CheckEntrySize(kind, change); !s.ok()) return s;
+namespace {
+
+// The value goes to value pages: the index stores it out of line.
+bool OutOfLine(const ChangeKind& kind, const IndexChange& change) {
+  return change.op != ChangeOp::kDelete && kind.max_value_bytes > 0 && !change.out_of_line &&
+         change.key.size() + change.value.size() > kind.max_entry_bytes;
+}
+
+absl::Status RunChange(Store& store, Transaction* txn, const ChangeKind& kind, PageId anchor,
+                       IndexChange& change, AttemptFn attempt, MakeRoomFn make_room,
+                       EmptiedFn emptied) {
   for (;;) {
     Attempt outcome;
     {
@@ -37,8 +57,10 @@ absl::Status ApplyChange(Store& store, Transaction* txn, const ChangeKind& kind,
         if (txn != nullptr) {
           // The logical inverse: remove what was added, restore what was replaced or removed.
           const std::vector<std::byte> undo =
-              change.old ? EncodeIndexUndo(anchor, true, change.key, *change.old)
-                         : EncodeIndexUndo(anchor, false, change.key, {});
+              !change.old ? EncodeIndexUndo(anchor, UndoOp::kDelete, change.key, {})
+              : change.old_out_of_line
+                  ? EncodeIndexUndo(anchor, UndoOp::kPutReference, change.key, *change.old)
+                  : EncodeIndexUndo(anchor, UndoOp::kPut, change.key, *change.old);
           mtr.LogUndo(kind.resource_manager, undo);
         }
         if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
@@ -53,15 +75,90 @@ absl::Status ApplyChange(Store& store, Transaction* txn, const ChangeKind& kind,
   }
 }
 
+// The pages of a large value that no change came to name: freed when `txn` commits (its undo
+// frees them if it aborts instead).
+absl::Status Discard(Transaction& txn, PageId anchor, const ValueRef& ref) {
+  std::vector<PageId> pages;
+  MiniTransaction mtr = txn.BeginMtr();
+  if (absl::Status s = WrittenValuePages(mtr.store().pool(), anchor, ref, &pages); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = mtr.FreeAtCommit(pages); !s.ok()) return s;
+  return mtr.Commit().status();
+}
+
+}  // namespace
+
+absl::Status ApplyChange(Store& store, Transaction* txn, const ChangeKind& kind, PageId anchor,
+                         IndexChange& change, AttemptFn attempt, MakeRoomFn make_room,
+                         EmptiedFn emptied) {
+  if (absl::Status s = CheckEntrySize(kind, change); !s.ok()) return s;
+  if (!OutOfLine(kind, change)) {
+    return RunChange(store, txn, kind, anchor, change, attempt, make_room, emptied);
+  }
+  // A large value: its pages first, in the transaction (one of its own when there is none), so
+  // that a rollback or a crash before the commit frees them; then the change that names them.
+  std::unique_ptr<Transaction> own;
+  if (txn == nullptr) {
+    absl::StatusOr<std::unique_ptr<Transaction>> t = store.Begin();
+    if (!t.ok()) return t.status();
+    own = std::move(*t);
+    txn = own.get();
+  }
+  ValueRef written;
+  absl::StatusOr<ValueRef> ref = WriteValue(
+      store, *txn, anchor, change.value, kind.resource_manager,
+      [&](const ValueRef& r) {
+        return EncodeIndexUndo(anchor, UndoOp::kFreeValue, {}, EncodeValueRef(r));
+      },
+      &written);
+  absl::Status status = ref.status();
+  const std::string stored = ref.ok() ? EncodeValueRef(*ref) : std::string();
+  if (status.ok()) {
+    change.value = stored;
+    change.out_of_line = true;
+    status = RunChange(store, txn, kind, anchor, change, attempt, make_room, emptied);
+  }
+  if (!status.ok() && written.head != kInvalidPageId) {
+    // Nothing names the pages written: they go with the commit (or with the undo of an abort).
+    if (absl::Status s = Discard(*txn, anchor, written); !s.ok()) {
+      return absl::Status(
+          status.code(),
+          fmt::format("{}; and the large value's pages at {} could not be freed: {}",
+                      std::string(status.message()), written.head, std::string(s.message())));
+    }
+  }
+  if (own != nullptr) {
+    if (absl::Status s = own->Commit(Durability::kNone); !s.ok() && status.ok()) status = s;
+  }
+  return status;
+}
+
 absl::Status ApplyChangeIn(MiniTransaction& mtr, const ChangeKind& kind, IndexChange& change,
                            AttemptFn attempt, MakeRoomFn make_room) {
   if (absl::Status s = CheckEntrySize(kind, change); !s.ok()) return s;
+  if (OutOfLine(kind, change)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: a change inside the caller's mini-transaction stores values up to {} bytes with "
+        "the key, and {} + {} is more",
+        kind.what, kind.max_entry_bytes, change.key.size(), change.value.size()));
+  }
   for (;;) {
     absl::StatusOr<Attempt> o = attempt(mtr, change);
     if (!o.ok()) return o.status();
     if (*o != Attempt::kNeedsRoom) return absl::OkStatus();
     if (absl::Status s = make_room(change); !s.ok()) return s;
   }
+}
+
+absl::Status FreeWrittenValue(MiniTransaction& mtr, PageId anchor, std::string_view ref) {
+  absl::StatusOr<ValueRef> r = DecodeValueRef(ref);
+  if (!r.ok()) return r.status();
+  std::vector<PageId> pages;
+  if (absl::Status s = WrittenValuePages(mtr.store().pool(), anchor, *r, &pages); !s.ok()) {
+    return s;
+  }
+  return mtr.FreeUnreferenced(pages);
 }
 
 }  // namespace pagestore::index_internal

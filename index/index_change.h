@@ -16,6 +16,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -30,9 +31,18 @@ enum class ChangeOp : std::uint8_t { kInsert, kPut, kDelete };
 struct IndexChange {
   ChangeOp op = ChangeOp::kInsert;
   std::string_view key = {};
-  std::string_view value = {};                    // kInsert and kPut
-  std::uint64_t hash = 0;                         // hash indexes: the key's hash
-  std::optional<std::string> old = std::nullopt;  // the previous value, if any (set by the attempt)
+  // kInsert and kPut: the value as the index stores it (a large value's reference once its
+  // pages are written, with `out_of_line` set).
+  std::string_view value = {};
+  std::uint64_t hash = 0;  // hash indexes: the key's hash
+  bool out_of_line = false;
+  // The previous value, if any, as it was stored (set by the attempt); `old_out_of_line`: a
+  // large value's reference.
+  std::optional<std::string> old = std::nullopt;
+  bool old_out_of_line = false;
+  // Undo's own changes: a large value this change stops naming is not freed (the undo of the
+  // change that wrote it frees it).
+  bool keep_dropped = false;
 };
 
 // What one attempt inside a mini-transaction came to.
@@ -49,7 +59,11 @@ enum class Attempt : std::uint8_t {
 struct ChangeKind {
   std::string_view what;  // in messages: "B+tree", "hash index"
   std::uint16_t resource_manager;
-  std::size_t max_entry_bytes;  // key + value
+  std::size_t max_entry_bytes;  // key + value stored in the index's page
+  std::size_t max_key_bytes;
+  // 0: no value is stored out of line (key + value within max_entry_bytes). Else values up to
+  // this many bytes; a larger key + value keeps its value in value pages (index/value_pages.h).
+  std::size_t max_value_bytes;
 };
 
 using AttemptFn = absl::FunctionRef<absl::StatusOr<Attempt>(MiniTransaction&, IndexChange&)>;
@@ -64,6 +78,10 @@ using EmptiedFn = absl::FunctionRef<void(const IndexChange&)>;
 
 // Runs `change` on the index anchored at `anchor` in a mini-transaction of its own: inside `txn`
 // (logging the change's logical undo under kind.resource_manager), or a system one when null.
+// A value stored out of line is written first, in mini-transactions of `txn` (of a transaction
+// of its own, committed with the change, when null), so that a rollback or a crash frees it.
+// The pages of a large value the change replaces or deletes are freed with the commit (of
+// `txn`, or of the change's own mini-transaction).
 // An attempt that needs room leaves its mini-transaction unchanged and holding nothing; room is
 // made and the change runs again in a new one. After the commit of an attempt that emptied a
 // bucket, `emptied` runs (its failure is not the change's: the change is committed).
@@ -80,6 +98,12 @@ using EmptiedFn = absl::FunctionRef<void(const IndexChange&)>;
 // the index at the record's anchor with `open(store, anchor)` (a StatusOr of a unique_ptr to a
 // BTree or HashIndex), and puts the key back through PutIn or DeleteIn in the compensation
 // mini-transaction (a delete that finds nothing has nothing to undo).
+// Frees, in `mtr`, the pages of the large value `ref` (its 16-byte reference) of the index at
+// `anchor`, as far as they were written (undo of a value's writing, which a crash may have cut
+// short).
+[[nodiscard]] absl::Status FreeWrittenValue(MiniTransaction& mtr, PageId anchor,
+                                            std::string_view ref);
+
 template <typename Open>
 UndoHandler IndexUndoHandler(const ChangeKind& kind, Open open) {
   return [what = kind.what, open = std::move(open)](
@@ -89,9 +113,30 @@ UndoHandler IndexUndoHandler(const ChangeKind& kind, Open open) {
     auto index = open(mtr.store(), undo->anchor);
     if (!index.ok()) return index.status();
     using Index = std::remove_reference_t<decltype(**index)>;
-    if (undo->put) return (*index)->PutIn(mtr, undo->key, undo->value, Index::Mode::kPut, nullptr);
-    absl::Status s = (*index)->DeleteIn(mtr, undo->key, nullptr);
-    return absl::IsNotFound(s) ? absl::OkStatus() : s;
+    switch (undo->op) {
+      case UndoOp::kPut:
+        return (*index)->PutIn(mtr, undo->key, undo->value, Index::Mode::kPut, nullptr);
+      case UndoOp::kPutReference:
+        if constexpr (requires(Index & i) { i.PutReferenceIn(mtr, undo->key, undo->value); }) {
+          return (*index)->PutReferenceIn(mtr, undo->key, undo->value);
+        }
+        break;
+      case UndoOp::kFreeValue:
+        return FreeWrittenValue(mtr, undo->anchor, undo->value);
+      case UndoOp::kFreeIndex: {
+        // The index made by the transaction being undone: every page it has now (its other
+        // operations, newer, are undone already; structure changes stay, and are freed too).
+        std::vector<PageId> pages;
+        if (auto stats = (*index)->Stats(&pages); !stats.ok()) return stats.status();
+        return mtr.FreeUnreferenced(pages);
+      }
+      case UndoOp::kDelete: {
+        absl::Status s = (*index)->DeleteIn(mtr, undo->key, nullptr);
+        return absl::IsNotFound(s) ? absl::OkStatus() : s;
+      }
+    }
+    return absl::DataLossError(std::string(what) + " undo record names a large value, which " +
+                               std::string(what) + " indexes do not store");
   };
 }
 

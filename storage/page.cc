@@ -41,6 +41,8 @@ std::string_view PageTypeName(PageType type) {
       return "btree-meta";
     case PageType::kHashMeta:
       return "hash-meta";
+    case PageType::kValue:
+      return "value";
   }
   return "unknown";
 }

@@ -48,6 +48,7 @@ enum class PageType : std::uint16_t {
   kOverflow = 9,
   kBTreeMeta = 10,  // a B+tree's anchor: its root and height
   kHashMeta = 11,   // a hash index's anchor: seed, depths, directory index
+  kValue = 12,      // a large value's pages, out of line (index/value_pages.h)
 };
 
 std::string_view PageTypeName(PageType type);

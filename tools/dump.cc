@@ -18,6 +18,7 @@
 #include "index/btree.h"
 #include "index/btree_node.h"
 #include "index/hash_index.h"
+#include "index/value_pages.h"
 #include "tools/command.h"
 #include "tools/json.h"
 #include "wal/free_list_format.h"
@@ -97,7 +98,17 @@ Decoded DecodeNodePage(PageId id, const std::byte* p) {
       continue;
     }
     std::vector<std::pair<std::string, std::string>> row{{"key", Escape(e->key)}};
-    if (n.is_leaf()) {
+    if (n.is_leaf() && e->out_of_line) {
+      absl::StatusOr<index_internal::ValueRef> ref = index_internal::DecodeValueRef(e->value);
+      if (ref.ok()) {
+        row.emplace_back("value_page", std::to_string(ref->head));
+        row.emplace_back("value_bytes", std::to_string(ref->length));
+      } else {
+        row.emplace_back("value", Escape(e->value, 32));
+        row.emplace_back(std::string(kMalformed), Msg(ref.status()));
+        if (malformed++ == 0) d.problem = Msg(ref.status());
+      }
+    } else if (n.is_leaf()) {
       row.emplace_back("value", Escape(e->value, 32));
       row.emplace_back("value_bytes", std::to_string(e->value.size()));
     } else {
@@ -171,6 +182,18 @@ Decoded DecodePage(PageId id, const std::byte* p, const RawFile& f) {
       return DecodeNodePage(id, p);
     case PageType::kFreeList:
       return DecodeTrunkPage(p);
+    case PageType::kValue: {
+      Decoded d;
+      const index_internal::ValuePageView v =
+          index_internal::DecodeValuePage(ConstPageSpan(p, kPageSize));
+      for (auto& [name, value] : v.fields) AddField(d, name, value);
+      for (std::size_t i = 0; i < v.ids.size(); ++i) {
+        d.rows.push_back({{"data_page", std::to_string(i)}, {"page", std::to_string(v.ids[i])}});
+      }
+      if (!v.data.empty()) d.rows.push_back({{"bytes", Escape(v.data, 64)}});
+      d.problem = v.problem;
+      return d;
+    }
     default:
       return DecodeHashIndexPage(type, p);
   }
@@ -520,7 +543,9 @@ absl::StatusOr<int> DumpWal(std::FILE* out, LogEnv& env, const DumpWalOptions& o
     ++t.first;
     t.second += rec.header.length;
     std::optional<MtrSummary> mtr;
-    if (rec.header.type == RecordType::kMtr) {
+    // A commit's payload (the pages it frees) is in the same entry format.
+    if (rec.header.type == RecordType::kMtr ||
+        (rec.header.type == RecordType::kCommit && !rec.payload.empty())) {
       mtr = SummarizeMtr(rec.payload);
       for (const auto& [kind, v] : mtr->kinds) {
         tally.by_entry[kind].first += v.first;

@@ -145,7 +145,7 @@ absl::StatusOr<NodeEntry> ReadNodeEntry(ConstPageSpan page, std::size_t i) {
   NodeEntry e;
   e.key = n.key(i);
   if (n.is_leaf()) {
-    const std::size_t value_len = load16(off + 2);
+    const std::size_t value_len = load16(off + 2) & ~kValueOutOfLine;
     if (off + header + key_len + value_len > kPageSize) {
       return absl::DataLossError(
           fmt::format("slot {}: value length {} after a {}-byte key at cell offset {} runs past "
@@ -153,6 +153,7 @@ absl::StatusOr<NodeEntry> ReadNodeEntry(ConstPageSpan page, std::size_t i) {
                       i, value_len, key_len, off, kPageSize));
     }
     e.value = n.value(i);
+    e.out_of_line = n.out_of_line(i);
   } else {
     e.child = n.child(i);
   }

@@ -51,7 +51,8 @@ struct FreeList {
 inline constexpr std::size_t kMaxNodeSlots = (kPageSize - kNodeHeaderEnd) / kSlotSize;
 struct NodeEntry {
   std::string_view key;
-  std::string_view value;         // leaves
+  std::string_view value;         // leaves: as stored (a reference when out of line)
+  bool out_of_line = false;       // leaves: the value is stored out of line
   PageId child = kInvalidPageId;  // internal nodes
 };
 // Entry `i` of the B+tree node `page` (a leaf or an internal node by its level), viewing the

@@ -30,6 +30,7 @@ struct IndexReport {
   std::uint32_t depth = 0;  // B+tree: levels above the leaves; hash: global depth
   double fill = 0;
   std::uint64_t payload_bytes = 0;
+  std::uint64_t large_values = 0;  // B+tree: values stored out of line (in "value" pages)
   std::uint64_t pages = 0;
   std::map<std::string, std::uint64_t> pages_by_type;
 };
@@ -70,6 +71,7 @@ int RunStats(const StatsArgs& args) {
         r.depth = s->height;
         r.fill = s->average_fill;
         r.payload_bytes = s->payload_bytes;
+        r.large_values = s->large_values;
       } else {
         absl::StatusOr<std::unique_ptr<HashIndex>> h = HashIndex::Open(store, info.anchor);
         if (!h.ok()) return CannotRun("stats", h.status());
@@ -121,6 +123,7 @@ int RunStats(const StatsArgs& args) {
           .Field("pages", r.pages)
           .Field("average_fill", r.fill)
           .Field("payload_bytes", r.payload_bytes)
+          .Field("large_values", r.large_values)
           .Field("overhead_bytes", r.pages * kPageSize - r.payload_bytes);
       j.Key("pages_by_type").BeginObject();
       for (const auto& [type, n] : r.pages_by_type) j.Field(type, n);
@@ -135,7 +138,9 @@ int RunStats(const StatsArgs& args) {
   for (const IndexReport& r : reports) {
     fmt::print("{} {} (anchor {}):\n", IndexKindName(r.info.kind), Escape(r.info.name),
                r.info.anchor);
-    fmt::print("  entries {}, {} {}, {} pages, average fill {:.1f}%\n", r.entries,
+    fmt::print("  entries {}{}, {} {}, {} pages, average fill {:.1f}%\n", r.entries,
+               r.large_values == 0 ? std::string()
+                                   : fmt::format(" ({} with large values)", r.large_values),
                r.info.kind == IndexKind::kBTree ? "height" : "global depth", r.depth, r.pages,
                100 * r.fill);
     const std::uint64_t bytes = r.pages * kPageSize;

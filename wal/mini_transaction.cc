@@ -22,6 +22,7 @@ MiniTransaction::MiniTransaction(MiniTransaction&& o) noexcept
       held_(std::move(o.held_)),
       allocs_(std::move(o.allocs_)),
       undo_(std::move(o.undo_)),
+      free_at_commit_(std::move(o.free_at_commit_)),
       compensation_undo_next_(o.compensation_undo_next_),
       done_(std::exchange(o.done_, true)) {}
 
@@ -88,6 +89,31 @@ absl::Status MiniTransaction::FreePage(PageId id) {
   }
   if (absl::StatusOr<PageSpan> p = GetForWrite(id); !p.ok()) return p.status();
   allocs_.push_back({MtrEntry::kFree, id});
+  return absl::OkStatus();
+}
+
+absl::Status MiniTransaction::FreeUnreferenced(std::span<const PageId> ids) {
+  if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
+  for (PageId id : ids) {
+    if (id < kFirstDataPage) {
+      return absl::InvalidArgumentError(fmt::format("page {} is a superblock page", id));
+    }
+    if (absl::Status s = core_->alloc.CheckNotFree(id); !s.ok()) return s;
+  }
+  for (PageId id : ids) allocs_.push_back({MtrEntry::kFree, id});
+  return absl::OkStatus();
+}
+
+absl::Status MiniTransaction::FreeAtCommit(std::span<const PageId> ids) {
+  if (txn_ == nullptr) return FreeUnreferenced(ids);
+  if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
+  for (PageId id : ids) {
+    if (id < kFirstDataPage) {
+      return absl::InvalidArgumentError(fmt::format("page {} is a superblock page", id));
+    }
+    if (absl::Status s = core_->alloc.CheckNotFree(id); !s.ok()) return s;
+  }
+  free_at_commit_.insert(free_at_commit_.end(), ids.begin(), ids.end());
   return absl::OkStatus();
 }
 
@@ -207,6 +233,10 @@ absl::StatusOr<Lsn> MiniTransaction::Commit() {
     const Lsn redo = log.redo_lsn();
     EncodePayload(redo, payload, changed);
     if (payload.empty()) {
+      if (txn_ != nullptr && !free_at_commit_.empty()) {
+        txn_->free_at_commit.insert(txn_->free_at_commit.end(), free_at_commit_.begin(),
+                                    free_at_commit_.end());
+      }
       ReleaseAll();
       return kInvalidLsn;
     }
@@ -233,6 +263,10 @@ absl::StatusOr<Lsn> MiniTransaction::Commit() {
     return lsn.status();
   }
   for (Held* h : changed) h->guard.set_lsn(*lsn);
+  if (txn_ != nullptr && !free_at_commit_.empty()) {
+    txn_->free_at_commit.insert(txn_->free_at_commit.end(), free_at_commit_.begin(),
+                                free_at_commit_.end());
+  }
   std::uint64_t freed = 0;
   for (const AllocationOp& op : allocs_) freed += op.kind == MtrEntry::kFree;
   if (freed > 0) core_->alloc.CountFreed(freed);
@@ -245,6 +279,7 @@ void MiniTransaction::ReleaseAll() {
   // Newest first, so a page latched after another is released before it.
   while (!held_.empty()) held_.pop_back();
   allocs_.clear();
+  free_at_commit_.clear();
   done_ = true;
 }
 

@@ -215,7 +215,9 @@ absl::Status Recovery::RedoAll(LogReader& reader) {
     absl::StatusOr<bool> more = reader.Next(&rec);
     if (!more.ok()) return more.status();
     if (!*more || rec.header.lsn >= end_) break;
-    if (rec.header.type != RecordType::kMtr) continue;
+    // A commit record's payload frees the pages its transaction gave to FreeAtCommit.
+    const bool frees = rec.header.type == RecordType::kCommit && !rec.payload.empty();
+    if (rec.header.type != RecordType::kMtr && !frees) continue;
     if (absl::Status s = Redo(rec, file_end); !s.ok()) return s;
   }
   report_.bytes_scanned = end_ - report_.start_lsn;

@@ -70,6 +70,10 @@ MiniTransaction Store::BeginMtr() {
   return MiniTransaction(StoreCore::Key(), core_.get(), nullptr);
 }
 
+std::size_t Store::max_record_bytes() const {
+  return core_->log->segment_size() - kSegmentHeaderSize - kRecordHeaderSize - kRecordAlignment;
+}
+
 void Store::RegisterUndoHandler(std::uint16_t resource_manager, UndoHandler handler) {
   core_->undo_handlers.Register(resource_manager, std::move(handler));
 }

@@ -152,6 +152,19 @@ class MiniTransaction {
   [[nodiscard]] absl::StatusOr<PageId> AllocatePage(PageType type);
   // Returns a page to the free list (reusable once this commits). Latches it for writing.
   [[nodiscard]] absl::Status FreePage(PageId id);
+  // Pages that nothing the caller leaves behind refers to any more (the pages of a large value
+  // its index no longer names), returned to the free list without being latched:
+  //  - FreeUnreferenced: with this mini-transaction's commit.
+  //  - FreeAtCommit: inside a transaction, with the transaction's commit (its commit record
+  //    lists them, so recovery frees them exactly when it finds the commit, and an abort or a
+  //    crash before it frees nothing: the transaction's undo may still name them); in a system
+  //    mini-transaction, as FreeUnreferenced. They are added to the transaction when this
+  //    mini-transaction commits.
+  // The caller guarantees that no other thread can reach the pages through anything but a stale
+  // copy it validates (an optimistic read). InvalidArgumentError for a superblock page or one
+  // already free.
+  [[nodiscard]] absl::Status FreeUnreferenced(std::span<const PageId> ids);
+  [[nodiscard]] absl::Status FreeAtCommit(std::span<const PageId> ids);
   // Releases a page latched by this mini-transaction before Commit (latch crabbing: an ancestor
   // that a change below cannot reach). FailedPreconditionError if the page was changed or
   // allocated here; NotFoundError if it is not held.
@@ -196,6 +209,7 @@ class MiniTransaction {
   std::vector<Held> held_;
   std::vector<AllocationOp> allocs_;
   std::optional<std::pair<std::uint16_t, std::vector<std::byte>>> undo_;
+  std::vector<PageId> free_at_commit_;  // added to the transaction's at Commit
   std::optional<Lsn> compensation_undo_next_;
   bool done_ = false;
 };
@@ -208,8 +222,11 @@ class Transaction {
   std::uint64_t id() const { return id_; }
   // A mini-transaction whose records belong to this transaction.
   [[nodiscard]] MiniTransaction BeginMtr();
-  // Logs the commit and waits as `durability` says (the store's default if unset). After an
-  // error the outcome is unknown to the caller (the log failed); recovery decides.
+  // Logs the commit and waits as `durability` says (the store's default if unset). The commit
+  // record also frees the pages given to MiniTransaction::FreeAtCommit; InvalidArgumentError
+  // (the transaction stays active, to abort) when they are more than one log record holds
+  // (Store::max_record_bytes() / 9 pages). After an error from the log the outcome is unknown
+  // to the caller (the log failed); recovery decides.
   [[nodiscard]] absl::Status Commit(std::optional<Durability> durability = std::nullopt);
   // Undoes every registered operation, newest first, each under a compensation record, then
   // logs the abort.
@@ -246,6 +263,9 @@ class Store {
   // A system mini-transaction: redo only, never undone (structure changes, setup).
   [[nodiscard]] MiniTransaction BeginMtr();
   void RegisterUndoHandler(std::uint16_t resource_manager, UndoHandler handler);
+  // The largest log record the store appends: every mini-transaction's changes (about 4 KiB per
+  // page changed for the first time since a checkpoint) must fit in one.
+  std::size_t max_record_bytes() const;
 
   // A fuzzy checkpoint: transactions keep running. Afterwards the log before the checkpoint's
   // redo LSN (and before the oldest active transaction) is removed or recycled.

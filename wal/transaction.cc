@@ -28,15 +28,37 @@ absl::Status RunUndo(StoreCore& core, TxnState& txn, std::uint16_t rm,
 absl::Status EndTransaction(StoreCore& core, TxnState& txn, RecordType type,
                             Durability durability) {
   absl::Status status;
-  if (const Lsn last = txn.own_position().last; last != kInvalidLsn) {
+  // A commit frees the pages its mini-transactions gave to FreeAtCommit, in its own record (so
+  // the pages are free exactly when the commit is in the log); an abort frees none of them (the
+  // undo has put back whatever named them).
+  std::vector<AllocationOp> frees;
+  std::vector<std::byte> payload;
+  if (type == RecordType::kCommit) {
+    frees.reserve(txn.free_at_commit.size());
+    MtrPayloadWriter enc(&payload);
+    for (PageId id : txn.free_at_commit) {
+      frees.push_back({MtrEntry::kFree, id});
+      enc.Allocation(MtrEntry::kFree, id);
+    }
+    if (payload.size() > core.store->max_record_bytes()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "transaction {} frees {} pages at commit, more than one log record holds ({} bytes); "
+          "abort it, or free in smaller transactions",
+          txn.id, frees.size(), core.store->max_record_bytes()));
+    }
+  }
+  if (const Lsn last = txn.own_position().last; last != kInvalidLsn || !frees.empty()) {
     if (absl::Status s = core.Usable(); !s.ok()) return s;
-    LogManager::Record rec{type, txn.id, last, {}};
+    LogManager::Record rec{type, txn.id, last, payload};
     absl::StatusOr<Lsn> lsn = core.log->Append(
         rec, kInvalidLsn, [&](Lsn at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(txn.log->mutex()) {
           txn.pos.last = at;
           txn.pos.end_logged = true;  // checkpoints skip it from here on
+          core.alloc.Apply(frees);
         });
     if (!lsn.ok()) return lsn.status();
+    if (!frees.empty()) core.alloc.CountFreed(frees.size());
+    txn.free_at_commit.clear();
     txn.ended = true;
     // It stays in the active table while it waits, so that a kGroup leader counts it among the
     // siblings worth waiting for.
@@ -84,6 +106,7 @@ absl::Status Transaction::Abort() {
     return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
   }
   std::vector<TxnState::UndoEntry>& undo = state_->undo;
+  state_->free_at_commit.clear();  // what named them is put back by the undo
   while (!undo.empty()) {
     const TxnState::UndoEntry e = undo.back();
     if (absl::Status s = RunUndo(*core_, *state_, e.rm, e.payload, e.prev_lsn); !s.ok()) return s;

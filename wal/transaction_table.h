@@ -54,7 +54,9 @@ struct TxnState {
   // and by a checkpoint's cut (also inside it).
   LogPosition pos ABSL_GUARDED_BY(log->mutex());
   std::vector<UndoEntry> undo;  // the owning thread's; runtime rollback needs no log reads
-  bool ended = false;           // the owning thread's: its end is logged, or it had no records
+  // The owning thread's: pages its commit record frees (MiniTransaction::FreeAtCommit).
+  std::vector<PageId> free_at_commit;
+  bool ended = false;  // the owning thread's: its end is logged, or it had no records
 };
 
 class TransactionTable {

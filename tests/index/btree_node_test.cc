@@ -53,22 +53,37 @@ TEST(BTreeNodeTest, LeafKeepsEntriesInOrderThroughInsertsRemovesAndCompaction) {
   EXPECT_EQ(node.UsedBytes(), used);
 }
 
-TEST(BTreeNodeTest, FourMaximalEntriesFitInOnePage) {
+TEST(BTreeNodeTest, ThreeMaximalEntriesFitInOnePage) {
   Page page{};
   Node leaf(page.data());
   leaf.Init(0);
-  for (int i = 0; i < 4; ++i) {
-    const std::string k(kMaxEntryBytes / 2, static_cast<char>('a' + i));
-    const std::string v(kMaxEntryBytes - k.size(), 'v');
-    ASSERT_TRUE(leaf.InsertLeaf(i, k, v)) << i;
+  for (int i = 0; i < 3; ++i) {
+    const std::string k(kMaxKeyBytes, static_cast<char>('a' + i));
+    const std::string ref(kOutOfLineRefBytes, 'r');
+    ASSERT_TRUE(leaf.InsertLeaf(i, k, ref, /*out_of_line=*/true)) << i;
+    EXPECT_TRUE(leaf.out_of_line(i));
+    EXPECT_EQ(leaf.value(i), ref);
   }
+  // A fourth does not fit: three is the guarantee.
+  EXPECT_FALSE(leaf.InsertLeaf(3, std::string(kMaxKeyBytes, 'z'), std::string(16, 'r'), true));
+  PS_EXPECT_OK(CheckNode(7, ConstPageSpan(page.data(), kPageSize), {}));
   Page ipage{};
   Node internal(ipage.data());
   internal.Init(1);
-  for (int i = 0; i < 4; ++i) {
-    ASSERT_TRUE(internal.InsertInternal(i, std::string(kMaxEntryBytes, 'a' + i), 100 + i)) << i;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(internal.InsertInternal(i, std::string(kMaxKeyBytes, 'a' + i), 100 + i)) << i;
   }
-  EXPECT_EQ(internal.child(3), 103u);
+  EXPECT_EQ(internal.child(2), 102u);
+}
+
+TEST(BTreeNodeTest, AnOutOfLineFlagOnAnythingButAReferenceIsMalformed) {
+  Page page{};
+  Node leaf(page.data());
+  leaf.Init(0);
+  ASSERT_TRUE(leaf.InsertLeaf(0, "k", std::string(15, 'r'), /*out_of_line=*/true));
+  const absl::Status s = CheckNode(7, ConstPageSpan(page.data(), kPageSize), {});
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_NE(s.message().find("reference"), std::string::npos) << s;
 }
 
 TEST(BTreeNodeTest, InternalChildForAndSplitAndMerge) {

@@ -56,8 +56,8 @@ TEST(BTreeTest, RandomOperationsMatchAModel) {
     std::string key = RandomKey(rng, rng() % 8 == 0 ? 400 : 12);
     std::string value(rng() % (rng() % 16 == 0 ? 500 : 40), static_cast<char>('A' + i % 26));
     if (rng() % 64 == 0) {  // a maximal key (shared prefix, distinct tails) and an empty value
-      key = std::string(kMaxEntryBytes - 3, 'm') + RandomKey(rng, 3);
-      key.resize(kMaxEntryBytes, 'm');
+      key = std::string(kMaxKeyBytes - 3, 'm') + RandomKey(rng, 3);
+      key.resize(kMaxKeyBytes, 'm');
       value.clear();
     }
     const int op = static_cast<int>(rng() % 10);
@@ -92,7 +92,8 @@ TEST(BTreeTest, RandomOperationsMatchAModel) {
   PS_ASSERT_OK(tree->Verify());
   PS_ASSIGN_OR_FAIL(stats, tree->Stats());
   EXPECT_EQ(stats.entries, 0u);
-  EXPECT_EQ(stats.height, 0u);
+  EXPECT_EQ(stats.height, 0u) << stats.leaves << " leaves, " << stats.internals
+                              << " internal nodes";
   EXPECT_FALSE(tree->Begin().Valid());
 }
 
@@ -122,19 +123,27 @@ TEST(BTreeTest, EdgeCases) {
   EXPECT_EQ(empty, "");
   EXPECT_TRUE(absl::IsAlreadyExists(tree->Insert(nullptr, "", "again")));
   PS_ASSERT_OK(tree->Delete(nullptr, ""));
-  // Maximum sizes, and one byte more.
-  const std::string big_key(kMaxEntryBytes, 'k');
+  // Maximum sizes, and one byte more: a key of kMaxKeyBytes, and an entry of kMaxEntryBytes kept
+  // with its key; a value past that goes out of line.
+  const std::string big_key(kMaxKeyBytes, 'k');
   PS_ASSERT_OK(tree->Insert(nullptr, big_key, ""));
   const std::string half(kMaxEntryBytes / 2, 'h');
   PS_ASSERT_OK(tree->Insert(nullptr, half, std::string(kMaxEntryBytes - half.size(), 'v')));
-  absl::Status too_big = tree->Insert(nullptr, "x", std::string(kMaxEntryBytes, 'v'));
+  absl::Status too_big = tree->Insert(nullptr, std::string(kMaxKeyBytes + 1, 'k'), "");
   EXPECT_TRUE(absl::IsInvalidArgument(too_big)) << too_big;
-  EXPECT_NE(too_big.message().find(std::to_string(kMaxEntryBytes)), std::string::npos);
-  EXPECT_TRUE(
-      absl::IsInvalidArgument(tree->Put(nullptr, std::string(kMaxEntryBytes + 1, 'k'), "")));
+  EXPECT_NE(too_big.message().find(std::to_string(kMaxKeyBytes)), std::string::npos) << too_big;
+  EXPECT_TRUE(absl::IsInvalidArgument(tree->Put(nullptr, std::string(kMaxKeyBytes + 1, 'k'), "")));
+  {
+    // Past the value limit (the bytes are never read: the size is refused first).
+    const std::string small(16, 'v');
+    const absl::Status s =
+        tree->Put(nullptr, "x", std::string_view(small.data(), kMaxValueBytes + 1));
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+    EXPECT_NE(s.message().find(std::to_string(kMaxValueBytes)), std::string::npos) << s;
+  }
   // Many maximal entries force splits at every level.
   for (int i = 0; i < 300; ++i) {
-    std::string k = fmt::format("{:04}", i) + std::string(kMaxEntryBytes - 4, 'p');
+    std::string k = fmt::format("{:04}", i) + std::string(kMaxKeyBytes - 4, 'p');
     PS_ASSERT_OK(tree->Put(nullptr, k, ""));
   }
   PS_ASSERT_OK(tree->Verify());

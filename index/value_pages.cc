@@ -1,0 +1,320 @@
+#include "index/value_pages.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "buffer/page_guard.h"
+
+namespace pagestore::index_internal {
+namespace {
+
+constexpr std::size_t kOwner = 32, kHead = 40, kLength = 48, kNext = 56, kNumber = 64, kCount = 68,
+                      kRole = 70;
+
+template <typename T>
+T Load(const std::byte* p, std::size_t off) {
+  T v;
+  std::memcpy(&v, p + off, sizeof v);
+  return v;
+}
+template <typename T>
+void Put(std::byte* p, std::size_t off, T v) {
+  std::memcpy(p + off, &v, sizeof v);
+}
+
+PageType TypeOf(const std::byte* p) {
+  return static_cast<PageType>(ReadPageHeader(ConstPageSpan(p, kPageSize)).type);
+}
+
+std::uint64_t DivCeil(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+std::string EncodeValueRef(const ValueRef& ref) {
+  std::string out(kValueRefBytes, '\0');
+  std::memcpy(out.data(), &ref.head, 8);
+  std::memcpy(out.data() + 8, &ref.length, 8);
+  return out;
+}
+
+absl::StatusOr<ValueRef> DecodeValueRef(std::string_view bytes) {
+  if (bytes.size() != kValueRefBytes) {
+    return absl::DataLossError(
+        fmt::format("a large value's reference is {} bytes, not {}", bytes.size(), kValueRefBytes));
+  }
+  ValueRef ref;
+  std::memcpy(&ref.head, bytes.data(), 8);
+  std::memcpy(&ref.length, bytes.data() + 8, 8);
+  if (ref.head < kFirstDataPage) {
+    return absl::DataLossError(fmt::format("a large value's reference names page {}", ref.head));
+  }
+  return ref;
+}
+
+absl::StatusOr<ValueRef> WriteValue(
+    Store& store, Transaction& txn, PageId owner, std::string_view value, std::uint16_t rm,
+    const std::function<std::vector<std::byte>(const ValueRef&)>& undo, ValueRef* written) {
+  // Pages per mini-transaction: each new page is logged as an image (about a page), and the
+  // directory page changed may need one too.
+  constexpr std::size_t kLoggedPerPage = kPageSize + 64;
+  const std::size_t budget = store.max_record_bytes() / kLoggedPerPage;
+  const std::size_t per_mtr = std::clamp<std::size_t>(budget > 2 ? budget - 2 : 1, 1, 64);
+  ValueRef ref{kInvalidPageId, value.size()};
+  PageId dir = kInvalidPageId;
+  std::uint32_t dir_number = 0;
+  std::uint16_t dir_count = 0;
+  std::size_t offset = 0;
+  // A new directory page, `number` in the chain.
+  auto new_directory = [&](MiniTransaction& mtr, std::uint32_t number) -> absl::StatusOr<PageId> {
+    absl::StatusOr<PageId> id = mtr.AllocatePage(PageType::kValue);
+    if (!id.ok()) return id.status();
+    absl::StatusOr<PageSpan> p = mtr.GetForWrite(*id);
+    if (!p.ok()) return p.status();
+    std::byte* b = p->data();
+    Put<std::uint64_t>(b, kOwner, owner);
+    Put<std::uint64_t>(b, kHead, ref.head == kInvalidPageId ? *id : ref.head);
+    Put<std::uint64_t>(b, kLength, ref.length);
+    Put<std::uint32_t>(b, kNumber, number);
+    Put<std::uint16_t>(b, kRole, kValueRoleDirectory);
+    return id;
+  };
+  for (bool first = true; first || offset < value.size(); first = false) {
+    MiniTransaction mtr = txn.BeginMtr();
+    std::size_t pages = 0;
+    if (first) {
+      absl::StatusOr<PageId> head = new_directory(mtr, 0);
+      if (!head.ok()) return head.status();
+      ref.head = dir = *head;
+      mtr.LogUndo(rm, undo(ref));
+      ++pages;
+    }
+    while (offset < value.size() && pages < per_mtr) {
+      if (dir_count == kValueIdsPerDirectory) {
+        absl::StatusOr<PageId> next = new_directory(mtr, dir_number + 1);
+        if (!next.ok()) return next.status();
+        absl::StatusOr<PageSpan> prev = mtr.GetForWrite(dir);
+        if (!prev.ok()) return prev.status();
+        Put<std::uint64_t>(prev->data(), kNext, *next);
+        dir = *next;
+        ++dir_number;
+        dir_count = 0;
+        ++pages;
+      }
+      absl::StatusOr<PageId> id = mtr.AllocatePage(PageType::kValue);
+      if (!id.ok()) return id.status();
+      absl::StatusOr<PageSpan> p = mtr.GetForWrite(*id);
+      if (!p.ok()) return p.status();
+      const std::size_t n = std::min(kValueBytesPerPage, value.size() - offset);
+      std::byte* b = p->data();
+      Put<std::uint64_t>(b, kOwner, owner);
+      Put<std::uint64_t>(b, kHead, ref.head);
+      Put<std::uint64_t>(b, kLength, offset);
+      Put<std::uint32_t>(b, kNext, static_cast<std::uint32_t>(n));
+      Put<std::uint16_t>(b, kRole, kValueRoleData);
+      std::memcpy(b + kValuePageHeaderEnd, value.data() + offset, n);
+      absl::StatusOr<PageSpan> d = mtr.GetForWrite(dir);
+      if (!d.ok()) return d.status();
+      Put<std::uint64_t>(d->data(), kValuePageHeaderEnd + 8 * std::size_t{dir_count}, *id);
+      ++dir_count;
+      Put<std::uint16_t>(d->data(), kCount, dir_count);
+      offset += n;
+      ++pages;
+    }
+    if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+    if (first) *written = ref;
+  }
+  return ref;
+}
+
+absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref, std::string* out,
+                       std::vector<PageId>* pages, bool read_data) {
+  auto bad = [&](PageId id, const std::string& what) {
+    return absl::DataLossError(
+        fmt::format("large value of {} bytes at page {} (index {}): page {} {}", ref.length,
+                    ref.head, owner, id, what));
+  };
+  auto check_id = [&](PageId id) -> absl::Status {
+    if (id < kFirstDataPage || id >= pool.page_count()) {
+      return bad(id, fmt::format("is outside the file's data pages [{}, {})", kFirstDataPage,
+                                 pool.page_count()));
+    }
+    return absl::OkStatus();
+  };
+  const std::uint64_t data_pages = DivCeil(ref.length, kValueBytesPerPage);
+  const std::uint64_t dirs = std::max<std::uint64_t>(1, DivCeil(data_pages, kValueIdsPerDirectory));
+  // A length no file of this size could hold is damage, not an allocation to attempt.
+  if (data_pages + dirs > pool.page_count()) {
+    return bad(ref.head, fmt::format("heads a value longer than the file ({} pages) can hold",
+                                     pool.page_count()));
+  }
+  if (out != nullptr) {
+    out->clear();
+    out->reserve(ref.length);
+  }
+  std::uint64_t offset = 0, data_seen = 0;
+  std::vector<PageId> ids;
+  PageId dir = ref.head;
+  for (std::uint32_t number = 0; number < dirs; ++number) {
+    if (dir == kInvalidPageId) return bad(ref.head, "ends its directory chain early");
+    if (absl::Status s = check_id(dir); !s.ok()) return s;
+    PageId next;
+    {
+      absl::StatusOr<ReadPageGuard> g = pool.ReadPage(dir);
+      if (!g.ok()) return g.status();
+      const std::byte* p = g->data().data();
+      const std::uint64_t expect_count =
+          std::min<std::uint64_t>(kValueIdsPerDirectory, data_pages - data_seen);
+      if (TypeOf(p) != PageType::kValue || Load<std::uint16_t>(p, kRole) != kValueRoleDirectory) {
+        return bad(dir, "is not a value directory page");
+      }
+      if (Load<std::uint64_t>(p, kOwner) != owner || Load<std::uint64_t>(p, kHead) != ref.head ||
+          Load<std::uint64_t>(p, kLength) != ref.length ||
+          Load<std::uint32_t>(p, kNumber) != number) {
+        return bad(
+            dir, fmt::format("is not directory page {} of this value (owner {}, head {}, "
+                             "length {}, number {})",
+                             number, Load<std::uint64_t>(p, kOwner), Load<std::uint64_t>(p, kHead),
+                             Load<std::uint64_t>(p, kLength), Load<std::uint32_t>(p, kNumber)));
+      }
+      if (Load<std::uint16_t>(p, kCount) != expect_count) {
+        return bad(dir, fmt::format("lists {} data pages where the value needs {}",
+                                    Load<std::uint16_t>(p, kCount), expect_count));
+      }
+      ids.resize(expect_count);
+      std::memcpy(ids.data(), p + kValuePageHeaderEnd, 8 * expect_count);
+      next = Load<std::uint64_t>(p, kNext);
+    }
+    if (pages != nullptr) pages->push_back(dir);
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      const PageId id = ids[k];
+      if (absl::Status s = check_id(id); !s.ok()) return s;
+      // The next page's frame on its way into the cache while this one is copied.
+      // (no prefetch)
+      if (pages != nullptr) pages->push_back(id);
+      const std::uint64_t n = std::min<std::uint64_t>(kValueBytesPerPage, ref.length - offset);
+      // The common case: a resident page copied without a latch, kept if its frame validates.
+      OptimisticPageGuard og;
+      if (out != nullptr && pool.TryReadOptimistic(id, &og)) {
+        const std::size_t at = out->size();
+        bool sound;
+        {
+          OptimisticReadScope scope;
+          const std::byte* p = og.data().data();
+          sound = TypeOf(p) == PageType::kValue &&
+                  Load<std::uint16_t>(p, kRole) == kValueRoleData &&
+                  Load<std::uint64_t>(p, kOwner) == owner &&
+                  Load<std::uint64_t>(p, kHead) == ref.head &&
+                  Load<std::uint64_t>(p, kLength) == offset && Load<std::uint32_t>(p, kNext) == n;
+          if (sound) out->append(reinterpret_cast<const char*>(p + kValuePageHeaderEnd), n);
+        }
+        if (sound && og.Validate()) {
+          offset += n;
+          continue;
+        }
+        out->resize(at);  // torn, or not what it should be: the latched read decides
+      }
+      if (read_data || out != nullptr) {
+        absl::StatusOr<ReadPageGuard> g = pool.ReadPage(id);
+        if (!g.ok()) return g.status();
+        const std::byte* p = g->data().data();
+        if (TypeOf(p) != PageType::kValue || Load<std::uint16_t>(p, kRole) != kValueRoleData ||
+            Load<std::uint64_t>(p, kOwner) != owner || Load<std::uint64_t>(p, kHead) != ref.head) {
+          return bad(id, "is not a data page of this value");
+        }
+        if (Load<std::uint64_t>(p, kLength) != offset || Load<std::uint32_t>(p, kNext) != n) {
+          return bad(id, fmt::format("holds {} bytes at offset {} where the value has {} at {}",
+                                     Load<std::uint32_t>(p, kNext), Load<std::uint64_t>(p, kLength),
+                                     n, offset));
+        }
+        if (out != nullptr) {
+          out->append(reinterpret_cast<const char*>(p + kValuePageHeaderEnd), n);
+        }
+      }
+      offset += n;
+    }
+    data_seen += ids.size();
+    if (number + 1 == dirs && next != kInvalidPageId) {
+      return bad(dir, fmt::format("continues the directory chain (to page {}) past the value's end",
+                                  next));
+    }
+    dir = next;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WrittenValuePages(BufferPool& pool, PageId owner, const ValueRef& ref,
+                               std::vector<PageId>* pages) {
+  PageId dir = ref.head;
+  for (std::uint32_t number = 0; dir != kInvalidPageId; ++number) {
+    if (dir < kFirstDataPage || dir >= pool.page_count() || number > pool.page_count()) {
+      return absl::DataLossError(fmt::format(
+          "large value at page {} (index {}): its directory chain reaches page {}, outside the "
+          "file's data pages",
+          ref.head, owner, dir));
+    }
+    absl::StatusOr<ReadPageGuard> g = pool.ReadPage(dir);
+    if (!g.ok()) return g.status();
+    const std::byte* p = g->data().data();
+    const std::uint16_t count = Load<std::uint16_t>(p, kCount);
+    if (TypeOf(p) != PageType::kValue || Load<std::uint16_t>(p, kRole) != kValueRoleDirectory ||
+        Load<std::uint64_t>(p, kOwner) != owner || Load<std::uint64_t>(p, kHead) != ref.head ||
+        Load<std::uint32_t>(p, kNumber) != number || count > kValueIdsPerDirectory) {
+      return absl::DataLossError(
+          fmt::format("large value at page {} (index {}): page {} is not its directory page {}",
+                      ref.head, owner, dir, number));
+    }
+    pages->push_back(dir);
+    for (std::size_t i = 0; i < count; ++i) {
+      const PageId id = Load<std::uint64_t>(p, kValuePageHeaderEnd + 8 * i);
+      if (id < kFirstDataPage || id >= pool.page_count()) {
+        return absl::DataLossError(
+            fmt::format("large value at page {} (index {}): directory page {} lists page {}, "
+                        "outside the file's data pages",
+                        ref.head, owner, dir, id));
+      }
+      pages->push_back(id);
+    }
+    dir = Load<std::uint64_t>(p, kNext);
+  }
+  return absl::OkStatus();
+}
+
+ValuePageView DecodeValuePage(ConstPageSpan page) {
+  const std::byte* p = page.data();
+  ValuePageView v;
+  const std::uint16_t role = Load<std::uint16_t>(p, kRole);
+  v.fields = {{"owner", Load<std::uint64_t>(p, kOwner)},
+              {"head", Load<std::uint64_t>(p, kHead)},
+              {"role", role}};
+  if (role == kValueRoleDirectory) {
+    const std::uint16_t count = Load<std::uint16_t>(p, kCount);
+    v.fields.emplace_back("value_bytes", Load<std::uint64_t>(p, kLength));
+    v.fields.emplace_back("number", Load<std::uint32_t>(p, kNumber));
+    v.fields.emplace_back("next_directory", Load<std::uint64_t>(p, kNext));
+    v.fields.emplace_back("data_pages", count);
+    if (count > kValueIdsPerDirectory) {
+      v.problem = fmt::format("lists {} data pages; a directory page holds at most {}", count,
+                              kValueIdsPerDirectory);
+      return v;
+    }
+    v.ids.resize(count);
+    std::memcpy(v.ids.data(), p + kValuePageHeaderEnd, 8 * std::size_t{count});
+  } else if (role == kValueRoleData) {
+    const std::uint32_t n = Load<std::uint32_t>(p, kNext);
+    v.fields.emplace_back("offset", Load<std::uint64_t>(p, kLength));
+    v.fields.emplace_back("bytes", n);
+    if (n > kValueBytesPerPage) {
+      v.problem =
+          fmt::format("holds {} bytes; a data page holds at most {}", n, kValueBytesPerPage);
+      return v;
+    }
+    v.data = std::string_view(reinterpret_cast<const char*>(p + kValuePageHeaderEnd), n);
+  } else {
+    v.problem = fmt::format("role {} is neither directory (1) nor data (2)", role);
+  }
+  return v;
+}
+
+}  // namespace pagestore::index_internal

@@ -1,0 +1,85 @@
+// Large values stored out of line (index/README.md, "Value pages"): a value too large to sit in
+// its leaf lives in pages of type kValue, and the leaf holds a 16-byte reference to them. The
+// pages of one value are a chain of directory pages, each listing the data pages that hold the
+// value's bytes in order. A value's pages are written once, before the change that names them,
+// and never changed afterwards; they are freed whole when nothing names them any more.
+// Internal to index/ (the B+tree uses it; the tools decode its pages).
+//
+// Thread safety: functions of their arguments. A reader must know the value is still named
+// while it reads (it holds the naming page latched, or validates its version afterwards):
+// freed pages may be reused at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "buffer/buffer_pool.h"
+#include "storage/page.h"
+#include "wal/store.h"
+
+namespace pagestore::index_internal {
+
+// The reference a leaf holds: the value's first directory page and its length in bytes.
+struct ValueRef {
+  PageId head = kInvalidPageId;
+  std::uint64_t length = 0;
+};
+inline constexpr std::size_t kValueRefBytes = 16;
+std::string EncodeValueRef(const ValueRef& ref);
+// DataLossError unless `bytes` is 16 bytes naming a data page.
+[[nodiscard]] absl::StatusOr<ValueRef> DecodeValueRef(std::string_view bytes);
+
+// Page layout (after the 32-byte page header), both roles:
+//   32 u64 owner (the index's anchor)   40 u64 head (the value's first directory page)
+//   48 u64 value length (directory) / offset of the first byte here (data)
+//   56 u64 next directory page (directory; 0 at the end) / u32 bytes here (data)
+//   64 u32 number in the chain (directory) / zero      68 u16 ids here (directory) / zero
+//   70 u16 role: 1 directory, 2 data
+//   72 directory: u64 data page ids, in value order; data: the value's bytes
+inline constexpr std::uint16_t kValueRoleDirectory = 1;
+inline constexpr std::uint16_t kValueRoleData = 2;
+inline constexpr std::size_t kValuePageHeaderEnd = 72;
+inline constexpr std::size_t kValueIdsPerDirectory = (kPageSize - kValuePageHeaderEnd) / 8;
+inline constexpr std::size_t kValueBytesPerPage = kPageSize - kValuePageHeaderEnd;
+
+// Writes `value` into new pages owned by `owner`, in mini-transactions of `txn` sized to fit one
+// log record each. The first registers the undo `undo` (built by the index from the reference:
+// free these pages), so a rollback or a crash before the commit frees them.
+// *written receives the reference as soon as the first page is (so a caller can free what was
+// written after a failure).
+[[nodiscard]] absl::StatusOr<ValueRef> WriteValue(
+    Store& store, Transaction& txn, PageId owner, std::string_view value, std::uint16_t rm,
+    const std::function<std::vector<std::byte>(const ValueRef&)>& undo, ValueRef* written);
+
+// Reads the value into *out (when not null) and lists its pages in *pages (when not null),
+// checking every page: type, role, owner, head, order, lengths. `read_data` false reads only
+// the directory pages (listing the data pages they name). DataLossError naming the page at fault
+// and the value's head.
+[[nodiscard]] absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref,
+                                     std::string* out, std::vector<PageId>* pages,
+                                     bool read_data = true);
+
+// The pages of the value `ref` as far as they were written (a crash may have cut the writing
+// short): its directory chain to its end and the data pages listed. The directory pages must
+// still be this value's (DataLossError otherwise); data pages are not read.
+[[nodiscard]] absl::Status WrittenValuePages(BufferPool& pool, PageId owner, const ValueRef& ref,
+                                             std::vector<PageId>* pages);
+
+// A kValue page's fields, for tools; `problem` says what is wrong with it, if anything.
+struct ValuePageView {
+  std::vector<std::pair<std::string, std::uint64_t>> fields;
+  std::vector<PageId> ids;  // directory: data pages
+  std::string_view data;    // data: the bytes held
+  std::string problem;
+};
+ValuePageView DecodeValuePage(ConstPageSpan page);
+
+}  // namespace pagestore::index_internal
