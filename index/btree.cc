@@ -163,9 +163,7 @@ absl::Status BTree::Get(std::string_view key, std::string* value) const {
 }
 
 absl::Status BTree::ReadLargeValue(std::string_view reference, std::string* value) const {
-  absl::StatusOr<index_internal::ValueRef> ref = index_internal::DecodeValueRef(reference);
-  if (!ref.ok()) return ref.status();
-  return index_internal::WalkValue(store_.pool(), anchor_, *ref, value, nullptr);
+  return index_internal::ReadLargeValue(store_.pool(), anchor_, reference, value);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,19 +570,9 @@ absl::StatusOr<index_internal::Attempt> BTree::ChangeIn(MiniTransaction& mtr, Ch
   if (!*done) {
     if (absl::Status s = Pessimistic(mtr, change); !s.ok()) return s;
   }
-  if (change.old && change.old_out_of_line && !change.keep_dropped) {
-    // The large value replaced or deleted: its pages go with the commit (the transaction's, or
-    // this mini-transaction's). Its reference was in the leaf latched here, so it was live.
-    absl::StatusOr<index_internal::ValueRef> ref = index_internal::DecodeValueRef(*change.old);
-    if (!ref.ok()) return ref.status();
-    std::vector<PageId> pages;
-    if (absl::Status s = index_internal::WalkValue(store_.pool(), anchor_, *ref, nullptr, &pages,
-                                                   /*read_data=*/false);
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = mtr.FreeAtCommit(pages); !s.ok()) return s;
-  }
+  // A large value replaced or deleted: its pages go with the commit. Its reference was in the
+  // leaf latched here, so it was live.
+  if (absl::Status s = index_internal::FreeDroppedValue(mtr, anchor_, change); !s.ok()) return s;
   return index_internal::Attempt::kDone;
 }
 

@@ -10,6 +10,7 @@
 #include "index/hash_directory.h"
 #include "index/hash_page.h"
 #include "index/index_change.h"
+#include "index/value_pages.h"
 
 namespace pagestore {
 
@@ -230,7 +231,11 @@ absl::Status HashIndex::Get(std::string_view key, std::string* value) const {
     const Bucket b(page->data().data());
     const int i = b.Find(h, key);
     if (i >= 0) {
-      value->assign(b.value(static_cast<std::size_t>(i)));
+      const auto at = static_cast<std::size_t>(i);
+      if (b.out_of_line(at)) {  // read with the page that names it latched
+        return index_internal::ReadLargeValue(store_.pool(), anchor_, b.value(at), value);
+      }
+      value->assign(b.value(at));
       return absl::OkStatus();
     }
     if (i == -2) return NotOurs(anchor_, page->page_id(), "bucket (a cell is out of bounds)");
@@ -255,8 +260,8 @@ absl::Status HashIndex::Get(std::string_view key, std::string* value) const {
 
 namespace {
 
-constexpr index_internal::ChangeKind kChangeKind{"hash index", kHashResourceManager,
-                                                 kMaxHashEntryBytes, kMaxHashEntryBytes, 0};
+constexpr index_internal::ChangeKind kChangeKind{
+    "hash index", kHashResourceManager, kMaxHashEntryBytes, kMaxHashKeyBytes, kMaxHashValueBytes};
 
 }  // namespace
 
@@ -280,14 +285,30 @@ absl::Status HashIndex::PutIn(MiniTransaction& mtr, std::string_view key, std::s
   Change c{.op = mode == Mode::kInsert ? Op::kInsert : Op::kPut,
            .key = key,
            .value = value,
-           .hash = Hash(key)};
+           .hash = Hash(key),
+           .keep_dropped = true};
   absl::Status s = ApplyIn(mtr, c);
   if (old != nullptr) *old = std::move(c.old);
   return s;
 }
 
+absl::Status HashIndex::PutReferenceIn(MiniTransaction& mtr, std::string_view key,
+                                       std::string_view reference) {
+  if (absl::StatusOr<index_internal::ValueRef> r = index_internal::DecodeValueRef(reference);
+      !r.ok()) {
+    return r.status();
+  }
+  Change c{.op = Op::kPut,
+           .key = key,
+           .value = reference,
+           .hash = Hash(key),
+           .out_of_line = true,
+           .keep_dropped = true};
+  return ApplyIn(mtr, c);
+}
+
 absl::Status HashIndex::DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old) {
-  Change c{.op = Op::kDelete, .key = key, .hash = Hash(key)};
+  Change c{.op = Op::kDelete, .key = key, .hash = Hash(key), .keep_dropped = true};
   absl::Status s = ApplyIn(mtr, c);
   if (old != nullptr && c.old) *old = std::move(*c.old);
   return s;
@@ -337,7 +358,12 @@ absl::StatusOr<index_internal::Attempt> HashIndex::TryChange(MiniTransaction& mt
     spans.push_back(*s);
     next = Bucket(s->data()).next();
   }
-  return ChangeChain(mtr, change, ids, spans);
+  absl::StatusOr<index_internal::Attempt> done = ChangeChain(mtr, change, ids, spans);
+  if (!done.ok() || *done == index_internal::Attempt::kNeedsRoom) return done;
+  // A large value replaced or deleted: its pages go with the commit (the chain that named it is
+  // latched here, so it was live).
+  if (absl::Status s = index_internal::FreeDroppedValue(mtr, anchor_, change); !s.ok()) return s;
+  return done;
 }
 
 absl::StatusOr<std::pair<PageId, PageSpan>> HashIndex::LatchBucket(MiniTransaction& mtr,
@@ -421,7 +447,7 @@ absl::StatusOr<index_internal::Attempt> HashIndex::ChangeChain(MiniTransaction& 
   };
   auto insert_anywhere = [&]() -> bool {
     for (PageSpan& s : spans) {
-      if (Bucket(s.data()).Insert(h, change.key, change.value)) return true;
+      if (Bucket(s.data()).Insert(h, change.key, change.value, change.out_of_line)) return true;
     }
     return false;
   };
@@ -444,9 +470,10 @@ absl::StatusOr<index_internal::Attempt> HashIndex::ChangeChain(MiniTransaction& 
       }
       if (!same_page && !elsewhere) return release_all();
       change.old = std::string(b.value(i));
+      change.old_out_of_line = b.out_of_line(i);
       b.Remove(i);
       if (same_page) {
-        b.Insert(h, change.key, change.value);
+        b.Insert(h, change.key, change.value, change.out_of_line);
         return index_internal::Attempt::kDone;
       }
       insert_anywhere();
@@ -457,6 +484,7 @@ absl::StatusOr<index_internal::Attempt> HashIndex::ChangeChain(MiniTransaction& 
       if (!found) return absl::NotFoundError("key not found");
       Bucket b(spans[at].data());
       change.old = std::string(b.value(static_cast<std::size_t>(slot)));
+      change.old_out_of_line = b.out_of_line(static_cast<std::size_t>(slot));
       b.Remove(static_cast<std::size_t>(slot));
       if (absl::Status s = drop_if_empty(at); !s.ok()) return s;
       const Bucket head_bucket(spans[0].data());

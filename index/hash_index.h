@@ -55,8 +55,13 @@ enum class Attempt : std::uint8_t;
 
 // The resource manager id under which hash index operations register their undo.
 inline constexpr std::uint16_t kHashResourceManager = 2;
-// key + value of one entry is at most this many bytes (as for the B+tree: four per page).
+// key + value of an entry stored in its bucket is at most this many bytes (four per page); an
+// entry whose key + value is larger keeps its value out of line, in value pages (as the
+// B+tree's: index/README.md), and the cell holds the key and a 16-byte reference. So keys are
+// at most kMaxHashKeyBytes, and values at most kMaxHashValueBytes.
 inline constexpr std::size_t kMaxHashEntryBytes = 992;
+inline constexpr std::size_t kMaxHashKeyBytes = kMaxHashEntryBytes - 16;
+inline constexpr std::size_t kMaxHashValueBytes = std::size_t{1} << 30;
 // The largest directory: 2^26 entries (about 1.5 billion keys of 100 bytes before overflow).
 inline constexpr std::uint32_t kMaxHashGlobalDepth = 26;
 
@@ -82,7 +87,9 @@ struct HashIndexStats {
   std::uint64_t overflow_pages = 0;
   std::uint64_t directory_pages = 0;  // written directory pages (the lazily copied half excluded)
   std::uint64_t directory_index_pages = 0;
-  std::uint64_t payload_bytes = 0;  // keys and values
+  std::uint64_t payload_bytes = 0;  // keys and values (large values at their full length)
+  std::uint64_t large_values = 0;   // values stored out of line
+  std::uint64_t value_pages = 0;    // the pages holding them
   double average_fill = 0;          // used bytes / capacity over bucket and overflow pages
 };
 
@@ -103,8 +110,11 @@ class HashIndex {
   std::uint64_t seed() const { return seed_; }
   std::uint64_t Hash(std::string_view key) const;
 
-  // InvalidArgumentError when key + value exceed kMaxHashEntryBytes. A null transaction: the
-  // change commits on its own (a system mini-transaction, never undone).
+  // Keys up to kMaxHashKeyBytes, values up to kMaxHashValueBytes (InvalidArgumentError beyond);
+  // a value too large for its bucket (key + value over kMaxHashEntryBytes) is written to value
+  // pages first, in `txn` (or a transaction of its own), and a replaced or deleted one's pages
+  // are freed with the commit. A null transaction: the change commits on its own (a system
+  // mini-transaction, never undone).
   [[nodiscard]] absl::Status Insert(Transaction* txn, std::string_view key,
                                     std::string_view value);  // AlreadyExistsError if present
   [[nodiscard]] absl::Status Put(Transaction* txn, std::string_view key, std::string_view value);
@@ -124,6 +134,10 @@ class HashIndex {
                                    std::string_view value, Mode mode,
                                    std::optional<std::string>* old);
   [[nodiscard]] absl::Status DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old);
+  // As for the B+tree (btree.h): these never write or free a large value, and PutReferenceIn
+  // puts back a large value's reference.
+  [[nodiscard]] absl::Status PutReferenceIn(MiniTransaction& mtr, std::string_view key,
+                                            std::string_view reference);
 
   // Every entry, in no particular order, one bucket at a time (the bucket's entries are copied
   // out, so no latch is held between calls). Weakly consistent under concurrent writers: an
@@ -223,7 +237,8 @@ struct HashPageView {
   struct Entry {
     std::uint64_t hash;
     std::string key;
-    std::string value;
+    std::string value;  // as stored: a large value's reference when out_of_line
+    bool out_of_line = false;
   };
   std::vector<Entry> entries;
   std::vector<std::pair<std::uint64_t, PageId>> ids;

@@ -18,7 +18,7 @@ namespace {
 
 // The value of `key` (hash `h`) in the bucket at `p`, reading each field once and only inside
 // the page. kTorn when a field points outside it (torn bytes, or a malformed page).
-enum class Found { kYes, kNo, kTorn };
+enum class Found { kYes, kNo, kTorn, kLarge };
 Found FindTornSafe(const std::byte* p, std::uint64_t h, std::string_view key, std::string* value) {
   const std::size_t count = Get16(p, kBktCount);
   const std::size_t start = Get16(p, kBktCellStart);
@@ -31,10 +31,13 @@ Found FindTornSafe(const std::byte* p, std::uint64_t h, std::string_view key, st
     const std::size_t off = Get16(p, slot + 8);
     if (off < start || off + kCellHeader > kPageSize) return Found::kTorn;
     const std::size_t klen = Get16(p, off);
-    const std::size_t vlen = Get16(p, off + 2);
+    const std::uint16_t vfield = Get16(p, off + 2);
+    const std::size_t vlen = vfield & 0x7fff;
     if (off + kCellHeader + klen + vlen > kPageSize) return Found::kTorn;
     if (klen == key.size() &&
         (klen == 0 || std::memcmp(p + off + kCellHeader, key.data(), klen) == 0)) {
+      // A large value is read by the latched path, with its bucket latched.
+      if ((vfield & 0x8000) != 0) return Found::kLarge;
       value->assign(reinterpret_cast<const char*>(p + off + kCellHeader + klen), vlen);
       return Found::kYes;
     }
@@ -68,6 +71,8 @@ HashIndex::Optimistic HashIndex::GetOptimistic(std::uint64_t h, std::string_view
       return Optimistic::kNotFound;
     case Found::kTorn:
       break;  // validated, so malformed: the latched path says how
+    case Found::kLarge:
+      break;
   }
   return Optimistic::kFallBack;
 }

@@ -86,7 +86,8 @@ std::optional<HashPageView> DecodeHashPage(ConstPageSpan page) {
         return v;
       }
       for (std::size_t i = 0; i < b.count(); ++i) {
-        v.entries.push_back({b.hash(i), std::string(b.key(i)), std::string(b.value(i))});
+        v.entries.push_back(
+            {b.hash(i), std::string(b.key(i)), std::string(b.value(i)), b.out_of_line(i)});
       }
       return v;
     }

@@ -20,6 +20,9 @@
 
 namespace pagestore::hash_internal {
 
+// A large value's reference in a cell (index/value_pages.h).
+inline constexpr std::size_t kValueRefBytes = 16;
+
 // All integers little-endian.
 
 // Anchor (kHashMeta).
@@ -181,7 +184,8 @@ class Bucket {
   bool CellSane(std::size_t i) const {
     const std::size_t off = Get16(p_, SlotAt(i) + 8);
     if (off < Get16(p_, kBktCellStart) || off + kCellHeader > kPageSize) return false;
-    return off + kCellHeader + Get16(p_, off) + Get16(p_, off + 2) <= kPageSize;
+    if (OutOfLineAt(off) && ValueLen(off) != kValueRefBytes) return false;
+    return off + kCellHeader + Get16(p_, off) + ValueLen(off) <= kPageSize;
   }
 
   std::uint64_t hash(std::size_t i) const { return Get64(p_, SlotAt(i)); }
@@ -189,11 +193,12 @@ class Bucket {
     const std::size_t off = Get16(p_, SlotAt(i) + 8);
     return {reinterpret_cast<const char*>(p_ + off + kCellHeader), Get16(p_, off)};
   }
+  // The value as stored: a large value's 16-byte reference when out_of_line(i).
   std::string_view value(std::size_t i) const {
     const std::size_t off = Get16(p_, SlotAt(i) + 8);
-    return {reinterpret_cast<const char*>(p_ + off + kCellHeader + Get16(p_, off)),
-            Get16(p_, off + 2)};
+    return {reinterpret_cast<const char*>(p_ + off + kCellHeader + Get16(p_, off)), ValueLen(off)};
   }
+  bool out_of_line(std::size_t i) const { return OutOfLineAt(Get16(p_, SlotAt(i) + 8)); }
 
   // The slot holding `key`, or -1. -2: the matching slot's cell is out of bounds (corrupt).
   int Find(std::uint64_t h, std::string_view k) const {
@@ -222,7 +227,8 @@ class Bucket {
   std::size_t UsedBytes() const { return kBucketCapacity - FreeBytes(); }
 
   // False (unchanged) when it does not fit even after compaction.
-  bool Insert(std::uint64_t h, std::string_view k, std::string_view v) {
+  // `out_of_line`: `v` is a large value's reference.
+  bool Insert(std::uint64_t h, std::string_view k, std::string_view v, bool out_of_line = false) {
     const std::size_t cell = kCellHeader + k.size() + v.size();
     if (FreeBytes() < cell + kSlotBytes) return false;
     std::size_t start = Get16(p_, kBktCellStart);
@@ -232,7 +238,7 @@ class Bucket {
     }
     const std::size_t off = start - cell;
     Set16(p_, off, static_cast<std::uint16_t>(k.size()));
-    Set16(p_, off + 2, static_cast<std::uint16_t>(v.size()));
+    Set16(p_, off + 2, static_cast<std::uint16_t>(v.size() | (out_of_line ? kOutOfLine : 0)));
     if (!k.empty()) std::memcpy(p_ + off + kCellHeader, k.data(), k.size());
     if (!v.empty()) std::memcpy(p_ + off + kCellHeader + k.size(), v.data(), v.size());
     const std::size_t slot = SlotAt(count());
@@ -245,7 +251,7 @@ class Bucket {
   // Removes slot i (the last slot moves into its place) and clears the cell's bytes.
   void Remove(std::size_t i) {
     const std::size_t off = Get16(p_, SlotAt(i) + 8);
-    const std::size_t cell = kCellHeader + Get16(p_, off) + Get16(p_, off + 2);
+    const std::size_t cell = kCellHeader + Get16(p_, off) + ValueLen(off);
     std::memset(p_ + off, 0, cell);
     const std::size_t last = count() - 1;
     if (i != last) std::memcpy(p_ + SlotAt(i), p_ + SlotAt(last), kSlotBytes);
@@ -268,7 +274,8 @@ class Bucket {
     std::size_t top = kPageSize;
     for (std::size_t i = 0; i < count(); ++i) {
       const std::size_t off = Get16(copy.data(), SlotAt(i) + 8);
-      const std::size_t cell = kCellHeader + Get16(copy.data(), off) + Get16(copy.data(), off + 2);
+      const std::size_t cell =
+          kCellHeader + Get16(copy.data(), off) + (Get16(copy.data(), off + 2) & ~kOutOfLine);
       top -= cell;
       std::memcpy(p_ + top, copy.data() + off, cell);
       Set16(p_, SlotAt(i) + 8, static_cast<std::uint16_t>(top));
@@ -281,6 +288,10 @@ class Bucket {
 
  private:
   static std::size_t SlotAt(std::size_t i) { return kBktSlots + i * kSlotBytes; }
+  // The value length field of the cell at `off`: bit 15 says the value is out of line.
+  static constexpr std::uint16_t kOutOfLine = 0x8000;
+  std::size_t ValueLen(std::size_t off) const { return Get16(p_, off + 2) & ~kOutOfLine; }
+  bool OutOfLineAt(std::size_t off) const { return (Get16(p_, off + 2) & kOutOfLine) != 0; }
   std::byte* p_;
 };
 

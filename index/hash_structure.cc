@@ -24,7 +24,8 @@ namespace {
 struct OwnedEntry {
   std::uint64_t hash;
   std::string key;
-  std::string value;
+  std::string value;  // as stored (a large value's reference when out_of_line)
+  bool out_of_line;
 };
 
 // A bucket's chain, peeked at with shared latches (depth and prefix are frozen while the
@@ -102,7 +103,7 @@ absl::Status WriteChain(MiniTransaction& mtr, PageId anchor, std::vector<PageId>
   std::size_t used = 1;
   Bucket(spans[0].data()).Init(anchor, prefix, depth);
   for (const OwnedEntry& e : entries) {
-    if (Bucket(spans[used - 1].data()).Insert(e.hash, e.key, e.value)) continue;
+    if (Bucket(spans[used - 1].data()).Insert(e.hash, e.key, e.value, e.out_of_line)) continue;
     if (used == spans.size()) {
       absl::StatusOr<PageId> id = mtr.AllocatePage(PageType::kOverflow);
       if (!id.ok()) return id.status();
@@ -113,7 +114,7 @@ absl::Status WriteChain(MiniTransaction& mtr, PageId anchor, std::vector<PageId>
     }
     Bucket(spans[used].data()).Init(anchor, prefix, depth);
     ++used;
-    if (!Bucket(spans[used - 1].data()).Insert(e.hash, e.key, e.value)) {
+    if (!Bucket(spans[used - 1].data()).Insert(e.hash, e.key, e.value, e.out_of_line)) {
       return absl::InternalError("hash index: an entry does not fit an empty page");
     }
   }
@@ -130,7 +131,7 @@ std::vector<OwnedEntry> ChainEntries(const std::vector<PageSpan>& spans) {
   for (const PageSpan& s : spans) {
     const Bucket b(s.data());
     for (std::size_t i = 0; i < b.count(); ++i) {
-      out.push_back({b.hash(i), std::string(b.key(i)), std::string(b.value(i))});
+      out.push_back({b.hash(i), std::string(b.key(i)), std::string(b.value(i)), b.out_of_line(i)});
     }
   }
   return out;

@@ -10,6 +10,8 @@
 #include "index/hash_directory.h"
 #include "index/hash_index.h"
 #include "index/hash_page.h"
+#include "index/index_change.h"
+#include "index/value_pages.h"
 
 namespace pagestore {
 
@@ -100,6 +102,15 @@ void HashIndex::Iterator::Load() {
       for (std::size_t i = 0; i < p.count(); ++i) {
         if (!p.CellSane(i)) {
           return NotOurs(h.anchor_, pg.page_id(), "bucket (a cell is out of bounds)");
+        }
+        if (p.out_of_line(i)) {  // read now, its page latched: it names the value's pages
+          std::string large;
+          if (absl::Status s = index_internal::ReadLargeValue(pool, h.anchor_, p.value(i), &large);
+              !s.ok()) {
+            return s;
+          }
+          entries_.emplace_back(std::string(p.key(i)), std::move(large));
+          continue;
         }
         entries_.emplace_back(std::string(p.key(i)), std::string(p.value(i)));
       }
@@ -315,9 +326,26 @@ absl::Status StructureWalk::Entries(PageId id, const Bucket& p, std::uint64_t pr
       return absl::DataLossError(fmt::format(
           "hash index {}: page {} entry {} repeats a key of its bucket", anchor_, id, i));
     }
+    std::uint64_t value_bytes = p.value(i).size();
+    if (p.out_of_line(i)) {
+      // Every page of the value read and checked, and counted as the index's.
+      absl::StatusOr<index_internal::ValueRef> ref = index_internal::DecodeValueRef(p.value(i));
+      const std::size_t before = pages_.size();
+      absl::Status s = ref.status();
+      if (s.ok()) s = index_internal::WalkValue(pool_, anchor_, *ref, nullptr, &pages_);
+      if (!s.ok()) {
+        return absl::Status(s.code(), fmt::format("hash index {}: page {} entry {}: {}", anchor_,
+                                                  id, i, std::string(s.message())));
+      }
+      value_bytes = ref->length;
+      if (stats_ != nullptr) {
+        ++stats_->large_values;
+        stats_->value_pages += pages_.size() - before;
+      }
+    }
     if (stats_ != nullptr) {
       ++stats_->entries;
-      stats_->payload_bytes += p.key(i).size() + p.value(i).size();
+      stats_->payload_bytes += p.key(i).size() + value_bytes;
     }
   }
   return absl::OkStatus();

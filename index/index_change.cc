@@ -151,6 +151,26 @@ absl::Status ApplyChangeIn(MiniTransaction& mtr, const ChangeKind& kind, IndexCh
   }
 }
 
+absl::Status FreeDroppedValue(MiniTransaction& mtr, PageId anchor, const IndexChange& change) {
+  if (!change.old || !change.old_out_of_line || change.keep_dropped) return absl::OkStatus();
+  absl::StatusOr<ValueRef> ref = DecodeValueRef(*change.old);
+  if (!ref.ok()) return ref.status();
+  std::vector<PageId> pages;
+  if (absl::Status s = WalkValue(mtr.store().pool(), anchor, *ref, nullptr, &pages,
+                                 /*read_data=*/false);
+      !s.ok()) {
+    return s;
+  }
+  return mtr.FreeAtCommit(pages);
+}
+
+absl::Status ReadLargeValue(BufferPool& pool, PageId anchor, std::string_view reference,
+                            std::string* value) {
+  absl::StatusOr<ValueRef> ref = DecodeValueRef(reference);
+  if (!ref.ok()) return ref.status();
+  return WalkValue(pool, anchor, *ref, value, nullptr);
+}
+
 absl::Status FreeWrittenValue(MiniTransaction& mtr, PageId anchor, std::string_view ref) {
   absl::StatusOr<ValueRef> r = DecodeValueRef(ref);
   if (!r.ok()) return r.status();

@@ -98,6 +98,15 @@ using EmptiedFn = absl::FunctionRef<void(const IndexChange&)>;
 // the index at the record's anchor with `open(store, anchor)` (a StatusOr of a unique_ptr to a
 // BTree or HashIndex), and puts the key back through PutIn or DeleteIn in the compensation
 // mini-transaction (a delete that finds nothing has nothing to undo).
+// After an attempt that replaced or deleted a large value (change.old_out_of_line), unless the
+// change is undo's own (keep_dropped): frees its pages with the commit (the transaction's, or
+// `mtr`'s when it is a system one). The caller still holds the page that named it latched.
+[[nodiscard]] absl::Status FreeDroppedValue(MiniTransaction& mtr, PageId anchor,
+                                            const IndexChange& change);
+// Reads the large value whose reference is `reference` into *value (index/value_pages.h).
+[[nodiscard]] absl::Status ReadLargeValue(BufferPool& pool, PageId anchor,
+                                          std::string_view reference, std::string* value);
+
 // Frees, in `mtr`, the pages of the large value `ref` (its 16-byte reference) of the index at
 // `anchor`, as far as they were written (undo of a value's writing, which a crash may have cut
 // short).

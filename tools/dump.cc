@@ -152,6 +152,16 @@ Decoded DecodeHashIndexPage(PageType type, const std::byte* p) {
   if (!v) return d;
   for (auto& [name, value] : v->fields) AddField(d, name, value);
   for (const auto& e : v->entries) {
+    absl::StatusOr<index_internal::ValueRef> ref =
+        e.out_of_line ? index_internal::DecodeValueRef(e.value)
+                      : absl::StatusOr<index_internal::ValueRef>(absl::UnknownError("inline"));
+    if (ref.ok()) {
+      d.rows.push_back({{"hash", fmt::format("{:016x}", e.hash)},
+                        {"key", Escape(e.key)},
+                        {"value_page", std::to_string(ref->head)},
+                        {"value_bytes", std::to_string(ref->length)}});
+      continue;
+    }
     d.rows.push_back({{"hash", fmt::format("{:016x}", e.hash)},
                       {"key", Escape(e.key)},
                       {"value", Escape(e.value, 32)},

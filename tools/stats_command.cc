@@ -30,7 +30,7 @@ struct IndexReport {
   std::uint32_t depth = 0;  // B+tree: levels above the leaves; hash: global depth
   double fill = 0;
   std::uint64_t payload_bytes = 0;
-  std::uint64_t large_values = 0;  // B+tree: values stored out of line (in "value" pages)
+  std::uint64_t large_values = 0;  // values stored out of line (in "value" pages)
   std::uint64_t pages = 0;
   std::map<std::string, std::uint64_t> pages_by_type;
 };
@@ -81,6 +81,7 @@ int RunStats(const StatsArgs& args) {
         r.depth = s->global_depth;
         r.fill = s->average_fill;
         r.payload_bytes = s->payload_bytes;
+        r.large_values = s->large_values;
       }
       r.pages = pages.size();
       absl::StatusOr<std::map<std::string, std::uint64_t>> types = CountTypes(store, pages);

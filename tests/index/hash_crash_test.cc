@@ -6,6 +6,7 @@
 // chains).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "index/btree.h"
@@ -64,7 +65,11 @@ std::vector<IndexTxn> MakeWorkload(std::uint64_t seed, std::size_t n) {
   std::mt19937_64 rng(seed);
   std::vector<IndexTxn> out(n);
   auto key = [](std::uint64_t k) { return fmt::format("key{:04}", k); };
-  auto value = [&rng] { return std::string(rng() % 300, static_cast<char>('a' + rng() % 26)); };
+  // One value in 16 is stored out of line (1 KiB to 20 KiB).
+  auto value = [&rng] {
+    return std::string(rng() % 16 == 0 ? 1000 + rng() % 20000 : rng() % 300,
+                       static_cast<char>('a' + rng() % 26));
+  };
   for (std::size_t i = 0; i < n; ++i) {
     IndexTxn& t = out[i];
     t.commit = rng() % 5 != 0;
@@ -137,6 +142,17 @@ TEST_P(HashCrashTest, SimulatedPowerLossRecoversAcknowledgedCommits) {
     total.page_images += r.page_images;
     PS_ASSIGN_OR_FAIL(reopened, HashIndex::Open(**again, setup.anchor->load(), *setup.index));
     ASSERT_NO_FATAL_FAILURE(ExpectRecovered(ReadIndex(*reopened), o, context));
+    // No page leaked: the index's pages and the free list are the whole file.
+    {
+      std::vector<PageId> pages;
+      PS_ASSERT_OK(reopened->Stats(&pages).status());
+      std::vector<PageId> all = (*again)->FreePages();
+      all.insert(all.end(), pages.begin(), pages.end());
+      std::sort(all.begin(), all.end());
+      ASSERT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << context;
+      ASSERT_EQ(all.size(), (*again)->pool().page_count() - kFirstDataPage)
+          << context << ": pages leaked";
+    }
     // The recovered index takes new work.
     absl::StatusOr<IndexModel> now = ReadIndex(*reopened);
     ASSERT_TRUE(now.ok()) << context << ": " << now.status();

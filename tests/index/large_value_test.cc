@@ -1,5 +1,5 @@
-// Large values in the B+tree: values of every size, kept with their key or out of line in value
-// pages, through inserts, overwrites that grow and shrink across the threshold, deletes,
+// Large values in the B+tree and the hash index: values of every size, kept with their key or
+// out of line in value pages, through inserts, overwrites that grow and shrink across the threshold, deletes,
 // transactions that commit and abort, recovery, iteration, damage, and the page accounting that
 // shows nothing leaks (the tree's pages plus the free list are the whole file).
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include <set>
 
 #include "index/btree.h"
+#include "index/hash_index.h"
 #include "index/value_pages.h"
 #include "tests/storage/test_util.h"
 #include "tests/wal/wal_test_util.h"
@@ -21,6 +22,7 @@ StoreOptions LargeValueOptions() {
   StoreOptions o = SmallStoreOptions();  // 64 KiB log segments: values span many records
   o.pool_frames = 512;
   o.undo_handlers[kBTreeResourceManager] = BTreeUndoHandler();
+  o.undo_handlers[kHashResourceManager] = HashUndoHandler();
   o.checkpoint_interval_bytes = 4 << 20;
   return o;
 }
@@ -59,8 +61,9 @@ std::size_t PickSize(std::mt19937_64& rng, std::size_t key_size) {
   return sizes[11];
 }
 
-// Every data page is either the tree's (Stats) or free: nothing leaked, nothing counted twice.
-void ExpectNoLeak(Store& store, const BTree& tree) {
+// Every data page is either the index's (Stats) or free: nothing leaked, nothing counted twice.
+template <typename Index>
+void ExpectNoLeak(Store& store, const Index& tree) {
   std::vector<PageId> pages;
   PS_ASSERT_OK(tree.Stats(&pages).status());
   std::vector<PageId> free = store.FreePages();
@@ -378,6 +381,95 @@ TEST(BTreeLargeValueTest, KeysUpToTheLimitAndNoFurther) {
   const absl::Status s = tree->Put(nullptr, std::string(kMaxKeyBytes + 1, 'k'), "v");
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   EXPECT_NE(s.message().find("1024"), std::string::npos) << s;
+}
+
+// The hash index keeps large values in the same value pages.
+void ExpectHashMatches(const HashIndex& index, const std::map<std::string, std::string>& model) {
+  std::map<std::string, std::string> seen;
+  auto it = index.Begin();
+  for (; it.Valid(); it.Next()) {
+    ASSERT_TRUE(seen.emplace(std::string(it.key()), std::string(it.value())).second);
+  }
+  PS_ASSERT_OK(it.status());
+  ASSERT_EQ(seen.size(), model.size());
+  for (const auto& [k, v] : model) {
+    ASSERT_TRUE(seen.contains(k)) << k;
+    ASSERT_TRUE(seen[k] == v) << "key " << k << ": " << seen[k].size() << " bytes, " << v.size();
+    PS_ASSIGN_OR_FAIL(got, index.Get(k));
+    ASSERT_TRUE(got == v) << k;
+  }
+}
+
+TEST(HashLargeValueTest, ValuesOfEverySizeMatchAModelThroughCommitsAbortsAndACrash) {
+  SimulatedStore sim(LargeValueOptions());
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(index, HashIndex::Create(*store));
+  const PageId anchor = index->anchor();
+  std::map<std::string, std::string> model;
+  std::mt19937_64 rng(TestSeed());
+  for (int round = 0; round < 60; ++round) {
+    const bool in_txn = rng() % 3 != 0;
+    const bool commit = rng() % 4 != 0;
+    std::unique_ptr<Transaction> txn;
+    if (in_txn) {
+      PS_ASSIGN_OR_FAIL(t, store->Begin());
+      txn = std::move(t);
+    }
+    std::map<std::string, std::string> next = model;
+    for (int i = 0, ops = 1 + static_cast<int>(rng() % 6); i < ops; ++i) {
+      std::string key = fmt::format("k{:03}", rng() % 40);
+      if (rng() % 8 == 0) key.resize(kMaxHashKeyBytes - rng() % 32, 'x');
+      const std::size_t size = PickSize(rng, key.size() + (kMaxEntryBytes - kMaxHashEntryBytes));
+      const std::string value = MakeValue(size, rng());
+      const int op = static_cast<int>(rng() % 4);
+      SCOPED_TRACE(fmt::format("round {} op {} value size {}", round, op, size));
+      if (op == 0) {
+        const absl::Status s = index->Insert(txn.get(), key, value);
+        if (next.contains(key)) {
+          ASSERT_TRUE(absl::IsAlreadyExists(s)) << s;
+        } else {
+          PS_ASSERT_OK(s);
+          next[key] = value;
+        }
+      } else if (op <= 2) {
+        PS_ASSERT_OK(index->Put(txn.get(), key, value));
+        next[key] = value;
+      } else {
+        const absl::Status s = index->Delete(txn.get(), key);
+        ASSERT_EQ(s.ok(), next.erase(key) == 1) << s;
+      }
+    }
+    if (!in_txn) {
+      model = std::move(next);
+    } else if (commit) {
+      PS_ASSERT_OK(txn->Commit());
+      model = std::move(next);
+    } else {
+      PS_ASSERT_OK(txn->Abort());
+    }
+    if (round % 10 == 9) {
+      PS_ASSERT_OK(index->Verify());
+      ASSERT_NO_FATAL_FAILURE(ExpectHashMatches(*index, model));
+      ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(*store, *index));
+    }
+  }
+  PS_ASSIGN_OR_FAIL(stats, index->Stats());
+  EXPECT_GT(stats.large_values, 0u);
+  // A transaction in flight at a crash: its records durable, its commit not.
+  {
+    PS_ASSIGN_OR_FAIL(txn, store->Begin());
+    PS_ASSERT_OK(index->Put(txn.get(), "crash", MakeValue(200000, 1)));
+    if (!model.empty()) PS_ASSERT_OK(index->Delete(txn.get(), model.begin()->first));
+    PS_ASSERT_OK(store->FlushLog());
+    sim.Cut();
+  }
+  index.reset();
+  sim.Reboot();
+  PS_ASSIGN_OR_FAIL(again, sim.Open());
+  PS_ASSIGN_OR_FAIL(reopened, HashIndex::Open(*again, anchor));
+  PS_ASSERT_OK(reopened->Verify());
+  ASSERT_NO_FATAL_FAILURE(ExpectHashMatches(*reopened, model));
+  ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(*again, *reopened));
 }
 
 }  // namespace
