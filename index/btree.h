@@ -94,11 +94,10 @@ class BTree {
                                    std::string_view value, Mode mode,
                                    std::optional<std::string>* old);
   [[nodiscard]] absl::Status DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old);
-  // These never write or free a large value: PutIn takes values stored with their key (key +
-  // value up to kMaxEntryBytes; InvalidArgumentError beyond), `old` receives a large value's
-  // reference as stored, and a large value they replace or delete keeps its pages (the undo of
-  // the change that wrote it frees them). PutReferenceIn puts back a large value's reference
-  // (undo of a change that replaced or deleted it).
+  // These never write a large value: PutIn takes values stored with their key (key + value up
+  // to kMaxEntryBytes; InvalidArgumentError beyond), `old` receives a large value's reference as
+  // stored, and a large value they replace or delete is freed with `mtr`. PutReferenceIn puts
+  // back a large value's reference (undo of a change that replaced or deleted it).
   [[nodiscard]] absl::Status PutReferenceIn(MiniTransaction& mtr, std::string_view key,
                                             std::string_view reference);
 

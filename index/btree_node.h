@@ -82,8 +82,8 @@ static_assert(3 * (kMaxEntryBytes + kInternalCellHeader + kSlotSize) <= kPageSiz
 // Values are at most this many bytes.
 inline constexpr std::size_t kMaxValueBytes = std::size_t{1} << 30;
 
-// The B+tree's deepest possible level: a tree over 2^64 pages is lower (every node but the root
-// holds at least a quarter page, so at least three entries).
+// The B+tree's deepest possible level: far more than any file needs (merges keep nodes a quarter
+// full, most hold dozens of entries; even two children per node would take 2^40 pages).
 inline constexpr std::uint16_t kMaxNodeLevel = 40;
 
 // Checks that `page` (page `id`) is a structurally sound node before anything reads or changes

@@ -21,6 +21,7 @@
 #include "index/btree.h"
 #include "index/btree_node.h"
 #include "index/btree_torn_node.h"
+#include "index/value_pages.h"
 
 namespace pagestore {
 
@@ -124,6 +125,13 @@ BTree::Optimistic BTree::GetOptimistic(std::string_view key, std::string* value)
   // (latched one at a time), then the leaf validated again: unchanged, it still names them, so
   // nothing freed them meanwhile. An error is reported by the latched path.
   const std::string reference = *value;
+  // A value too large for a good part of the pool would evict the leaf while it is read (and
+  // fail the validation every time): the latched path reads it with the leaf held.
+  if (absl::StatusOr<index_internal::ValueRef> ref = index_internal::DecodeValueRef(reference);
+      !ref.ok() ||
+      ref->length / index_internal::kValueBytesPerPage > store_.pool().frame_count() / 8) {
+    return Optimistic::kFallBack;
+  }
   if (!ReadLargeValue(reference, value).ok()) {
     return g.Validate() ? Optimistic::kFallBack : Optimistic::kRestart;
   }

@@ -135,22 +135,29 @@ absl::StatusOr<std::unique_ptr<HashIndex>> Catalog::CreateHash(const std::string
                      [&](Transaction* t) { return HashIndex::Create(store_, options, t); });
 }
 
-absl::Status Catalog::Drop(const std::string& name, Transaction* txn) {
+absl::Status Catalog::Drop(const std::string& name, Transaction* txn, const BTreeOptions& btree,
+                           const HashIndexOptions& hash) {
   absl::StatusOr<IndexInfo> info = Lookup(name);
   if (!info.ok()) return info.status();
   // Every page of the index, from a full walk (which checks it): the commit frees them.
   std::vector<PageId> pages;
   absl::Status walked;
   if (info->kind == IndexKind::kBTree) {
-    absl::StatusOr<std::unique_ptr<BTree>> t = BTree::Open(store_, info->anchor);
+    absl::StatusOr<std::unique_ptr<BTree>> t = BTree::Open(store_, info->anchor, btree);
     walked = t.ok() ? (*t)->Stats(&pages).status() : t.status();
   } else {
-    absl::StatusOr<std::unique_ptr<HashIndex>> h = HashIndex::Open(store_, info->anchor);
+    absl::StatusOr<std::unique_ptr<HashIndex>> h = HashIndex::Open(store_, info->anchor, hash);
     walked = h.ok() ? (*h)->Stats(&pages).status() : h.status();
   }
   if (!walked.ok()) {
     return absl::Status(
         walked.code(), fmt::format("dropping index '{}': {}", name, std::string(walked.message())));
+  }
+  if (pages.size() > store_.max_record_bytes() / 9 / 2) {
+    return absl::InvalidArgumentError(fmt::format(
+        "dropping index '{}': its {} pages are more than one log record frees ({} bytes); larger "
+        "log segments take larger drops",
+        name, pages.size(), store_.max_record_bytes()));
   }
   return InTransaction(store_, txn, [&](Transaction* t) -> absl::Status {
     absl::Status s = tree_->Delete(t, name);  // its undo names the index again

@@ -62,9 +62,14 @@ class Catalog {
                                                                       HashIndexOptions options = {},
                                                                       Transaction* txn = nullptr);
   // Removes the index's name and frees all its pages when `txn` (or the drop's own transaction)
-  // commits. NotFoundError; the index's own error (DataLossError naming the page) if a walk of
-  // it fails: a drop lists every page before it frees any.
-  [[nodiscard]] absl::Status Drop(const std::string& name, Transaction* txn = nullptr);
+  // commits. A drop first walks the whole index, checking it (give the options it was created
+  // with: its comparator or test hash), and lists every page before it frees any. NotFoundError;
+  // the index's own error (DataLossError naming the page) if the walk fails;
+  // InvalidArgumentError for an index of more pages than one log record frees
+  // (Store::max_record_bytes() / 9).
+  [[nodiscard]] absl::Status Drop(const std::string& name, Transaction* txn = nullptr,
+                                  const BTreeOptions& btree = {},
+                                  const HashIndexOptions& hash = {});
   [[nodiscard]] absl::StatusOr<std::unique_ptr<HashIndex>> OpenHash(const std::string& name,
                                                                     HashIndexOptions options = {});
   [[nodiscard]] absl::StatusOr<IndexInfo> Lookup(const std::string& name) const;

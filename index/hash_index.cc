@@ -286,7 +286,7 @@ absl::Status HashIndex::PutIn(MiniTransaction& mtr, std::string_view key, std::s
            .key = key,
            .value = value,
            .hash = Hash(key),
-           .keep_dropped = true};
+           .free_dropped_now = true};
   absl::Status s = ApplyIn(mtr, c);
   if (old != nullptr) *old = std::move(c.old);
   return s;
@@ -303,12 +303,12 @@ absl::Status HashIndex::PutReferenceIn(MiniTransaction& mtr, std::string_view ke
            .value = reference,
            .hash = Hash(key),
            .out_of_line = true,
-           .keep_dropped = true};
+           .free_dropped_now = true};
   return ApplyIn(mtr, c);
 }
 
 absl::Status HashIndex::DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old) {
-  Change c{.op = Op::kDelete, .key = key, .hash = Hash(key), .keep_dropped = true};
+  Change c{.op = Op::kDelete, .key = key, .hash = Hash(key), .free_dropped_now = true};
   absl::Status s = ApplyIn(mtr, c);
   if (old != nullptr && c.old) *old = std::move(*c.old);
   return s;
@@ -362,7 +362,7 @@ absl::StatusOr<index_internal::Attempt> HashIndex::TryChange(MiniTransaction& mt
   if (!done.ok() || *done == index_internal::Attempt::kNeedsRoom) return done;
   // A large value replaced or deleted: its pages go with the commit (the chain that named it is
   // latched here, so it was live).
-  if (absl::Status s = index_internal::FreeDroppedValue(mtr, anchor_, change); !s.ok()) return s;
+  if (absl::Status s = index_internal::FinishValues(mtr, anchor_, change); !s.ok()) return s;
   return done;
 }
 

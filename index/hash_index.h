@@ -134,8 +134,8 @@ class HashIndex {
                                    std::string_view value, Mode mode,
                                    std::optional<std::string>* old);
   [[nodiscard]] absl::Status DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old);
-  // As for the B+tree (btree.h): these never write or free a large value, and PutReferenceIn
-  // puts back a large value's reference.
+  // As for the B+tree (btree.h): these never write a large value, free one they replace or
+  // delete with `mtr`, and PutReferenceIn puts back a large value's reference.
   [[nodiscard]] absl::Status PutReferenceIn(MiniTransaction& mtr, std::string_view key,
                                             std::string_view reference);
 

@@ -109,7 +109,7 @@ absl::Status ApplyChange(Store& store, Transaction* txn, const ChangeKind& kind,
   absl::StatusOr<ValueRef> ref = WriteValue(
       store, *txn, anchor, change.value, kind.resource_manager,
       [&](const ValueRef& r) {
-        return EncodeIndexUndo(anchor, UndoOp::kFreeValue, {}, EncodeValueRef(r));
+        return EncodeIndexUndo(anchor, UndoOp::kFreeValue, {}, EncodeValueRefWithNonce(r));
       },
       &written);
   absl::Status status = ref.status();
@@ -117,6 +117,7 @@ absl::Status ApplyChange(Store& store, Transaction* txn, const ChangeKind& kind,
   if (status.ok()) {
     change.value = stored;
     change.out_of_line = true;
+    change.attach = ref->head;
     status = RunChange(store, txn, kind, anchor, change, attempt, make_room, emptied);
   }
   if (!status.ok() && written.head != kInvalidPageId) {
@@ -151,8 +152,11 @@ absl::Status ApplyChangeIn(MiniTransaction& mtr, const ChangeKind& kind, IndexCh
   }
 }
 
-absl::Status FreeDroppedValue(MiniTransaction& mtr, PageId anchor, const IndexChange& change) {
-  if (!change.old || !change.old_out_of_line || change.keep_dropped) return absl::OkStatus();
+absl::Status FinishValues(MiniTransaction& mtr, PageId anchor, const IndexChange& change) {
+  if (change.attach != kInvalidPageId) {
+    if (absl::Status s = MarkAttached(mtr, change.attach); !s.ok()) return s;
+  }
+  if (!change.old || !change.old_out_of_line) return absl::OkStatus();
   absl::StatusOr<ValueRef> ref = DecodeValueRef(*change.old);
   if (!ref.ok()) return ref.status();
   std::vector<PageId> pages;
@@ -161,7 +165,7 @@ absl::Status FreeDroppedValue(MiniTransaction& mtr, PageId anchor, const IndexCh
       !s.ok()) {
     return s;
   }
-  return mtr.FreeAtCommit(pages);
+  return change.free_dropped_now ? mtr.FreeUnreferenced(pages) : mtr.FreeAtCommit(pages);
 }
 
 absl::Status ReadLargeValue(BufferPool& pool, PageId anchor, std::string_view reference,
@@ -172,13 +176,9 @@ absl::Status ReadLargeValue(BufferPool& pool, PageId anchor, std::string_view re
 }
 
 absl::Status FreeWrittenValue(MiniTransaction& mtr, PageId anchor, std::string_view ref) {
-  absl::StatusOr<ValueRef> r = DecodeValueRef(ref);
+  absl::StatusOr<ValueRef> r = DecodeValueRefWithNonce(ref);
   if (!r.ok()) return r.status();
-  std::vector<PageId> pages;
-  if (absl::Status s = WrittenValuePages(mtr.store().pool(), anchor, *r, &pages); !s.ok()) {
-    return s;
-  }
-  return mtr.FreeUnreferenced(pages);
+  return FreeIfUnattached(mtr, anchor, *r);
 }
 
 }  // namespace pagestore::index_internal

@@ -40,9 +40,12 @@ struct IndexChange {
   // large value's reference.
   std::optional<std::string> old = std::nullopt;
   bool old_out_of_line = false;
-  // Undo's own changes: a large value this change stops naming is not freed (the undo of the
-  // change that wrote it frees it).
-  bool keep_dropped = false;
+  // A large value written for this change (its head; 0: none): marked attached by the attempt
+  // that names it.
+  PageId attach = kInvalidPageId;
+  // Undo's own changes (and changes in the caller's mini-transaction): a large value this change
+  // stops naming is freed with the mini-transaction, not with a transaction's commit.
+  bool free_dropped_now = false;
 };
 
 // What one attempt inside a mini-transaction came to.
@@ -98,18 +101,18 @@ using EmptiedFn = absl::FunctionRef<void(const IndexChange&)>;
 // the index at the record's anchor with `open(store, anchor)` (a StatusOr of a unique_ptr to a
 // BTree or HashIndex), and puts the key back through PutIn or DeleteIn in the compensation
 // mini-transaction (a delete that finds nothing has nothing to undo).
-// After an attempt that replaced or deleted a large value (change.old_out_of_line), unless the
-// change is undo's own (keep_dropped): frees its pages with the commit (the transaction's, or
-// `mtr`'s when it is a system one). The caller still holds the page that named it latched.
-[[nodiscard]] absl::Status FreeDroppedValue(MiniTransaction& mtr, PageId anchor,
-                                            const IndexChange& change);
+// After an attempt that made its change, in its mini-transaction (the page that names the
+// values still latched): marks a value written for the change attached, and frees the pages of
+// a large value the change replaced or deleted with the commit (the transaction's; `mtr`'s when
+// it is a system one or change.free_dropped_now).
+[[nodiscard]] absl::Status FinishValues(MiniTransaction& mtr, PageId anchor,
+                                        const IndexChange& change);
 // Reads the large value whose reference is `reference` into *value (index/value_pages.h).
 [[nodiscard]] absl::Status ReadLargeValue(BufferPool& pool, PageId anchor,
                                           std::string_view reference, std::string* value);
 
-// Frees, in `mtr`, the pages of the large value `ref` (its 16-byte reference) of the index at
-// `anchor`, as far as they were written (undo of a value's writing, which a crash may have cut
-// short).
+// Undo of a value's writing (op 3: `ref` is its reference and nonce): frees, in `mtr`, its
+// pages as far as they were written, unless a change named it (FreeIfUnattached).
 [[nodiscard]] absl::Status FreeWrittenValue(MiniTransaction& mtr, PageId anchor,
                                             std::string_view ref);
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "buffer/page_guard.h"
 
@@ -11,7 +12,7 @@ namespace pagestore::index_internal {
 namespace {
 
 constexpr std::size_t kOwner = 32, kHead = 40, kLength = 48, kNext = 56, kNumber = 64, kCount = 68,
-                      kRole = 70;
+                      kRole = 70, kNonce = 72, kAttached = 80;
 
 template <typename T>
 T Load(const std::byte* p, std::size_t off) {
@@ -47,10 +48,60 @@ absl::StatusOr<ValueRef> DecodeValueRef(std::string_view bytes) {
   ValueRef ref;
   std::memcpy(&ref.head, bytes.data(), 8);
   std::memcpy(&ref.length, bytes.data() + 8, 8);
-  if (ref.head < kFirstDataPage) {
-    return absl::DataLossError(fmt::format("a large value's reference names page {}", ref.head));
+  if (ref.head < kFirstDataPage || ref.length > kMaxLargeValueBytes) {
+    return absl::DataLossError(
+        fmt::format("a large value's reference names page {} and {} bytes", ref.head, ref.length));
   }
   return ref;
+}
+
+std::string EncodeValueRefWithNonce(const ValueRef& ref) {
+  std::string out = EncodeValueRef(ref);
+  out.append(reinterpret_cast<const char*>(&ref.nonce), 8);
+  return out;
+}
+
+absl::StatusOr<ValueRef> DecodeValueRefWithNonce(std::string_view bytes) {
+  if (bytes.size() != kValueRefBytes + 8) {
+    return absl::DataLossError(fmt::format("a large value's undo record is {} bytes, not {}",
+                                           bytes.size(), kValueRefBytes + 8));
+  }
+  absl::StatusOr<ValueRef> ref = DecodeValueRef(bytes.substr(0, kValueRefBytes));
+  if (!ref.ok()) return ref.status();
+  std::memcpy(&ref->nonce, bytes.data() + kValueRefBytes, 8);
+  return ref;
+}
+
+std::uint64_t ValueLimit(const Store& store) {
+  // Every page of a value is freed in one record: 9 bytes of it per page, with room to spare.
+  const std::uint64_t pages = store.max_record_bytes() / 9 / 2;
+  const std::uint64_t dirs = DivCeil(pages, kValueIdsPerDirectory + 1);
+  return std::min<std::uint64_t>(kMaxLargeValueBytes, (pages - dirs) * kValueBytesPerPage);
+}
+
+absl::Status MarkAttached(MiniTransaction& mtr, PageId head) {
+  absl::StatusOr<PageSpan> p = mtr.GetForWrite(head);
+  if (!p.ok()) return p.status();
+  Put<std::uint16_t>(p->data(), kAttached, 1);
+  return absl::OkStatus();
+}
+
+absl::Status FreeIfUnattached(MiniTransaction& mtr, PageId owner, const ValueRef& ref) {
+  Store& store = mtr.store();
+  if (ref.head >= store.pool().page_count() || store.IsFree(ref.head)) return absl::OkStatus();
+  {
+    absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(ref.head);
+    if (!g.ok()) return g.status();
+    const std::byte* p = g->data().data();
+    if (TypeOf(p) != PageType::kValue || Load<std::uint16_t>(p, kRole) != kValueRoleDirectory ||
+        Load<std::uint64_t>(p, kOwner) != owner || Load<std::uint64_t>(p, kHead) != ref.head ||
+        Load<std::uint64_t>(p, kNonce) != ref.nonce || Load<std::uint16_t>(p, kAttached) != 0) {
+      return absl::OkStatus();  // named by a change (freed from there), or gone already
+    }
+  }
+  std::vector<PageId> pages;
+  if (absl::Status s = WrittenValuePages(store.pool(), owner, ref, &pages); !s.ok()) return s;
+  return mtr.FreeUnreferenced(pages);
 }
 
 absl::StatusOr<ValueRef> WriteValue(
@@ -58,10 +109,20 @@ absl::StatusOr<ValueRef> WriteValue(
     const std::function<std::vector<std::byte>(const ValueRef&)>& undo, ValueRef* written) {
   // Pages per mini-transaction: each new page is logged as an image (about a page), and the
   // directory page changed may need one too.
+  // Nor more than an eighth of the pool: a few writers at once must not pin all of it.
+  if (value.size() > ValueLimit(store)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "a value of {} bytes is more than this store takes ({} bytes: its pages must be freed in "
+        "one log record of at most {} bytes; larger log segments take larger values)",
+        value.size(), ValueLimit(store), store.max_record_bytes()));
+  }
   constexpr std::size_t kLoggedPerPage = kPageSize + 64;
   const std::size_t budget = store.max_record_bytes() / kLoggedPerPage;
-  const std::size_t per_mtr = std::clamp<std::size_t>(budget > 2 ? budget - 2 : 1, 1, 64);
-  ValueRef ref{kInvalidPageId, value.size()};
+  const std::size_t per_mtr = std::clamp<std::size_t>(
+      std::min<std::size_t>(budget > 2 ? budget - 2 : 1, store.pool().frame_count() / 8), 1, 64);
+  thread_local std::mt19937_64 gen{(std::uint64_t{std::random_device{}()} << 32) ^
+                                   std::random_device{}()};
+  ValueRef ref{kInvalidPageId, value.size(), gen()};
   PageId dir = kInvalidPageId;
   std::uint32_t dir_number = 0;
   std::uint16_t dir_count = 0;
@@ -78,6 +139,7 @@ absl::StatusOr<ValueRef> WriteValue(
     Put<std::uint64_t>(b, kLength, ref.length);
     Put<std::uint32_t>(b, kNumber, number);
     Put<std::uint16_t>(b, kRole, kValueRoleDirectory);
+    Put<std::uint64_t>(b, kNonce, ref.nonce);
     return id;
   };
   for (bool first = true; first || offset < value.size(); first = false) {
@@ -113,6 +175,7 @@ absl::StatusOr<ValueRef> WriteValue(
       Put<std::uint64_t>(b, kLength, offset);
       Put<std::uint32_t>(b, kNext, static_cast<std::uint32_t>(n));
       Put<std::uint16_t>(b, kRole, kValueRoleData);
+      Put<std::uint64_t>(b, kNonce, ref.nonce);
       std::memcpy(b + kValuePageHeaderEnd, value.data() + offset, n);
       absl::StatusOr<PageSpan> d = mtr.GetForWrite(dir);
       if (!d.ok()) return d.status();
@@ -154,6 +217,7 @@ absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref, std:
     out->reserve(ref.length);
   }
   std::uint64_t offset = 0, data_seen = 0;
+  std::uint64_t nonce = 0;  // the head's: every page's must equal it
   std::vector<PageId> ids;
   PageId dir = ref.head;
   for (std::uint32_t number = 0; number < dirs; ++number) {
@@ -169,9 +233,10 @@ absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref, std:
       if (TypeOf(p) != PageType::kValue || Load<std::uint16_t>(p, kRole) != kValueRoleDirectory) {
         return bad(dir, "is not a value directory page");
       }
+      if (number == 0) nonce = Load<std::uint64_t>(p, kNonce);
       if (Load<std::uint64_t>(p, kOwner) != owner || Load<std::uint64_t>(p, kHead) != ref.head ||
           Load<std::uint64_t>(p, kLength) != ref.length ||
-          Load<std::uint32_t>(p, kNumber) != number) {
+          Load<std::uint32_t>(p, kNumber) != number || Load<std::uint64_t>(p, kNonce) != nonce) {
         return bad(
             dir, fmt::format("is not directory page {} of this value (owner {}, head {}, "
                              "length {}, number {})",
@@ -206,6 +271,7 @@ absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref, std:
                   Load<std::uint16_t>(p, kRole) == kValueRoleData &&
                   Load<std::uint64_t>(p, kOwner) == owner &&
                   Load<std::uint64_t>(p, kHead) == ref.head &&
+                  Load<std::uint64_t>(p, kNonce) == nonce &&
                   Load<std::uint64_t>(p, kLength) == offset && Load<std::uint32_t>(p, kNext) == n;
           if (sound) out->append(reinterpret_cast<const char*>(p + kValuePageHeaderEnd), n);
         }
@@ -220,7 +286,8 @@ absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref, std:
         if (!g.ok()) return g.status();
         const std::byte* p = g->data().data();
         if (TypeOf(p) != PageType::kValue || Load<std::uint16_t>(p, kRole) != kValueRoleData ||
-            Load<std::uint64_t>(p, kOwner) != owner || Load<std::uint64_t>(p, kHead) != ref.head) {
+            Load<std::uint64_t>(p, kOwner) != owner || Load<std::uint64_t>(p, kHead) != ref.head ||
+            Load<std::uint64_t>(p, kNonce) != nonce) {
           return bad(id, "is not a data page of this value");
         }
         if (Load<std::uint64_t>(p, kLength) != offset || Load<std::uint32_t>(p, kNext) != n) {
@@ -260,7 +327,8 @@ absl::Status WrittenValuePages(BufferPool& pool, PageId owner, const ValueRef& r
     const std::uint16_t count = Load<std::uint16_t>(p, kCount);
     if (TypeOf(p) != PageType::kValue || Load<std::uint16_t>(p, kRole) != kValueRoleDirectory ||
         Load<std::uint64_t>(p, kOwner) != owner || Load<std::uint64_t>(p, kHead) != ref.head ||
-        Load<std::uint32_t>(p, kNumber) != number || count > kValueIdsPerDirectory) {
+        Load<std::uint32_t>(p, kNumber) != number || Load<std::uint64_t>(p, kNonce) != ref.nonce ||
+        count > kValueIdsPerDirectory) {
       return absl::DataLossError(
           fmt::format("large value at page {} (index {}): page {} is not its directory page {}",
                       ref.head, owner, dir, number));
@@ -287,13 +355,17 @@ ValuePageView DecodeValuePage(ConstPageSpan page) {
   const std::uint16_t role = Load<std::uint16_t>(p, kRole);
   v.fields = {{"owner", Load<std::uint64_t>(p, kOwner)},
               {"head", Load<std::uint64_t>(p, kHead)},
-              {"role", role}};
+              {"role", role},
+              {"nonce", Load<std::uint64_t>(p, kNonce)}};
   if (role == kValueRoleDirectory) {
     const std::uint16_t count = Load<std::uint16_t>(p, kCount);
     v.fields.emplace_back("value_bytes", Load<std::uint64_t>(p, kLength));
     v.fields.emplace_back("number", Load<std::uint32_t>(p, kNumber));
     v.fields.emplace_back("next_directory", Load<std::uint64_t>(p, kNext));
     v.fields.emplace_back("data_pages", count);
+    if (Load<std::uint64_t>(p, kHead) == ReadPageHeader(page).page_id) {
+      v.fields.emplace_back("attached", Load<std::uint16_t>(p, kAttached));
+    }
     if (count > kValueIdsPerDirectory) {
       v.problem = fmt::format("lists {} data pages; a directory page holds at most {}", count,
                               kValueIdsPerDirectory);

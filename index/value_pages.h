@@ -27,26 +27,37 @@
 
 namespace pagestore::index_internal {
 
-// The reference a leaf holds: the value's first directory page and its length in bytes.
+// The largest value either index stores (btree.h kMaxValueBytes, hash_index.h).
+inline constexpr std::uint64_t kMaxLargeValueBytes = std::uint64_t{1} << 30;
+
+// The reference a leaf holds: the value's first directory page and its length in bytes (16
+// bytes in the cell). `nonce` is not in the cell: it is every page's, set when the value is
+// written, so that a page freed and reused by another value is never taken for this one's.
 struct ValueRef {
   PageId head = kInvalidPageId;
   std::uint64_t length = 0;
+  std::uint64_t nonce = 0;
 };
 inline constexpr std::size_t kValueRefBytes = 16;
 std::string EncodeValueRef(const ValueRef& ref);
-// DataLossError unless `bytes` is 16 bytes naming a data page.
+// DataLossError unless `bytes` is 16 bytes naming a data page and a length within
+// kMaxLargeValueBytes.
 [[nodiscard]] absl::StatusOr<ValueRef> DecodeValueRef(std::string_view bytes);
+// The reference with its nonce (24 bytes: the undo record of a value's writing).
+std::string EncodeValueRefWithNonce(const ValueRef& ref);
+[[nodiscard]] absl::StatusOr<ValueRef> DecodeValueRefWithNonce(std::string_view bytes);
 
 // Page layout (after the 32-byte page header), both roles:
 //   32 u64 owner (the index's anchor)   40 u64 head (the value's first directory page)
 //   48 u64 value length (directory) / offset of the first byte here (data)
 //   56 u64 next directory page (directory; 0 at the end) / u32 bytes here (data)
 //   64 u32 number in the chain (directory) / zero      68 u16 ids here (directory) / zero
-//   70 u16 role: 1 directory, 2 data
-//   72 directory: u64 data page ids, in value order; data: the value's bytes
+//   70 u16 role: 1 directory, 2 data                    72 u64 nonce (the value's, every page)
+//   80 u16 attached (the head only: 1 once a change named the value)     82 zero
+//   88 directory: u64 data page ids, in value order; data: the value's bytes
 inline constexpr std::uint16_t kValueRoleDirectory = 1;
 inline constexpr std::uint16_t kValueRoleData = 2;
-inline constexpr std::size_t kValuePageHeaderEnd = 72;
+inline constexpr std::size_t kValuePageHeaderEnd = 88;
 inline constexpr std::size_t kValueIdsPerDirectory = (kPageSize - kValuePageHeaderEnd) / 8;
 inline constexpr std::size_t kValueBytesPerPage = kPageSize - kValuePageHeaderEnd;
 
@@ -54,10 +65,24 @@ inline constexpr std::size_t kValueBytesPerPage = kPageSize - kValuePageHeaderEn
 // log record each. The first registers the undo `undo` (built by the index from the reference:
 // free these pages), so a rollback or a crash before the commit frees them.
 // *written receives the reference as soon as the first page is (so a caller can free what was
-// written after a failure).
+// written after a failure). InvalidArgumentError, before anything is written, for a value whose
+// pages could not all be freed in one log record (ValueLimit).
 [[nodiscard]] absl::StatusOr<ValueRef> WriteValue(
     Store& store, Transaction& txn, PageId owner, std::string_view value, std::uint16_t rm,
     const std::function<std::vector<std::byte>(const ValueRef&)>& undo, ValueRef* written);
+// The largest value this store's log takes: kMaxLargeValueBytes, or less when a value's pages
+// would not all fit one log record's free entries (small log segments).
+std::uint64_t ValueLimit(const Store& store);
+
+// The change that names the value marks its head attached, in the change's mini-transaction.
+// From then on, whoever stops naming it frees it (with a commit, or at once in undo); before,
+// the undo of its writing does (FreeIfUnattached).
+[[nodiscard]] absl::Status MarkAttached(MiniTransaction& mtr, PageId head);
+// Undo of a value's writing: frees its pages, as far as they were written, unless a change
+// named it (then that change's side frees it) or it is gone already (its head free, or reused by
+// another value: the nonce differs).
+[[nodiscard]] absl::Status FreeIfUnattached(MiniTransaction& mtr, PageId owner,
+                                            const ValueRef& ref);
 
 // Reads the value into *out (when not null) and lists its pages in *pages (when not null),
 // checking every page: type, role, owner, head, order, lengths. `read_data` false reads only
@@ -67,9 +92,9 @@ inline constexpr std::size_t kValueBytesPerPage = kPageSize - kValuePageHeaderEn
                                      std::string* out, std::vector<PageId>* pages,
                                      bool read_data = true);
 
-// The pages of the value `ref` as far as they were written (a crash may have cut the writing
-// short): its directory chain to its end and the data pages listed. The directory pages must
-// still be this value's (DataLossError otherwise); data pages are not read.
+// The pages of the value `ref` (its nonce set) as far as they were written (a crash may have cut
+// the writing short): its directory chain to its end and the data pages listed. The directory
+// pages must still be this value's (DataLossError otherwise); data pages are not read.
 [[nodiscard]] absl::Status WrittenValuePages(BufferPool& pool, PageId owner, const ValueRef& ref,
                                              std::vector<PageId>* pages);
 

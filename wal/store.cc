@@ -70,6 +70,8 @@ MiniTransaction Store::BeginMtr() {
   return MiniTransaction(StoreCore::Key(), core_.get(), nullptr);
 }
 
+bool Store::IsFree(PageId id) const { return !core_->alloc.CheckNotFree(id).ok(); }
+
 std::size_t Store::max_record_bytes() const {
   return core_->log->segment_size() - kSegmentHeaderSize - kRecordHeaderSize - kRecordAlignment;
 }

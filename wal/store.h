@@ -287,6 +287,8 @@ class Store {
   absl::Status failure() const;  // OK, or why the store takes no more work
   // The pages on the free list and the trunk pages holding it, sorted (for checks and tools).
   std::vector<PageId> FreePages() const;
+  // Whether `id` is free (on the free list or a trunk): a page freed may be reused at once.
+  bool IsFree(PageId id) const;
 
   // Internal: the store's parts (wal/store_core.h), for the layer's own code and its tests.
   StoreCore& core() { return *core_; }

@@ -106,12 +106,12 @@ absl::Status Transaction::Abort() {
     return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
   }
   std::vector<TxnState::UndoEntry>& undo = state_->undo;
-  state_->free_at_commit.clear();  // what named them is put back by the undo
   while (!undo.empty()) {
     const TxnState::UndoEntry e = undo.back();
     if (absl::Status s = RunUndo(*core_, *state_, e.rm, e.payload, e.prev_lsn); !s.ok()) return s;
     undo.pop_back();
   }
+  state_->free_at_commit.clear();  // what named them is put back by the undo
   return EndTransaction(*core_, *state_, RecordType::kAbort, Durability::kNone);
 }
 

@@ -195,5 +195,22 @@ TEST(CatalogTest, DroppingADamagedIndexNamesThePageAndChangesNothing) {
   PS_ASSERT_OK(catalog->Lookup("rows").status());
 }
 
+TEST(CatalogTest, DropWalksATreeWithTheComparatorItWasCreatedWith) {
+  SimulatedStore sim(CatalogOptions());
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(catalog, Catalog::Open(*store));
+  BTreeOptions reverse;
+  reverse.comparator = [](std::string_view a, std::string_view b) { return b.compare(a); };
+  PS_ASSIGN_OR_FAIL(tree, catalog->CreateBTree("desc", reverse));
+  for (int i = 0; i < 200; ++i) PS_ASSERT_OK(tree->Put(nullptr, fmt::format("k{:04}", i), "v"));
+  // Walked bytewise, its order looks broken: refused, and nothing changes.
+  const absl::Status wrong = catalog->Drop("desc");
+  EXPECT_TRUE(absl::IsDataLoss(wrong)) << wrong;
+  PS_ASSERT_OK(catalog->Lookup("desc").status());
+  PS_ASSERT_OK(catalog->Drop("desc", nullptr, reverse));
+  EXPECT_TRUE(absl::IsNotFound(catalog->Lookup("desc").status()));
+  ASSERT_NO_FATAL_FAILURE(ExpectEveryPageAccountedFor(*store, *catalog));
+}
+
 }  // namespace
 }  // namespace pagestore::testing

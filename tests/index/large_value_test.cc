@@ -1,7 +1,7 @@
 // Large values in the B+tree and the hash index: values of every size, kept with their key or
-// out of line in value pages, through inserts, overwrites that grow and shrink across the threshold, deletes,
-// transactions that commit and abort, recovery, iteration, damage, and the page accounting that
-// shows nothing leaks (the tree's pages plus the free list are the whole file).
+// out of line in value pages, through inserts, overwrites that grow and shrink across the
+// threshold, deletes, transactions that commit and abort, recovery, iteration, damage, and the page
+// accounting that shows nothing leaks (the tree's pages plus the free list are the whole file).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -336,8 +336,14 @@ TEST(BTreeLargeValueTest, DamagedValuePagesAreDataLossNamingThePage) {
   for (PageId id : pages) {
     PS_ASSIGN_OR_FAIL(g, store->pool().ReadPage(id));
     const index_internal::ValuePageView view = index_internal::DecodeValuePage(g.data());
+    auto field = [&](std::string_view name) {
+      for (const auto& [n, v] : view.fields) {
+        if (n == name) return v;
+      }
+      return std::uint64_t{0};
+    };
     if (ReadPageHeader(g.data()).type == static_cast<std::uint16_t>(PageType::kValue) &&
-        view.fields[2].second == index_internal::kValueRoleData && view.fields[3].second > 0) {
+        field("role") == index_internal::kValueRoleData && field("offset") > 0) {
       victim = id;
       break;
     }
@@ -381,6 +387,87 @@ TEST(BTreeLargeValueTest, KeysUpToTheLimitAndNoFurther) {
   const absl::Status s = tree->Put(nullptr, std::string(kMaxKeyBytes + 1, 'k'), "v");
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   EXPECT_NE(s.message().find("1024"), std::string::npos) << s;
+  // Bulk load takes the same key limit.
+  PS_ASSIGN_OR_FAIL(empty, BTree::Create(*store));
+  const std::vector<std::pair<std::string, std::string>> long_key = {
+      {std::string(kMaxKeyBytes + 1, 'k'), "v"}};
+  const absl::Status b = empty->BulkLoad(long_key);
+  EXPECT_TRUE(absl::IsInvalidArgument(b)) << b;
+}
+
+// Isolation is the engine's, but two transactions that change the same key must never make the
+// store free a page twice or free pages another value still uses: a value is freed by whoever
+// stops naming it, and the undo of its writing frees it only if nothing ever named it.
+TEST(BTreeLargeValueTest, TransactionsRacingOnOneKeyNeverFreeAPageTwice) {
+  SimulatedStore sim(LargeValueOptions());
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+  {
+    // T1 writes K; T2 deletes it and commits (freeing T1's value); T3 writes another key (its
+    // pages likely the ones just freed); T1 aborts.
+    PS_ASSIGN_OR_FAIL(t1, store->Begin());
+    PS_ASSERT_OK(tree->Put(t1.get(), "K", MakeValue(30000, 1)));
+    PS_ASSIGN_OR_FAIL(t2, store->Begin());
+    PS_ASSERT_OK(tree->Delete(t2.get(), "K"));
+    PS_ASSERT_OK(t2->Commit());
+    PS_ASSERT_OK(tree->Put(nullptr, "K2", MakeValue(30000, 3)));
+    PS_ASSERT_OK(t1->Abort());
+    PS_ASSIGN_OR_FAIL(k2, tree->Get("K2"));
+    EXPECT_TRUE(k2 == MakeValue(30000, 3));
+    PS_ASSERT_OK(tree->Verify());
+    ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(*store, *tree));
+  }
+  {
+    // T1 writes K; T2 replaces it (T1's value goes with T2's commit); T1 aborts (its undo drops
+    // T2's value); another value is written; T2 commits.
+    PS_ASSIGN_OR_FAIL(t1, store->Begin());
+    PS_ASSERT_OK(tree->Put(t1.get(), "K", MakeValue(30000, 4)));
+    PS_ASSIGN_OR_FAIL(t2, store->Begin());
+    PS_ASSERT_OK(tree->Put(t2.get(), "K", MakeValue(30000, 5)));
+    PS_ASSERT_OK(t1->Abort());
+    PS_ASSERT_OK(tree->Put(nullptr, "K4", MakeValue(30000, 6)));
+    PS_ASSERT_OK(t2->Commit());
+    PS_ASSIGN_OR_FAIL(k4, tree->Get("K4"));
+    EXPECT_TRUE(k4 == MakeValue(30000, 6));
+    PS_ASSERT_OK(tree->Verify());
+    ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(*store, *tree));
+  }
+  // T1 writes K; a system delete frees it; a crash before T1 commits. Recovery's undo of T1 must
+  // find nothing to free (it was freed by the delete), and the store must open.
+  const PageId anchor = tree->anchor();
+  {
+    PS_ASSIGN_OR_FAIL(t1, store->Begin());
+    PS_ASSERT_OK(tree->Put(t1.get(), "K5", MakeValue(30000, 7)));
+    PS_ASSERT_OK(tree->Delete(nullptr, "K5"));
+    PS_ASSERT_OK(tree->Put(nullptr, "K6", MakeValue(30000, 8)));
+    PS_ASSERT_OK(store->FlushLog());
+    sim.Cut();
+  }
+  tree.reset();
+  sim.Reboot();
+  PS_ASSIGN_OR_FAIL(again, sim.Open());
+  PS_ASSIGN_OR_FAIL(reopened, BTree::Open(*again, anchor));
+  PS_ASSERT_OK(reopened->Verify());
+  PS_ASSIGN_OR_FAIL(k6, reopened->Get("K6"));
+  EXPECT_TRUE(k6 == MakeValue(30000, 8));
+  EXPECT_TRUE(absl::IsNotFound(reopened->Get("K5").status()));
+  ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(*again, *reopened));
+}
+
+TEST(BTreeLargeValueTest, ValuesLargerThanTheLogTakesAreRefusedBeforeAnythingIsWritten) {
+  SimulatedStore sim(LargeValueOptions());  // 64 KiB log segments
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+  const std::uint64_t limit = index_internal::ValueLimit(*store);
+  ASSERT_LT(limit, kMaxValueBytes);
+  const std::size_t pages_before = store->pool().page_count();
+  const absl::Status s = tree->Put(nullptr, "k", std::string(limit + 1, 'x'));
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find(std::to_string(limit)), std::string::npos) << s;
+  EXPECT_EQ(store->pool().page_count(), pages_before);
+  PS_ASSERT_OK(tree->Put(nullptr, "k", std::string(limit, 'x')));
+  PS_ASSERT_OK(tree->Delete(nullptr, "k"));
+  ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(*store, *tree));
 }
 
 // The hash index keeps large values in the same value pages.
