@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <map>
 #include <random>
 #include <set>
@@ -467,6 +470,95 @@ TEST(BTreeLargeValueTest, ValuesLargerThanTheLogTakesAreRefusedBeforeAnythingIsW
   EXPECT_EQ(store->pool().page_count(), pages_before);
   PS_ASSERT_OK(tree->Put(nullptr, "k", std::string(limit, 'x')));
   PS_ASSERT_OK(tree->Delete(nullptr, "k"));
+  ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(*store, *tree));
+}
+
+// Readers beside writers that keep replacing large values, in a pool too small to hold them
+// all (so value pages are evicted, freed and reused under the readers): every value read is
+// whole, one that was written, never a mix of two nor another value's bytes.
+TEST(BTreeLargeValueTest, ReadersBesideWritersSeeOnlyWholeValues) {
+  StoreOptions o = LargeValueOptions();
+  o.pool_frames = 96;
+  o.log.segment_size = kSegmentHeaderSize + (1 << 20);
+  SimulatedStore sim(o);
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+  // A value is its 16-byte header (key number, generation) repeated: checkable on its own.
+  auto make = [](int key, std::uint64_t gen, std::size_t size) {
+    std::string v(size, '\0');
+    const std::uint64_t words[2] = {static_cast<std::uint64_t>(key), gen};
+    for (std::size_t i = 0; i < size; ++i) v[i] = reinterpret_cast<const char*>(words)[i % 16];
+    return v;
+  };
+  auto whole = [](const std::string& v, int key) {
+    if (v.size() < 16) return false;
+    std::uint64_t k;
+    std::memcpy(&k, v.data(), 8);
+    if (k != static_cast<std::uint64_t>(key)) return false;
+    for (std::size_t i = 16; i < v.size(); ++i) {
+      if (v[i] != v[i % 16]) return false;
+    }
+    return true;
+  };
+  constexpr int kKeys = 12;
+  for (int k = 0; k < kKeys; ++k) {
+    PS_ASSERT_OK(tree->Put(nullptr, fmt::format("k{:02}", k), make(k, 0, 9000 + 1000 * k)));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> reads{0}, writes{0};
+  std::vector<std::thread> threads;
+  std::vector<std::string> failures(4);
+  for (int w = 0; w < 2; ++w) {
+    threads.emplace_back([&, w] {
+      std::mt19937_64 rng(TestSeed() + w);
+      for (std::uint64_t gen = 1; !stop.load(); ++gen) {
+        const int k = static_cast<int>(rng() % kKeys);
+        const std::size_t size = rng() % 4 == 0 ? 500 : 5000 + rng() % 30000;
+        absl::Status s = tree->Put(nullptr, fmt::format("k{:02}", k), make(k, gen, size));
+        if (!s.ok()) {
+          failures[w] = s.ToString();
+          return;
+        }
+        writes.fetch_add(1);
+      }
+    });
+  }
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      std::mt19937_64 rng(TestSeed() + 100 + r);
+      std::string v;
+      while (!stop.load()) {
+        const int k = static_cast<int>(rng() % kKeys);
+        absl::Status s = tree->Get(fmt::format("k{:02}", k), &v);
+        if (!s.ok() || !whole(v, k)) {
+          failures[2 + r] = s.ok() ? fmt::format("key {}: a value not whole ({} bytes)", k, v.size())
+                                   : s.ToString();
+          return;
+        }
+        if (rng() % 8 == 0) {  // a scan reading every value as it goes
+          int n = 0;
+          for (auto it = tree->Begin(); it.Valid(); it.Next(), ++n) {
+            const std::string value(it.value());
+            if (!it.Valid()) break;  // only a deletion could end it, and none happens here
+            if (!whole(value, n)) {
+              failures[2 + r] = fmt::format("scan: key {} not whole", n);
+              return;
+            }
+          }
+        }
+        reads.fetch_add(1);
+      }
+    });
+  }
+  // Until the readers have read enough (not a time: a busy machine only makes the test longer).
+  while ((reads.load() < 3000 || writes.load() < 500) && std::all_of(failures.begin(), failures.end(),
+                                            [](const std::string& f) { return f.empty(); })) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  stop.store(true);
+  for (std::thread& t : threads) t.join();
+  for (const std::string& f : failures) EXPECT_EQ(f, "");
+  PS_ASSERT_OK(tree->Verify());
   ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(*store, *tree));
 }
 
