@@ -292,6 +292,49 @@ TEST_F(ToolTest, VerifyReportsEachKindOfCorruption) {
   }
 }
 
+// Large values: the tool counts their pages as the index's (verify finds no leak), stats shows
+// them, dump-page decodes a value's pages and the leaf's reference; after a drop, their pages
+// are free.
+TEST_F(ToolTest, LargeValuesAndDropsAreCountedVerifiedAndShown) {
+  const std::string file = (dir_ / "large.pages").string();
+  PageId leaf = kInvalidPageId;
+  {
+    PS_ASSIGN_OR_FAIL(store, Store::Open(file, Options()));
+    PS_ASSIGN_OR_FAIL(catalog, Catalog::Open(*store));
+    PS_ASSIGN_OR_FAIL(tree, catalog->CreateBTree("blobs"));
+    PS_ASSIGN_OR_FAIL(doomed, catalog->CreateHash("doomed"));
+    PS_ASSERT_OK(tree->Put(nullptr, "big", std::string(20000, 'b')));
+    PS_ASSERT_OK(doomed->Put(nullptr, "big", std::string(30000, 'd')));
+    PS_ASSERT_OK(catalog->Drop("doomed"));
+    PS_ASSIGN_OR_FAIL(info, catalog->Lookup("blobs"));
+    PS_ASSIGN_OR_FAIL(a, store->pool().ReadPage(info.anchor));
+    leaf = ReadBTreeAnchor(a.data()).root;
+    PS_ASSERT_OK(store->Close());
+  }
+  const ToolRun verify = RunTool("verify " + file);
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  const ToolRun stats = RunTool("stats " + file);
+  EXPECT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("(1 with large values)"), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("value "), std::string::npos) << stats.out;
+  EXPECT_EQ(stats.out.find("doomed"), std::string::npos) << stats.out;
+  EXPECT_EQ(stats.out.find("(0 free)"), std::string::npos) << "the drop freed pages: " << stats.out;
+  const ToolRun dump_leaf = RunTool(fmt::format("dump-page {} {}", file, leaf));
+  EXPECT_EQ(dump_leaf.exit_code, 0) << dump_leaf.err;
+  EXPECT_NE(dump_leaf.out.find("value_page"), std::string::npos) << dump_leaf.out;
+  EXPECT_NE(dump_leaf.out.find("value_bytes=20000"), std::string::npos) << dump_leaf.out;
+  const std::size_t at = dump_leaf.out.find("value_page=");
+  ASSERT_NE(at, std::string::npos);
+  const std::string head =
+      dump_leaf.out.substr(at + 11, dump_leaf.out.find_first_of(",\n ", at + 11) - at - 11);
+  const ToolRun dump_head = RunTool(fmt::format("dump-page {} {}", file, head));
+  EXPECT_EQ(dump_head.exit_code, 0) << dump_head.err;
+  EXPECT_NE(dump_head.out.find("type value"), std::string::npos) << dump_head.out;
+  EXPECT_NE(dump_head.out.find("value_bytes: 20000"), std::string::npos) << dump_head.out;
+  EXPECT_NE(dump_head.out.find("attached: 1"), std::string::npos) << dump_head.out;
+  EXPECT_EQ(dump_head.out.find("problem"), std::string::npos) << dump_head.out;
+}
+
 TEST_F(ToolTest, VerifyReportsAPageBothFreeAndInUse) {
   // A store with a free list: most of a tree's keys deleted, its emptied leaves freed.
   const std::string file = (dir_ / "freed.pages").string();
