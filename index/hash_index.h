@@ -57,10 +57,11 @@ enum class Attempt : std::uint8_t;
 inline constexpr std::uint16_t kHashResourceManager = 2;
 // key + value of an entry stored in its bucket is at most this many bytes (four per page); an
 // entry whose key + value is larger keeps its value out of line, in value pages (as the
-// B+tree's: index/README.md), and the cell holds the key and a 16-byte reference. So keys are
-// at most kMaxHashKeyBytes, and values at most kMaxHashValueBytes.
+// B+tree's: index/README.md), and the cell holds the key and a 16-byte reference (so a cell
+// holds at most kMaxHashKeyBytes + 16 bytes, and a page at least three). Keys are at most
+// kMaxHashKeyBytes, values at most kMaxHashValueBytes.
 inline constexpr std::size_t kMaxHashEntryBytes = 992;
-inline constexpr std::size_t kMaxHashKeyBytes = kMaxHashEntryBytes - 16;
+inline constexpr std::size_t kMaxHashKeyBytes = 1024;
 inline constexpr std::size_t kMaxHashValueBytes = std::size_t{1} << 30;
 // The largest directory: 2^26 entries (about 1.5 billion keys of 100 bytes before overflow).
 inline constexpr std::uint32_t kMaxHashGlobalDepth = 26;

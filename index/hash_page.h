@@ -66,6 +66,8 @@ inline constexpr std::size_t kSlotBytes = 10;
 inline constexpr std::size_t kCellHeader = 4;
 inline constexpr std::size_t kBucketCapacity = kPageSize - kBktSlots;
 static_assert(4 * (kSlotBytes + kCellHeader + kMaxHashEntryBytes) <= kBucketCapacity);
+static_assert(3 * (kSlotBytes + kCellHeader + kMaxHashKeyBytes + kValueRefBytes) <=
+              kBucketCapacity);
 
 inline std::uint16_t Get16(const std::byte* p, std::size_t off) {
   std::uint16_t v;

@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "index/btree.h"
 #include "index/hash_index.h"
@@ -43,8 +43,9 @@ std::string MakeValue(std::size_t n, std::uint64_t seed) {
 
 // Sizes around every threshold: empty, kept with the key, the largest kept, the smallest out of
 // line, one data page and one byte more, a directory page's worth, up to 4 MiB.
-std::size_t PickSize(std::mt19937_64& rng, std::size_t key_size) {
-  const std::size_t inline_max = kMaxEntryBytes - key_size;
+// `inline_max`: the largest value kept with the key (the index's entry limit less the key, or
+// 0 when the key alone is past it).
+std::size_t PickSize(std::mt19937_64& rng, std::size_t inline_max) {
   const std::size_t page = index_internal::kValueBytesPerPage;
   const std::size_t sizes[] = {0,
                                1,
@@ -112,7 +113,8 @@ TEST(BTreeLargeValueTest, ValuesOfEverySizeMatchAModelThroughCommitsAndAborts) {
     for (int i = 0; i < ops; ++i) {
       std::string key = fmt::format("k{:03}", rng() % 40);
       if (rng() % 8 == 0) key.resize(kMaxKeyBytes - rng() % 32, 'x');  // long keys too
-      const std::size_t size = PickSize(rng, key.size());
+      const std::size_t size =
+          PickSize(rng, key.size() < kMaxEntryBytes ? kMaxEntryBytes - key.size() : 0);
       const std::string value = MakeValue(size, rng());
       const int op = static_cast<int>(rng() % 4);
       SCOPED_TRACE(
@@ -531,8 +533,9 @@ TEST(BTreeLargeValueTest, ReadersBesideWritersSeeOnlyWholeValues) {
         const int k = static_cast<int>(rng() % kKeys);
         absl::Status s = tree->Get(fmt::format("k{:02}", k), &v);
         if (!s.ok() || !whole(v, k)) {
-          failures[2 + r] = s.ok() ? fmt::format("key {}: a value not whole ({} bytes)", k, v.size())
-                                   : s.ToString();
+          failures[2 + r] = s.ok()
+                                ? fmt::format("key {}: a value not whole ({} bytes)", k, v.size())
+                                : s.ToString();
           return;
         }
         if (rng() % 8 == 0) {  // a scan reading every value as it goes
@@ -551,8 +554,9 @@ TEST(BTreeLargeValueTest, ReadersBesideWritersSeeOnlyWholeValues) {
     });
   }
   // Until the readers have read enough (not a time: a busy machine only makes the test longer).
-  while ((reads.load() < 3000 || writes.load() < 500) && std::all_of(failures.begin(), failures.end(),
-                                            [](const std::string& f) { return f.empty(); })) {
+  while ((reads.load() < 3000 || writes.load() < 500) &&
+         std::all_of(failures.begin(), failures.end(),
+                     [](const std::string& f) { return f.empty(); })) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   stop.store(true);
@@ -597,8 +601,9 @@ TEST(HashLargeValueTest, ValuesOfEverySizeMatchAModelThroughCommitsAbortsAndACra
     std::map<std::string, std::string> next = model;
     for (int i = 0, ops = 1 + static_cast<int>(rng() % 6); i < ops; ++i) {
       std::string key = fmt::format("k{:03}", rng() % 40);
-      if (rng() % 8 == 0) key.resize(kMaxHashKeyBytes - rng() % 32, 'x');
-      const std::size_t size = PickSize(rng, key.size() + (kMaxEntryBytes - kMaxHashEntryBytes));
+      if (rng() % 8 == 0) key.resize(kMaxHashKeyBytes - rng() % 64, 'x');
+      const std::size_t size =
+          PickSize(rng, key.size() < kMaxHashEntryBytes ? kMaxHashEntryBytes - key.size() : 0);
       const std::string value = MakeValue(size, rng());
       const int op = static_cast<int>(rng() % 4);
       SCOPED_TRACE(fmt::format("round {} op {} value size {}", round, op, size));
