@@ -93,34 +93,32 @@ void ExpectMatches(const BTree& tree, const std::map<std::string, std::string>& 
   EXPECT_EQ(m, model.end()) << "the tree has fewer keys than the model";
 }
 
-TEST(BTreeLargeValueTest, ValuesOfEverySizeMatchAModelThroughCommitsAndAborts) {
-  SimulatedStore sim(LargeValueOptions());
-  PS_ASSIGN_OR_FAIL(store, sim.Open());
-  PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
-  std::map<std::string, std::string> model;
-  std::mt19937_64 rng(TestSeed());
-  const int rounds = 60;
-  for (int round = 0; round < rounds; ++round) {
+// 60 rounds of 1 to 6 inserts, puts and deletes of values of every size (PickSize), keys up to
+// `max_key` bytes, in a transaction that commits or aborts or without one, checked against
+// `model` every 10 rounds: Verify, `check` (the index's contents), no page leaked.
+template <typename Index, typename Check>
+void RunRounds(Store& store, Index& index, std::map<std::string, std::string>& model,
+               std::mt19937_64& rng, std::size_t max_key, std::size_t max_entry, Check check) {
+  for (int round = 0; round < 60; ++round) {
     const bool in_txn = rng() % 3 != 0;
     const bool commit = rng() % 4 != 0;
     std::unique_ptr<Transaction> txn;
     if (in_txn) {
-      PS_ASSIGN_OR_FAIL(t, store->Begin());
+      PS_ASSIGN_OR_FAIL(t, store.Begin());
       txn = std::move(t);
     }
     std::map<std::string, std::string> next = model;
     const int ops = 1 + static_cast<int>(rng() % 6);
     for (int i = 0; i < ops; ++i) {
       std::string key = fmt::format("k{:03}", rng() % 40);
-      if (rng() % 8 == 0) key.resize(kMaxKeyBytes - rng() % 32, 'x');  // long keys too
-      const std::size_t size =
-          PickSize(rng, key.size() < kMaxEntryBytes ? kMaxEntryBytes - key.size() : 0);
+      if (rng() % 8 == 0) key.resize(max_key - rng() % 64, 'x');  // long keys too
+      const std::size_t size = PickSize(rng, key.size() < max_entry ? max_entry - key.size() : 0);
       const std::string value = MakeValue(size, rng());
       const int op = static_cast<int>(rng() % 4);
       SCOPED_TRACE(
           fmt::format("round {} op {} key size {} value size {}", round, op, key.size(), size));
       if (op == 0) {
-        const absl::Status s = tree->Insert(txn.get(), key, value);
+        const absl::Status s = index.Insert(txn.get(), key, value);
         if (next.contains(key)) {
           ASSERT_TRUE(absl::IsAlreadyExists(s)) << s;
         } else {
@@ -128,10 +126,10 @@ TEST(BTreeLargeValueTest, ValuesOfEverySizeMatchAModelThroughCommitsAndAborts) {
           next[key] = value;
         }
       } else if (op <= 2) {
-        PS_ASSERT_OK(tree->Put(txn.get(), key, value));
+        PS_ASSERT_OK(index.Put(txn.get(), key, value));
         next[key] = value;
       } else {
-        const absl::Status s = tree->Delete(txn.get(), key);
+        const absl::Status s = index.Delete(txn.get(), key);
         ASSERT_EQ(s.ok(), next.erase(key) == 1) << s;
       }
     }
@@ -144,11 +142,21 @@ TEST(BTreeLargeValueTest, ValuesOfEverySizeMatchAModelThroughCommitsAndAborts) {
       PS_ASSERT_OK(txn->Abort());
     }
     if (round % 10 == 9) {
-      PS_ASSERT_OK(tree->Verify());
-      ASSERT_NO_FATAL_FAILURE(ExpectMatches(*tree, model));
-      ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(*store, *tree));
+      PS_ASSERT_OK(index.Verify());
+      ASSERT_NO_FATAL_FAILURE(check());
+      ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(store, index));
     }
   }
+}
+
+TEST(BTreeLargeValueTest, ValuesOfEverySizeMatchAModelThroughCommitsAndAborts) {
+  SimulatedStore sim(LargeValueOptions());
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(tree, BTree::Create(*store));
+  std::map<std::string, std::string> model;
+  std::mt19937_64 rng(TestSeed());
+  ASSERT_NO_FATAL_FAILURE(RunRounds(*store, *tree, model, rng, kMaxKeyBytes, kMaxEntryBytes,
+                                    [&] { ExpectMatches(*tree, model); }));
   for (const auto& [k, v] : model) {
     PS_ASSIGN_OR_FAIL(got, tree->Get(k));
     ASSERT_TRUE(got == v) << "key " << k << ": " << got.size() << " bytes, " << v.size()
@@ -590,53 +598,8 @@ TEST(HashLargeValueTest, ValuesOfEverySizeMatchAModelThroughCommitsAbortsAndACra
   const PageId anchor = index->anchor();
   std::map<std::string, std::string> model;
   std::mt19937_64 rng(TestSeed());
-  for (int round = 0; round < 60; ++round) {
-    const bool in_txn = rng() % 3 != 0;
-    const bool commit = rng() % 4 != 0;
-    std::unique_ptr<Transaction> txn;
-    if (in_txn) {
-      PS_ASSIGN_OR_FAIL(t, store->Begin());
-      txn = std::move(t);
-    }
-    std::map<std::string, std::string> next = model;
-    for (int i = 0, ops = 1 + static_cast<int>(rng() % 6); i < ops; ++i) {
-      std::string key = fmt::format("k{:03}", rng() % 40);
-      if (rng() % 8 == 0) key.resize(kMaxHashKeyBytes - rng() % 64, 'x');
-      const std::size_t size =
-          PickSize(rng, key.size() < kMaxHashEntryBytes ? kMaxHashEntryBytes - key.size() : 0);
-      const std::string value = MakeValue(size, rng());
-      const int op = static_cast<int>(rng() % 4);
-      SCOPED_TRACE(fmt::format("round {} op {} value size {}", round, op, size));
-      if (op == 0) {
-        const absl::Status s = index->Insert(txn.get(), key, value);
-        if (next.contains(key)) {
-          ASSERT_TRUE(absl::IsAlreadyExists(s)) << s;
-        } else {
-          PS_ASSERT_OK(s);
-          next[key] = value;
-        }
-      } else if (op <= 2) {
-        PS_ASSERT_OK(index->Put(txn.get(), key, value));
-        next[key] = value;
-      } else {
-        const absl::Status s = index->Delete(txn.get(), key);
-        ASSERT_EQ(s.ok(), next.erase(key) == 1) << s;
-      }
-    }
-    if (!in_txn) {
-      model = std::move(next);
-    } else if (commit) {
-      PS_ASSERT_OK(txn->Commit());
-      model = std::move(next);
-    } else {
-      PS_ASSERT_OK(txn->Abort());
-    }
-    if (round % 10 == 9) {
-      PS_ASSERT_OK(index->Verify());
-      ASSERT_NO_FATAL_FAILURE(ExpectHashMatches(*index, model));
-      ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(*store, *index));
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(RunRounds(*store, *index, model, rng, kMaxHashKeyBytes,
+                                    kMaxHashEntryBytes, [&] { ExpectHashMatches(*index, model); }));
   PS_ASSIGN_OR_FAIL(stats, index->Stats());
   EXPECT_GT(stats.large_values, 0u);
   // A transaction in flight at a crash: its records durable, its commit not.
