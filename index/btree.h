@@ -96,8 +96,10 @@ class BTree {
   [[nodiscard]] absl::Status DeleteIn(MiniTransaction& mtr, std::string_view key, std::string* old);
   // These never write a large value: PutIn takes values stored with their key (key + value up
   // to kMaxEntryBytes; InvalidArgumentError beyond), `old` receives a large value's reference as
-  // stored, and a large value they replace or delete is freed with `mtr`. PutReferenceIn puts
-  // back a large value's reference (undo of a change that replaced or deleted it).
+  // stored, and a large value they replace or delete is freed with `mtr` (so, used for a
+  // forward change in a transaction, an abort could not put it back: they are for undo).
+  // PutReferenceIn puts back a large value's reference (undo of a change that replaced or
+  // deleted it).
   [[nodiscard]] absl::Status PutReferenceIn(MiniTransaction& mtr, std::string_view key,
                                             std::string_view reference);
 

@@ -153,7 +153,7 @@ absl::Status Catalog::Drop(const std::string& name, Transaction* txn, const BTre
     return absl::Status(
         walked.code(), fmt::format("dropping index '{}': {}", name, std::string(walked.message())));
   }
-  if (pages.size() > store_.max_record_bytes() / 9 / 2) {
+  if (pages.size() > store_.max_record_bytes() / 9 / 4) {
     return absl::InvalidArgumentError(fmt::format(
         "dropping index '{}': its {} pages are more than one log record frees ({} bytes); larger "
         "log segments take larger drops",

@@ -65,8 +65,10 @@ class Catalog {
   // commits. A drop first walks the whole index, checking it (give the options it was created
   // with: its comparator or test hash), and lists every page before it frees any. NotFoundError;
   // the index's own error (DataLossError naming the page) if the walk fails;
-  // InvalidArgumentError for an index of more pages than one log record frees
-  // (Store::max_record_bytes() / 9).
+  // InvalidArgumentError for an index of more pages than a quarter of one log record frees
+  // (Store::max_record_bytes() / 36: 466,000 pages with the default 16 MiB segments). The
+  // transaction's commit fails (it stays active, to abort) if its frees in all are more than
+  // one record holds.
   [[nodiscard]] absl::Status Drop(const std::string& name, Transaction* txn = nullptr,
                                   const BTreeOptions& btree = {},
                                   const HashIndexOptions& hash = {});

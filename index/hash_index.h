@@ -148,8 +148,14 @@ class HashIndex {
    public:
     Iterator() = default;
     bool Valid() const { return valid_; }
-    std::string_view key() const { return entries_[index_].first; }  // valid until Next
-    std::string_view value() const { return entries_[index_].second; }
+    std::string_view key() const { return entries_[index_].key; }  // valid until Next
+    // A large value (out of line) is read when asked for, as it is then (Get). If its entry was
+    // deleted meanwhile, or reading fails, value() returns empty, the iterator is no longer
+    // valid, and status() says why.
+    std::string_view value() const {
+      const Entry& e = entries_[index_];
+      return e.out_of_line ? LargeValue() : std::string_view(e.value);
+    }
     void Next();
     // OK, or the error that ended the iteration early (an I/O or checksum failure).
     const absl::Status& status() const { return status_; }
@@ -161,11 +167,20 @@ class HashIndex {
     unsigned depth_ = 0;          // the global depth at the last load
     // Buckets already visited: (page, prefix, local depth).
     absl::flat_hash_set<std::tuple<PageId, std::uint64_t, unsigned>> seen_;
-    std::vector<std::pair<std::string, std::string>> entries_;
+    struct Entry {
+      std::string key;
+      std::string value;  // as stored: a large value's reference when out_of_line
+      bool out_of_line;
+    };
+    std::vector<Entry> entries_;
     std::size_t index_ = 0;
-    bool valid_ = false;
-    absl::Status status_;
+    // value() of a large value may end the iteration (its entry deleted meanwhile).
+    mutable bool valid_ = false;
+    mutable absl::Status status_;
+    mutable std::string large_;  // the large value read for entries_[large_index_]
+    mutable std::size_t large_index_ = ~std::size_t{0};
     void Load();  // the next bucket's entries, from position_ on
+    std::string_view LargeValue() const;
   };
   Iterator Begin() const;
 

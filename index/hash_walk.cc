@@ -50,8 +50,30 @@ HashIndex::Iterator HashIndex::Begin() const {
   return it;
 }
 
+std::string_view HashIndex::Iterator::LargeValue() const {
+  if (!valid_) return {};
+  if (large_index_ == index_) return large_;
+  // Read as it is now, its bucket latched: the reference copied may name pages freed since.
+  absl::Status s = index_of_->Get(entries_[index_].key, &large_);
+  if (absl::IsNotFound(s)) {
+    s = absl::NotFoundError(fmt::format(
+        "hash index {}: an entry was deleted after the iterator reached it, and its large value "
+        "with it",
+        index_of_->anchor_));
+  }
+  if (!s.ok()) {
+    status_ = std::move(s);
+    valid_ = false;
+    large_.clear();
+    return {};
+  }
+  large_index_ = index_;
+  return large_;
+}
+
 void HashIndex::Iterator::Next() {
   if (!valid_) return;
+  large_index_ = ~std::size_t{0};
   if (++index_ < entries_.size()) return;
   Load();
 }
@@ -103,16 +125,7 @@ void HashIndex::Iterator::Load() {
         if (!p.CellSane(i)) {
           return NotOurs(h.anchor_, pg.page_id(), "bucket (a cell is out of bounds)");
         }
-        if (p.out_of_line(i)) {  // read now, its page latched: it names the value's pages
-          std::string large;
-          if (absl::Status s = index_internal::ReadLargeValue(pool, h.anchor_, p.value(i), &large);
-              !s.ok()) {
-            return s;
-          }
-          entries_.emplace_back(std::string(p.key(i)), std::move(large));
-          continue;
-        }
-        entries_.emplace_back(std::string(p.key(i)), std::string(p.value(i)));
+        entries_.push_back({std::string(p.key(i)), std::string(p.value(i)), p.out_of_line(i)});
       }
       return absl::OkStatus();
     });

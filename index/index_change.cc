@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
 #include "index/value_pages.h"
+#include "storage/logging.h"
 
 namespace pagestore::index_internal {
 
@@ -173,6 +175,21 @@ absl::Status ReadLargeValue(BufferPool& pool, PageId anchor, std::string_view re
   absl::StatusOr<ValueRef> ref = DecodeValueRef(reference);
   if (!ref.ok()) return ref.status();
   return WalkValue(pool, anchor, *ref, value, nullptr);
+}
+
+absl::Status FreeIndexPages(MiniTransaction& mtr, PageId anchor, std::vector<PageId> pages) {
+  const std::size_t fits = mtr.store().max_record_bytes() / 9 / 4;
+  if (pages.size() > fits) {
+    Logf(LogLevel::kWarning,
+         "rolling back the creation of index {}: {} of its {} pages are freed (what one log "
+         "record frees); the other {} stay unnamed (pagestore verify lists them as leaked)",
+         anchor, fits, pages.size(), pages.size() - fits);
+    // The anchor among those freed: the index is gone either way.
+    pages.erase(std::remove(pages.begin(), pages.end(), anchor), pages.end());
+    pages.insert(pages.begin(), anchor);
+    pages.resize(fits);
+  }
+  return mtr.FreeUnreferenced(pages);
 }
 
 absl::Status FreeWrittenValue(MiniTransaction& mtr, PageId anchor, std::string_view ref) {

@@ -73,8 +73,9 @@ absl::StatusOr<ValueRef> DecodeValueRefWithNonce(std::string_view bytes) {
 }
 
 std::uint64_t ValueLimit(const Store& store) {
-  // Every page of a value is freed in one record: 9 bytes of it per page, with room to spare.
-  const std::uint64_t pages = store.max_record_bytes() / 9 / 2;
+  // Every page of a value is freed in one record, 9 bytes of it per page, and in undo with the
+  // structure changes of the change that drops it: a quarter of a record at most.
+  const std::uint64_t pages = store.max_record_bytes() / 9 / 4;
   const std::uint64_t dirs = DivCeil(pages, kValueIdsPerDirectory + 1);
   return std::min<std::uint64_t>(kMaxLargeValueBytes, (pages - dirs) * kValueBytesPerPage);
 }

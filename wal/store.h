@@ -229,7 +229,8 @@ class Transaction {
   // to the caller (the log failed); recovery decides.
   [[nodiscard]] absl::Status Commit(std::optional<Durability> durability = std::nullopt);
   // Undoes every registered operation, newest first, each under a compensation record, then
-  // logs the abort.
+  // logs the abort. After an Abort that failed partway, Commit is refused
+  // (FailedPreconditionError): call Abort again.
   [[nodiscard]] absl::Status Abort();
   bool active() const;
 

@@ -97,6 +97,11 @@ absl::Status Transaction::Commit(std::optional<Durability> durability) {
   if (state_->ended) {
     return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
   }
+  if (state_->aborting) {
+    // Part of it may be undone already: only finishing the abort leaves it whole.
+    return absl::FailedPreconditionError(
+        fmt::format("transaction {} began to abort and did not finish: call Abort again", id_));
+  }
   return EndTransaction(*core_, *state_, RecordType::kCommit,
                         durability.value_or(core_->options.durability));
 }
@@ -105,6 +110,7 @@ absl::Status Transaction::Abort() {
   if (state_->ended) {
     return absl::FailedPreconditionError(fmt::format("transaction {} has ended", id_));
   }
+  state_->aborting = true;
   std::vector<TxnState::UndoEntry>& undo = state_->undo;
   while (!undo.empty()) {
     const TxnState::UndoEntry e = undo.back();

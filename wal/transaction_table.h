@@ -56,7 +56,8 @@ struct TxnState {
   std::vector<UndoEntry> undo;  // the owning thread's; runtime rollback needs no log reads
   // The owning thread's: pages its commit record frees (MiniTransaction::FreeAtCommit).
   std::vector<PageId> free_at_commit;
-  bool ended = false;  // the owning thread's: its end is logged, or it had no records
+  bool ended = false;     // the owning thread's: its end is logged, or it had no records
+  bool aborting = false;  // the owning thread's: Abort began (Commit is refused from then)
 };
 
 class TransactionTable {

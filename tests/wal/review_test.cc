@@ -116,6 +116,28 @@ TEST(WalReviewTest, TransactionWhoseAbortFailedIsStillUndoneByRecovery) {
       << "the uncommitted Put(5, 55) survived recovery; " << again->recovery_report().ToString();
 }
 
+// After an Abort that failed partway, some of the transaction may be undone already: a Commit
+// then would make the half-undone state permanent (and free, with its commit record, pages the
+// undo has named again). It is refused; a second Abort finishes the rollback.
+TEST(WalReviewTest, CommitAfterAFailedAbortIsRefused) {
+  SimulatedStore sim;
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSERT_OK(SlotTable::Create(*store));
+  PS_ASSIGN_OR_FAIL(txn, store->Begin());
+  PS_ASSERT_OK(SlotTable::Put(*txn, 5, 55));
+  store->RegisterUndoHandler(SlotTable::kRm, [](MiniTransaction&, std::span<const std::byte>) {
+    return absl::ResourceExhaustedError("injected undo failure");
+  });
+  EXPECT_FALSE(txn->Abort().ok());
+  const absl::Status commit = txn->Commit();
+  EXPECT_TRUE(absl::IsFailedPrecondition(commit)) << commit;
+  EXPECT_NE(commit.message().find("Abort again"), std::string::npos) << commit;
+  store->RegisterUndoHandler(SlotTable::kRm, SlotTable::Handler());
+  PS_ASSERT_OK(txn->Abort());
+  PS_ASSIGN_OR_FAIL(model, SlotTable::Read(*store));
+  EXPECT_EQ(model.values.count(5), 0u);
+}
+
 // A disk that loses power (the log's too) at its n-th Sync: the writes of the flush that Sync was
 // to make durable are dropped, except a page torn by TearNextWrite, which lands torn.
 class PowerCutAtSync final : public DiskManager {
