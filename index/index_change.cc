@@ -11,13 +11,6 @@
 
 namespace pagestore::index_internal {
 
-absl::Status EntryTooLarge(const ChangeKind& kind, std::string_view key, std::string_view value) {
-  return absl::InvalidArgumentError(
-      fmt::format("{} entry of {} key bytes + {} value bytes exceeds the limit of {} bytes (four "
-                  "entries per 4 KiB page)",
-                  kind.what, key.size(), value.size(), kind.max_entry_bytes));
-}
-
 absl::Status CheckEntrySize(const ChangeKind& kind, const IndexChange& change) {
   if (change.key.size() > kind.max_key_bytes) {
     return absl::InvalidArgumentError(
@@ -25,11 +18,7 @@ absl::Status CheckEntrySize(const ChangeKind& kind, const IndexChange& change) {
                     change.key.size(), kind.max_key_bytes));
   }
   if (change.op == ChangeOp::kDelete) return absl::OkStatus();
-  if (kind.max_value_bytes == 0) {
-    if (change.key.size() + change.value.size() > kind.max_entry_bytes) {
-      return EntryTooLarge(kind, change.key, change.value);
-    }
-  } else if (change.value.size() > kind.max_value_bytes) {
+  if (change.value.size() > kind.max_value_bytes) {
     return absl::InvalidArgumentError(
         fmt::format("{} value of {} bytes exceeds the limit of {} bytes", kind.what,
                     change.value.size(), kind.max_value_bytes));
@@ -41,7 +30,7 @@ namespace {
 
 // The value goes to value pages: the index stores it out of line.
 bool OutOfLine(const ChangeKind& kind, const IndexChange& change) {
-  return change.op != ChangeOp::kDelete && kind.max_value_bytes > 0 && !change.out_of_line &&
+  return change.op != ChangeOp::kDelete && !change.out_of_line &&
          change.key.size() + change.value.size() > kind.max_entry_bytes;
 }
 

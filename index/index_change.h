@@ -62,10 +62,10 @@ enum class Attempt : std::uint8_t {
 struct ChangeKind {
   std::string_view what;  // in messages: "B+tree", "hash index"
   std::uint16_t resource_manager;
-  std::size_t max_entry_bytes;  // key + value stored in the index's page
+  // Key + value stored in the index's page; a larger entry keeps its value out of line, in
+  // value pages (index/value_pages.h).
+  std::size_t max_entry_bytes;
   std::size_t max_key_bytes;
-  // 0: no value is stored out of line (key + value within max_entry_bytes). Else values up to
-  // this many bytes; a larger key + value keeps its value in value pages (index/value_pages.h).
   std::size_t max_value_bytes;
 };
 
@@ -73,10 +73,8 @@ using AttemptFn = absl::FunctionRef<absl::StatusOr<Attempt>(MiniTransaction&, In
 using MakeRoomFn = absl::FunctionRef<absl::Status(const IndexChange&)>;
 using EmptiedFn = absl::FunctionRef<void(const IndexChange&)>;
 
-// InvalidArgumentError stating the limit for an entry over kind.max_entry_bytes.
-[[nodiscard]] absl::Status EntryTooLarge(const ChangeKind& kind, std::string_view key,
-                                         std::string_view value);
-// The change's key (and, but for a delete, key + value) within the limit.
+// The change's key (and, but for a delete, its value) within the limits: InvalidArgumentError
+// stating the limit otherwise.
 [[nodiscard]] absl::Status CheckEntrySize(const ChangeKind& kind, const IndexChange& change);
 
 // Runs `change` on the index anchored at `anchor` in a mini-transaction of its own: inside `txn`
