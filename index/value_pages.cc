@@ -249,7 +249,7 @@ absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref, std:
                                     Load<std::uint16_t>(p, kCount), expect_count));
       }
       ids.resize(expect_count);
-      std::memcpy(ids.data(), p + kValuePageHeaderEnd, 8 * expect_count);
+      if (expect_count > 0) std::memcpy(ids.data(), p + kValuePageHeaderEnd, 8 * expect_count);
       next = Load<std::uint64_t>(p, kNext);
     }
     if (pages != nullptr) pages->push_back(dir);
@@ -373,7 +373,7 @@ ValuePageView DecodeValuePage(ConstPageSpan page) {
       return v;
     }
     v.ids.resize(count);
-    std::memcpy(v.ids.data(), p + kValuePageHeaderEnd, 8 * std::size_t{count});
+    if (count > 0) std::memcpy(v.ids.data(), p + kValuePageHeaderEnd, 8 * std::size_t{count});
   } else if (role == kValueRoleData) {
     const std::uint32_t n = Load<std::uint32_t>(p, kNext);
     v.fields.emplace_back("offset", Load<std::uint64_t>(p, kLength));
