@@ -210,10 +210,6 @@ absl::Status BTree::PutIn(MiniTransaction& mtr, std::string_view key, std::strin
 
 absl::Status BTree::PutReferenceIn(MiniTransaction& mtr, std::string_view key,
                                    std::string_view reference) {
-  if (absl::StatusOr<index_internal::ValueRef> r = index_internal::DecodeValueRef(reference);
-      !r.ok()) {
-    return r.status();
-  }
   Change c{.op = Op::kPut,
            .key = key,
            .value = reference,

@@ -74,12 +74,11 @@ std::string_view BTree::Iterator::LargeValue() const {
   // The reference was live when the leaf was copied. Read its pages, then check that the leaf is
   // unchanged since the copy: then nothing freed them meanwhile. (A value too large for a good
   // part of the pool is read by Get, with its leaf latched.)
-  absl::StatusOr<index_internal::ValueRef> ref =
-      index_internal::DecodeValueRef(Leaf().value(index_));
-  const bool huge = ref.ok() && ref->length / index_internal::kValueBytesPerPage >
-                                    tree_->store_.pool().frame_count() / 8;
-  absl::Status s = huge ? absl::OkStatus() : tree_->ReadLargeValue(Leaf().value(index_), &large_);
-  if (huge || !version_.Validate()) {
+  const bool optimistic =
+      index_internal::ReadOptimistically(Leaf().value(index_), tree_->store_.pool());
+  absl::Status s =
+      optimistic ? tree_->ReadLargeValue(Leaf().value(index_), &large_) : absl::OkStatus();
+  if (!optimistic || !version_.Validate()) {
     // The leaf changed (its pages may have been freed and reused): read the key's value as it
     // is now, its leaf latched.
     s = tree_->Get(key(), &large_);

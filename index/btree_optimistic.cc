@@ -127,11 +127,7 @@ BTree::Optimistic BTree::GetOptimistic(std::string_view key, std::string* value)
   const std::string reference = *value;
   // A value too large for a good part of the pool would evict the leaf while it is read (and
   // fail the validation every time): the latched path reads it with the leaf held.
-  if (absl::StatusOr<index_internal::ValueRef> ref = index_internal::DecodeValueRef(reference);
-      !ref.ok() ||
-      ref->length / index_internal::kValueBytesPerPage > store_.pool().frame_count() / 8) {
-    return Optimistic::kFallBack;
-  }
+  if (!index_internal::ReadOptimistically(reference, store_.pool())) return Optimistic::kFallBack;
   if (!ReadLargeValue(reference, value).ok()) {
     return g.Validate() ? Optimistic::kFallBack : Optimistic::kRestart;
   }

@@ -294,10 +294,6 @@ absl::Status HashIndex::PutIn(MiniTransaction& mtr, std::string_view key, std::s
 
 absl::Status HashIndex::PutReferenceIn(MiniTransaction& mtr, std::string_view key,
                                        std::string_view reference) {
-  if (absl::StatusOr<index_internal::ValueRef> r = index_internal::DecodeValueRef(reference);
-      !r.ok()) {
-    return r.status();
-  }
   Change c{.op = Op::kPut,
            .key = key,
            .value = reference,

@@ -129,6 +129,11 @@ absl::Status ApplyChange(Store& store, Transaction* txn, const ChangeKind& kind,
 absl::Status ApplyChangeIn(MiniTransaction& mtr, const ChangeKind& kind, IndexChange& change,
                            AttemptFn attempt, MakeRoomFn make_room) {
   if (absl::Status s = CheckEntrySize(kind, change); !s.ok()) return s;
+  if (change.out_of_line) {  // a large value's reference put back (PutReferenceIn)
+    if (absl::StatusOr<ValueRef> ref = DecodeValueRef(change.value); !ref.ok()) {
+      return ref.status();
+    }
+  }
   if (OutOfLine(kind, change)) {
     return absl::InvalidArgumentError(fmt::format(
         "{}: a change inside the caller's mini-transaction stores values up to {} bytes with "

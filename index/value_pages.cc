@@ -80,6 +80,11 @@ std::uint64_t ValueLimit(const Store& store) {
   return std::min<std::uint64_t>(kMaxLargeValueBytes, (pages - dirs) * kValueBytesPerPage);
 }
 
+bool ReadOptimistically(std::string_view reference, const BufferPool& pool) {
+  absl::StatusOr<ValueRef> ref = DecodeValueRef(reference);
+  return ref.ok() && ref->length / kValueBytesPerPage <= pool.frame_count() / 8;
+}
+
 absl::Status MarkAttached(MiniTransaction& mtr, PageId head) {
   absl::StatusOr<PageSpan> p = mtr.GetForWrite(head);
   if (!p.ok()) return p.status();

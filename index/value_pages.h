@@ -74,6 +74,12 @@ inline constexpr std::size_t kValueBytesPerPage = kPageSize - kValuePageHeaderEn
 // would not all fit one log record's free entries (small log segments).
 std::uint64_t ValueLimit(const Store& store);
 
+// Whether a reader may read the value `reference` names with the naming page unlatched (and its
+// version validated afterwards): the reference decodes and the value is at most an eighth of the
+// pool. A larger one would evict the naming page while it is read, failing every validation, so
+// it is read with that page latched.
+bool ReadOptimistically(std::string_view reference, const BufferPool& pool);
+
 // The change that names the value marks its head attached, in the change's mini-transaction.
 // From then on, whoever stops naming it frees it (with a commit, or at once in undo); before,
 // the undo of its writing does (FreeIfUnattached).
