@@ -89,7 +89,7 @@ class FailedDiskManager final : public DiskManager {
 DiskManagerOptions OptionsFor(std::string_view name) {
   DiskManagerOptions o;
   o.kind = name.starts_with("mmap") ? DiskManagerKind::kMmap : DiskManagerKind::kPread;
-  o.pread.direct_io = name == "pread-direct";
+  o.pread.direct_io = name.starts_with("pread-direct");
   return o;
 }
 

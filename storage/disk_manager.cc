@@ -18,9 +18,26 @@ std::string_view DiskManagerKindName(DiskManagerKind kind) {
 std::string DiskStats::ToString() const {
   return fmt::format(
       "reads={} writes={} bytes_read={} bytes_written={} syncs={} growths={} remaps={} "
-      "hint_calls={} checksum_failures={}",
+      "hint_calls={} checksum_failures={} batches={} batch_requests={} batch_submits={}",
       reads, writes, bytes_read, bytes_written, syncs, growths, remaps, hint_calls,
-      checksum_failures);
+      checksum_failures, batches, batch_requests, batch_submits);
+}
+
+absl::Status FirstFailure(std::span<const PageRequest> batch) {
+  for (const PageRequest& r : batch) {
+    if (!r.status.ok()) return r.status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DiskManager::ReadBatch(std::span<PageRequest> batch) {
+  for (PageRequest& r : batch) r.status = ReadPage(r.id, PageSpan(r.data, kPageSize));
+  return FirstFailure(batch);
+}
+
+absl::Status DiskManager::WriteBatch(std::span<PageRequest> batch) {
+  for (PageRequest& r : batch) r.status = WritePage(r.id, PageSpan(r.data, kPageSize));
+  return FirstFailure(batch);
 }
 
 absl::Status DiskManager::ReadPages(std::span<const PageId> ids, std::span<std::byte> out) {
@@ -182,6 +199,16 @@ absl::StatusOr<DiskManagerOptions> ParseDiskManagerSpec(std::string_view spec,
       s = flag(options.pread.direct_io);
     } else if (options.kind == DiskManagerKind::kPread && key == "growth") {
       s = size(options.pread.growth_size);
+    } else if (options.kind == DiskManagerKind::kPread && key == "uring") {
+      s = flag(options.pread.io_uring);
+    } else if (options.kind == DiskManagerKind::kPread && key == "depth") {
+      unsigned depth = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), depth);
+      if (ec != std::errc() || p != value.data() + value.size() || depth == 0 || depth > 4096) {
+        return SpecError(spec,
+                         fmt::format("depth={} is not a queue depth between 1 and 4096", value));
+      }
+      options.pread.uring_depth = depth;
     } else if (options.kind == DiskManagerKind::kMmap && key == "initial") {
       s = size(options.mmap.initial_size);
     } else if (options.kind == DiskManagerKind::kMmap && key == "growth") {
@@ -196,7 +223,7 @@ absl::StatusOr<DiskManagerOptions> ParseDiskManagerSpec(std::string_view spec,
       return SpecError(spec,
                        fmt::format("unknown parameter \"{}\" for {} (known: {})", key, kind,
                                    options.kind == DiskManagerKind::kPread
-                                       ? "direct, growth, verify"
+                                       ? "direct, growth, uring, depth, verify"
                                        : "initial, growth, reserve, populate, pwrite, verify"));
     }
     if (!s.ok()) return s;
@@ -218,8 +245,9 @@ absl::StatusOr<DiskManagerOptions> ParseDiskManagerSpec(std::string_view spec,
 std::string FormatDiskManagerSpec(const DiskManagerOptions& o) {
   std::string verify = o.verify_checksums ? "" : ",verify=0";
   if (o.kind == DiskManagerKind::kPread) {
-    return fmt::format("pread:direct={},growth={}{}", o.pread.direct_io ? 1 : 0,
-                       FormatSize(o.pread.growth_size), verify);
+    return fmt::format("pread:direct={},growth={},uring={},depth={}{}", o.pread.direct_io ? 1 : 0,
+                       FormatSize(o.pread.growth_size), o.pread.io_uring ? 1 : 0,
+                       o.pread.uring_depth, verify);
   }
   return fmt::format("mmap:initial={},growth={},reserve={},populate={},pwrite={}{}",
                      FormatSize(o.mmap.initial_size), FormatSize(o.mmap.growth_size),

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 namespace pagestore {
 namespace {
@@ -293,6 +294,30 @@ absl::StatusOr<PageView> MmapDiskManager::View(PageId id) {
   reads_.AddAt(shard, 1);
   pins_->AddAt(shard, 1);
   return PageView(p, id, pins_.get(), shard);
+}
+
+absl::Status MmapDiskManager::ReadBatch(std::span<PageRequest> batch) {
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<PageId> ids;
+  ids.reserve(batch.size());
+  const PageId count = page_count();
+  for (const PageRequest& r : batch) {
+    if (r.id < count) ids.push_back(r.id);
+  }
+  std::sort(ids.begin(), ids.end());
+  const std::uint64_t sys = SystemPageSize();
+  for (std::size_t i = 0; i < ids.size();) {
+    std::size_t n = 1;
+    while (i + n < ids.size() && ids[i + n] <= ids[i + n - 1] + 1) ++n;
+    // Only a hint: a failure here shows up, if it matters, as the copy's own error.
+    const std::uint64_t begin = ids[i] * kPageSize / sys * sys;
+    const std::uint64_t end = RoundUp((ids[i + n - 1] + 1) * kPageSize, sys);
+    if (end <= mapped_bytes()) (void)::madvise(base_ + begin, end - begin, MADV_WILLNEED);
+    batch_requests_.fetch_add(1, std::memory_order_relaxed);
+    i += n;
+  }
+  for (PageRequest& r : batch) r.status = ReadPage(r.id, PageSpan(r.data, kPageSize));
+  return FirstFailure(batch);
 }
 
 absl::Status MmapDiskManager::Advise(AccessPattern pattern) {

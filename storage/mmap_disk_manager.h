@@ -72,6 +72,9 @@ class MmapDiskManager final : public PagedDiskManager {
   // this manager. ReadPage always verifies.
   [[nodiscard]] absl::StatusOr<PageView> View(PageId id);
 
+  // Hints the kernel (MADV_WILLNEED) over each run of consecutive pages of the batch, so their
+  // faults are read ahead together, then copies page by page.
+  [[nodiscard]] absl::Status ReadBatch(std::span<PageRequest> batch) override;
   [[nodiscard]] absl::Status Advise(AccessPattern pattern) override;
   [[nodiscard]] absl::Status WillNeed(PageId first, PageId last) override;
   [[nodiscard]] absl::Status MadviseRandom() { return Advise(AccessPattern::kRandom); }

@@ -234,6 +234,9 @@ DiskStats PagedDiskManager::stats() const {
   s.remaps = remaps_.load(std::memory_order_relaxed);
   s.hint_calls = hint_calls_.load(std::memory_order_relaxed);
   s.checksum_failures = checksum_failures_.load(std::memory_order_relaxed);
+  s.batches = batches_.load(std::memory_order_relaxed);
+  s.batch_requests = batch_requests_.load(std::memory_order_relaxed);
+  s.batch_submits = batch_submits_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -102,6 +102,9 @@ class PagedDiskManager : public DiskManager {
   std::atomic<std::uint64_t> remaps_{0};
   std::atomic<std::uint64_t> hint_calls_{0};
   std::atomic<std::uint64_t> checksum_failures_{0};
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> batch_requests_{0};
+  std::atomic<std::uint64_t> batch_submits_{0};
 
   // Protected for a factory that grows the file before the manager is shared.
   Mutex alloc_mu_;  // serializes growth

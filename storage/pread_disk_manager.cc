@@ -4,8 +4,13 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
+
+#include "storage/io_batch.h"
+#include "storage/logging.h"
 
 namespace pagestore {
 namespace {
@@ -62,28 +67,37 @@ PreadDiskManager::PreadDiskManager(std::string path, const DiskManagerOptions& o
       fd_(std::move(fd)),
       direct_(options.pread.direct_io),
       growth_bytes_(options.pread.growth_size),
-      capacity_bytes_(capacity_bytes / kPageSize * kPageSize) {}
-
-absl::Status PreadDiskManager::ReadRaw(PageId id, PageSpan out) {
-  return ReadRun(id, 1, out.data());
+      capacity_bytes_(capacity_bytes / kPageSize * kPageSize) {
+  // PAGESTORE_IO_URING=0 turns io_uring off for every manager of the process (to run a whole
+  // suite, or an engine, on the fallback).
+  const char* env = std::getenv("PAGESTORE_IO_URING");
+  if (options.pread.io_uring && (env == nullptr || std::string_view(env) != "0")) {
+    absl::StatusOr<std::unique_ptr<storage_internal::IoRings>> rings =
+        storage_internal::IoRings::Create(options.pread.uring_depth,
+                                          [this] { return InjectedErrno(IoCall::kRingSetup); });
+    if (rings.ok()) {
+      rings_ = std::move(*rings);
+    } else {
+      Logf(LogLevel::kWarning, "{}: batched I/O without io_uring (one preadv after another): {}",
+           path_, std::string(rings.status().message()));
+    }
+  }
+  name_ = fmt::format("pread{}{}", direct_ ? "-direct" : "", rings_ != nullptr ? "+uring" : "");
 }
 
-absl::Status PreadDiskManager::ReadRun(PageId first, std::size_t count, std::byte* out) {
+PreadDiskManager::~PreadDiskManager() = default;
+
+absl::Status PreadDiskManager::ReadRaw(PageId id, PageSpan out) {
   if (int err = InjectedErrno(IoCall::kRead)) {
-    return ErrnoStatus(err, fmt::format("{}: read page {}", path_, first));
+    return ErrnoStatus(err, fmt::format("{}: read page {}", path_, id));
   }
-  const off_t offset = static_cast<off_t>(first * kPageSize);
-  if (!direct_ || IsAligned(out)) {
-    return PreadFully(fd_.get(), out, count * kPageSize, offset, path_);
+  const off_t offset = static_cast<off_t>(id * kPageSize);
+  if (!direct_ || IsAligned(out.data())) {
+    return PreadFully(fd_.get(), out.data(), kPageSize, offset, path_);
   }
   std::byte* bounce = BounceBuffer();
-  for (std::size_t i = 0; i < count; ++i) {
-    if (absl::Status s = PreadFully(fd_.get(), bounce, kPageSize, offset + i * kPageSize, path_);
-        !s.ok()) {
-      return s;
-    }
-    std::memcpy(out + i * kPageSize, bounce, kPageSize);
-  }
+  if (absl::Status s = PreadFully(fd_.get(), bounce, kPageSize, offset, path_); !s.ok()) return s;
+  std::memcpy(out.data(), bounce, kPageSize);
   return absl::OkStatus();
 }
 
@@ -104,22 +118,138 @@ absl::Status PreadDiskManager::ReadPages(std::span<const PageId> ids, std::span<
     return absl::InvalidArgumentError(fmt::format(
         "{}: ReadPages of {} pages into a buffer of {} bytes", path_, ids.size(), out.size()));
   }
-  // Runs of consecutive ids become one pread each.
-  for (std::size_t i = 0; i < ids.size();) {
-    std::size_t n = 1;
-    while (i + n < ids.size() && ids[i + n] == ids[i] + n) ++n;
-    // First and last in range means no wraparound in between.
-    if (absl::Status s = CheckRange(ids[i], "read"); !s.ok()) return s;
-    if (absl::Status s = CheckRange(ids[i] + n - 1, "read"); !s.ok()) return s;
-    if (absl::Status s = ReadRun(ids[i], n, out.data() + i * kPageSize); !s.ok()) return s;
-    reads_.Add(static_cast<std::int64_t>(n));
-    for (std::size_t k = 0; k < n; ++k) {
-      PageSpan page(out.data() + (i + k) * kPageSize, kPageSize);
-      if (absl::Status s = VerifyRead(ids[i + k], page); !s.ok()) return s;
-    }
-    i += n;
+  std::vector<PageRequest> batch(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    batch[i].id = ids[i];
+    batch[i].data = out.data() + i * kPageSize;
   }
-  return absl::OkStatus();
+  return ReadBatch(batch);
+}
+
+absl::Status PreadDiskManager::ReadBatch(std::span<PageRequest> batch) {
+  return Batch(batch, /*write=*/false);
+}
+
+absl::Status PreadDiskManager::WriteBatch(std::span<PageRequest> batch) {
+  return Batch(batch, /*write=*/true);
+}
+
+namespace {
+
+// A run of consecutive pages is at most this long (1 MiB): one request of a batch.
+constexpr std::size_t kMaxRunPages = 256;
+
+struct FreeDeleter {
+  void operator()(std::byte* p) const { std::free(p); }
+};
+
+}  // namespace
+
+absl::Status PreadDiskManager::Batch(std::span<PageRequest> batch, bool write) {
+  using storage_internal::IoRun;
+  const std::string_view op = write ? "write" : "read";
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  // The requests that pass the checks, in page order (so consecutive pages make one run).
+  std::vector<std::size_t> order;
+  order.reserve(batch.size());
+  const absl::Status writable = write ? CheckWritable() : absl::OkStatus();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    PageRequest& r = batch[i];
+    r.status = writable;
+    if (r.status.ok() && write && r.id < kFirstDataPage) {
+      r.status = absl::InvalidArgumentError(
+          fmt::format("{}: page {} is a superblock copy and is written only by Sync", path_, r.id));
+    }
+    if (r.status.ok()) r.status = CheckRange(r.id, op);
+    if (r.status.ok()) {
+      if (const int err = InjectedErrno(write ? IoCall::kWrite : IoCall::kRead)) {
+        r.status = ErrnoStatus(err, fmt::format("{}: {} page {}", path_, op, r.id));
+      }
+    }
+    if (!r.status.ok()) continue;
+    if (write) SealPage(r.id, PageSpan(r.data, kPageSize));
+    order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return batch[a].id < batch[b].id; });
+  // O_DIRECT needs aligned memory: unaligned pages go through one aligned bounce block.
+  std::size_t unaligned = 0;
+  if (direct_) {
+    for (std::size_t i : order) unaligned += IsAligned(batch[i].data) ? 0 : 1;
+  }
+  std::unique_ptr<std::byte, FreeDeleter> bounce;
+  if (unaligned > 0) {
+    bounce.reset(static_cast<std::byte*>(std::aligned_alloc(kPageSize, unaligned * kPageSize)));
+    if (bounce == nullptr) {
+      return absl::ResourceExhaustedError(
+          fmt::format("{}: no memory for a batch's {} bounce pages", path_, unaligned));
+    }
+  }
+  std::vector<std::byte*> io_data(order.size());
+  for (std::size_t k = 0, b = 0; k < order.size(); ++k) {
+    std::byte* data = batch[order[k]].data;
+    if (direct_ && !IsAligned(data)) {
+      std::byte* slot = bounce.get() + b++ * kPageSize;
+      if (write) std::memcpy(slot, data, kPageSize);
+      data = slot;
+    }
+    io_data[k] = data;
+  }
+  // Runs of consecutive pages: one readv / writev each.
+  std::vector<iovec> iov(order.size());
+  std::vector<IoRun> runs;
+  std::vector<std::size_t> run_start;  // index into `order` of each run's first page
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    iov[k] = {io_data[k], kPageSize};
+    const bool extends = !runs.empty() && batch[order[k]].id == batch[order[k - 1]].id + 1 &&
+                         k - run_start.back() < kMaxRunPages;
+    if (extends) {
+      runs.back().iov_end = k + 1;
+      runs.back().remaining += kPageSize;
+    } else {
+      runs.push_back({.offset = static_cast<off_t>(batch[order[k]].id * kPageSize),
+                      .iov_begin = k,
+                      .iov_end = k + 1,
+                      .remaining = kPageSize});
+      run_start.push_back(k);
+    }
+  }
+  batch_requests_.fetch_add(runs.size(), std::memory_order_relaxed);
+  if (!runs.empty()) {
+    if (rings_ != nullptr) {
+      std::size_t submits = 0;
+      rings_->Run(fd_.get(), write, runs, iov, &submits);
+      batch_submits_.fetch_add(submits, std::memory_order_relaxed);
+    } else {
+      storage_internal::RunSequentially(fd_.get(), write, runs, iov);
+    }
+  }
+  // Each page's outcome: moved if its bytes lie before where its run stopped.
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    const std::size_t end = r + 1 < runs.size() ? run_start[r + 1] : order.size();
+    for (std::size_t k = run_start[r]; k < end; ++k) {
+      PageRequest& req = batch[order[k]];
+      const off_t page_end = static_cast<off_t>((req.id + 1) * kPageSize);
+      if (page_end > runs[r].offset) {
+        const std::string what =
+            fmt::format("{}: {} page {} (in a batch of {} pages, {})", path_, op, req.id,
+                        batch.size(), rings_ != nullptr ? "io_uring" : "preadv/pwritev");
+        req.status =
+            runs[r].err != 0
+                ? ErrnoStatus(runs[r].err, what)
+                : absl::DataLossError(fmt::format("{}: the file ends inside the page", what));
+        continue;
+      }
+      if (write) {
+        writes_.Add(1);
+        continue;
+      }
+      if (io_data[k] != req.data) std::memcpy(req.data, io_data[k], kPageSize);
+      reads_.Add(1);
+      req.status = VerifyRead(req.id, PageSpan(req.data, kPageSize));
+    }
+  }
+  return FirstFailure(batch);
 }
 
 absl::Status PreadDiskManager::EnsureCapacity(PageId pages) {

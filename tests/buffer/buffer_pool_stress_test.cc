@@ -298,7 +298,8 @@ TEST(PoolSwapTest, SwapPreadMmapPreadTwentyTimesUnderLoad) {
     const DiskManagerOptions& next = i % 2 == 0 ? mmap : pread;
     absl::Status s = pool->SwapDiskManager(next);
     ASSERT_TRUE(s.ok()) << "swap " << i << ": " << s;
-    EXPECT_EQ(pool->disk_manager_name(), i % 2 == 0 ? "mmap" : "pread");
+    EXPECT_TRUE(pool->disk_manager_name().starts_with(i % 2 == 0 ? "mmap" : "pread"))
+        << pool->disk_manager_name();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   swapping = false;

@@ -103,8 +103,12 @@ inline std::vector<ManagerKind> AllManagerKinds() {
   pread.pread.growth_size = 64 << 10;
   DiskManagerOptions direct = pread;
   direct.pread.direct_io = true;
+  // The pread manager's batches without io_uring (the fallback where the kernel refuses it).
+  DiskManagerOptions no_uring = pread;
+  no_uring.pread.io_uring = false;
   return {{"pread", pread},
           {"pread_direct", direct},
+          {"pread_no_uring", no_uring},
           {"mmap", SmallMmapOptions()},
           {"memory", {}, /*in_memory=*/true}};
 }
