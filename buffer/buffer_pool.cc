@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
 
@@ -21,9 +23,10 @@ std::chrono::nanoseconds Nanos(const std::atomic<std::int64_t>& a) {
 
 std::string BufferPoolStats::ToString() const {
   return fmt::format(
-      "hits={} misses={} evictions={} dirty_writebacks={} disk_reads={} disk_writes={} swaps={} "
-      "last_swap_pause={}us max_swap_pause={}us",
-      hits, misses, evictions, dirty_writebacks, disk_reads, disk_writes, swaps,
+      "hits={} misses={} evictions={} dirty_writebacks={} disk_reads={} disk_writes={} "
+      "read_batches={} write_batches={} swaps={} last_swap_pause={}us max_swap_pause={}us",
+      hits, misses, evictions, dirty_writebacks, disk_reads, disk_writes, read_batches,
+      write_batches, swaps,
       last_swap_pause.count() / 1000, max_swap_pause.count() / 1000);
 }
 
@@ -200,6 +203,14 @@ absl::StatusOr<FrameId> BufferPool::GetFrame() {
                !skipped.contains(f);
       });
       if (!victim) break;
+      if (frames_[*victim].dirty.load(std::memory_order_relaxed)) {
+        // A dirty victim: write it and the next victims back in one batch.
+        absl::StatusOr<std::optional<FrameId>> got = EvictBatch(*victim, skipped);
+        if (!got.ok()) return got.status();
+        if (*got) return **got;
+        skipped.insert(*victim);
+        continue;
+      }
       absl::StatusOr<bool> claimed = TryClaim(*victim);
       if (!claimed.ok()) return claimed.status();  // a failed write-back: the page stays dirty
       if (*claimed) return *victim;
@@ -254,6 +265,100 @@ absl::StatusOr<bool> BufferPool::TryClaim(FrameId f) {
   evictions_.fetch_add(1, std::memory_order_relaxed);
   replacer_->Remove(f);
   return true;
+}
+
+absl::StatusOr<std::optional<FrameId>> BufferPool::EvictBatch(
+    FrameId first, const absl::flat_hash_set<FrameId>& skipped) {
+  std::vector<FrameId> group = {first};
+  while (group.size() < kWriteBackBatch) {
+    std::optional<FrameId> next = replacer_->PickVictim([&](FrameId f) {
+      return !frames_[f].latch.is_locked() &&
+             frames_[f].page_id.load(std::memory_order_relaxed) != kInvalidPageId &&
+             !skipped.contains(f) && std::find(group.begin(), group.end(), f) == group.end();
+    });
+    if (!next) break;
+    group.push_back(*next);
+  }
+  // A failure here leaves the pages dirty; claiming `first` below then writes it alone and
+  // reports that write's error, as an eviction of one page would.
+  (void)WriteBackBatch(group);
+  std::optional<FrameId> mine;
+  for (FrameId f : group) {
+    absl::StatusOr<bool> claimed = TryClaim(f);
+    if (!claimed.ok()) {
+      if (f == first && !mine) return claimed.status();
+      continue;  // stays dirty and resident; another eviction will try it
+    }
+    if (!*claimed) continue;
+    if (!mine) {
+      mine = f;
+    } else {
+      Abandon(f);  // evicted ahead: to the free list for the next miss
+    }
+  }
+  return mine;
+}
+
+absl::Status BufferPool::WriteBackBatch(std::span<const FrameId> frames) {
+  struct Item {
+    FrameId frame;
+    PageId id;
+  };
+  std::vector<Item> items;
+  items.reserve(frames.size());
+  auto* copies = static_cast<std::byte*>(std::aligned_alloc(kPageSize, frames.size() * kPageSize));
+  if (copies == nullptr) return absl::ResourceExhaustedError("no memory for a write-back batch");
+  const std::unique_ptr<std::byte, decltype(&std::free)> copies_owner(copies, &std::free);
+  Lsn max_lsn = 0;
+  for (FrameId f : frames) {
+    Frame& fr = frames_[f];
+    // Invariant 9: only tries. The shared latch gives a consistent copy; the write-back lock
+    // (invariant 7) is held from the copy to the completed write.
+    if (!fr.dirty.load(std::memory_order_acquire) || !fr.latch.TryLockShared()) continue;
+    const PageId id = fr.page_id.load(std::memory_order_relaxed);
+    if (id == kInvalidPageId || !fr.writeback_mu.TryLock()) {
+      fr.latch.UnlockShared();
+      continue;
+    }
+    if (!fr.dirty.exchange(false, std::memory_order_acq_rel)) {
+      fr.writeback_mu.Unlock();
+      fr.latch.UnlockShared();
+      continue;
+    }
+    std::byte* copy = copies + items.size() * kPageSize;
+    std::memcpy(copy, FrameData(f), kPageSize);
+    fr.latch.UnlockShared();
+    max_lsn = std::max(max_lsn, ReadPageHeader(ConstPageSpan(copy, kPageSize)).lsn);
+    items.push_back({f, id});
+  }
+  if (items.empty()) return absl::OkStatus();
+  std::vector<PageRequest> batch;
+  batch.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    batch.emplace_back(items[i].id, copies + i * kPageSize);
+  }
+  absl::Status result;
+  if (log_flusher_ != nullptr) result = log_flusher_->FlushUntil(max_lsn);  // invariant 8
+  if (result.ok()) {
+    IoLock::Shared io(io_mu_);
+    result = disk_->WriteBatch(batch);
+    write_batches_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    for (PageRequest& r : batch) r.status = result;
+  }
+  std::uint64_t written = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    Frame& fr = frames_[items[i].frame];
+    if (batch[i].status.ok()) {
+      ++written;
+    } else {
+      fr.dirty.store(true, std::memory_order_release);  // still resident, still its page
+    }
+    fr.writeback_mu.Unlock();
+  }
+  disk_writes_.fetch_add(written, std::memory_order_relaxed);
+  dirty_writebacks_.fetch_add(written, std::memory_order_relaxed);
+  return result;
 }
 
 absl::Status BufferPool::WriteCopy(PageId id, std::span<std::byte> copy) {
@@ -510,8 +615,22 @@ absl::Status BufferPool::FlushPage(PageId id) {
 }
 
 absl::Status BufferPool::FlushAll() {
-  // Every mapped frame, dirty or not: a clean-looking frame may have a write-back in flight,
-  // and FlushPage waits for it (invariant 7) before the sync below makes everything durable.
+  // First the dirty frames in batches, without waiting on anyone; then every mapped frame,
+  // dirty or not, one at a time: a frame skipped as busy is written now, and a clean-looking
+  // frame may have a write-back in flight, which FlushPage waits for (invariant 7) before the
+  // sync below makes everything durable.
+  std::vector<FrameId> group;
+  for (FrameId f = 0; f < frames_.size(); ++f) {
+    if (!frames_[f].dirty.load(std::memory_order_acquire)) continue;
+    group.push_back(f);
+    if (group.size() == kWriteBackBatch || f + 1 == frames_.size()) {
+      if (absl::Status s = WriteBackBatch(group); !s.ok()) return s;
+      group.clear();
+    }
+  }
+  if (!group.empty()) {
+    if (absl::Status s = WriteBackBatch(group); !s.ok()) return s;
+  }
   for (FrameId f = 0; f < frames_.size(); ++f) {
     const PageId id = frames_[f].page_id.load(std::memory_order_acquire);
     if (id == kInvalidPageId) continue;
@@ -528,12 +647,121 @@ absl::Status BufferPool::Prefetch(PageId first, PageId last) {
     IoLock::Shared io(io_mu_);
     if (absl::Status s = disk_->WillNeed(first, last); !s.ok()) return s;
   }
-  for (PageId id = first; id <= last; ++id) {
-    absl::StatusOr<ReadPageGuard> g = ReadPage(id);
-    if (g.status().GetPayload(kPoolFullPayload).has_value()) break;  // every frame pinned
-    if (!g.ok()) return g.status();
+  constexpr PageId kChunk = 256;
+  std::vector<PageId> ids;
+  std::vector<absl::Status> statuses;
+  for (PageId start = first; start <= last; start += kChunk) {
+    ids.clear();
+    for (PageId id = start; id <= last && id < start + kChunk; ++id) ids.push_back(id);
+    if (absl::Status s = LoadPages(ids, &statuses); s.ok()) continue;
+    for (const absl::Status& s : statuses) {
+      if (IsPoolFull(s)) return absl::OkStatus();  // every frame pinned: stop quietly
+      if (!s.ok()) return s;
+    }
   }
   return absl::OkStatus();
+}
+
+bool BufferPool::IsPoolFull(const absl::Status& status) {
+  return status.GetPayload(kPoolFullPayload).has_value();
+}
+
+absl::Status BufferPool::LoadPages(std::span<const PageId> ids,
+                                   std::vector<absl::Status>* statuses) {
+  std::vector<absl::Status> local;
+  if (statuses == nullptr) statuses = &local;
+  statuses->assign(ids.size(), absl::OkStatus());
+  struct Miss {
+    std::size_t index;
+    FrameId frame;
+  };
+  std::vector<Miss> misses;
+  absl::flat_hash_map<PageId, std::size_t> first_index;  // a repeated id shares its outcome
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const PageId id = ids[i];
+    absl::Status& status = (*statuses)[i];
+    if (id < kFirstDataPage) {
+      status = SuperblockPageError(id, "load");
+      continue;
+    }
+    if (id >= PageTable::kLimit) {
+      status = absl::OutOfRangeError(fmt::format(
+          "{}: page {} is beyond the {} pages a buffer pool addresses", path_, id,
+          PageTable::kLimit));
+      continue;
+    }
+    if (!first_index.emplace(id, i).second || table_.Find(id)) continue;  // a repeat, resident
+    if (!table_.Reserve(id)) {
+      status = absl::ResourceExhaustedError(
+          fmt::format("{}: cannot allocate the page table for page {}", path_, id));
+      continue;
+    }
+    // Frames claimed so far stay latched exclusively until their read is done: a thread that
+    // wants one of those pages waits for it (invariant 12), and GetFrame never waits on them.
+    absl::StatusOr<FrameId> got = GetFrame();
+    if (!got.ok()) {
+      status = got.status();
+      continue;
+    }
+    Frame& fr = frames_[*got];
+    fr.page_id.store(id, std::memory_order_relaxed);
+    if (table_.TryInsert(id, *got)) {
+      Abandon(*got);  // another thread mapped it meanwhile: resident now
+      continue;
+    }
+    misses.push_back({i, *got});
+  }
+  if (!misses.empty()) {
+    misses_.Add(static_cast<std::int64_t>(misses.size()));
+    std::vector<PageRequest> batch;
+    batch.reserve(misses.size());
+    for (const Miss& m : misses) batch.emplace_back(ids[m.index], FrameData(m.frame));
+    {
+      IoLock::Shared io(io_mu_);
+      (void)disk_->ReadBatch(batch);  // each request's status is looked at below
+      read_batches_.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::uint64_t read = 0;
+    for (std::size_t k = 0; k < misses.size(); ++k) {
+      const FrameId f = misses[k].frame;
+      Frame& fr = frames_[f];
+      if (!batch[k].status.ok()) {
+        // Invariant 4: no frame keeps bad bytes.
+        (*statuses)[misses[k].index] = batch[k].status;
+        table_.Erase(ids[misses[k].index], f);
+        Abandon(f);
+        continue;
+      }
+      ++read;
+      fr.dirty.store(false, std::memory_order_relaxed);
+      fr.checked.store(false, std::memory_order_relaxed);
+      replacer_->RecordAccess(f);
+      fr.latch.UnlockExclusive();
+    }
+    disk_reads_.fetch_add(read, std::memory_order_relaxed);
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto it = first_index.find(ids[i]);
+    if (it != first_index.end() && it->second != i) (*statuses)[i] = (*statuses)[it->second];
+  }
+  for (const absl::Status& s : *statuses) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+void BufferPool::ReadPages(
+    std::span<const PageId> ids,
+    absl::FunctionRef<void(std::size_t, absl::StatusOr<ReadPageGuard>&)> visit) {
+  std::vector<absl::Status> statuses;
+  (void)LoadPages(ids, &statuses);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    // A page that failed to load is tried again singly: its error then comes from ReadPage
+    // (and a page evicted since its load is read again).
+    absl::StatusOr<ReadPageGuard> page =
+        statuses[i].ok() || IsPoolFull(statuses[i]) ? ReadPage(ids[i]) : statuses[i];
+    visit(i, page);
+  }
 }
 
 absl::Status BufferPool::SwapDiskManager(const DiskManagerOptions& options) {
@@ -603,6 +831,8 @@ BufferPoolStats BufferPool::stats() const {
   s.dirty_writebacks = dirty_writebacks_.load(std::memory_order_relaxed);
   s.disk_reads = disk_reads_.load(std::memory_order_relaxed);
   s.disk_writes = disk_writes_.load(std::memory_order_relaxed);
+  s.read_batches = read_batches_.load(std::memory_order_relaxed);
+  s.write_batches = write_batches_.load(std::memory_order_relaxed);
   s.swaps = swaps_.load(std::memory_order_relaxed);
   s.last_swap_pause = Nanos(last_swap_pause_ns_);
   s.max_swap_pause = Nanos(max_swap_pause_ns_);

@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "buffer/frame_latch.h"
 #include "buffer/log_flusher.h"
@@ -49,6 +51,8 @@ struct BufferPoolStats {
   std::uint64_t dirty_writebacks = 0;  // dirty pages written on eviction
   std::uint64_t disk_reads = 0;        // pages read from the disk manager
   std::uint64_t disk_writes = 0;       // pages written to it (eviction, FlushPage, FlushAll)
+  std::uint64_t read_batches = 0;      // ReadBatch calls (LoadPages with a miss)
+  std::uint64_t write_batches = 0;     // WriteBatch calls (eviction, FlushAll)
   std::uint64_t swaps = 0;
   std::chrono::nanoseconds last_swap_pause{0};  // how long the last swap blocked disk traffic
   std::chrono::nanoseconds max_swap_pause{0};
@@ -118,9 +122,35 @@ class BufferPool {
   // REQUIRES: the calling thread holds no write guard (it would wait for itself).
   [[nodiscard]] absl::Status FlushAll() ABSL_LOCKS_EXCLUDED(io_mu_);
   // Hints the disk manager (WillNeed) and loads the pages of [first, last] that are not
-  // resident, as far as unpinned frames allow (stopping quietly when every frame is pinned).
-  // Errors on pages past the end of the file and on any I/O error.
+  // resident (LoadPages, in batches), as far as unpinned frames allow (stopping quietly when
+  // every frame is pinned). Errors on pages past the end of the file and on any I/O error.
   [[nodiscard]] absl::Status Prefetch(PageId first, PageId last) ABSL_LOCKS_EXCLUDED(io_mu_);
+
+  // Batches. LoadPages makes the pages of `ids` resident: it finds the resident ones (and
+  // leaves them be), claims a frame for each of the others, reads all of those in one
+  // DiskManager::ReadBatch (one io_uring submission for the pread manager), and holds none of
+  // them on return, so it never waits on a page latch and cannot deadlock with the caller's
+  // guards. Each page's outcome goes to (*statuses)[i] when `statuses` is not null (resized to
+  // ids.size()): ReadPage's errors, ResourceExhausted (with the pool-full mark, IsPoolFull)
+  // when no frame was free. A failed page leaves no frame behind holding bad bytes. Returns OK
+  // or the first failure. Pages loaded may be evicted again before the caller reads them (a
+  // small pool under pressure); they are then read again, singly, by whoever fetches them.
+  [[nodiscard]] absl::Status LoadPages(std::span<const PageId> ids,
+                                       std::vector<absl::Status>* statuses = nullptr)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
+  // Loads the misses of `ids` in one batch (LoadPages), then visits each page in order under a
+  // shared latch, one page at a time: visit(i, page) with the guard, or the page's error. The
+  // visitor must not keep the guard (it is released after the call).
+  void ReadPages(std::span<const PageId> ids,
+                 absl::FunctionRef<void(std::size_t, absl::StatusOr<ReadPageGuard>&)> visit)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
+  // Whether page `id` is in a frame now (a snapshot: it may be evicted or loaded right after).
+  bool IsResident(PageId id) const {
+    return id >= kFirstDataPage && id < PageTable::kLimit &&
+           table_.FindOrNone(id) != PageTable::kNone;
+  }
+  // Whether `status` is the pool's "every frame is pinned" ResourceExhaustedError.
+  static bool IsPoolFull(const absl::Status& status);
 
   // Switches to another disk manager kind on the same file while the pool stays live: writes
   // back the dirty frames nobody holds, then blocks disk traffic (hits continue), syncs the
@@ -180,6 +210,8 @@ class BufferPool {
              std::unique_ptr<Replacer> replacer, const BufferPoolOptions& options);
 
   enum class WriteBackResult { kClean, kWritten, kBusy };
+  // Eviction and FlushAll write dirty frames in batches of at most this many pages.
+  static constexpr std::size_t kWriteBackBatch = 32;
 
   // Latches the page's frame, loading it on a miss.
   // `read` false: on a miss the frame is zeroed instead of read (OverwritePage).
@@ -204,6 +236,16 @@ class BufferPool {
   // frame's latch or another write-back (a swap never waits on a page latch).
   [[nodiscard]] absl::StatusOr<WriteBackResult> WriteBack(FrameId f, PageId id, bool blocking)
       ABSL_LOCKS_EXCLUDED(io_mu_);
+  // Writes back the dirty frames of `frames` that can be had without waiting (a frame latched
+  // exclusively or mid write-back elsewhere is skipped), all in one DiskManager::WriteBatch
+  // after one WAL flush. A page whose write fails stays dirty. Returns the first failure.
+  [[nodiscard]] absl::Status WriteBackBatch(std::span<const FrameId> frames)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
+  // Eviction of a dirty victim `first`: it and the next victims the replacer offers (up to
+  // kWriteBackBatch) are written back in one batch and claimed; the caller gets one frame, the
+  // rest go to the free list. nullopt when `first` could not be claimed after all.
+  [[nodiscard]] absl::StatusOr<std::optional<FrameId>> EvictBatch(
+      FrameId first, const absl::flat_hash_set<FrameId>& skipped) ABSL_LOCKS_EXCLUDED(io_mu_);
   // Writes `copy` (of page `id`, held in frame `f`) after the WAL rule; the caller holds the
   // frame's write-back lock.
   [[nodiscard]] absl::Status WriteCopy(PageId id, std::span<std::byte> copy)
@@ -282,6 +324,8 @@ class BufferPool {
   std::atomic<std::uint64_t> dirty_writebacks_{0};
   std::atomic<std::uint64_t> disk_reads_{0};
   std::atomic<std::uint64_t> disk_writes_{0};
+  std::atomic<std::uint64_t> read_batches_{0};
+  std::atomic<std::uint64_t> write_batches_{0};
   std::atomic<std::uint64_t> swaps_{0};
   std::atomic<std::int64_t> last_swap_pause_ns_{0};
   std::atomic<std::int64_t> max_swap_pause_ns_{0};

@@ -9,7 +9,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <memory>
 
 namespace pagestore {
@@ -130,10 +132,19 @@ absl::Status SyncParentDirectory(const std::filesystem::path& path) {
 }
 
 absl::Status LockFile(int fd, bool exclusive, std::string_view path) {
+  // A process killed while its io_uring requests were in flight keeps the file (and so its
+  // lock) until the kernel has finished them, a moment after the process is gone: those writes
+  // are still landing, and the lock keeps a new opener out until they have. So a held lock is
+  // tried again for a short while before it is reported.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
   int r;
-  do {
-    r = ::flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
-  } while (r != 0 && errno == EINTR);
+  for (int attempt = 0;; ++attempt) {
+    do {
+      r = ::flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+    } while (r != 0 && errno == EINTR);
+    if (r == 0 || errno != EWOULDBLOCK || std::chrono::steady_clock::now() > give_up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(attempt < 10 ? 1 : 20));
+  }
   if (r == 0) return absl::OkStatus();
   if (errno == EWOULDBLOCK) {
     return absl::FailedPreconditionError(
