@@ -67,6 +67,7 @@ namespace {
 constexpr std::size_t kSequenceLength = std::size_t{1} << 20;  // precomputed ids and choices
 constexpr double kWriteFraction = 0.3;                         // mixed70: 70% reads
 constexpr std::size_t kWordOffset = kPageHeaderSize;  // the word *_touch and mmap_view read
+constexpr std::size_t kReadBatch = 32;  // pages per read_batch/* batch (and io_uring depth)
 
 using PageBuffer = std::array<std::byte, kPageSize>;
 
@@ -294,7 +295,17 @@ class SequentialIds {
 // The open pagestore manager. Set by Setup hooks, which run on the main thread with no benchmark
 // thread alive; read-only while a benchmark runs.
 
-enum class Kind { kPread, kPreadNoVerify, kMmap, kMmapNoVerify, kMmapPwrite };
+// kPreadDirect: O_DIRECT with io_uring batches; kPreadDirectLoop: O_DIRECT, batches one preadv
+// after another (io_uring off).
+enum class Kind {
+  kPread,
+  kPreadNoVerify,
+  kPreadDirect,
+  kPreadDirectLoop,
+  kMmap,
+  kMmapNoVerify,
+  kMmapPwrite
+};
 
 std::optional<Kind> g_kind;
 std::unique_ptr<DiskManager> g_owner;
@@ -316,8 +327,12 @@ void OpenManager(Kind kind) {
   o.mode = OpenMode::kOpenExisting;
   o.verify_checksums = kind != Kind::kPreadNoVerify && kind != Kind::kMmapNoVerify;
   o.mmap.write_via_pwrite = kind == Kind::kMmapPwrite;
-  if (kind == Kind::kPread || kind == Kind::kPreadNoVerify) {
+  if (kind == Kind::kPread || kind == Kind::kPreadNoVerify || kind == Kind::kPreadDirect ||
+      kind == Kind::kPreadDirectLoop) {
     o.kind = DiskManagerKind::kPread;
+    o.pread.direct_io = kind == Kind::kPreadDirect || kind == Kind::kPreadDirectLoop;
+    o.pread.io_uring = kind != Kind::kPreadDirectLoop;
+    o.pread.uring_depth = kReadBatch;
     absl::StatusOr<std::unique_ptr<PreadDiskManager>> dm = PreadDiskManager::Open(file.path(), o);
     Check(dm.status(), "open pread manager");
     g_owner = std::move(*dm);
@@ -487,6 +502,29 @@ void ReadRandomPaged(benchmark::State& state) {
     benchmark::DoNotOptimize(buf);
   }
   ReportPages(state);
+}
+
+// read_batch/{pread_uring,pread_direct_loop}: kReadBatch random pages per ReadBatch, O_DIRECT
+// (every page from the device, whatever the page cache holds); items are pages.
+void ReadBatchPaged(benchmark::State& state) {
+  DiskManager* dm = g_dm;
+  const PageId* ids = BenchFile::Get().random_ids().data();
+  auto* buffer = static_cast<std::byte*>(std::aligned_alloc(kPageSize, kReadBatch * kPageSize));
+  std::vector<PageRequest> batch(kReadBatch);
+  Cursor cursor(state);
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < kReadBatch; ++i) {
+      batch[i] = PageRequest(ids[cursor.Next()], buffer + i * kPageSize);
+    }
+    if (absl::Status s = dm->ReadBatch(batch); !s.ok()) [[unlikely]] {
+      Fail(state, s);
+      break;
+    }
+    benchmark::DoNotOptimize(buffer);
+  }
+  std::free(buffer);
+  state.counters["depth"] = static_cast<double>(kReadBatch);
+  ReportPages(state, static_cast<std::int64_t>(kReadBatch));
 }
 
 void ReadRandomMmapView(benchmark::State& state) {
@@ -731,6 +769,17 @@ void RegisterAll() {
               SetUpManager<Kind::kPreadNoVerify, Prep::kNone>);
   random_read("read_random/mmap_noverify", ReadRandomPaged,
               SetUpManager<Kind::kMmapNoVerify, Prep::kPrefault>);
+
+  // From the device (O_DIRECT): one page at a time, and kReadBatch at once. fio's io_uring job
+  // at the same depth (benchmarks/fio/randread_uring.fio) is the limit beside them.
+  Register("read_random/pread_direct", ReadRandomPaged,
+           SetUpManager<Kind::kPreadDirect, Prep::kNone>)
+      ->UseRealTime();
+  Register("read_batch/pread_uring", ReadBatchPaged, SetUpManager<Kind::kPreadDirect, Prep::kNone>)
+      ->UseRealTime();
+  Register("read_batch/pread_direct_loop", ReadBatchPaged,
+           SetUpManager<Kind::kPreadDirectLoop, Prep::kNone>)
+      ->UseRealTime();
 
   Register("read_seq/raw_pread", ReadSeqRawPread, SetUpRaw<Prep::kNone>);
   Register("read_seq/pread", ReadSeqPaged, SetUpManager<Kind::kPread, Prep::kNone>);

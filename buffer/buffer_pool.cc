@@ -26,8 +26,7 @@ std::string BufferPoolStats::ToString() const {
       "hits={} misses={} evictions={} dirty_writebacks={} disk_reads={} disk_writes={} "
       "read_batches={} write_batches={} swaps={} last_swap_pause={}us max_swap_pause={}us",
       hits, misses, evictions, dirty_writebacks, disk_reads, disk_writes, read_batches,
-      write_batches, swaps,
-      last_swap_pause.count() / 1000, max_swap_pause.count() / 1000);
+      write_batches, swaps, last_swap_pause.count() / 1000, max_swap_pause.count() / 1000);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -676,45 +675,14 @@ absl::Status BufferPool::LoadPages(std::span<const PageId> ids,
     FrameId frame;
   };
   std::vector<Miss> misses;
-  absl::flat_hash_map<PageId, std::size_t> first_index;  // a repeated id shares its outcome
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    const PageId id = ids[i];
-    absl::Status& status = (*statuses)[i];
-    if (id < kFirstDataPage) {
-      status = SuperblockPageError(id, "load");
-      continue;
-    }
-    if (id >= PageTable::kLimit) {
-      status = absl::OutOfRangeError(fmt::format(
-          "{}: page {} is beyond the {} pages a buffer pool addresses", path_, id,
-          PageTable::kLimit));
-      continue;
-    }
-    if (!first_index.emplace(id, i).second || table_.Find(id)) continue;  // a repeat, resident
-    if (!table_.Reserve(id)) {
-      status = absl::ResourceExhaustedError(
-          fmt::format("{}: cannot allocate the page table for page {}", path_, id));
-      continue;
-    }
-    // Frames claimed so far stay latched exclusively until their read is done: a thread that
-    // wants one of those pages waits for it (invariant 12), and GetFrame never waits on them.
-    absl::StatusOr<FrameId> got = GetFrame();
-    if (!got.ok()) {
-      status = got.status();
-      continue;
-    }
-    Frame& fr = frames_[*got];
-    fr.page_id.store(id, std::memory_order_relaxed);
-    if (table_.TryInsert(id, *got)) {
-      Abandon(*got);  // another thread mapped it meanwhile: resident now
-      continue;
-    }
-    misses.push_back({i, *got});
-  }
-  if (!misses.empty()) {
+  // Claimed frames stay latched until their batch is read: a batch claims at most an eighth of
+  // the pool, so other threads keep frames to work with.
+  const std::size_t max_claimed = std::max<std::size_t>(1, frames_.size() / 8);
+  std::vector<PageRequest> batch;
+  auto read_misses = [&] {
+    if (misses.empty()) return;
     misses_.Add(static_cast<std::int64_t>(misses.size()));
-    std::vector<PageRequest> batch;
-    batch.reserve(misses.size());
+    batch.clear();
     for (const Miss& m : misses) batch.emplace_back(ids[m.index], FrameData(m.frame));
     {
       IoLock::Shared io(io_mu_);
@@ -739,7 +707,45 @@ absl::Status BufferPool::LoadPages(std::span<const PageId> ids,
       fr.latch.UnlockExclusive();
     }
     disk_reads_.fetch_add(read, std::memory_order_relaxed);
+    misses.clear();
+  };
+  absl::flat_hash_map<PageId, std::size_t> first_index;  // a repeated id shares its outcome
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const PageId id = ids[i];
+    absl::Status& status = (*statuses)[i];
+    if (id < kFirstDataPage) {
+      status = SuperblockPageError(id, "load");
+      continue;
+    }
+    if (id >= PageTable::kLimit) {
+      status = absl::OutOfRangeError(
+          fmt::format("{}: page {} is beyond the {} pages a buffer pool addresses", path_, id,
+                      PageTable::kLimit));
+      continue;
+    }
+    if (!first_index.emplace(id, i).second || table_.Find(id)) continue;  // a repeat, resident
+    if (!table_.Reserve(id)) {
+      status = absl::ResourceExhaustedError(
+          fmt::format("{}: cannot allocate the page table for page {}", path_, id));
+      continue;
+    }
+    // A thread that wants a page claimed here waits for its read (invariant 12); GetFrame never
+    // waits on the frames claimed.
+    absl::StatusOr<FrameId> got = GetFrame();
+    if (!got.ok()) {
+      status = got.status();
+      continue;
+    }
+    Frame& fr = frames_[*got];
+    fr.page_id.store(id, std::memory_order_relaxed);
+    if (table_.TryInsert(id, *got)) {
+      Abandon(*got);  // another thread mapped it meanwhile: resident now
+      continue;
+    }
+    misses.push_back({i, *got});
+    if (misses.size() >= max_claimed) read_misses();
   }
+  read_misses();
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const auto it = first_index.find(ids[i]);
     if (it != first_index.end() && it->second != i) (*statuses)[i] = (*statuses)[it->second];

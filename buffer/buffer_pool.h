@@ -127,14 +127,16 @@ class BufferPool {
   [[nodiscard]] absl::Status Prefetch(PageId first, PageId last) ABSL_LOCKS_EXCLUDED(io_mu_);
 
   // Batches. LoadPages makes the pages of `ids` resident: it finds the resident ones (and
-  // leaves them be), claims a frame for each of the others, reads all of those in one
-  // DiskManager::ReadBatch (one io_uring submission for the pread manager), and holds none of
-  // them on return, so it never waits on a page latch and cannot deadlock with the caller's
-  // guards. Each page's outcome goes to (*statuses)[i] when `statuses` is not null (resized to
-  // ids.size()): ReadPage's errors, ResourceExhausted (with the pool-full mark, IsPoolFull)
-  // when no frame was free. A failed page leaves no frame behind holding bad bytes. Returns OK
-  // or the first failure. Pages loaded may be evicted again before the caller reads them (a
-  // small pool under pressure); they are then read again, singly, by whoever fetches them.
+  // leaves them be), claims a frame for each of the others, reads those in one
+  // DiskManager::ReadBatch (one io_uring submission for the pread manager) per eighth of the
+  // pool's frames (claimed frames stay latched until their batch is read, so a batch never takes
+  // more of the pool from other threads than that), and holds none of them on return, so it
+  // never waits on a page latch and cannot deadlock with the caller's guards. Each page's outcome
+  // goes to (*statuses)[i] when `statuses` is not null (resized to ids.size()): ReadPage's errors,
+  // ResourceExhausted (with the pool-full mark, IsPoolFull) when no frame was free. A failed page
+  // leaves no frame behind holding bad bytes. Returns OK or the first failure. Pages loaded may be
+  // evicted again before the caller reads them (a small pool under pressure); they are then read
+  // again, singly, by whoever fetches them.
   [[nodiscard]] absl::Status LoadPages(std::span<const PageId> ids,
                                        std::vector<absl::Status>* statuses = nullptr)
       ABSL_LOCKS_EXCLUDED(io_mu_);

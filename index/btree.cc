@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 
+#include "absl/container/flat_hash_map.h"
 #include "index/index_change.h"
 #include "index/value_pages.h"
 
@@ -101,9 +102,16 @@ absl::StatusOr<std::uint32_t> BTree::CheckedAnchor(const std::byte* p) const {
 }
 
 absl::StatusOr<ReadPageGuard> BTree::DescendShared(const std::string_view* key, std::uint16_t level,
-                                                   Pick pick,
-                                                   std::optional<std::string>* lower) const {
+                                                   Pick pick, std::optional<std::string>* lower,
+                                                   PageId* miss) const {
   if (lower != nullptr) lower->reset();
+  // With `miss`: a page not in the pool ends the descent (MultiGet reads it in a batch).
+  auto absent = [&](PageId id) {
+    if (miss == nullptr || store_.pool().IsResident(id)) return false;
+    *miss = id;
+    return true;
+  };
+  if (absent(anchor_)) return absl::UnavailableError("not resident");
   absl::StatusOr<ReadPageGuard> cur = store_.pool().ReadPage(anchor_);
   if (!cur.ok()) return cur.status();
   const std::byte* a = cur->data().data();
@@ -118,6 +126,7 @@ absl::StatusOr<ReadPageGuard> BTree::DescendShared(const std::string_view* key, 
   PageId id = AnchorRoot(a);
   int expect = static_cast<int>(height);  // each level one below its parent's
   for (;;) {
+    if (absent(id)) return absl::UnavailableError("not resident");
     absl::StatusOr<ReadPageGuard> next = store_.pool().ReadPage(id);
     if (!next.ok()) return next.status();
     *cur = std::move(*next);  // crab: the child is latched before the parent is released
@@ -140,17 +149,25 @@ absl::StatusOr<ReadPageGuard> BTree::DescendShared(const std::string_view* key, 
 }
 
 absl::Status BTree::Get(std::string_view key, std::string* value) const {
+  return GetIfResident(key, value, nullptr);
+}
+
+absl::Status BTree::GetIfResident(std::string_view key, std::string* value, PageId* miss) const {
   // Optimistic first (bytewise order only: a custom comparator is never handed torn bytes); a
   // few restarts in a row mean writers are busy here, and the latched path waits for them.
   if (!options_.comparator) [[likely]] {
     for (int attempt = 0; attempt < 4; ++attempt) {
-      const Optimistic r = GetOptimistic(key, value);
+      const Optimistic r = GetOptimistic(key, value, miss);
       if (r == Optimistic::kFound) return absl::OkStatus();
       if (r == Optimistic::kNotFound) return absl::NotFoundError("key not found");
-      if (r == Optimistic::kFallBack) break;
+      if (r == Optimistic::kFallBack) {
+        if (miss != nullptr && *miss != kInvalidPageId)
+          return absl::UnavailableError("not resident");
+        break;
+      }
     }
   }
-  absl::StatusOr<ReadPageGuard> leaf = DescendShared(&key, 0);
+  absl::StatusOr<ReadPageGuard> leaf = DescendShared(&key, 0, Pick::kCover, nullptr, miss);
   if (!leaf.ok()) return leaf.status();
   const Node n(const_cast<std::byte*>(leaf->data().data()));
   bool found;
@@ -159,6 +176,73 @@ absl::Status BTree::Get(std::string_view key, std::string* value) const {
   if (n.out_of_line(i)) return ReadLargeValue(n.value(i), value);  // the leaf latched meanwhile
   value->assign(n.value(i));
   return absl::OkStatus();
+}
+
+void BTree::MultiGet(std::span<const std::string_view> keys, std::vector<std::string>* values,
+                     std::vector<absl::Status>* statuses) const {
+  const std::size_t n = keys.size();
+  values->resize(n);
+  statuses->assign(n, absl::OkStatus());
+  // Sorted, so that neighbouring keys share their paths; a repeat answered from its first.
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const int c = CompareKeys(options_.comparator, keys[a], keys[b]);
+    return c < 0 || (c == 0 && a < b);
+  });
+  std::vector<std::size_t> pending, repeats;
+  for (std::size_t k = 0; k < n; ++k) {
+    const bool repeat =
+        k > 0 && CompareKeys(options_.comparator, keys[order[k - 1]], keys[order[k]]) == 0;
+    (repeat ? repeats : pending).push_back(order[k]);
+  }
+  // Each round loads one level's missing pages for every pending key. A pool too small for a
+  // round's pages can evict them before their keys come back for them: after enough rounds the
+  // keys left go through Get, which reads what it needs itself.
+  constexpr int kMaxRounds = 16;
+  BufferPool& pool = store_.pool();
+  std::vector<std::size_t> next;
+  std::vector<PageId> missing;
+  std::vector<absl::Status> loaded;
+  absl::flat_hash_map<PageId, absl::Status> failed;  // pages whose load failed
+  for (int round = 0; !pending.empty(); ++round) {
+    next.clear();
+    missing.clear();
+    for (std::size_t i : pending) {
+      PageId miss = kInvalidPageId;
+      absl::Status s = round < kMaxRounds ? GetIfResident(keys[i], &(*values)[i], &miss)
+                                          : Get(keys[i], &(*values)[i]);
+      if (miss != kInvalidPageId && absl::IsUnavailable(s)) {
+        if (const auto it = failed.find(miss); it != failed.end()) {
+          s = Get(keys[i], &(*values)[i]);  // reads the page singly, with its own error
+        } else {
+          missing.push_back(miss);
+          next.push_back(i);
+          continue;
+        }
+      }
+      if (!s.ok()) (*values)[i].clear();
+      (*statuses)[i] = std::move(s);
+    }
+    if (missing.empty()) break;
+    std::sort(missing.begin(), missing.end());
+    missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+    (void)pool.LoadPages(missing, &loaded);
+    for (std::size_t k = 0; k < missing.size(); ++k) {
+      if (!loaded[k].ok()) failed.emplace(missing[k], loaded[k]);
+    }
+    pending.swap(next);
+  }
+  for (std::size_t i : repeats) {
+    // The first of equal keys in `order` is the one looked up.
+    const auto first =
+        std::lower_bound(order.begin(), order.end(), i, [&](std::size_t a, std::size_t b) {
+          const int c = CompareKeys(options_.comparator, keys[a], keys[b]);
+          return c < 0;
+        });
+    (*values)[i] = (*values)[*first];
+    (*statuses)[i] = (*statuses)[*first];
+  }
 }
 
 absl::Status BTree::ReadLargeValue(std::string_view reference, std::string* value) const {

@@ -48,6 +48,12 @@ inline constexpr std::uint16_t kBTreeResourceManager = 1;
 
 struct BTreeOptions {
   KeyComparator comparator;  // empty: bytewise, compared inline
+  // Scan read-ahead: when a forward iterator is about to step to a leaf that is not in the
+  // pool, it reads that leaf and the leaves after it (their ids from the parent) in one batch
+  // (BufferPool::LoadPages). The window starts at 4 leaves and doubles each time it is used up,
+  // up to this many; 0 turns read-ahead off. Bytewise order only (a custom comparator reads
+  // one leaf at a time).
+  std::size_t read_ahead_leaves = 64;
 };
 
 struct BTreeStats {
@@ -86,6 +92,15 @@ class BTree {
   [[nodiscard]] absl::StatusOr<std::string> Get(std::string_view key) const;  // NotFoundError
   // As Get, into the caller's string (its buffer is reused: no allocation once large enough).
   [[nodiscard]] absl::Status Get(std::string_view key, std::string* value) const;
+  // Many Gets at once: (*values)[i] and (*statuses)[i] answer keys[i], as Get would (OK with
+  // the value, NotFoundError, or Get's errors); both vectors are resized to keys.size(). The
+  // keys are sorted (repeats looked up once) and descended level by level: each round takes
+  // every pending key down as far as its path is in the pool, and reads all the pages the
+  // round found missing in one batch (BufferPool::LoadPages, one io_uring submission), so a
+  // cold MultiGet of n keys waits for about one batch per level where n Gets wait for n reads
+  // per level. Each key's answer is a value it had during the call. Thread safety: as Get.
+  void MultiGet(std::span<const std::string_view> keys, std::vector<std::string>* values,
+                std::vector<absl::Status>* statuses) const;
 
   // One operation inside the caller's mini-transaction (which must hold no page of this tree):
   // undo handlers use these. `old` receives the previous value when there was one.
@@ -187,6 +202,10 @@ class BTree {
     // copy, the leftmost child, the parent changed). An error fails the iterator (and is true).
     bool StepLeft();
     void SettleForward();  // at the first entry at or after index_ (next leaves), checks end_
+    // Before a step to leaf `right` that is not in the pool: reads it and the leaves after it
+    // in one batch (the window, BTreeOptions::read_ahead_leaves). `may_latch` false when the
+    // caller holds a leaf latched: the parent is then only looked for optimistically.
+    void ReadAhead(PageId right, bool may_latch);
     void Fail(absl::Status s);
     std::string_view LargeValue() const;
     // Delete (value null) or Put at the iterator, then found again by key.
@@ -210,7 +229,8 @@ class BTree {
     std::string bound_;
     bool have_bound_ = false;
     bool bound_inclusive_ = false;
-    std::uint64_t hops_ = 0;  // empty leaves passed and re-descents since the last key
+    std::uint64_t hops_ = 0;             // empty leaves passed and re-descents since the last key
+    std::size_t read_ahead_window_ = 0;  // leaves the last read-ahead asked for (0: none yet)
   };
   Iterator Scan(std::string_view begin, std::optional<std::string_view> end = std::nullopt) const {
     return Start(&begin, end);
@@ -246,8 +266,14 @@ class BTree {
   // when only the latched path can answer (a miss, a writer in, a node not yet checked, a
   // custom comparator, a damaged anchor).
   enum class Optimistic { kFound, kNotFound, kRestart, kFallBack };
-  // Get without latches.
-  Optimistic GetOptimistic(std::string_view key, std::string* value) const;
+  // Get without latches. *miss, when `miss` is not null, receives the page whose absence from
+  // the pool made it fall back (kInvalidPageId when it fell back for another reason).
+  Optimistic GetOptimistic(std::string_view key, std::string* value, PageId* miss = nullptr) const;
+  // MultiGet's probe of one key: OK (value found), NotFoundError, or Get's errors; or
+  // UnavailableError with *miss the first page its path needs that is not in the pool (nothing
+  // read from disk then, except a large value's pages).
+  [[nodiscard]] absl::Status GetIfResident(std::string_view key, std::string* value,
+                                           PageId* miss) const;
   // Which child a descent takes at each internal node: kCover, the one whose range holds *key
   // (the leftmost with no key); kBelow, the one whose range holds the last key < *key (the
   // child right of the last separator < *key; the rightmost with no key). `lower`, when not
@@ -259,7 +285,8 @@ class BTree {
   // child's snapshot; kNotFound when the tree is lower than `level`.
   Optimistic DescendOptimistic(const std::string_view* key, std::uint16_t level,
                                OptimisticPageGuard* node, Pick pick = Pick::kCover,
-                               std::optional<std::string>* lower = nullptr) const;
+                               std::optional<std::string>* lower = nullptr,
+                               PageId* miss = nullptr) const;
   // The leaf on the path `pick` says, from its parent read optimistically (a few attempts):
   // kFound with *leaf and *parent, validated; the caller latches the leaf, then validates
   // *parent again, which proves the leaf still covers the key. kNotFound: the root is a leaf.
@@ -269,10 +296,11 @@ class BTree {
                             std::optional<std::string>* lower = nullptr) const;
   // Crabs down from the anchor with shared latches along the path `pick` says (as
   // DescendOptimistic, `lower` too) and returns the node at `level` latched. OutOfRangeError if
-  // the tree is lower.
+  // the tree is lower. With `miss` not null it reads nothing from disk: a page of the path not
+  // in the pool ends it with UnavailableError and the page in *miss.
   [[nodiscard]] absl::StatusOr<ReadPageGuard> DescendShared(
       const std::string_view* key, std::uint16_t level, Pick pick = Pick::kCover,
-      std::optional<std::string>* lower = nullptr) const;
+      std::optional<std::string>* lower = nullptr, PageId* miss = nullptr) const;
   // The node at `p` (page `id`, latched by the caller) checked with CheckNode the first time it
   // is used after it entered its frame, and its type and level (`level` < 0: any) every time.
   // The common case (checked before, type and level right) is inline: three loads.

@@ -3,11 +3,14 @@
 // large value when value() asks for it.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "index/btree.h"
+#include "index/btree_torn_node.h"
 #include "index/value_pages.h"
 
 namespace pagestore {
@@ -168,6 +171,9 @@ void BTree::Iterator::SettleForward() {
       // The copy's right link is the leaf's right sibling if the leaf is latched, or unchanged
       // since the copy: checked after the sibling is latched (a split or merge there changes
       // the leaf).
+      if (tree_->options_.read_ahead_leaves > 0 && !pool.IsResident(right)) {
+        ReadAhead(right, /*may_latch=*/!held.valid());
+      }
       absl::StatusOr<ReadPageGuard> next = pool.ReadPage(right);
       if (held.valid() || version_.Validate()) {
         absl::Status s = next.status();
@@ -193,6 +199,58 @@ void BTree::Iterator::SettleForward() {
     // bound's leaf again, and keep it latched for the step right.
     if (!Relocate(&held)) return;
   }
+}
+
+void BTree::Iterator::ReadAhead(PageId right, bool may_latch) {
+  // At most what one batch may claim of the pool (an eighth of it), so the window's leaves do
+  // not evict each other before the walk reaches them.
+  const std::size_t max = std::max<std::size_t>(
+      1, std::min(tree_->options_.read_ahead_leaves, tree_->store_.pool().frame_count() / 8));
+  read_ahead_window_ = read_ahead_window_ == 0 ? std::min<std::size_t>(4, max)
+                                               : std::min(max, 2 * read_ahead_window_);
+  std::vector<PageId> ids = {right};
+  // The leaves after the copied one, from its parent: only a hint (a stale id costs a wasted
+  // read, never a wrong answer: the walk itself follows the leaf chain).
+  const PageId current = version_.page_id();
+  auto after_current = [&](auto& n) {
+    std::vector<PageId> children;
+    bool after = n.leftmost_child() == current;
+    for (std::size_t i = 0; i < n.count() && children.size() < read_ahead_window_; ++i) {
+      const PageId child = n.child(i);
+      if (after) children.push_back(child);
+      after = after || child == current;
+    }
+    return children;
+  };
+  auto take = [&](std::vector<PageId> children) {
+    if (!children.empty() && children[0] == right) ids = std::move(children);
+  };
+  if (!tree_->options_.comparator && have_bound_) {
+    const std::string_view key = bound_;
+    bool done = false;
+    {
+      OptimisticReadScope scope;
+      OptimisticPageGuard parent;
+      if (tree_->DescendOptimistic(&key, 1, &parent) == Optimistic::kFound) {
+        TornSafeNode n(parent.data().data());
+        std::vector<PageId> children = after_current(n);
+        if (!n.torn() && parent.Validate()) {
+          take(std::move(children));
+          done = true;
+        }
+      }
+    }
+    if (!done && may_latch) {
+      // The path above the leaves is not all in the pool (a scan evicts it): crab down to the
+      // parent, which reads it in. Never with a leaf latched: latches are taken top-down.
+      absl::StatusOr<ReadPageGuard> parent = tree_->DescendShared(&key, 1);
+      if (parent.ok()) {
+        const Node n(const_cast<std::byte*>(parent->data().data()));
+        if (!n.is_leaf()) take(after_current(n));
+      }
+    }
+  }
+  (void)tree_->store_.pool().LoadPages(ids);  // an error comes again from reading the leaf
 }
 
 bool BTree::Iterator::StepLeft() {

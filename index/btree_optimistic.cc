@@ -52,7 +52,7 @@ PageId PickChild(TornSafeNode& n, const std::string_view* key, bool below,
 
 BTree::Optimistic BTree::DescendOptimistic(const std::string_view* key, std::uint16_t level,
                                            OptimisticPageGuard* node, Pick pick,
-                                           std::optional<std::string>* lower) const {
+                                           std::optional<std::string>* lower, PageId* miss) const {
   BufferPool& pool = store_.pool();
   Above above;
   PageId id;
@@ -64,7 +64,10 @@ BTree::Optimistic BTree::DescendOptimistic(const std::string_view* key, std::uin
     expect = hint.height;
   } else {
     OptimisticPageGuard a;
-    if (!pool.TryReadOptimistic(anchor_, &a)) return Optimistic::kFallBack;
+    if (!pool.TryReadOptimistic(anchor_, &a)) {
+      if (miss != nullptr && !pool.IsResident(anchor_)) *miss = anchor_;
+      return Optimistic::kFallBack;
+    }
     const std::byte* p = a.data().data();
     std::uint16_t type;
     std::memcpy(&type, p + offsetof(PageHeader, type), sizeof type);
@@ -85,7 +88,10 @@ BTree::Optimistic BTree::DescendOptimistic(const std::string_view* key, std::uin
     OptimisticPageGuard g;
     const bool resident = pool.TryReadOptimistic(id, &g);
     if (!above.Validate()) return Optimistic::kRestart;
-    if (!resident) return Optimistic::kFallBack;  // a miss, or a writer holds it
+    if (!resident) {  // a miss, or a writer holds it
+      if (miss != nullptr && !pool.IsResident(id)) *miss = id;
+      return Optimistic::kFallBack;
+    }
     const std::byte* p = g.data().data();
     std::uint16_t node_type;
     std::memcpy(&node_type, p + offsetof(PageHeader, type), sizeof node_type);
@@ -107,12 +113,13 @@ BTree::Optimistic BTree::DescendOptimistic(const std::string_view* key, std::uin
   }
 }
 
-BTree::Optimistic BTree::GetOptimistic(std::string_view key, std::string* value) const {
+BTree::Optimistic BTree::GetOptimistic(std::string_view key, std::string* value,
+                                       PageId* miss) const {
   OptimisticPageGuard g;
   bool found = false, out_of_line = false;
   {
     OptimisticReadScope scope;
-    const Optimistic r = DescendOptimistic(&key, 0, &g);
+    const Optimistic r = DescendOptimistic(&key, 0, &g, Pick::kCover, nullptr, miss);
     if (r != Optimistic::kFound) return r == Optimistic::kNotFound ? Optimistic::kFallBack : r;
     TornSafeNode n(g.data().data());
     const std::size_t lo = n.Search(key);

@@ -255,6 +255,31 @@ absl::Status HashIndex::Get(std::string_view key, std::string* value) const {
   }
 }
 
+void HashIndex::MultiGet(std::span<const std::string_view> keys, std::vector<std::string>* values,
+                         std::vector<absl::Status>* statuses) const {
+  values->resize(keys.size());
+  statuses->resize(keys.size());
+  BufferPool& pool = store_.pool();
+  // The buckets the directory cache names (a hint: a split since only costs a read later).
+  std::vector<PageId> cold;
+  const int depth = cache_->depth();
+  if (depth >= 0) {
+    for (std::string_view key : keys) {
+      const PageId b = cache_->BucketAt(Hash(key) & Mask(static_cast<unsigned>(depth)));
+      if (b >= kFirstDataPage && !pool.IsResident(b)) cold.push_back(b);
+    }
+  }
+  if (!cold.empty()) {
+    std::sort(cold.begin(), cold.end());
+    cold.erase(std::unique(cold.begin(), cold.end()), cold.end());
+    (void)pool.LoadPages(cold);  // a page that failed reports its error through Get below
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    (*statuses)[i] = Get(keys[i], &(*values)[i]);
+    if (!(*statuses)[i].ok()) (*values)[i].clear();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writes
 

@@ -258,11 +258,18 @@ absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref, std:
       next = Load<std::uint64_t>(p, kNext);
     }
     if (pages != nullptr) pages->push_back(dir);
+    if (read_data || out != nullptr) {
+      // The directory's pages that are not in the pool, read in one batch (errors, if any,
+      // come again from the reads below).
+      std::vector<PageId> cold;
+      for (PageId id : ids) {
+        if (!pool.IsResident(id)) cold.push_back(id);
+      }
+      if (!cold.empty()) (void)pool.LoadPages(cold);
+    }
     for (std::size_t k = 0; k < ids.size(); ++k) {
       const PageId id = ids[k];
       if (absl::Status s = check_id(id); !s.ok()) return s;
-      // The next page's frame on its way into the cache while this one is copied.
-      // (no prefetch)
       if (pages != nullptr) pages->push_back(id);
       const std::uint64_t n = std::min<std::uint64_t>(kValueBytesPerPage, ref.length - offset);
       // The common case: a resident page copied without a latch, kept if its frame validates.

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Measures what the kernel and the device deliver to a plain program, with fio, so that the
 # benchmarks of pagestore's disk managers read as ratios to it: cached 4 KiB random reads through
-# pread (randread_psync) and through a mapping (randread_mmap), at 1 and 2 jobs, and 4 KiB random
-# writes each followed by fdatasync (write_fdatasync, 1 job). Job files: benchmarks/fio/*.fio.
+# pread (randread_psync) and through a mapping (randread_mmap), at 1 and 2 jobs, 4 KiB random
+# writes each followed by fdatasync (write_fdatasync, 1 job), and 4 KiB random reads from the
+# device with io_uring at depth 32 (randread_uring, O_DIRECT, 1 job). Job files: benchmarks/fio/*.fio.
 #
 #   scripts/bench_fio.sh OUTDIR
 #
 # Writes OUTDIR/fio_<job>_<jobs>.rep<N>.json (fio --output-format=json; N = 0 .. reps-1), e.g.
 # fio_randread_psync_1.rep0.json, fio_randread_psync_2.rep0.json, fio_randread_mmap_1.rep0.json,
-# fio_randread_mmap_2.rep0.json and fio_write_fdatasync_1.rep0.json; and OUTDIR/fio_meta.json
+# fio_randread_mmap_2.rep0.json, fio_write_fdatasync_1.rep0.json and
+# fio_randread_uring_1.rep0.json; and OUTDIR/fio_meta.json
 # (sizes, fio version).
 # Repetitions run interleaved (every job once, then again), so that drift spreads over all jobs.
 #
@@ -74,16 +76,16 @@ export PAGESTORE_FIO_FILE="$file"
 export PAGESTORE_FIO_SIZE="${size_mb}M"
 export PAGESTORE_FIO_RUNTIME="$runtime"
 
+# job name, job count: one run per repetition.
+runs=("randread_psync 1" "randread_psync 2" "randread_mmap 1" "randread_mmap 2"
+  "write_fdatasync 1" "randread_uring 1")
 start=$SECONDS
-echo "bench_fio.sh: laying out ${size_mb} MiB at $file; $reps x 5 runs of $runtime" >&2
+echo "bench_fio.sh: laying out ${size_mb} MiB at $file; $reps x ${#runs[@]} runs of $runtime" >&2
 run_fio --name=layout --filename="$file" --size="${size_mb}M" --rw=write --bs=1M \
   --ioengine=psync --end_fsync=1 --output=/dev/null
 
 warm() { cat "$file" >/dev/null; }
 
-# job name, job count: one run per repetition.
-runs=("randread_psync 1" "randread_psync 2" "randread_mmap 1" "randread_mmap 2"
-  "write_fdatasync 1")
 for ((rep = 0; rep < reps; rep++)); do
   warm
   for r in "${runs[@]}"; do

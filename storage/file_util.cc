@@ -8,11 +8,11 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
-#include <thread>
 #include <memory>
+#include <thread>
 
 namespace pagestore {
 

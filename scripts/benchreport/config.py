@@ -34,6 +34,12 @@ TARGETS = [
      "speedup", 1.7, 2, 1),
     ("read_random/mmap: 2 threads vs 1 thread", "read_random/mmap", "read_random/mmap",
      "speedup", 1.7, 2, 1),
+    # Batched reads from the device (O_DIRECT): 32 pages per io_uring submission against one
+    # page at a time, and against fio's io_uring job at the same depth.
+    ("read_batch/pread_uring vs read_random/pread_direct", "read_batch/pread_uring",
+     "read_random/pread_direct", "speedup", 2.5, 1, 1),
+    ("read_batch/pread_uring vs fio io_uring randread (depth 32)", "read_batch/pread_uring",
+     "fio/randread_uring", "throughput", 0.8, 1, 1),
     # Buffer pool (buffer_pool_bench; the first row compares with disk_manager_bench's run).
     ("pool_hit/read_guard vs read_random/raw_pread", "pool_hit/read_guard",
      "read_random/raw_pread", "speedup", 10.0, 1, 1),
@@ -53,6 +59,8 @@ TARGETS = [
 # Buffer-pool comparisons without a target, for reading the ones above: (label, first, second,
 # kind, threads of each side), kinds as in TARGETS.
 INFORMATIONAL = [
+    ("read_batch/pread_uring vs read_batch/pread_direct_loop", "read_batch/pread_uring",
+     "read_batch/pread_direct_loop", "speedup", 1, 1),
     ("pool_miss/mmap vs pool_miss/pread", "pool_miss/mmap", "pool_miss/pread", "speedup", 1, 1),
     ("pool_miss/pread_lruk vs pool_miss/pread", "pool_miss/pread_lruk", "pool_miss/pread",
      "speedup", 1, 1),

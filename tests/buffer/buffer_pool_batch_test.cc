@@ -47,9 +47,10 @@ class PoolBatchTest : public ::testing::TestWithParam<std::pair<std::string, Dis
 
 TEST_P(PoolBatchTest, LoadPagesReadsEveryMissInOneBatch) {
   TempDir dir;
-  FilePool fp = MakeFilePool(dir, GetParam().second, 64, 200);
+  // 40 misses fit one batch: a batch claims up to an eighth of the frames.
+  FilePool fp = MakeFilePool(dir, GetParam().second, 320, 700);
   BufferPool& pool = *fp.pool;
-  // Mostly not resident: the pool holds the last 64 pages created at most.
+  // Mostly not resident: the pool holds the last 320 pages created at most.
   std::vector<PageId> want;
   for (int i = 0; i < 40; ++i) want.push_back(fp.ids[static_cast<std::size_t>(i * 3)]);
   want.push_back(want[5]);  // a repeat
@@ -112,9 +113,9 @@ INSTANTIATE_TEST_SUITE_P(Managers, PoolBatchTest, ::testing::ValuesIn(Kinds()),
                          [](const auto& info) { return info.param.first; });
 
 TEST(PoolBatchFaultTest, AFailedPageFailsAloneAndLeavesNoFrame) {
-  FaultPool fp = MakeFaultPool(32);
+  FaultPool fp = MakeFaultPool(160);  // 20 misses make one batch
   BufferPool& pool = *fp.pool;
-  std::vector<PageId> ids = CreatePages(pool, 80);
+  std::vector<PageId> ids = CreatePages(pool, 400);
   PS_ASSERT_OK(pool.FlushAll());
   std::vector<PageId> want(ids.begin(), ids.begin() + 20);  // evicted by the later pages
   for (PageId id : want) ASSERT_FALSE(pool.IsResident(id));
@@ -168,31 +169,37 @@ TEST(PoolBatchFaultTest, ACorruptPageIsDataLossAndNotCached) {
   EXPECT_EQ(visited_errors, 1);
 }
 
-TEST(PoolBatchFaultTest, MorePagesThanFramesFillThePoolAndReportTheRest) {
-  auto pool = MakeMemoryPool(4);
-  std::vector<PageId> ids = CreatePages(*pool, 20);
+TEST(PoolBatchFaultTest, MorePagesThanFramesLoadInTurnsAndAFullPoolIsReported) {
+  auto pool = MakeMemoryPool(16);
+  std::vector<PageId> ids = CreatePages(*pool, 60);
   PS_ASSERT_OK(pool->FlushAll());
-  PS_ASSIGN_OR_FAIL(held, pool->ReadPage(ids[19]));  // one frame pinned
-  std::vector<PageId> want(ids.begin(), ids.begin() + 8);
+  PS_ASSIGN_OR_FAIL(held, pool->ReadPage(ids[59]));  // one frame pinned
+  // Twice the frames: loaded two at a time (an eighth of the pool), each batch evicting the
+  // last; every page read, and correct.
+  std::vector<PageId> want(ids.begin(), ids.begin() + 32);
+  const BufferPoolStats before = pool->stats();
   std::vector<absl::Status> statuses;
-  EXPECT_TRUE(absl::IsResourceExhausted(pool->LoadPages(want, &statuses)));
-  int loaded = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    if (statuses[i].ok()) {
-      ++loaded;
-    } else {
-      EXPECT_TRUE(BufferPool::IsPoolFull(statuses[i])) << statuses[i];
-    }
+  PS_EXPECT_OK(pool->LoadPages(want, &statuses));
+  const BufferPoolStats after = pool->stats();
+  EXPECT_EQ(after.disk_reads - before.disk_reads, 32u);
+  EXPECT_EQ(after.read_batches - before.read_batches, 16u);
+  // Every frame pinned: each page says the pool is full, and Prefetch stops quietly.
+  std::vector<ReadPageGuard> pins;
+  for (int i = 44; i < 59; ++i) {
+    PS_ASSIGN_OR_FAIL(g, pool->ReadPage(ids[static_cast<std::size_t>(i)]));
+    pins.push_back(std::move(g));
   }
-  EXPECT_EQ(loaded, 3);  // the three frames not pinned
-  // Prefetch stops quietly at a full pool.
+  std::vector<PageId> more(ids.begin(), ids.begin() + 4);
+  for (PageId id : more) ASSERT_FALSE(pool->IsResident(id));
+  EXPECT_TRUE(absl::IsResourceExhausted(pool->LoadPages(more, &statuses)));
+  for (const absl::Status& s : statuses) EXPECT_TRUE(BufferPool::IsPoolFull(s)) << s;
   PS_EXPECT_OK(pool->Prefetch(ids[0], ids[15]));
 }
 
 TEST(PoolBatchFaultTest, BatchedWriteBackKeepsTheWalRule) {
   RecordingLogFlusher log;
-  auto checking = std::make_unique<WalCheckingDiskManager>(
-      OpenMemory(std::make_shared<MemoryFile>()), &log);
+  auto checking =
+      std::make_unique<WalCheckingDiskManager>(OpenMemory(std::make_shared<MemoryFile>()), &log);
   WalCheckingDiskManager* disk = checking.get();
   BufferPoolOptions options;
   options.log_flusher = &log;
