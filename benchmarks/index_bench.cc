@@ -367,6 +367,119 @@ void SetUpOurRead(const benchmark::State&) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Our side, beyond the pool: the read tree's keys bulk-loaded once into a file of their own,
+// which is then opened with the pread manager under O_DIRECT (every miss a device read, none
+// served by the page cache) and a pool of PAGESTORE_BENCH_COLD_POOL_MB MiB (default 16), far
+// smaller than the tree. The same store serves two handles on the tree, with scan read-ahead
+// (the default) and without.
+
+struct ColdTree {
+  fs::path path;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<BTree> tree;      // read-ahead on (BTreeOptions default)
+  std::unique_ptr<BTree> no_ahead;  // read_ahead_leaves = 0
+};
+ColdTree* g_cold = nullptr;
+
+void SetUpCold(const benchmark::State&) {
+  if (g_cold != nullptr) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto cold = std::make_unique<ColdTree>();
+  OurTree t = OurTree::Make("cold");
+  Check(t.tree->BulkLoad(SortedPairs(), kReadTreeFill), "bulk load the cold tree");
+  const PageId anchor = t.tree->anchor();
+  t.tree.reset();
+  Check(t.store->Close(), "close the cold tree's store");
+  t.store.reset();
+  cold->path = t.path;
+  StoreOptions o = IndexStoreOptions();
+  o.pool_frames = static_cast<std::size_t>(EnvUint("PAGESTORE_BENCH_COLD_POOL_MB", 16)) *
+                  ((1 << 20) / kPageSize);
+  absl::StatusOr<DiskManagerOptions> disk = ParseDiskManagerSpec("pread:direct=1");
+  Check(disk.status(), "cold disk spec");
+  o.disk = *disk;
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(cold->path, o);
+  Check(store.status(), "open the cold store (O_DIRECT)");
+  cold->store = std::move(*store);
+  absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(*cold->store, anchor);
+  Check(tree.status(), "open the cold tree");
+  cold->tree = std::move(*tree);
+  BTreeOptions off;
+  off.read_ahead_leaves = 0;
+  tree = BTree::Open(*cold->store, anchor, off);
+  Check(tree.status(), "open the cold tree without read-ahead");
+  cold->no_ahead = std::move(*tree);
+  std::fprintf(stderr, "index_bench: cold tree (%s, %zu-frame pool) built in %.1f s\n",
+               cold->store->pool().disk_manager_name().c_str(), cold->store->pool().frame_count(),
+               SecondsSince(t0));
+  g_cold = cold.release();
+}
+
+// btree_scan_cold/{read_ahead,no_read_ahead}: a scan of kColdScanKeys keys from a random key,
+// beyond the pool. Items are keys.
+constexpr std::uint64_t kColdScanKeys = 20000;
+
+template <bool kReadAhead>
+void ScanCold(benchmark::State& state) {
+  const BTree& tree = kReadAhead ? *g_cold->tree : *g_cold->no_ahead;
+  std::mt19937_64 rng(GetConfig().seed + (kReadAhead ? 1 : 2));
+  const Pairs& pairs = SortedPairs();
+  std::uint64_t total = 0;
+  for (auto _ : state) {
+    const std::string& begin = pairs[rng() % pairs.size()].first;
+    std::uint64_t count = 0;
+    unsigned sum = 0;
+    BTree::Iterator it = tree.LowerBound(begin);
+    for (; it.Valid() && count < kColdScanKeys; it.Next(), ++count) {
+      sum += static_cast<unsigned char>(it.value()[kValueBytes - 1]);
+    }
+    benchmark::DoNotOptimize(sum);
+    if (!it.status().ok()) [[unlikely]] {
+      Fail(state, it.status());
+      break;
+    }
+    total += count;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(total));
+  state.counters["pool_mb"] =
+      static_cast<double>(g_cold->store->pool().frame_count()) * kPageSize / (1 << 20);
+}
+
+// btree_{multiget,get}_cold/pagestore: kColdBatch random keys per iteration, by one MultiGet or
+// by as many Gets, beyond the pool. Items are keys.
+constexpr std::size_t kColdBatch = 32;
+
+template <bool kMulti>
+void GetCold(benchmark::State& state) {
+  const BTree& tree = *g_cold->tree;
+  std::mt19937_64 rng(GetConfig().seed + (kMulti ? 3 : 4));
+  const Pairs& pairs = SortedPairs();
+  std::vector<std::string_view> keys(kColdBatch);
+  std::vector<std::string> values;
+  std::vector<absl::Status> statuses;
+  std::string value;
+  for (auto _ : state) {
+    for (std::string_view& k : keys) k = pairs[rng() % pairs.size()].first;
+    absl::Status s;
+    if constexpr (kMulti) {
+      tree.MultiGet(keys, &values, &statuses);
+      for (const absl::Status& one : statuses) {
+        if (!one.ok()) s = one;
+      }
+    } else {
+      for (std::string_view k : keys) {
+        if (absl::Status one = tree.Get(k, &value); !one.ok()) s = one;
+      }
+    }
+    if (!s.ok()) [[unlikely]] {
+      Fail(state, s);
+      break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kColdBatch));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Our side: hash indexes.
 
 struct OurHash {
@@ -1180,6 +1293,16 @@ void RegisterAll() {
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
 
+  // Beyond the pool, from the device (O_DIRECT).
+  for (const auto& [name, fn] :
+       std::initializer_list<std::pair<const char*, void (*)(benchmark::State&)>>{
+           {"btree_scan_cold/read_ahead", ScanCold<true>},
+           {"btree_scan_cold/no_read_ahead", ScanCold<false>},
+           {"btree_multiget_cold/pagestore", GetCold<true>},
+           {"btree_get_cold/pagestore", GetCold<false>}}) {
+    Register(name, fn, SetUpCold)->UseRealTime();
+  }
+
   build("btree_bulk_load/pagestore", BulkLoadPagestore, SetUpBulkLoad);
   // One name per value size (the report compares by the name's first two parts).
   for (const auto& [name, fn] :
@@ -1203,6 +1326,13 @@ void RegisterAll() {
 }
 
 void Shutdown() {
+  if (g_cold != nullptr) {
+    g_cold->tree.reset();
+    g_cold->no_ahead.reset();
+    DestroyStore(g_cold->path, g_cold->store);
+    delete g_cold;
+    g_cold = nullptr;
+  }
   if (g_our_read != nullptr) {
     g_our_read->Destroy();
     delete g_our_read;

@@ -14,6 +14,11 @@
 //   ltm_read/pool_mmap            the pool over the mmap manager (informational).
 //   ltm_read/raw_pread_direct     pread(O_DIRECT) of the same random pages into an aligned buffer:
 //                                 the device limit as this process sees it.
+//   ltm_read/pool_multiget        pool_pread_direct with io_uring, reading kLtmBatch (32) random
+//                                 pages per BufferPool::ReadPages: each batch's misses go to the
+//                                 device in one submission, so each thread keeps up to 32 reads
+//                                 in flight where a page fault or a pread keeps one (counter
+//                                 queue_depth).
 // Every manager is advised random before the run (DiskManager::Advise(AccessPattern::kRandom):
 // posix_fadvise(POSIX_FADV_RANDOM) for the pread managers, which turns the kernel's read-ahead
 // off for pool_pread_buffered, so that a page-cache miss reads one 4 KiB page and not a window
@@ -48,15 +53,16 @@
 // every benchmark fail (an injected error) T seconds into the run.
 //
 // Counters of each run: steady_ops_per_s (median of the slices in the second half of the run),
-// first_ops_per_s (the first slice), hit_ratio (pools: their own hits; mmap: 1 - major faults per
-// read; over the whole run), steady_hit_ratio (the second half's share of reads that needed no
-// device read: pool or page cache; for every variant), majflt_per_op, disk_reads_per_op (pages the
-// process read from the device, from /proc/self/io, read-ahead included), misses_per_s (those
-// pages per second of the run, all threads: the device reads per second, one per read that missed
-// every cache now that read-ahead is off; the figure to set beside fio's IOPS), cgroup_peak_mb
-// (the memory cgroup's usage, sampled), rss_peak_mb (sampled), cached_start_mb / cached_end_mb
-// (the file's pages in the page cache, by mincore, before and after the run: the first shows the
-// run started cold, the second that the cgroup bounded the cache), pool_mb, file_mb.
+// first_ops_per_s (the first slice), hit_ratio (pools: 1 - their misses per page read; mmap:
+// 1 - major faults per read; over the whole run), queue_depth (reads each thread keeps in flight),
+// steady_hit_ratio (the second half's share of reads that needed no device read: pool or page
+// cache; for every variant), majflt_per_op, disk_reads_per_op (pages the process read from the
+// device, from /proc/self/io, read-ahead included), misses_per_s (those pages per second of the
+// run, all threads: the device reads per second, one per read that missed every cache now that
+// read-ahead is off; the figure to set beside fio's IOPS), cgroup_peak_mb (the memory cgroup's
+// usage, sampled), rss_peak_mb (sampled), cached_start_mb / cached_end_mb (the file's pages in the
+// page cache, by mincore, before and after the run: the first shows the run started cold, the
+// second that the cgroup bounded the cache), pool_mb, file_mb.
 //
 // The data file: PAGESTORE_LTM_FILE_MB (default 4096) MiB of pagestore pages (superblock, then
 // sealed kRaw pages) under PAGESTORE_BENCH_DIR (default /tmp), written once per process with
@@ -417,11 +423,23 @@ class DataFile {
 // What is open for the current run. Set by Setup hooks and cleared by Teardown hooks, both on
 // the main thread with no benchmark thread alive; read-only while a run is in progress.
 
-enum class Variant { kPoolDirect, kPoolBuffered, kMmap, kPoolMmap, kRawDirect, kCount };
+enum class Variant {
+  kPoolDirect,
+  kPoolBuffered,
+  kMmap,
+  kPoolMmap,
+  kRawDirect,
+  kPoolMultiget,
+  kCount
+};
+
+// ltm_read/pool_multiget: pages per BufferPool::ReadPages call (the misses of each batch read
+// in one io_uring submission): the queue depth each of its threads keeps.
+constexpr std::size_t kLtmBatch = 32;
 
 constexpr std::array<const char*, static_cast<int>(Variant::kCount)> kNames = {
     "ltm_read/pool_pread_direct", "ltm_read/pool_pread_buffered", "ltm_read/mmap",
-    "ltm_read/pool_mmap", "ltm_read/raw_pread_direct"};
+    "ltm_read/pool_mmap",         "ltm_read/raw_pread_direct",    "ltm_read/pool_multiget"};
 
 // How a variant's "cache is full" time (filled_at_s) is found: by the memory cgroup's usage for
 // the variants whose page cache grows, by the pool's first eviction where the pool is the only
@@ -435,6 +453,7 @@ constexpr FillBy FillByOf(Variant v) {
     case Variant::kPoolMmap:
       return FillBy::kCgroup;
     case Variant::kPoolDirect:
+    case Variant::kPoolMultiget:
       return FillBy::kPool;
     default:
       return FillBy::kNone;
@@ -599,12 +618,14 @@ void OpenVariant(Run& run) {
     case Variant::kPoolDirect:
     case Variant::kPoolBuffered:
     case Variant::kPoolMmap:
+    case Variant::kPoolMultiget:
       break;
     case Variant::kCount:
       Die("bad variant");
   }
   o.kind = run.variant == Variant::kPoolMmap ? DiskManagerKind::kMmap : DiskManagerKind::kPread;
-  o.pread.direct_io = run.variant == Variant::kPoolDirect;
+  o.pread.direct_io = run.variant == Variant::kPoolDirect || run.variant == Variant::kPoolMultiget;
+  o.pread.uring_depth = kLtmBatch;
   absl::StatusOr<std::unique_ptr<DiskManager>> dm = OpenDiskManager(file.path(), o);
   if (!dm.ok() && o.pread.direct_io) {
     run.error = fmt::format("O_DIRECT manager refused: {}", dm.status().ToString());
@@ -719,9 +740,10 @@ void ReportRun(benchmark::State& state, Run& run) {
   if (elapsed > 0) state.counters["misses_per_s"] = device_pages / elapsed;
   if (run.pool != nullptr) {
     const BufferPoolStats after = run.pool->stats();
-    const double hits = static_cast<double>(after.hits - run.pool_before.hits);
+    // The share of page reads that found their page in the pool: misses over the pages read
+    // (a batch's loaded page is also a hit when visited, so hits would count it twice).
     const double misses = static_cast<double>(after.misses - run.pool_before.misses);
-    if (hits + misses > 0) state.counters["hit_ratio"] = hits / (hits + misses);
+    if (ops > 0) state.counters["hit_ratio"] = std::max(0.0, 1.0 - misses / ops);
     state.counters["pool_mb"] = static_cast<double>(c.pool_mb);
   } else if (run.mmap != nullptr && ops > 0) {
     state.counters["hit_ratio"] = std::max(0.0, 1.0 - majflt / ops);
@@ -797,6 +819,7 @@ void LtmRead(benchmark::State& state) {
                   static_cast<std::uint64_t>(t),
               DataFile::Get().page_count());
   AlignedPage buf;
+  std::vector<PageId> batch(kLtmBatch);
   std::uint64_t sink = 0;
   std::uint64_t n = 0;
   for (auto _ : state) {
@@ -827,12 +850,32 @@ void LtmRead(benchmark::State& state) {
     };
     auto now = std::chrono::steady_clock::now();
     do {
-      for (int i = 0; i < kOpsPerClockCheck; ++i) {
-        if (absl::Status s = ReadOne<kVariant>(run, ids.Next(), buf, sink); !s.ok()) [[unlikely]] {
-          fail(s);
-          break;
+      if constexpr (kVariant == Variant::kPoolMultiget) {
+        // A batch of kLtmBatch pages: its misses read together, then each page visited.
+        absl::Status failed;
+        for (PageId& id : batch) id = ids.Next();
+        run.pool->ReadPages(batch, [&](std::size_t, absl::StatusOr<ReadPageGuard>& page) {
+          if (!page.ok()) {
+            if (failed.ok()) failed = page.status();
+            return;
+          }
+          sink += ReadWord(page->data().data());
+        });
+        if (!failed.ok()) [[unlikely]] {
+          fail(failed);
+        } else {
+          n += kLtmBatch;
+          published.store(n, std::memory_order_relaxed);
         }
-        published.store(++n, std::memory_order_relaxed);
+      } else {
+        for (int i = 0; i < kOpsPerClockCheck; ++i) {
+          if (absl::Status s = ReadOne<kVariant>(run, ids.Next(), buf, sink); !s.ok())
+              [[unlikely]] {
+            fail(s);
+            break;
+          }
+          published.store(++n, std::memory_order_relaxed);
+        }
       }
       now = std::chrono::steady_clock::now();
       if (inject && now >= fail_at && !run.failed.load(std::memory_order_relaxed)) {
@@ -843,6 +886,9 @@ void LtmRead(benchmark::State& state) {
   benchmark::DoNotOptimize(sink);
   state.SetItemsProcessed(static_cast<std::int64_t>(n));
   state.SetBytesProcessed(static_cast<std::int64_t>(n * kPageSize));
+  // The reads each thread keeps in flight: a page fault or a pread waits for one.
+  state.counters["queue_depth"] = benchmark::Counter(
+      kVariant == Variant::kPoolMultiget ? kLtmBatch : 1, benchmark::Counter::kAvgThreads);
   if (t == 0) ReportRun(state, run);
 }
 
@@ -912,6 +958,7 @@ void RegisterAll() {
   Add<Variant::kMmap>();
   Add<Variant::kPoolMmap>();
   Add<Variant::kRawDirect>();
+  Add<Variant::kPoolMultiget>();
 }
 
 }  // namespace

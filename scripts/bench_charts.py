@@ -190,7 +190,9 @@ def ltm_chart(run, path):
         n = min(len(r) for r in runs)
         mean = [sum(r[i] for r in runs) / len(runs) for i in range(n)]
         xs = [(i + 1) * interval for i in range(n)]
-        ax.plot(xs, rolling_mean(mean, width), label=f"{name} ({len(runs)} run"
+        # Reads each thread keeps in flight: 32 for the batched variants, 1 for the others.
+        depth = 32 if ("multiget" in name or "uring" in name) else 1
+        ax.plot(xs, rolling_mean(mean, width), label=f"{name} (depth {depth}, {len(runs)} run"
                 f"{'s' if len(runs) > 1 else ''})",
                 linestyle="--" if name.startswith("fio") else "-")
     ax.set_ylim(bottom=0)

@@ -235,7 +235,7 @@ if command -v fio >/dev/null 2>&1; then
   export PAGESTORE_FIO_JOBS="$threads" PAGESTORE_FIO_RUNTIME="${runtime_ms}ms"
   export PAGESTORE_FIO_LOG_MSEC="$interval_ms"
   for ((rep = 0; rep < reps; rep++)); do
-    for kind in direct mmap; do
+    for kind in direct mmap uring; do
       evict
       export PAGESTORE_FIO_IOPS_LOG="$work/fio_${kind}_rep$rep"
       (while :; do cat "$cg/memory.usage_in_bytes"; sleep "$interval_s"; done) \
@@ -271,7 +271,8 @@ path = os.path.join(out, "ltm_series.json")
 doc = json.load(open(path)) if os.path.exists(path) else {"interval_s": interval_s, "series": []}
 fio_series = []
 for rep in range(reps):
-    for kind, name in (("direct", "fio/psync_direct"), ("mmap", "fio/mmap")):
+    for kind, name in (("direct", "fio/psync_direct"), ("mmap", "fio/mmap"),
+                       ("uring", "fio/uring_direct")):
         per_job = []
         for j in range(1, threads + 1):
             log = os.path.join(work, f"fio_{kind}_rep{rep}_iops.{j}.log")

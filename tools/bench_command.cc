@@ -16,6 +16,8 @@
 //   fill     writes records 0..num-1 (random key order: like db_bench's fillrandom, but each key
 //            once), thread t a contiguous slice of the numbers; overwrites records already there.
 //   read     point reads of records drawn uniformly from 0..num-1.
+//   multiget the same reads in batches of --batch keys, each batch one BTree::MultiGet (its
+//            misses read from the disk together) and one operation in the report.
 //   ycsb-a..f  YCSB's core workloads: A 50% read / 50% update, B 95/5 read/update, C 100% read,
 //            D 95% read / 5% insert (reads favour the newest records: "latest"), E 95% scan /
 //            5% insert (a scan reads 1-100 records, uniformly, from a drawn record on), F 50%
@@ -131,6 +133,7 @@ constexpr std::string_view kTreeName = "bench";
 constexpr std::size_t kMaxValueSize = kMaxEntryBytes - kKeySize;
 constexpr std::uint64_t kLoadBatch = 1000;  // puts per load transaction
 constexpr int kMaxThreads = 1024;
+constexpr std::size_t kMaxBatch = 4096;  // --batch
 
 // ---------------------------------------------------------------------------------------------
 // Options and workloads
@@ -146,6 +149,7 @@ struct BenchOptions {
   std::size_t value_size = 100;
   std::size_t pool_frames = StoreOptions{}.pool_frames;
   std::uint64_t seed = 42;
+  std::size_t batch = 32;  // multiget: keys per BTree::MultiGet
   bool use_existing = false;
   bool sync = false;
   bool json = false;
@@ -421,6 +425,11 @@ void RunOps(RunContext& ctx, int t, std::uint64_t count, Progress& progress, Thr
   ycsb::KeyChooser chooser(w.distribution, ctx.records, ctx.first_insert, ctx.space, ctx.inserts);
   std::string value, written;
   std::uint64_t version = 0;
+  std::vector<std::uint64_t> batch_ids;  // multiget's
+  std::vector<Key> batch_keys;
+  std::vector<std::string_view> batch_views;
+  std::vector<std::string> batch_values;
+  std::vector<absl::Status> batch_statuses;
   auto read = [&](std::uint64_t id, const Key& key) -> absl::Status {
     if (absl::Status s = ctx.tree.Get(key.view(), &value); !s.ok()) {
       if (absl::IsNotFound(s)) {
@@ -475,6 +484,23 @@ void RunOps(RunContext& ctx, int t, std::uint64_t count, Progress& progress, Thr
           bytes += it.key().size() + it.value().size();
         }
         if (s.ok() && !it.status().ok()) s = OpError("scan", id, it.status());
+        break;
+      }
+      case kMultiGet: {
+        // The drawn record and batch - 1 more, read by one MultiGet (drawn before the clock
+        // would be fairer, but the draws are a few ns beside a batch of reads).
+        batch_ids.assign(1, id);
+        while (batch_ids.size() < ctx.options.batch) batch_ids.push_back(chooser.Next(gen));
+        batch_keys.clear();
+        for (std::uint64_t b : batch_ids) batch_keys.push_back(MakeKey(b));
+        batch_views.clear();
+        for (const Key& k : batch_keys) batch_views.push_back(k.view());
+        ctx.tree.MultiGet(batch_views, &batch_values, &batch_statuses);
+        for (std::size_t b = 0; s.ok() && b < batch_ids.size(); ++b) {
+          s = batch_statuses[b].ok() ? CheckValue(batch_ids[b], batch_values[b])
+                                     : OpError("multiget", batch_ids[b], batch_statuses[b]);
+          bytes += kKeySize + batch_values[b].size();
+        }
         break;
       }
       case kReadModifyWrite: {
@@ -728,6 +754,9 @@ absl::Status CheckOptions(const BenchOptions& o) {
         "--value-size={} is too large: a key and value take at most {} bytes, so values at most {}",
         o.value_size, kMaxEntryBytes, kMaxValueSize));
   }
+  if (o.batch < 1 || o.batch > kMaxBatch) {
+    return absl::InvalidArgumentError(fmt::format("--batch must be 1 to {}", kMaxBatch));
+  }
   if (o.use_existing && o.db.empty()) {
     return absl::InvalidArgumentError("--use-existing needs --db=PATH (the store to reopen)");
   }
@@ -839,6 +868,8 @@ constexpr char kFooter[] = R"(Workloads:
   fill     write --num records (keys in random order, each once, like db_bench's fillrandom;
            records already there are overwritten)
   read     uniform random point reads of existing records
+  multiget read's records in batches of --batch (default 32) keys, one BTree::MultiGet each
+           (whose misses go to the disk together); an op is one batch
   ycsb-a   50% read, 50% update          ycsb-b   95% read, 5% update
   ycsb-c   100% read                     ycsb-d   95% read (latest), 5% insert
   ycsb-e   95% scan (1-100 records), 5% insert
@@ -856,7 +887,7 @@ should exist not found, ...) stops the run: one line on stderr, exit status 2.
 
 --json fields: workload, db, temporary, disk, pool_frames, durability, seed, threads, key_size,
 value_size, records, records_after, load (null | {records, seconds, records_per_sec}), ops,
-seconds, total and by_op.<write|read|update|insert|scan|read_modify_write>, each {ops, bytes,
+seconds, total and by_op.<write|read|update|insert|scan|read_modify_write|multiget>, each {ops, bytes,
 ops_per_sec, mb_per_sec, latency_us: {p50, p99, p999, max}}.)";
 
 // CLI11 reads "-1" into an unsigned option as 2^64 - 1; refuse a sign instead.
@@ -883,7 +914,7 @@ void AddBenchCommand(CLI::App& app, RunFunction& run) {
                   "Disk manager spec: pread, mmap, pread:direct=1, mmap:populate=1, ...")
       ->capture_default_str();
   cmd->add_option("--workload", options->workload,
-                  "fill, read, ycsb-a, ycsb-b, ycsb-c, ycsb-d, ycsb-e or ycsb-f")
+                  "fill, read, multiget, ycsb-a, ycsb-b, ycsb-c, ycsb-d, ycsb-e or ycsb-f")
       ->required();
   cmd->add_option("--num", options->num, "Records (fill writes them; the others load them)")
       ->check(NotNegative())
@@ -901,6 +932,9 @@ void AddBenchCommand(CLI::App& app, RunFunction& run) {
       ->check(NotNegative())
       ->capture_default_str();
   cmd->add_flag("--sync", options->sync, "Commit each write durably (fdatasync), not kNone");
+  cmd->add_option("--batch", options->batch, "Keys per BTree::MultiGet (workload multiget)")
+      ->check(NotNegative())
+      ->capture_default_str();
   cmd->add_option("--seed", options->seed, "Seed of the threads' random generators")
       ->check(NotNegative())
       ->capture_default_str();

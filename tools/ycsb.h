@@ -116,9 +116,10 @@ inline std::uint64_t Fnv64(std::uint64_t v) {
 // ---------------------------------------------------------------------------------------------
 // Workloads
 
-enum OpKind { kWrite, kRead, kUpdate, kInsert, kScan, kReadModifyWrite, kOpKinds };
+// kMultiGet: one batch of point reads (pagestore bench's multiget workload).
+enum OpKind { kWrite, kRead, kUpdate, kInsert, kScan, kReadModifyWrite, kMultiGet, kOpKinds };
 inline constexpr std::array<std::string_view, kOpKinds> kOpNames = {
-    "write", "read", "update", "insert", "scan", "read_modify_write"};
+    "write", "read", "update", "insert", "scan", "read_modify_write", "multiget"};
 
 enum class Distribution { kFill, kUniform, kZipfian, kLatest };
 
@@ -129,10 +130,15 @@ struct Workload {
   Distribution distribution;
 };
 
-// fill and read are db_bench's; ycsb-a..f are YCSB's core workloads (workloads/workloada...f).
+// fill and read are db_bench's (multiget: read in batches); ycsb-a..f are YCSB's core workloads
+// (workloads/workloada...f).
 inline constexpr Workload kWorkloads[] = {
     {"fill", "write --num records in random key order", {1, 0, 0, 0, 0, 0}, Distribution::kFill},
     {"read", "uniform point reads", {0, 1, 0, 0, 0, 0}, Distribution::kUniform},
+    {"multiget",
+     "uniform point reads in batches (BTree::MultiGet)",
+     {0, 0, 0, 0, 0, 0, 1},
+     Distribution::kUniform},
     {"ycsb-a", "50% read, 50% update; zipfian", {0, .5, .5, 0, 0, 0}, Distribution::kZipfian},
     {"ycsb-b", "95% read, 5% update; zipfian", {0, .95, .05, 0, 0, 0}, Distribution::kZipfian},
     {"ycsb-c", "100% read; zipfian", {0, 1, 0, 0, 0, 0}, Distribution::kZipfian},

@@ -160,6 +160,10 @@ INDEX_TARGETS = [
      "hash_get/absl_flat_hash_map", "throughput", 0.6, 2, 2),
     ("hash_insert_random/pagestore vs btree_insert_random/pagestore",
      "hash_insert_random/pagestore", "btree_insert_random/pagestore", "throughput", 1.0, 1, 1),
+    # Beyond the pool, from the device (O_DIRECT): a range scan reading ahead against the same
+    # scan reading one leaf at a time.
+    ("btree_scan_cold/read_ahead vs btree_scan_cold/no_read_ahead", "btree_scan_cold/read_ahead",
+     "btree_scan_cold/no_read_ahead", "speedup", 3.0, 1, 1),
 ]
 
 
@@ -181,6 +185,8 @@ INDEX_INFORMATIONAL = [
      "btree_get/absl_btree_map", "speedup", 1, 1),
     ("hash_delete/pagestore vs hash_insert_random/pagestore", "hash_delete/pagestore",
      "hash_insert_random/pagestore", "throughput", 1, 1),
+    ("btree_multiget_cold/pagestore vs btree_get_cold/pagestore (32 keys, beyond the pool)",
+     "btree_multiget_cold/pagestore", "btree_get_cold/pagestore", "speedup", 1, 1),
 ]
 
 
@@ -255,8 +261,12 @@ PERCENTILES = [("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"), ("p999_u
 # Larger than memory (ltm_bench under a memory cgroup, scripts/bench_ltm.sh). Compared in steady
 # state: "ltm_steady/<variant>" is, per repetition, the median of the throughput samples of the
 # second half of the run (after the page cache has filled), for our variants and fio alike.
-LTM_VARIANTS = ["pool_pread_direct", "pool_pread_buffered", "mmap", "pool_mmap", "raw_pread_direct",
-                "fio_psync_direct", "fio_mmap"]
+LTM_VARIANTS = ["pool_pread_direct", "pool_multiget", "pool_pread_buffered", "mmap", "pool_mmap",
+                "raw_pread_direct", "fio_psync_direct", "fio_uring_direct", "fio_mmap"]
+
+# The reads each thread of a variant keeps in flight (ltm_bench reports it as the counter
+# queue_depth; fio's from its job files).
+LTM_QUEUE_DEPTH = {"fio_psync_direct": 1, "fio_mmap": 1, "fio_uring_direct": 32}
 
 
 LTM_TARGETS = [
@@ -264,6 +274,10 @@ LTM_TARGETS = [
      "ltm_steady/pool_pread_direct", "ltm_steady/mmap", "speedup", 1.5, None, None),
     ("larger than memory: pool over pread (O_DIRECT) vs fio psync O_DIRECT, steady state",
      "ltm_steady/pool_pread_direct", "ltm_steady/fio_psync_direct", "throughput", 0.8, None, None),
+    ("larger than memory: pool batches of 32 (io_uring) vs mmap manager, steady state",
+     "ltm_steady/pool_multiget", "ltm_steady/mmap", "speedup", 2.0, None, None),
+    ("larger than memory: pool batches of 32 (io_uring) vs fio io_uring depth 32, steady state",
+     "ltm_steady/pool_multiget", "ltm_steady/fio_uring_direct", "throughput", 0.8, None, None),
 ]
 
 
@@ -283,8 +297,8 @@ LTM_INFORMATIONAL = [
 
 # Which layer (bench.sh --only) each benchmark family belongs to.
 LAYERS = [
-    ("storage", ("read_random/", "read_seq/", "write_random/", "mixed70_random/", "sync_1dirty/",
-                 "load_seq/", "fio/")),
+    ("storage", ("read_random/", "read_batch/", "read_seq/", "write_random/", "mixed70_random/",
+                 "sync_1dirty/", "load_seq/", "fio/")),
     ("buffer", ("pool_",)),
     ("wal", ("commit/", "commit_group/", "append/", "recovery/")),
     ("index", ("btree_", "hash_")),

@@ -3,7 +3,7 @@
 import statistics
 
 from .compare import informational_table, targets_table
-from .config import LTM_INFORMATIONAL, LTM_TARGETS, LTM_VARIANTS
+from .config import LTM_INFORMATIONAL, LTM_QUEUE_DEPTH, LTM_TARGETS, LTM_VARIANTS
 from .layers import counter_text, not_run
 from .results import series_variant
 from .text import fmt_rate, rate_with_spread, table
@@ -84,12 +84,16 @@ def ltm_section(run, tr):
         else:
             filled_text = ", ".join("never" if f is None else f"{f:.1f} s" for f in filled)
         threads = (whole or steady).threads
-        rows.append([v, str(threads), rate_with_spread(whole), rate_with_spread(steady),
+        depth = whole.median_counter("queue_depth") if whole else None
+        if depth is None:
+            depth = LTM_QUEUE_DEPTH.get(v)
+        rows.append([v, str(threads), f"{depth:.0f}" if depth is not None else "",
+                     rate_with_spread(whole), rate_with_spread(steady),
                      fmt_rate(statistics.median(first)) if first else "n/a", filled_text,
                      fmt_rate(misses) if misses is not None else "",
                      f"{hit:.2f}" if hit is not None else ""])
     lines.append("")
-    lines += table(["variant", "threads", "whole run: median (spread)",
+    lines += table(["variant", "threads", "queue depth per thread", "whole run: median (spread)",
                     "steady state: median (spread)", "first sample", "cache full after",
                     "device reads/s", "hit ratio"], rows)
     lines.append("")

@@ -725,8 +725,16 @@ TEST_F(ToolTest, BenchRunsAndReportsLatencies) {
   r = RunTool(
       fmt::format("bench --db={} --use-existing --workload=ycsb-a --num=2000 --threads=2", db));
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  // Batched reads through a pool smaller than the tree: every value checked, one op a batch.
+  r = RunTool(
+      fmt::format("bench --db={} --use-existing --workload=multiget --num=2000 --ops=50 --batch=16 "
+                  "--pool-frames=16 --json",
+                  db));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"multiget\":{\"ops\":50,\"bytes\":92800"), std::string::npos) << r.out;
   EXPECT_EQ(RunTool("verify " + db).exit_code, 0);
   EXPECT_EQ(RunTool("bench --disk=bogus --workload=fill --num=10").exit_code, 2);
+  ExpectOneLineFailure(RunTool("bench --workload=multiget --batch=0 --num=10"), "--batch");
 }
 
 }  // namespace
