@@ -229,7 +229,10 @@ std::string InstanceName(std::string_view family, int threads) {
   return fmt::format("{}/real_time/threads:{}", family, threads);
 }
 std::string YcsbFamily(int engine, int workload) {
-  return fmt::format("ycsb_{}/{}", static_cast<char>('a' + workload), kEngineNames[engine]);
+  // "ycsb-a" -> "ycsb_a", "ycsb-c-multiget" -> "ycsb_c_multiget".
+  std::string family = kYcsbNames[static_cast<std::size_t>(workload)];
+  std::replace(family.begin(), family.end(), '-', '_');
+  return fmt::format("{}/{}", family, kEngineNames[engine]);
 }
 std::string DurableFamily(int engine) {
   return fmt::format("durable_commit/{}", kEngineNames[engine]);
@@ -257,6 +260,10 @@ void RunWorkload(benchmark::State& state, std::string_view name, Engine& e,
   ycsb::KeyChooser chooser(w.distribution, r, r, zipf_slots, *e.inserts);
   std::string written;
   std::uint64_t version = gen();
+  std::vector<std::uint64_t> batch_ids;  // kMultiGet's
+  std::vector<ycsb::Key> batch_keys;
+  std::vector<std::string_view> batch_views;
+  std::int64_t items = 0;  // records read or written (a batch counts each of its keys)
   if (t == 0) e.StartRun();
   for (auto _ : state) {
     const OpKind kind = ycsb::ChooseOp(w, gen);
@@ -283,6 +290,16 @@ void RunWorkload(benchmark::State& state, std::string_view name, Engine& e,
         ycsb::MakeValue(id, ++version, kValueSize, &written);
         s = (*session)->ReadModifyWrite(key.view(), id, written);
         break;
+      case kMultiGet:
+        batch_ids.assign(1, id);
+        while (batch_ids.size() < ycsb::kMultiGetBatch) batch_ids.push_back(chooser.Next(gen));
+        batch_keys.clear();
+        batch_views.clear();
+        for (std::uint64_t b : batch_ids) batch_keys.push_back(ycsb::MakeKey(b));
+        for (const ycsb::Key& k : batch_keys) batch_views.push_back(k.view());
+        s = (*session)->MultiRead(batch_views, batch_ids);
+        items += static_cast<std::int64_t>(batch_ids.size()) - 1;
+        break;
       default:
         s = absl::InternalError("no such operation");
     }
@@ -291,8 +308,9 @@ void RunWorkload(benchmark::State& state, std::string_view name, Engine& e,
                                                      id, std::string(s.message()))));
       break;
     }
+    ++items;
   }
-  state.SetItemsProcessed(state.iterations());
+  state.SetItemsProcessed(items);
   if (t == 0) {
     e.EndRun(state);
     EngineCounters(state, e);

@@ -69,8 +69,8 @@ inline constexpr const char* kRawFamily = "durable_commit/raw_fdatasync";
 void CountRun(const std::string& name);
 
 // The workloads ycsb_{a..f} run (tools/ycsb.h's names).
-constexpr std::array<const char*, 6> kYcsbNames = {"ycsb-a", "ycsb-b", "ycsb-c",
-                                                   "ycsb-d", "ycsb-e", "ycsb-f"};
+constexpr std::array<const char*, 7> kYcsbNames = {"ycsb-a", "ycsb-b", "ycsb-c",         "ycsb-d",
+                                                   "ycsb-e", "ycsb-f", "ycsb-c-multiget"};
 
 // One run of workload `w` on `e`, in each of the benchmark's threads; `name` is its full name.
 void RunWorkload(benchmark::State& state, std::string_view name, Engine& e,

@@ -148,7 +148,15 @@ inline constexpr Workload kWorkloads[] = {
      "50% read, 50% read-modify-write; zipfian",
      {0, .5, 0, 0, 0, .5},
      Distribution::kZipfian},
+    // C's reads in batches (kMultiGetBatch keys each; pagestore bench: --batch): each engine's
+    // own batched lookup where it has one.
+    {"ycsb-c-multiget",
+     "100% read in batches of 32 keys (MultiGet); zipfian",
+     {0, 0, 0, 0, 0, 0, 1},
+     Distribution::kZipfian},
 };
+// Keys per batch of ycsb-c-multiget in ycsb_bench.
+inline constexpr std::size_t kMultiGetBatch = 32;
 
 // The workload named `name` ("ycsb-a", ...), or null.
 inline const Workload* FindWorkload(std::string_view name) {

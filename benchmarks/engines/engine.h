@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -72,6 +73,16 @@ class Session {
   // Reads record `id`, checks it, writes `value`.
   virtual absl::Status ReadModifyWrite(std::string_view key, std::uint64_t id,
                                        std::string_view value) = 0;
+  // Reads the records `ids` (keys `keys`) and checks each: through the engine's own batched
+  // lookup where it has one (pagestore: BTree::MultiGet; RocksDB: DB::MultiGet). LMDB, SQLite
+  // and absl::btree_map have none: this default reads one key after another.
+  virtual absl::Status MultiRead(std::span<const std::string_view> keys,
+                                 std::span<const std::uint64_t> ids) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (absl::Status s = Read(keys[i], ids[i]); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
 };
 
 // A loaded engine. Sessions of different threads may run at once; the engine outlives them.

@@ -127,6 +127,20 @@ class PagestoreEngine final : public Engine {
       }
       return CheckRead(e_.name(), id, value_.data(), value_.size());
     }
+    absl::Status MultiRead(std::span<const std::string_view> keys,
+                           std::span<const std::uint64_t> ids) override {
+      e_.tree_->MultiGet(keys, &values_, &statuses_);
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!statuses_[i].ok()) [[unlikely]] {
+          return absl::IsNotFound(statuses_[i]) ? NotFound(e_.name(), keys[i]) : statuses_[i];
+        }
+        if (absl::Status s = CheckRead(e_.name(), ids[i], values_[i].data(), values_[i].size());
+            !s.ok()) {
+          return s;
+        }
+      }
+      return absl::OkStatus();
+    }
     absl::Status Update(std::string_view key, std::string_view value) override {
       return WriteOne(key, value, false);
     }
@@ -171,7 +185,9 @@ class PagestoreEngine final : public Engine {
     }
 
     PagestoreEngine& e_;
-    std::string value_;  // reused: no allocation per read
+    std::string value_;                // reused: no allocation per read
+    std::vector<std::string> values_;  // MultiRead's
+    std::vector<absl::Status> statuses_;
   };
 
   fs::path dir_;

@@ -231,6 +231,9 @@ YCSB_WORKLOADS = [
     ("F", "ycsb_f", "50% read, 50% read-modify-write", 1),
     ("B", "ycsb_b", "95% read, 5% update", 2),
     ("C", "ycsb_c", "100% read", 2),
+    # C in batches of 32 keys: pagestore's BTree::MultiGet and RocksDB's DB::MultiGet; LMDB,
+    # SQLite and absl::btree_map have no batched lookup and read one key after another.
+    ("C-multiget", "ycsb_c_multiget", "100% read, batches of 32 (MultiGet where there is one)", 1),
 ]
 
 
