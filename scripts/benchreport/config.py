@@ -370,7 +370,10 @@ SUMMARY = [
      [f"durable_commit/{e}" for e in DURABLE_ENGINES if e not in OURS], [], 1),
     ("ltm", "larger than memory: random 4 KiB reads, steady state",
      ["ltm_steady/pool_pread_direct"], "ltm_steady/raw_pread_direct",
-     ["ltm_steady/fio_psync_direct"], [t[0] for t in LTM_TARGETS], None),
+     ["ltm_steady/fio_psync_direct"], [t[0] for t in LTM_TARGETS[:2]], None),
+    ("ltm", "larger than memory: random 4 KiB reads in batches of 32 (io_uring), steady state",
+     ["ltm_steady/pool_multiget"], "ltm_steady/fio_uring_direct", ["ltm_steady/mmap"],
+     [t[0] for t in LTM_TARGETS[2:]], None),
 ]
 
 

@@ -336,7 +336,7 @@ def load_inputs(paths, smoke=False):
                 run.ltm_skipped = f.read().strip() or "no reason given"
         elif FIO_LTM_FILE.match(base):
             variant = FIO_LTM_FILE.match(base).group("variant")
-            variant = "psync_direct" if variant == "direct" else variant
+            variant = {"direct": "psync_direct", "uring": "uring_direct"}.get(variant, variant)
             with open(path) as f:
                 text = f.read()
             try:

@@ -222,7 +222,7 @@ class SmokeTest(unittest.TestCase):
         ltm = text.split("## Larger than memory")[1].split("\n## ")[0]
         self.assertRegex(ltm, r"\| mmap manager vs fio mmap, steady state \| [^|]+ \| "
                               r"no steady state \(smoke run\) \|")
-        self.assertRegex(ltm, r"\| fio_mmap \| 2 \| 3.90k/s \(1 rep\) \| "
+        self.assertRegex(ltm, r"\| fio_mmap \| 2 \| 1 \| 3.90k/s \(1 rep\) \| "
                               r"no steady state \(smoke run\) \|")
         # The pool's late fill falls back to ltm_bench's own steady counter: a figure.
         self.assertEqual(run.result("ltm_steady/pool_pread_direct", 2).median(), 3100)
