@@ -268,10 +268,13 @@ absl::StatusOr<bool> BufferPool::TryClaim(FrameId f) {
 
 absl::StatusOr<std::optional<FrameId>> BufferPool::EvictBatch(
     FrameId first, const absl::flat_hash_set<FrameId>& skipped) {
+  // The victim and the next dirty victims the replacer offers, written back together; only the
+  // victim is evicted, the others stay resident (now clean, so the next evictions are cheap).
+  const std::size_t limit = std::min(kWriteBackBatch, std::max<std::size_t>(1, frames_.size() / 8));
   std::vector<FrameId> group = {first};
-  while (group.size() < kWriteBackBatch) {
+  while (group.size() < limit) {
     std::optional<FrameId> next = replacer_->PickVictim([&](FrameId f) {
-      return !frames_[f].latch.is_locked() &&
+      return !frames_[f].latch.is_locked() && frames_[f].dirty.load(std::memory_order_relaxed) &&
              frames_[f].page_id.load(std::memory_order_relaxed) != kInvalidPageId &&
              !skipped.contains(f) && std::find(group.begin(), group.end(), f) == group.end();
     });
@@ -281,21 +284,10 @@ absl::StatusOr<std::optional<FrameId>> BufferPool::EvictBatch(
   // A failure here leaves the pages dirty; claiming `first` below then writes it alone and
   // reports that write's error, as an eviction of one page would.
   (void)WriteBackBatch(group);
-  std::optional<FrameId> mine;
-  for (FrameId f : group) {
-    absl::StatusOr<bool> claimed = TryClaim(f);
-    if (!claimed.ok()) {
-      if (f == first && !mine) return claimed.status();
-      continue;  // stays dirty and resident; another eviction will try it
-    }
-    if (!*claimed) continue;
-    if (!mine) {
-      mine = f;
-    } else {
-      Abandon(f);  // evicted ahead: to the free list for the next miss
-    }
-  }
-  return mine;
+  absl::StatusOr<bool> claimed = TryClaim(first);
+  if (!claimed.ok()) return claimed.status();
+  if (!*claimed) return std::nullopt;
+  return first;
 }
 
 absl::Status BufferPool::WriteBackBatch(std::span<const FrameId> frames) {
@@ -653,10 +645,15 @@ absl::Status BufferPool::Prefetch(PageId first, PageId last) {
     ids.clear();
     for (PageId id = start; id <= last && id < start + kChunk; ++id) ids.push_back(id);
     if (absl::Status s = LoadPages(ids, &statuses); s.ok()) continue;
+    bool full = false;
     for (const absl::Status& s : statuses) {
-      if (IsPoolFull(s)) return absl::OkStatus();  // every frame pinned: stop quietly
-      if (!s.ok()) return s;
+      if (IsPoolFull(s)) {
+        full = true;
+      } else if (!s.ok()) {
+        return s;
+      }
     }
+    if (full) return absl::OkStatus();  // every frame pinned: stop quietly
   }
   return absl::OkStatus();
 }
@@ -675,9 +672,17 @@ absl::Status BufferPool::LoadPages(std::span<const PageId> ids,
     FrameId frame;
   };
   std::vector<Miss> misses;
-  // Claimed frames stay latched until their batch is read: a batch claims at most an eighth of
-  // the pool, so other threads keep frames to work with.
-  const std::size_t max_claimed = std::max<std::size_t>(1, frames_.size() / 8);
+  // Claimed frames stay latched until their batch is read. All batches together hold at most an
+  // eighth of the pool (load_budget_), so other threads keep frames to work with: a batch that
+  // finds the budget spent reads what it has claimed and goes on, or, holding none, leaves the
+  // page unloaded (pool full: its reader will fetch it).
+  const std::int64_t budget =
+      static_cast<std::int64_t>(std::max<std::size_t>(1, frames_.size() / 8));
+  auto reserve = [&] {
+    if (load_claims_.fetch_add(1, std::memory_order_acq_rel) < budget) return true;
+    load_claims_.fetch_sub(1, std::memory_order_acq_rel);
+    return false;
+  };
   std::vector<PageRequest> batch;
   auto read_misses = [&] {
     if (misses.empty()) return;
@@ -707,6 +712,7 @@ absl::Status BufferPool::LoadPages(std::span<const PageId> ids,
       fr.latch.UnlockExclusive();
     }
     disk_reads_.fetch_add(read, std::memory_order_relaxed);
+    load_claims_.fetch_sub(static_cast<std::int64_t>(misses.size()), std::memory_order_acq_rel);
     misses.clear();
   };
   absl::flat_hash_map<PageId, std::size_t> first_index;  // a repeated id shares its outcome
@@ -729,21 +735,29 @@ absl::Status BufferPool::LoadPages(std::span<const PageId> ids,
           fmt::format("{}: cannot allocate the page table for page {}", path_, id));
       continue;
     }
+    if (!reserve()) {
+      read_misses();  // ours go back to the budget
+      if (!reserve()) {
+        status = Exhausted();  // other batches hold the budget: not loaded now
+        continue;
+      }
+    }
     // A thread that wants a page claimed here waits for its read (invariant 12); GetFrame never
     // waits on the frames claimed.
     absl::StatusOr<FrameId> got = GetFrame();
     if (!got.ok()) {
+      load_claims_.fetch_sub(1, std::memory_order_acq_rel);
       status = got.status();
       continue;
     }
     Frame& fr = frames_[*got];
     fr.page_id.store(id, std::memory_order_relaxed);
     if (table_.TryInsert(id, *got)) {
+      load_claims_.fetch_sub(1, std::memory_order_acq_rel);
       Abandon(*got);  // another thread mapped it meanwhile: resident now
       continue;
     }
     misses.push_back({i, *got});
-    if (misses.size() >= max_claimed) read_misses();
   }
   read_misses();
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -762,10 +776,10 @@ void BufferPool::ReadPages(
   std::vector<absl::Status> statuses;
   (void)LoadPages(ids, &statuses);
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    // A page that failed to load is tried again singly: its error then comes from ReadPage
-    // (and a page evicted since its load is read again).
-    absl::StatusOr<ReadPageGuard> page =
-        statuses[i].ok() || IsPoolFull(statuses[i]) ? ReadPage(ids[i]) : statuses[i];
+    // Every page through ReadPage: a hit after the load, a page evicted since read again, and
+    // a page whose load failed tried again singly (its error then is ReadPage's own: a load's
+    // status can also be another page's failed write-back, met while claiming a frame).
+    absl::StatusOr<ReadPageGuard> page = ReadPage(ids[i]);
     visit(i, page);
   }
 }

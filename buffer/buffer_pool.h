@@ -127,22 +127,27 @@ class BufferPool {
   [[nodiscard]] absl::Status Prefetch(PageId first, PageId last) ABSL_LOCKS_EXCLUDED(io_mu_);
 
   // Batches. LoadPages makes the pages of `ids` resident: it finds the resident ones (and
-  // leaves them be), claims a frame for each of the others, reads those in one
-  // DiskManager::ReadBatch (one io_uring submission for the pread manager) per eighth of the
-  // pool's frames (claimed frames stay latched until their batch is read, so a batch never takes
-  // more of the pool from other threads than that), and holds none of them on return, so it
-  // never waits on a page latch and cannot deadlock with the caller's guards. Each page's outcome
-  // goes to (*statuses)[i] when `statuses` is not null (resized to ids.size()): ReadPage's errors,
-  // ResourceExhausted (with the pool-full mark, IsPoolFull) when no frame was free. A failed page
-  // leaves no frame behind holding bad bytes. Returns OK or the first failure. Pages loaded may be
-  // evicted again before the caller reads them (a small pool under pressure); they are then read
-  // again, singly, by whoever fetches them.
+  // leaves them be), claims a frame for each of the others and reads them with
+  // DiskManager::ReadBatch (one io_uring submission for the pread manager), then holds none of
+  // them on return, so it never waits on a page latch and cannot deadlock with the caller's
+  // guards. Claimed frames stay latched until their batch is read, and all concurrent
+  // LoadPages together claim at most an eighth of the frames: a call that finds that budget
+  // spent reads what it has claimed and goes on, so a large set is read in several batches, and
+  // a page it cannot claim a frame for is left unloaded with the pool-full status (IsPoolFull),
+  // never taking frames from threads that fetch pages one at a time. Each page's outcome goes to
+  // (*statuses)[i] when `statuses` is not null (resized to ids.size()): the read's errors, the
+  // pool-full status, or an error met while freeing a frame for it (a victim's failed
+  // write-back, which names that victim's page). A failed page leaves no frame behind holding
+  // bad bytes. Returns OK or the first failure. Pages loaded may be evicted again before the
+  // caller reads them (a small pool under pressure); they are then read again, singly, by
+  // whoever fetches them.
   [[nodiscard]] absl::Status LoadPages(std::span<const PageId> ids,
                                        std::vector<absl::Status>* statuses = nullptr)
       ABSL_LOCKS_EXCLUDED(io_mu_);
-  // Loads the misses of `ids` in one batch (LoadPages), then visits each page in order under a
-  // shared latch, one page at a time: visit(i, page) with the guard, or the page's error. The
-  // visitor must not keep the guard (it is released after the call).
+  // Loads the misses of `ids` (LoadPages), then visits each page in order under a shared
+  // latch, one page at a time: visit(i, page) with the guard, or ReadPage's error for it (a page
+  // whose load failed is read again singly first). The visitor must not keep the guard (it is
+  // released after the call).
   void ReadPages(std::span<const PageId> ids,
                  absl::FunctionRef<void(std::size_t, absl::StatusOr<ReadPageGuard>&)> visit)
       ABSL_LOCKS_EXCLUDED(io_mu_);
@@ -243,9 +248,10 @@ class BufferPool {
   // after one WAL flush. A page whose write fails stays dirty. Returns the first failure.
   [[nodiscard]] absl::Status WriteBackBatch(std::span<const FrameId> frames)
       ABSL_LOCKS_EXCLUDED(io_mu_);
-  // Eviction of a dirty victim `first`: it and the next victims the replacer offers (up to
-  // kWriteBackBatch) are written back in one batch and claimed; the caller gets one frame, the
-  // rest go to the free list. nullopt when `first` could not be claimed after all.
+  // Eviction of a dirty victim `first`: it and the next dirty victims the replacer offers (up
+  // to kWriteBackBatch, and an eighth of the pool) are written back in one batch; `first` is
+  // then claimed, the others stay resident and clean. nullopt when `first` could not be claimed
+  // after all.
   [[nodiscard]] absl::StatusOr<std::optional<FrameId>> EvictBatch(
       FrameId first, const absl::flat_hash_set<FrameId>& skipped) ABSL_LOCKS_EXCLUDED(io_mu_);
   // Writes `copy` (of page `id`, held in frame `f`) after the WAL rule; the caller holds the
@@ -326,6 +332,7 @@ class BufferPool {
   std::atomic<std::uint64_t> dirty_writebacks_{0};
   std::atomic<std::uint64_t> disk_reads_{0};
   std::atomic<std::uint64_t> disk_writes_{0};
+  std::atomic<std::int64_t> load_claims_{0};  // frames LoadPages holds claimed, all threads
   std::atomic<std::uint64_t> read_batches_{0};
   std::atomic<std::uint64_t> write_batches_{0};
   std::atomic<std::uint64_t> swaps_{0};

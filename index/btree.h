@@ -49,10 +49,10 @@ inline constexpr std::uint16_t kBTreeResourceManager = 1;
 struct BTreeOptions {
   KeyComparator comparator;  // empty: bytewise, compared inline
   // Scan read-ahead: when a forward iterator is about to step to a leaf that is not in the
-  // pool, it reads that leaf and the leaves after it (their ids from the parent) in one batch
-  // (BufferPool::LoadPages). The window starts at 4 leaves and doubles each time it is used up,
-  // up to this many; 0 turns read-ahead off. Bytewise order only (a custom comparator reads
-  // one leaf at a time).
+  // pool, it reads that leaf and the leaves after it under the same parent (their ids from the
+  // parent) in one batch (BufferPool::LoadPages). The window starts at 4 leaves and doubles at
+  // each read-ahead of the iterator, up to this many and an eighth of the pool; 0 turns
+  // read-ahead off. Bytewise order only (a custom comparator reads one leaf at a time).
   std::size_t read_ahead_leaves = 64;
 };
 
@@ -96,9 +96,10 @@ class BTree {
   // the value, NotFoundError, or Get's errors); both vectors are resized to keys.size(). The
   // keys are sorted (repeats looked up once) and descended level by level: each round takes
   // every pending key down as far as its path is in the pool, and reads all the pages the
-  // round found missing in one batch (BufferPool::LoadPages, one io_uring submission), so a
-  // cold MultiGet of n keys waits for about one batch per level where n Gets wait for n reads
-  // per level. Each key's answer is a value it had during the call. Thread safety: as Get.
+  // round found missing together (BufferPool::LoadPages: one io_uring submission per eighth of
+  // the pool), so a cold MultiGet of n keys waits for about one batch per level where n Gets
+  // wait for n reads per level. Each key's answer is a value it had during the call. Thread
+  // safety: as Get.
   void MultiGet(std::span<const std::string_view> keys, std::vector<std::string>* values,
                 std::vector<absl::Status>* statuses) const;
 

@@ -125,10 +125,12 @@ class HashIndex {
   // As Get, into the caller's string (its buffer is reused: no allocation once large enough).
   [[nodiscard]] absl::Status Get(std::string_view key, std::string* value) const;
   // Many Gets at once: (*values)[i] and (*statuses)[i] answer keys[i] as Get would; both are
-  // resized to keys.size(). The buckets the keys hash to that are not in the pool are read in
-  // one batch first (BufferPool::LoadPages: one io_uring submission), then each key is looked
-  // up among resident pages, so a cold MultiGet of n keys waits for about one batch instead of
-  // n reads. Thread safety: as Get.
+  // resized to keys.size(). The buckets the keys hash to, as far as the in-memory directory
+  // cache knows them, that are not in the pool are read in one batch first
+  // (BufferPool::LoadPages), then each key is looked up with Get, so a cold MultiGet of n keys
+  // waits for about one batch instead of n reads. Keys whose bucket the cache does not know (an
+  // index just opened, before its first Get fills the cache; directories past the cached part)
+  // and overflow pages are read by Get one at a time. Thread safety: as Get.
   void MultiGet(std::span<const std::string_view> keys, std::vector<std::string>* values,
                 std::vector<absl::Status>* statuses) const;
   // The number of entries: walks every bucket (O(pages); for statistics, not per operation).

@@ -258,16 +258,19 @@ absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref, std:
       next = Load<std::uint64_t>(p, kNext);
     }
     if (pages != nullptr) pages->push_back(dir);
-    if (read_data || out != nullptr) {
-      // The directory's pages that are not in the pool, read in one batch (errors, if any,
-      // come again from the reads below).
-      std::vector<PageId> cold;
-      for (PageId id : ids) {
-        if (!pool.IsResident(id)) cold.push_back(id);
-      }
-      if (!cold.empty()) (void)pool.LoadPages(cold);
-    }
+    // The data pages not in the pool are read ahead in batches of a window (an eighth of the
+    // pool, so a window's pages are still there when the copy reaches them); errors, if any,
+    // come again from the reads below.
+    const std::size_t window = std::max<std::size_t>(1, pool.frame_count() / 8);
+    std::vector<PageId> cold;
     for (std::size_t k = 0; k < ids.size(); ++k) {
+      if ((read_data || out != nullptr) && k % window == 0) {
+        cold.clear();
+        for (std::size_t j = k; j < ids.size() && j < k + window; ++j) {
+          if (!pool.IsResident(ids[j])) cold.push_back(ids[j]);
+        }
+        if (!cold.empty()) (void)pool.LoadPages(cold);
+      }
       const PageId id = ids[k];
       if (absl::Status s = check_id(id); !s.ok()) return s;
       if (pages != nullptr) pages->push_back(id);

@@ -123,7 +123,8 @@ class DiskManager {
   // FailedPreconditionError on a read-only or failed manager.
   [[nodiscard]] virtual absl::Status WritePage(PageId id, PageSpan page) = 0;
 
-  // Reads ids.size() pages into consecutive kPageSize slices of `out`. Stops at the first error.
+  // Reads ids.size() pages into consecutive kPageSize slices of `out`; returns the first error
+  // (the default stops there; the pread manager reads the whole set as one batch, ReadBatch).
   [[nodiscard]] virtual absl::Status ReadPages(std::span<const PageId> ids,
                                                std::span<std::byte> out);
 

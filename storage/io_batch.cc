@@ -71,8 +71,14 @@ absl::StatusOr<std::unique_ptr<IoRings>> IoRings::Create(unsigned depth,
   if (const int err = setup_fault ? setup_fault() : 0; err != 0) {
     return absl::UnavailableError(fmt::format("io_uring setup failed: {}", ::strerror(err)));
   }
-  std::unique_ptr<Ring> first = rings->Acquire();
-  if (first == nullptr) return absl::UnavailableError("io_uring setup failed");
+  auto first = std::make_unique<Ring>();
+  if (const int r = io_uring_queue_init(depth, &first->ring, 0); r != 0) {
+    return absl::UnavailableError(fmt::format("io_uring setup failed: {}", ::strerror(-r)));
+  }
+  {
+    MutexLock lock(&rings->mu_);
+    rings->made_ = 1;
+  }
   rings->Release(std::move(first));
   return rings;
 }
@@ -134,6 +140,7 @@ bool IoRings::RunOn(Ring& r, int fd, bool write, std::span<IoRun> runs, std::spa
   std::vector<int> retries(runs.size(), 0);
   std::size_t queued = 0;     // prepared, not yet handed to the kernel
   std::size_t in_flight = 0;  // handed to the kernel, not yet reaped
+  int busy = 0;               // submissions refused for now (EINTR, EAGAIN, EBUSY) in a row
   bool broken = false;
   while (!ready.empty() || queued > 0 || in_flight > 0) {
     while (!broken && !ready.empty() && queued + in_flight < depth_) {
@@ -151,20 +158,23 @@ bool IoRings::RunOn(Ring& r, int fd, bool write, std::span<IoRun> runs, std::spa
       io_uring_sqe_set_data64(sqe, i);
       ++queued;
     }
-    if (queued > 0 || in_flight > 0) {
-      io_uring_cqe* first = nullptr;
-      const int submitted =
-          queued > 0 ? io_uring_submit_and_wait(ring, 1) : io_uring_wait_cqe(ring, &first);
-      if (submissions != nullptr && queued > 0) ++*submissions;
-      if (queued > 0 && submitted > 0) {
+    if (!broken && queued > 0) {
+      const int submitted = io_uring_submit_and_wait(ring, 1);
+      if (submissions != nullptr) ++*submissions;
+      if (submitted > 0) {
+        busy = 0;
         queued -= std::min<std::size_t>(queued, static_cast<std::size_t>(submitted));
         in_flight += static_cast<std::size_t>(submitted);
-      } else if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN &&
-                 submitted != -EBUSY) {
+      } else if ((submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY &&
+                  submitted != 0) ||
+                 ++busy > kMaxRetries) {
         // The kernel took none of the queued entries and will not: stop submitting, reap what
         // is in flight, and leave the rest to the caller.
         broken = true;
       }
+    } else if (in_flight > 0) {
+      io_uring_cqe* cqe = nullptr;
+      (void)io_uring_wait_cqe(ring, &cqe);  // EINTR: reaped below, or waited for again
     }
     io_uring_cqe* cqe;
     unsigned head;

@@ -45,8 +45,9 @@ void RunSequentially(int fd, bool write, std::span<IoRun> runs, std::span<iovec>
 class IoRings {
  public:
   // A first ring of `depth` entries, to learn whether io_uring works here (more are made as
-  // concurrent batches need them). The error says why not: ENOSYS on an old kernel, EPERM under
-  // seccomp, or the errno `setup_fault` returns (tests: non-zero fails the setup with it).
+  // concurrent batches need them). The error says why not: io_uring_queue_init's errno (ENOSYS
+  // on an old kernel, EPERM under seccomp), or the errno `setup_fault` returns (tests: non-zero
+  // fails the setup with it).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<IoRings>> Create(
       unsigned depth, const std::function<int()>& setup_fault);
   ~IoRings();

@@ -181,8 +181,10 @@ absl::Status PreadDiskManager::Batch(std::span<PageRequest> batch, bool write) {
   if (unaligned > 0) {
     bounce.reset(static_cast<std::byte*>(std::aligned_alloc(kPageSize, unaligned * kPageSize)));
     if (bounce == nullptr) {
-      return absl::ResourceExhaustedError(
+      const absl::Status s = absl::ResourceExhaustedError(
           fmt::format("{}: no memory for a batch's {} bounce pages", path_, unaligned));
+      for (std::size_t i : order) batch[i].status = s;  // nothing was read or written
+      return s;
     }
   }
   std::vector<std::byte*> io_data(order.size());

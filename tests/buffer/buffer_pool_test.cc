@@ -139,9 +139,7 @@ TEST(BufferPoolTest, OptimisticReadsValidateUntilAWriterOrAnEvictionComes) {
   EXPECT_TRUE(HoldsVersion(fresh.data(), ids[0], 1));
 
   // Eviction invalidates: the frame now holds another page.
-  for (int round = 0; round < 3; ++round) {
-    for (int i = 1; i < 8; ++i) PS_ASSERT_OK(pool->ReadPage(ids[i]).status());
-  }
+  for (int i = 4; i < 8; ++i) PS_ASSERT_OK(pool->ReadPage(ids[i]).status());
   EXPECT_FALSE(fresh.Validate());
   EXPECT_FALSE(pool->TryReadOptimistic(ids[0], &probe));
 
