@@ -673,7 +673,7 @@ absl::Status BufferPool::LoadPages(std::span<const PageId> ids,
   };
   std::vector<Miss> misses;
   // Claimed frames stay latched until their batch is read. All batches together hold at most an
-  // eighth of the pool (load_budget_), so other threads keep frames to work with: a batch that
+  // eighth of the pool (load_claims_), so other threads keep frames to work with: a batch that
   // finds the budget spent reads what it has claimed and goes on, or, holding none, leaves the
   // page unloaded (pool full: its reader will fetch it).
   const std::int64_t budget =

@@ -52,7 +52,7 @@ struct BTreeOptions {
   // pool, it reads that leaf and the leaves after it under the same parent (their ids from the
   // parent) in one batch (BufferPool::LoadPages). The window starts at 4 leaves and doubles at
   // each read-ahead of the iterator, up to this many and an eighth of the pool; 0 turns
-  // read-ahead off. Bytewise order only (a custom comparator reads one leaf at a time).
+  // read-ahead off.
   std::size_t read_ahead_leaves = 64;
 };
 

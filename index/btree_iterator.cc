@@ -225,10 +225,10 @@ void BTree::Iterator::ReadAhead(PageId right, bool may_latch) {
   auto take = [&](std::vector<PageId> children) {
     if (!children.empty() && children[0] == right) ids = std::move(children);
   };
-  if (!tree_->options_.comparator && have_bound_) {
+  if (have_bound_) {
     const std::string_view key = bound_;
     bool done = false;
-    {
+    if (!tree_->options_.comparator) {  // a custom comparator is never handed torn bytes
       OptimisticReadScope scope;
       OptimisticPageGuard parent;
       if (tree_->DescendOptimistic(&key, 1, &parent) == Optimistic::kFound) {

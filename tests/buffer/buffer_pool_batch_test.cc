@@ -223,9 +223,9 @@ TEST(PoolBatchFaultTest, BatchedWriteBackKeepsTheWalRule) {
 }
 
 // A disk that takes a while per read, so that loads hold their claimed frames for a while.
-class SlowDiskManager final : public DiskManager {
+class SlowDiskManager final : public ForwardingDiskManager {
  public:
-  explicit SlowDiskManager(std::unique_ptr<DiskManager> inner) : inner_(std::move(inner)) {}
+  using ForwardingDiskManager::ForwardingDiskManager;
   absl::Status ReadPage(PageId id, PageSpan out) override {
     std::this_thread::sleep_for(std::chrono::microseconds(300));
     return inner_->ReadPage(id, out);
@@ -235,21 +235,7 @@ class SlowDiskManager final : public DiskManager {
     for (PageRequest& r : batch) r.status = inner_->ReadPage(r.id, PageSpan(r.data, kPageSize));
     return FirstFailure(batch);
   }
-  absl::Status WritePage(PageId id, PageSpan page) override { return inner_->WritePage(id, page); }
-  absl::StatusOr<PageId> AllocatePage() override { return inner_->AllocatePage(); }
-  absl::Status Sync() override { return inner_->Sync(); }
-  PageId page_count() const override { return inner_->page_count(); }
-  SuperblockRoots roots() const override { return inner_->roots(); }
-  void SetRoots(const SuperblockRoots& r) override { inner_->SetRoots(r); }
-  absl::Status Advise(AccessPattern p) override { return inner_->Advise(p); }
-  absl::Status WillNeed(PageId a, PageId b) override { return inner_->WillNeed(a, b); }
-  DiskStats stats() const override { return inner_->stats(); }
   std::string_view name() const override { return "slow"; }
-  const std::string& path() const override { return inner_->path(); }
-  bool read_only() const override { return inner_->read_only(); }
-
- private:
-  std::unique_ptr<DiskManager> inner_;
 };
 
 // Many loads in flight at once never take the frames a thread fetching one page needs: all of

@@ -99,20 +99,12 @@ class RecordingLogFlusher final : public LogFlusher {
   std::atomic<int> fail_next_{0};
 };
 
-// Forwards to `inner`; counts page writes whose LSN the log had not yet made durable.
-class WalCheckingDiskManager final : public DiskManager {
+// Forwards every call to `inner`; a test's manager overrides the calls it watches or changes.
+class ForwardingDiskManager : public DiskManager {
  public:
-  WalCheckingDiskManager(std::unique_ptr<DiskManager> inner, const RecordingLogFlusher* log)
-      : inner_(std::move(inner)), log_(log) {}
-  int writes() const { return writes_.load(); }
-  int violations() const { return violations_.load(); }
-
-  absl::Status WritePage(PageId id, PageSpan page) override {
-    ++writes_;
-    if (ReadPageHeader(page).lsn > log_->flushed()) ++violations_;
-    return inner_->WritePage(id, page);
-  }
+  explicit ForwardingDiskManager(std::unique_ptr<DiskManager> inner) : inner_(std::move(inner)) {}
   absl::Status ReadPage(PageId id, PageSpan out) override { return inner_->ReadPage(id, out); }
+  absl::Status WritePage(PageId id, PageSpan page) override { return inner_->WritePage(id, page); }
   absl::StatusOr<PageId> AllocatePage() override { return inner_->AllocatePage(); }
   absl::Status Sync() override { return inner_->Sync(); }
   PageId page_count() const override { return inner_->page_count(); }
@@ -121,12 +113,30 @@ class WalCheckingDiskManager final : public DiskManager {
   absl::Status Advise(AccessPattern p) override { return inner_->Advise(p); }
   absl::Status WillNeed(PageId a, PageId b) override { return inner_->WillNeed(a, b); }
   DiskStats stats() const override { return inner_->stats(); }
-  std::string_view name() const override { return "wal-check"; }
+  std::string_view name() const override { return "forwarding"; }
   const std::string& path() const override { return inner_->path(); }
   bool read_only() const override { return inner_->read_only(); }
 
- private:
+ protected:
   std::unique_ptr<DiskManager> inner_;
+};
+
+// Counts page writes whose LSN the log had not yet made durable.
+class WalCheckingDiskManager final : public ForwardingDiskManager {
+ public:
+  WalCheckingDiskManager(std::unique_ptr<DiskManager> inner, const RecordingLogFlusher* log)
+      : ForwardingDiskManager(std::move(inner)), log_(log) {}
+  int writes() const { return writes_.load(); }
+  int violations() const { return violations_.load(); }
+
+  absl::Status WritePage(PageId id, PageSpan page) override {
+    ++writes_;
+    if (ReadPageHeader(page).lsn > log_->flushed()) ++violations_;
+    return inner_->WritePage(id, page);
+  }
+  std::string_view name() const override { return "wal-check"; }
+
+ private:
   const RecordingLogFlusher* log_;
   std::atomic<int> writes_{0};
   std::atomic<int> violations_{0};
