@@ -197,6 +197,51 @@ absl::StatusOr<ValueRef> WriteValue(
   return ref;
 }
 
+namespace {
+
+// The data pages of ids[k, k + window) that are not in the pool, read in one batch (a window is
+// an eighth of the pool, so its pages are still there when the copy reaches them). Errors, if
+// any, come again from the reads that follow.
+void LoadWindow(BufferPool& pool, const std::vector<PageId>& ids, std::size_t k,
+                std::size_t window) {
+  std::vector<PageId> cold;
+  for (std::size_t j = k; j < ids.size() && j < k + window; ++j) {
+    if (!pool.IsResident(ids[j])) cold.push_back(ids[j]);
+  }
+  if (!cold.empty()) (void)pool.LoadPages(cold);
+}
+
+// What a data page of a value must say: whose it is, and which bytes it holds.
+struct DataPageOf {
+  std::uint64_t owner, head, nonce, offset, bytes;
+};
+
+// Appends data page `id`'s bytes to *out without a latch when the page is resident and is the
+// page `want` describes, and its frame validates after the copy; false (and *out as it was)
+// otherwise: the latched read then decides.
+bool AppendOptimistically(BufferPool& pool, PageId id, const DataPageOf& want, std::string* out) {
+  OptimisticPageGuard og;
+  if (!pool.TryReadOptimistic(id, &og)) return false;
+  const std::size_t at = out->size();
+  bool sound;
+  {
+    OptimisticReadScope scope;
+    const std::byte* p = og.data().data();
+    sound = TypeOf(p) == PageType::kValue && Load<std::uint16_t>(p, kRole) == kValueRoleData &&
+            Load<std::uint64_t>(p, kOwner) == want.owner &&
+            Load<std::uint64_t>(p, kHead) == want.head &&
+            Load<std::uint64_t>(p, kNonce) == want.nonce &&
+            Load<std::uint64_t>(p, kLength) == want.offset &&
+            Load<std::uint32_t>(p, kNext) == want.bytes;
+    if (sound) out->append(reinterpret_cast<const char*>(p + kValuePageHeaderEnd), want.bytes);
+  }
+  if (sound && og.Validate()) return true;
+  out->resize(at);  // torn, or not what it should be
+  return false;
+}
+
+}  // namespace
+
 absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref, std::string* out,
                        std::vector<PageId>* pages, bool read_data) {
   auto bad = [&](PageId id, const std::string& what) {
@@ -258,44 +303,18 @@ absl::Status WalkValue(BufferPool& pool, PageId owner, const ValueRef& ref, std:
       next = Load<std::uint64_t>(p, kNext);
     }
     if (pages != nullptr) pages->push_back(dir);
-    // The data pages not in the pool are read ahead in batches of a window (an eighth of the
-    // pool, so a window's pages are still there when the copy reaches them); errors, if any,
-    // come again from the reads below.
     const std::size_t window = std::max<std::size_t>(1, pool.frame_count() / 8);
-    std::vector<PageId> cold;
     for (std::size_t k = 0; k < ids.size(); ++k) {
-      if ((read_data || out != nullptr) && k % window == 0) {
-        cold.clear();
-        for (std::size_t j = k; j < ids.size() && j < k + window; ++j) {
-          if (!pool.IsResident(ids[j])) cold.push_back(ids[j]);
-        }
-        if (!cold.empty()) (void)pool.LoadPages(cold);
-      }
+      if ((read_data || out != nullptr) && k % window == 0) LoadWindow(pool, ids, k, window);
       const PageId id = ids[k];
       if (absl::Status s = check_id(id); !s.ok()) return s;
       if (pages != nullptr) pages->push_back(id);
       const std::uint64_t n = std::min<std::uint64_t>(kValueBytesPerPage, ref.length - offset);
       // The common case: a resident page copied without a latch, kept if its frame validates.
-      OptimisticPageGuard og;
-      if (out != nullptr && pool.TryReadOptimistic(id, &og)) {
-        const std::size_t at = out->size();
-        bool sound;
-        {
-          OptimisticReadScope scope;
-          const std::byte* p = og.data().data();
-          sound = TypeOf(p) == PageType::kValue &&
-                  Load<std::uint16_t>(p, kRole) == kValueRoleData &&
-                  Load<std::uint64_t>(p, kOwner) == owner &&
-                  Load<std::uint64_t>(p, kHead) == ref.head &&
-                  Load<std::uint64_t>(p, kNonce) == nonce &&
-                  Load<std::uint64_t>(p, kLength) == offset && Load<std::uint32_t>(p, kNext) == n;
-          if (sound) out->append(reinterpret_cast<const char*>(p + kValuePageHeaderEnd), n);
-        }
-        if (sound && og.Validate()) {
-          offset += n;
-          continue;
-        }
-        out->resize(at);  // torn, or not what it should be: the latched read decides
+      if (out != nullptr &&
+          AppendOptimistically(pool, id, {owner, ref.head, nonce, offset, n}, out)) {
+        offset += n;
+        continue;
       }
       if (read_data || out != nullptr) {
         absl::StatusOr<ReadPageGuard> g = pool.ReadPage(id);
