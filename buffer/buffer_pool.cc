@@ -468,6 +468,11 @@ void BufferPool::SetRoots(const SuperblockRoots& roots) {
   disk_->SetRoots(roots);
 }
 
+absl::Status BufferPool::ReadRawPages(PageId first, std::span<std::byte> out) const {
+  IoLock::Shared io(io_mu_);
+  return disk_->ReadRawPages(first, out);
+}
+
 absl::StatusOr<WritePageGuard> BufferPool::NewPage(PageType type) {
   absl::StatusOr<FrameId> got = GetFrame();
   if (!got.ok()) return got.status();

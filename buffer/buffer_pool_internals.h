@@ -33,6 +33,13 @@ class BufferPoolInternals {
     return pool.AllocatePageId();
   }
   static void SetRoots(BufferPool& pool, const SuperblockRoots& roots) { pool.SetRoots(roots); }
+  // The file's pages [first, first + out.size() / kPageSize) as the disk holds them, unverified
+  // (DiskManager::ReadRawPages), whatever the frames hold: a backup copies the file beside its
+  // log and lets recovery on the copy repair what a write in flight tore.
+  [[nodiscard]] static absl::Status ReadRawPages(const BufferPool& pool, PageId first,
+                                                 std::span<std::byte> out) {
+    return pool.ReadRawPages(first, out);
+  }
 };
 
 }  // namespace pagestore

@@ -40,6 +40,12 @@ absl::Status DiskManager::WriteBatch(std::span<PageRequest> batch) {
   return FirstFailure(batch);
 }
 
+absl::Status DiskManager::ReadRawPages(PageId first, std::span<std::byte> out) {
+  return absl::UnimplementedError(fmt::format(
+      "{}: the {} disk manager cannot copy pages raw (reading {} pages from page {})", path(),
+      name(), out.size() / kPageSize, first));
+}
+
 absl::Status DiskManager::ReadPages(std::span<const PageId> ids, std::span<std::byte> out) {
   if (out.size() < ids.size() * kPageSize) {
     return absl::InvalidArgumentError(fmt::format(

@@ -139,6 +139,12 @@ class DiskManager {
   [[nodiscard]] virtual absl::Status ReadBatch(std::span<PageRequest> batch);
   [[nodiscard]] virtual absl::Status WriteBatch(std::span<PageRequest> batch);
 
+  // Copies pages [first, first + out.size() / kPageSize) exactly as the file holds them, without
+  // verifying them: for copying a live file (Store::Backup), whose caller checks each page and
+  // tolerates one torn by a write in flight. `out` is whole pages; OutOfRangeError past
+  // page_count(). Managers that cannot read raw bytes return UnimplementedError (the default).
+  [[nodiscard]] virtual absl::Status ReadRawPages(PageId first, std::span<std::byte> out);
+
   // Extends the file by one page and returns its id. The page's bytes are undefined until it is
   // written: reading it first is usually DataLossError ("never written"), but after a crash the
   // page may still hold a valid page written before the last durable superblock was superseded,

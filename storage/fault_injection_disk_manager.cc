@@ -98,6 +98,18 @@ absl::Status FaultInjectionDiskManager::ReadPages(std::span<const PageId> ids,
   return absl::OkStatus();
 }
 
+absl::Status FaultInjectionDiskManager::ReadRawPages(PageId first, std::span<std::byte> out) {
+  MutexLock lock(&mu_);
+  if (absl::Status s = Enter("raw read", first, false); !s.ok()) return s;
+  if (absl::Status s = inner_->ReadRawPages(first, out); !s.ok()) return s;
+  for (std::size_t i = 0; i < out.size() / kPageSize; ++i) {
+    if (auto it = unsynced_.find(first + i); it != unsynced_.end()) {
+      std::memcpy(out.data() + i * kPageSize, it->second->data(), kPageSize);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FaultInjectionDiskManager::WritePage(PageId id, PageSpan page) {
   MutexLock lock(&mu_);
   if (absl::Status s = Enter("write", id, true); !s.ok()) return s;

@@ -147,6 +147,29 @@ absl::Status PagedDiskManager::ReadRawPage(PageId id, PageSpan out) {
   return ReadRaw(id, out);
 }
 
+absl::Status PagedDiskManager::ReadRawPages(PageId first, std::span<std::byte> out) {
+  const std::size_t n = out.size() / kPageSize;
+  if (out.size() % kPageSize != 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: raw read into {} bytes, not whole pages", path_, out.size()));
+  }
+  if (n == 0) return absl::OkStatus();
+  if (absl::Status s = CheckRange(first + n - 1, "raw read"); !s.ok()) return s;
+  if (absl::Status s = ReadRawRun(first, out); !s.ok()) return s;
+  reads_.Add(n);
+  return absl::OkStatus();
+}
+
+absl::Status PagedDiskManager::ReadRawRun(PageId first, std::span<std::byte> out) {
+  for (std::size_t i = 0; i < out.size() / kPageSize; ++i) {
+    if (absl::Status s = ReadRaw(first + i, PageSpan(out.data() + i * kPageSize, kPageSize));
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status PagedDiskManager::WriteRawPage(PageId id, ConstPageSpan bytes) {
   if (read_only_) return CheckWritable();
   if (absl::Status s = CheckRange(id, "raw write"); !s.ok()) return s;

@@ -54,6 +54,7 @@ class PagedDiskManager : public DiskManager {
   DiskStats stats() const override;
   const std::string& path() const override { return path_; }
 
+  [[nodiscard]] absl::Status ReadRawPages(PageId first, std::span<std::byte> out) override;
   // Page bytes exactly as stored, without verification / without sealing, bypassing the
   // superblock and failed-state checks (range is checked). For fault injection (torn pages) and
   // repair or inspection tools only.
@@ -77,6 +78,9 @@ class PagedDiskManager : public DiskManager {
   // Raw I/O without checks. `id` < page_count() or a superblock copy.
   [[nodiscard]] virtual absl::Status ReadRaw(PageId id, PageSpan out) = 0;
   [[nodiscard]] virtual absl::Status WriteRaw(PageId id, ConstPageSpan page) = 0;
+  // Raw pages [first, first + out.size() / kPageSize), all below page_count(): one ReadRaw per
+  // page unless the subclass reads a run at once.
+  [[nodiscard]] virtual absl::Status ReadRawRun(PageId first, std::span<std::byte> out);
   // Grows the file so that it holds at least `pages` pages.
   [[nodiscard]] virtual absl::Status EnsureCapacity(PageId pages)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(alloc_mu_) = 0;

@@ -101,6 +101,17 @@ absl::Status PreadDiskManager::ReadRaw(PageId id, PageSpan out) {
   return absl::OkStatus();
 }
 
+absl::Status PreadDiskManager::ReadRawRun(PageId first, std::span<std::byte> out) {
+  // One pread for the run, unless O_DIRECT needs a bounce buffer for an unaligned one.
+  if (direct_ && !IsAligned(out.data())) return PagedDiskManager::ReadRawRun(first, out);
+  if (int err = InjectedErrno(IoCall::kRead)) {
+    return ErrnoStatus(err, fmt::format("{}: read pages {}..{}", path_, first,
+                                        first + out.size() / kPageSize - 1));
+  }
+  return PreadFully(fd_.get(), out.data(), out.size(), static_cast<off_t>(first * kPageSize),
+                    path_);
+}
+
 absl::Status PreadDiskManager::WriteRaw(PageId id, ConstPageSpan page) {
   if (int err = InjectedErrno(IoCall::kWrite)) {
     return ErrnoStatus(err, fmt::format("{}: write page {}", path_, id));

@@ -43,6 +43,7 @@ class PreadDiskManager final : public PagedDiskManager {
 
   [[nodiscard]] absl::Status ReadRaw(PageId id, PageSpan out) override;
   [[nodiscard]] absl::Status WriteRaw(PageId id, ConstPageSpan page) override;
+  [[nodiscard]] absl::Status ReadRawRun(PageId first, std::span<std::byte> out) override;
   [[nodiscard]] absl::Status EnsureCapacity(PageId pages) override;
   [[nodiscard]] absl::Status SyncData() override;
   // ReadBatch (write false) or WriteBatch.

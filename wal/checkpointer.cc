@@ -46,6 +46,20 @@ absl::Status Checkpointer::Close() {
   return s;
 }
 
+absl::Status Checkpointer::CheckpointAndPin(absl::FunctionRef<absl::Status(const Taken&)> then) {
+  MutexLock lock(&mu_);
+  Taken taken;
+  if (absl::Status s = CheckpointLocked(&taken); !s.ok()) return s;
+  if (absl::Status s = then(taken); !s.ok()) return s;
+  pins_.insert(taken.oldest_needed);
+  return absl::OkStatus();
+}
+
+void Checkpointer::Unpin(Lsn lsn) {
+  MutexLock lock(&mu_);
+  if (auto it = pins_.find(lsn); it != pins_.end()) pins_.erase(it);
+}
+
 void Checkpointer::MaybeRun() {
   const Lsn since = last_redo_.load(std::memory_order_relaxed);
   if (log_->next_lsn() - since < interval_bytes_) return;
@@ -113,15 +127,21 @@ absl::Status Checkpointer::WriteTrunks(PageAllocator::Cut& cut) {
   return absl::OkStatus();
 }
 
-absl::Status Checkpointer::CheckpointLocked() {
+absl::Status Checkpointer::CheckpointLocked(Taken* taken) {
   if (absl::Status s = LogUsable(log_); !s.ok()) return s;
   // 1. A consistent cut at the redo LSN: active transactions and the allocation state, as of the
   //    log's end, captured while nothing can be appended. The trunks to hold the free list are
   //    taken off the allocatable set right there, so that no record after the redo LSN can
   //    touch them.
   PageAllocator::Cut cut;
+  const auto cut_start = std::chrono::steady_clock::now();
   const TransactionTable::Cut txns =
       txns_->CutForCheckpoint(*log_, [&] { cut = alloc_->CutForCheckpoint(); });
+  const auto cut_time = std::chrono::steady_clock::now() - cut_start;
+  const std::int64_t cut_ns = std::chrono::nanoseconds(cut_time).count();
+  for (std::int64_t m = max_cut_ns_.load(std::memory_order_relaxed);
+       cut_ns > m && !max_cut_ns_.compare_exchange_weak(m, cut_ns, std::memory_order_relaxed);) {
+  }
   const Lsn redo = txns.redo;
 
   // 2. The free list as of the cut, into trunk pages taken off the allocatable set (they stay
@@ -162,14 +182,24 @@ absl::Status Checkpointer::CheckpointLocked() {
     alloc_->AbandonTrunks(cut.trunks);
     return s;
   }
+  if (taken != nullptr) {
+    taken->checkpoint_lsn = *ckpt;
+    taken->redo_lsn = redo;
+    taken->oldest_needed = txns.oldest_needed;
+    taken->high_water = cut.high_water;
+    taken->trunks = cut.trunks;
+    taken->roots = pool_->roots();
+    taken->cut_time = cut_time;
+  }
   alloc_->InstallTrunks(std::move(cut.trunks));
   last_redo_.store(redo, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   // 5. The log below what recovery (from either superblock copy's checkpoint) and rollback can
   //    need.
-  const Lsn keep_from = prev_oldest_needed_ == kInvalidLsn
-                            ? txns.oldest_needed
-                            : std::min(txns.oldest_needed, prev_oldest_needed_);
+  Lsn keep_from = prev_oldest_needed_ == kInvalidLsn
+                      ? txns.oldest_needed
+                      : std::min(txns.oldest_needed, prev_oldest_needed_);
+  if (!pins_.empty()) keep_from = std::min(keep_from, *pins_.begin());  // a backup copies it
   prev_oldest_needed_ = txns.oldest_needed;
   return log_->RemoveSegmentsBefore(keep_from);
 }

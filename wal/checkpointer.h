@@ -12,7 +12,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <thread>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/functional/function_ref.h"
 
 #include "absl/status/status.h"
 #include "buffer/buffer_pool.h"
@@ -46,6 +51,29 @@ class Checkpointer {
   [[nodiscard]] absl::Status Checkpoint() ABSL_LOCKS_EXCLUDED(mu_);
   // Sets the superblock's catalog root and checkpoints, so it is durable on return.
   [[nodiscard]] absl::Status SetCatalogRoot(PageId root) ABSL_LOCKS_EXCLUDED(mu_);
+  // What one checkpoint took: its record, its cut, the free list's trunks and the roots the
+  // superblock names with it.
+  struct Taken {
+    Lsn checkpoint_lsn = kInvalidLsn;  // the record
+    Lsn redo_lsn = kInvalidLsn;
+    Lsn oldest_needed = kInvalidLsn;  // recovery from it reads the log from here (rollback too)
+    PageId high_water = kFirstDataPage;
+    std::vector<PageId> trunks;
+    SuperblockRoots roots;
+    std::chrono::nanoseconds cut_time{0};  // how long appends were held off (the cut)
+  };
+  // A checkpoint for a backup: `then` runs after it, still holding the checkpoint lock (no
+  // other checkpoint can replace its trunks meanwhile). When both succeed, the log from
+  // taken.oldest_needed on is pinned, never removed until Unpin(taken.oldest_needed), and the
+  // file is not truncated (tail_truncation) while any pin is held.
+  [[nodiscard]] absl::Status CheckpointAndPin(absl::FunctionRef<absl::Status(const Taken&)> then)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Unpin(Lsn lsn) ABSL_LOCKS_EXCLUDED(mu_);
+  // The longest cut of any checkpoint so far (appends held off), and the last one's.
+  std::chrono::nanoseconds max_cut_time() const {
+    return std::chrono::nanoseconds(max_cut_ns_.load(std::memory_order_relaxed));
+  }
+
   // A last checkpoint; afterwards closed() is true.
   [[nodiscard]] absl::Status Close() ABSL_LOCKS_EXCLUDED(mu_);
   bool closed() const { return closed_.load(std::memory_order_acquire); }
@@ -59,7 +87,9 @@ class Checkpointer {
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
 
  private:
-  [[nodiscard]] absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `taken`: what the checkpoint took, when the caller wants it.
+  [[nodiscard]] absl::Status CheckpointLocked(Taken* taken = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the free list of `cut` into its trunks (growing the file for any it lacks).
   [[nodiscard]] absl::Status WriteTrunks(PageAllocator::Cut& cut)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -76,6 +106,9 @@ class Checkpointer {
   // The oldest LSN recovery from the previous checkpoint needs: its log is kept for the same
   // reason as the allocator's previous trunks.
   Lsn prev_oldest_needed_ ABSL_GUARDED_BY(mu_) = kInvalidLsn;
+  // Backups in progress: the oldest LSN each needs (CheckpointAndPin).
+  absl::btree_multiset<Lsn> pins_ ABSL_GUARDED_BY(mu_);
+  std::atomic<std::int64_t> max_cut_ns_{0};
   std::atomic<Lsn> last_redo_{kInvalidLsn};
   std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> count_{0};

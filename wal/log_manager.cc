@@ -546,4 +546,14 @@ std::size_t LogManager::segment_count() const {
   return segments_.size();
 }
 
+std::vector<LogManager::SegmentInfo> LogManager::Segments() const {
+  MutexLock lock(&mu_);
+  std::vector<SegmentInfo> out;
+  out.reserve(segments_.size());
+  for (const Segment& seg : segments_) {
+    out.push_back({seg.number, seg.first_lsn, seg.salt, seg.presized});
+  }
+  return out;
+}
+
 }  // namespace pagestore

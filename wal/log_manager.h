@@ -141,6 +141,10 @@ class LogManager final : public LogFlusher {
   LogStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
   std::size_t segment_count() const ABSL_LOCKS_EXCLUDED(mu_);
   std::uint64_t segment_size() const { return options_.segment_size; }
+  // The segments now in the log, oldest first (a backup copies those it needs: the last one
+  // takes appends; the presized length may still be 0 for one whose file the flusher has not
+  // made yet).
+  std::vector<SegmentInfo> Segments() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // The log's lock, as the analysis names it: state written and read only in Append's and
   // BeginCheckpoint's callbacks (a transaction's place in the log, wal/store.h) is

@@ -130,6 +130,44 @@ struct StoreStats {
   std::uint64_t free_pages = 0;  // on the free list now
 };
 
+// Store::Backup (wal/README.md, "Online backup").
+enum class BackupStage { kCheckpoint, kPages, kLog, kSync, kDone };
+std::string_view BackupStageName(BackupStage stage);
+
+struct BackupProgress {
+  BackupStage stage = BackupStage::kCheckpoint;
+  std::uint64_t pages_copied = 0;
+  std::uint64_t pages_total = 0;  // the file's pages now (it may grow while it is copied)
+  std::uint64_t log_bytes_copied = 0;
+};
+
+struct BackupOptions {
+  // Called after the checkpoint, after each chunk of pages and each log segment, and at each
+  // later stage, on the calling thread; returning false cancels the backup (CancelledError, and
+  // nothing is left at the destination).
+  std::function<bool(const BackupProgress&)> progress;
+  std::size_t chunk_pages = 256;  // pages per read and write (1 MiB)
+  // Tests (power loss): the directory that receives the page file, and the copy's log
+  // directory. By default the real directories of the destination path and of path + "-wal".
+  std::shared_ptr<LogEnv> dest_dir_env;
+  std::shared_ptr<LogEnv> dest_log_env;
+};
+
+struct BackupResult {
+  Lsn checkpoint_lsn = kInvalidLsn;  // the copy recovers from this checkpoint...
+  Lsn end_lsn = kInvalidLsn;         // ...to this end of its log: every commit before it is in
+  std::uint64_t pages = 0;           // pages copied (the superblock copies included)
+  std::uint64_t log_bytes = 0;       // log bytes copied
+  // Pages read again because their checksum failed (a write in flight tore the read).
+  std::uint64_t pages_reread = 0;
+  // Pages whose checksum still failed after the re-reads: damaged in the source as well (each
+  // logged as a warning). Recovery on the copy restores those written since its checkpoint from
+  // their full images in the log; the others are as damaged in the copy as in the source.
+  std::vector<PageId> damaged_pages;
+  std::chrono::nanoseconds checkpoint_cut{0};  // how long the backup's checkpoint held appends
+  std::chrono::nanoseconds duration{0};
+};
+
 // An atomic group of page changes. Pages are latched for writing (GetForWrite) or reading
 // (GetForRead) until Commit; Commit logs one record holding every change (a full page image for
 // a page's first change since the last checkpoint, byte ranges otherwise), stamps the page LSNs
@@ -271,6 +309,20 @@ class Store {
   // A fuzzy checkpoint: transactions keep running. Afterwards the log before the checkpoint's
   // redo LSN (and before the oldest active transaction) is removed or recycled.
   [[nodiscard]] absl::Status Checkpoint();
+  // An online, consistent copy of the store at `dest` (the page file; its log goes to
+  // dest + "-wal"), taken while transactions keep committing (wal/README.md, "Online backup").
+  // The copy holds the transactions whose commit record lies below result.end_lsn (every one
+  // acknowledged before Backup was called, perhaps some that committed while it ran), each
+  // whole, and no other: its first open recovers it. Writers wait only for the backup's
+  // checkpoint cut (result.checkpoint_cut). The page file is written as dest + ".incomplete"
+  // and renamed once it and the log are synced, so a crash never leaves a file at `dest` that
+  // is not a whole backup. AlreadyExistsError if `dest` exists; CancelledError if
+  // options.progress said stop; AbortedError if the catalog root was set meanwhile (run it
+  // again). Errors name the file or page. Backups may run concurrently, each from a thread
+  // holding no pages.
+  [[nodiscard]] absl::StatusOr<BackupResult> Backup(const std::filesystem::path& dest,
+                                                    const BackupOptions& options = {});
+
   // The superblock's catalog root (the index layer's catalog of named indexes); setting it
   // takes a checkpoint, so it is durable on return.
   PageId catalog_root() const;
