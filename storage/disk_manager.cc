@@ -41,9 +41,9 @@ absl::Status DiskManager::WriteBatch(std::span<PageRequest> batch) {
 }
 
 absl::Status DiskManager::ReadRawPages(PageId first, std::span<std::byte> out) {
-  return absl::UnimplementedError(fmt::format(
-      "{}: the {} disk manager cannot copy pages raw (reading {} pages from page {})", path(),
-      name(), out.size() / kPageSize, first));
+  return absl::UnimplementedError(
+      fmt::format("{}: the {} disk manager cannot copy pages raw (reading {} pages from page {})",
+                  path(), name(), out.size() / kPageSize, first));
 }
 
 absl::Status DiskManager::ReadPages(std::span<const PageId> ids, std::span<std::byte> out) {

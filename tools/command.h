@@ -3,7 +3,7 @@
 //   0  success (verify: the file is clean; dump-page: the page was read, even if it fails its
 //      checksum or is malformed; dump-wal: the log was read to its end, a torn tail included)
 //   1  corruption found (verify; dump-wal: damage with a valid record, or a later segment, after
-//      it)
+//      it; backup: the copy was made, but pages of the source fail their checksum)
 //   2  the command could not run (bad arguments, not a pagestore file, I/O error): exactly one
 //      line on stderr, nothing on stdout
 // The library's own messages (storage/logging.h: a recovery summary, a dropped log tail) are
@@ -39,6 +39,7 @@ void AddStatsCommand(CLI::App& app, RunFunction& run);
 void AddDumpPageCommand(CLI::App& app, RunFunction& run);
 void AddDumpWalCommand(CLI::App& app, RunFunction& run);
 void AddBenchCommand(CLI::App& app, RunFunction& run);
+void AddBackupCommand(CLI::App& app, RunFunction& run);
 
 // A status's message as a std::string (absl::string_view is not std::string_view here).
 inline std::string Msg(const absl::Status& s) { return std::string(s.message()); }

@@ -79,8 +79,7 @@ struct Destination {
 bool IsLogFileName(const std::string& name) {
   std::uint64_t number;
   if (ParseSegmentFileName(name, &number)) return true;
-  return name.size() > kNewSegmentSuffix.size() &&
-         name.ends_with(kNewSegmentSuffix);
+  return name.size() > kNewSegmentSuffix.size() && name.ends_with(kNewSegmentSuffix);
 }
 
 absl::StatusOr<Destination> OpenDestination(const std::filesystem::path& dest,
@@ -138,8 +137,8 @@ class BackupRun {
   [[nodiscard]] absl::Status Report(BackupStage stage) {
     progress_.stage = stage;
     if (options_.progress && !options_.progress(progress_)) {
-      return absl::CancelledError(
-          fmt::format("backup to {} cancelled at its {} stage", dest_.path, BackupStageName(stage)));
+      return absl::CancelledError(fmt::format("backup to {} cancelled at its {} stage", dest_.path,
+                                              BackupStageName(stage)));
     }
     return absl::OkStatus();
   }
@@ -220,8 +219,7 @@ absl::Status BackupRun::CopyPages() {
   // The file may grow meanwhile: pages past the count read at the start are copied too (the
   // log holds their first images anyway).
   PageId next = 0;
-  for (PageId count = core_.pool->page_count(); next < count;
-       count = core_.pool->page_count()) {
+  for (PageId count = core_.pool->page_count(); next < count; count = core_.pool->page_count()) {
     const std::size_t n = std::min<PageId>(chunk_pages, count - next);
     std::span<std::byte> chunk(buf.get(), n * kPageSize);
     if (absl::Status s = BufferPoolInternals::ReadRawPages(*core_.pool, next, chunk); !s.ok())
@@ -260,9 +258,8 @@ absl::Status BackupRun::CopySegment(const LogManager::SegmentInfo& seg, bool las
     absl::StatusOr<std::size_t> got = (*src)->Read(off, std::span(buf.data(), want));
     if (!got.ok()) return got.status();
     if (*got != want) {
-      return absl::DataLossError(
-          fmt::format("backup: log segment {} ends at {} while it is copied", (*src)->path(),
-                      off + *got));
+      return absl::DataLossError(fmt::format("backup: log segment {} ends at {} while it is copied",
+                                             (*src)->path(), off + *got));
     }
     if (off == 0) {
       if (want < kSegmentHeaderSize || !DecodeSegmentHeader(buf, &header)) {
@@ -304,8 +301,8 @@ absl::Status BackupRun::CopyLog() {
 absl::Status BackupRun::WriteRoots() {
   for (const auto& [id, bytes] : trunks_) {
     if (id >= result_.pages) {
-      return absl::InternalError(fmt::format("backup: trunk page {} past the {} pages copied",
-                                             id, result_.pages));
+      return absl::InternalError(
+          fmt::format("backup: trunk page {} past the {} pages copied", id, result_.pages));
     }
     if (absl::Status s = file_->Write(id * kPageSize, bytes); !s.ok()) return s;
   }

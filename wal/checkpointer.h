@@ -18,7 +18,6 @@
 
 #include "absl/container/btree_set.h"
 #include "absl/functional/function_ref.h"
-
 #include "absl/status/status.h"
 #include "buffer/buffer_pool.h"
 #include "storage/mutex.h"

@@ -310,8 +310,8 @@ TEST(BackupTest, PowerLossAtEveryStepLeavesSourceIntactAndDestinationAbsentOrWho
   ASSERT_GT(total_calls, 10u);
   std::size_t whole = 0, absent = 0;
   for (std::uint64_t point = 1; point <= total_calls + total_reports; ++point) {
-    SCOPED_TRACE(fmt::format("crash point {} of {} calls + {} reports", point, total_calls,
-                             total_reports));
+    SCOPED_TRACE(
+        fmt::format("crash point {} of {} calls + {} reports", point, total_calls, total_reports));
     SimSource src;
     ASSERT_NO_FATAL_FAILURE(src.Fill());
     SimDest dest;

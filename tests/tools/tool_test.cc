@@ -201,13 +201,38 @@ TEST_F(ToolTest, GoldenOutput) {
 }
 
 TEST_F(ToolTest, HelpOnEverySubcommand) {
-  for (const char* cmd : {"info", "verify", "stats", "dump-page", "dump-wal", "bench"}) {
+  for (const char* cmd : {"info", "verify", "stats", "dump-page", "dump-wal", "bench", "backup"}) {
     const ToolRun r = RunTool(fmt::format("{} --help", cmd));
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("--json"), std::string::npos) << cmd << ": " << r.out;
   }
   EXPECT_EQ(RunTool("no-such-command").exit_code, 2);
   EXPECT_EQ(RunTool("").exit_code, 2);
+}
+
+TEST_F(ToolTest, BackupMakesACopyThatVerifiesAndHoldsTheSameIndexes) {
+  const std::string copy = (dir_ / "copy.pages").string();
+  const ToolRun r = RunTool(fmt::format("backup {} {}", file_, copy));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("recovers from the checkpoint at LSN"), std::string::npos) << r.out;
+  const ToolRun verify = RunTool("verify " + copy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  // The same indexes, entries and pages: stats of both, less the file names.
+  ToolRun a = RunTool("stats --json " + file_), b = RunTool("stats --json " + copy);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const auto indexes = [](const std::string& json) {
+    return json.substr(json.find("\"indexes\""));
+  };
+  EXPECT_EQ(indexes(a.out), indexes(b.out));
+  // A destination that exists is refused, and stays as it was.
+  const ToolRun again = RunTool(fmt::format("backup {} {}", file_, copy));
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("exists"), std::string::npos) << again.err;
+  EXPECT_EQ(RunTool("verify " + copy).exit_code, 0);
+  const ToolRun missing = RunTool(
+      fmt::format("backup {} {}", (dir_ / "none.pages").string(), (dir_ / "x.pages").string()));
+  EXPECT_EQ(missing.exit_code, 2);
 }
 
 // Overwrites page `id` of `file` with `mutate` applied, resealed (valid checksum) or not.
