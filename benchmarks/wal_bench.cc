@@ -31,6 +31,18 @@
 //   recovery/raw_read   the baseline: pread of every segment file of the same log, once.
 //   recovery/log_scan   LogReader only: open, seek to the redo start, Next to the end (checksums
 //       verified). Items on both are the records recovery scans, so item rates compare as times.
+//   backup/store   Store::Backup of a store of PAGESTORE_BENCH_BACKUP_MB (default 256) of pages
+//       (written once, then checkpointed; nothing else running) to a fresh destination each
+//       iteration. Items are the pages copied, bytes their bytes.
+//   backup/raw_copy   the baseline: the same page file copied by a 1 MiB pread/pwrite loop,
+//       fdatasync'd, its directory fsync'd. Items are its pages.
+//   backup/commit_idle, backup/commit_during, backup/commit_during_limited,
+//   backup/commit_during_raw_copy   durable commits (commit/sync's transaction) on the backup
+//       source, one after another: alone (1000 of them), during one Store::Backup (as many as
+//       it lasts, at least 200; _limited: BackupOptions::max_bytes_per_second 256 MiB/s), or
+//       during one raw copy of its page file (what any copy costs the commits). Each iteration
+//       reports the p99 of its commits' latencies as its manual time, so time ratios between
+//       them are ratios of p99s; counters p50_us and p99_us, commits_per_iteration.
 //
 // Files: everything lives in one directory, PAGESTORE_BENCH_DIR (default /tmp) /
 // pagestore_wal_bench_<pid>, created at start and deleted with its contents at exit or on
@@ -49,6 +61,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -61,6 +74,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -106,6 +120,7 @@ struct Config {
   std::uint64_t pages;         // pages they change
   std::uint64_t append_bytes;  // append/* payload
   std::uint64_t seed;
+  std::uint64_t backup_mb;  // backup/*: the source store's size
 };
 
 const Config& GetConfig() {
@@ -121,6 +136,7 @@ const Config& GetConfig() {
     c.append_bytes =
         std::clamp<std::uint64_t>(EnvUint("PAGESTORE_BENCH_WAL_APPEND_BYTES", 256), 1, 1 << 20);
     c.seed = EnvUint("PAGESTORE_BENCH_SEED", 42);
+    c.backup_mb = std::clamp<std::uint64_t>(EnvUint("PAGESTORE_BENCH_BACKUP_MB", 256), 1, 1 << 16);
     return c;
   }();
   return config;
@@ -669,6 +685,168 @@ void RecoveryLogScan(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// backup/*: Store::Backup of a store of PAGESTORE_BENCH_BACKUP_MB beside a raw copy of its page
+// file, and commit latency with and without a backup running.
+
+struct BackupSource {
+  std::unique_ptr<Store> store;
+  fs::path path;
+  PageId counter_page = kInvalidPageId;
+  std::uint64_t file_pages = 0;
+};
+BackupSource* g_backup = nullptr;
+
+void SetUpBackup(const benchmark::State&) {
+  if (g_backup != nullptr) return;
+  auto b = std::make_unique<BackupSource>();
+  b->path = GetConfig().root / "backup_src.pages";
+  StoreOptions o = BaseStoreOptions();
+  o.pool_frames = 1024;
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(b->path, o);
+  Check(store.status(), "open the backup source store");
+  b->store = std::move(*store);
+  // Pages with contents: each allocated page gets a pattern across its payload.
+  const std::size_t pages = std::max<std::size_t>(GetConfig().backup_mb * 256, 64);
+  for (std::size_t done = 0; done < pages;) {
+    MiniTransaction mtr = b->store->BeginMtr();
+    for (std::size_t i = 0; i < 64 && done < pages; ++i, ++done) {
+      absl::StatusOr<PageId> id = mtr.AllocatePage(PageType::kRaw);
+      Check(id.status(), "allocate a backup source page");
+      absl::StatusOr<PageSpan> p = mtr.GetForWrite(*id);
+      Check(p.status(), "latch a backup source page");
+      for (std::size_t off = kPageHeaderSize; off < kPageSize; off += 8) {
+        const std::uint64_t v = *id * 0x9E3779B97F4A7C15ull + off;
+        std::memcpy(p->data() + off, &v, 8);
+      }
+      if (b->counter_page == kInvalidPageId) b->counter_page = *id;
+    }
+    Check(mtr.Commit().status(), "commit backup source pages");
+  }
+  Check(b->store->Checkpoint(), "checkpoint the backup source");
+  b->file_pages = b->store->pool().page_count();
+  g_backup = b.release();
+}
+
+fs::path BackupDest() { return GetConfig().root / "backup_copy.pages"; }
+
+void BackupStore(benchmark::State& state) {
+  std::int64_t pages = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    RemoveStoreFiles(BackupDest());
+    state.ResumeTiming();
+    BackupOptions options;
+    absl::StatusOr<BackupResult> r = g_backup->store->Backup(BackupDest(), options);
+    if (!r.ok()) {
+      Fail(state, r.status());
+      break;
+    }
+    pages += static_cast<std::int64_t>(r->pages);
+  }
+  RemoveStoreFiles(BackupDest());
+  state.SetItemsProcessed(pages);
+  state.SetBytesProcessed(pages * static_cast<std::int64_t>(kPageSize));
+}
+
+// The baseline: the page file copied by a 1 MiB pread/pwrite loop, then fdatasync'd, with its
+// directory fsync'd (what a backup's durability costs at least).
+void RawCopy(const fs::path& from, const fs::path& to) {
+  static thread_local std::vector<std::byte> buf(1 << 20);
+  {
+    const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (in < 0 || out < 0) Die(fmt::format("raw copy: open: {}", ErrnoText(errno)));
+    const std::uint64_t bytes = g_backup->file_pages * kPageSize;
+    for (std::uint64_t off = 0; off < bytes;) {
+      const std::size_t want = std::min<std::uint64_t>(buf.size(), bytes - off);
+      const ssize_t n = ::pread(in, buf.data(), want, static_cast<off_t>(off));
+      if (n <= 0 ||
+          ::pwrite(out, buf.data(), static_cast<std::size_t>(n), static_cast<off_t>(off)) != n) {
+        Die(fmt::format("raw copy at offset {}: {}", off, ErrnoText(errno)));
+      }
+      off += static_cast<std::uint64_t>(n);
+    }
+    if (::fdatasync(out) != 0) Die(fmt::format("raw copy: fdatasync: {}", ErrnoText(errno)));
+    ::close(in);
+    ::close(out);
+    SyncPath(to.parent_path(), true);
+  }
+}
+
+void BackupRawCopy(benchmark::State& state) {
+  std::int64_t pages = 0;
+  const fs::path to = BackupDest();
+  for (auto _ : state) {
+    state.PauseTiming();
+    RemoveStoreFiles(to);
+    state.ResumeTiming();
+    RawCopy(g_backup->path, to);
+    pages += static_cast<std::int64_t>(g_backup->file_pages);
+  }
+  RemoveStoreFiles(to);
+  state.SetItemsProcessed(pages);
+  state.SetBytesProcessed(pages * static_cast<std::int64_t>(kPageSize));
+}
+
+// backup/commit_*: the latency of durable commits on the backup source, one after another, with
+// nothing else running (_idle), during one Store::Backup (_during; _limited: at
+// kBackupLimit bytes/s) or one raw copy of the page file (_raw_copy, the physics: what any copy
+// of the file costs the commits). Each iteration commits until the copy is done (at least
+// kMinCommits; _idle commits kIdleCommits) and reports the commits' p99 as its (manual) time, so
+// the report's time ratio of two of them is the ratio of their p99s.
+constexpr std::size_t kMinCommits = 200;
+constexpr std::size_t kIdleCommits = 1000;
+constexpr std::uint64_t kBackupLimit = 256ull << 20;  // commit_during_limited's rate (bytes/s)
+
+enum class Beside { kNothing, kBackup, kLimitedBackup, kRawCopy };
+
+template <Beside kBeside>
+void BackupCommitP99(benchmark::State& state) {
+  const fs::path dest = GetConfig().root / "backup_during.pages";
+  std::vector<double> lat;
+  std::size_t commits = 0;
+  for (auto _ : state) {
+    RemoveStoreFiles(dest);
+    std::atomic<bool> done{kBeside == Beside::kNothing};
+    std::thread copier;
+    if (kBeside != Beside::kNothing) {
+      copier = std::thread([&] {
+        if (kBeside == Beside::kRawCopy) {
+          RawCopy(g_backup->path, dest);
+        } else {
+          BackupOptions options;
+          if (kBeside == Beside::kLimitedBackup) options.max_bytes_per_second = kBackupLimit;
+          absl::StatusOr<BackupResult> r = g_backup->store->Backup(dest, options);
+          if (!r.ok()) Die(fmt::format("backup during commits: {}", r.status().ToString()));
+        }
+        done = true;
+      });
+    }
+    lat.clear();
+    while (!done.load() ||
+           lat.size() < (kBeside == Beside::kNothing ? kIdleCommits : kMinCommits)) {
+      const auto t0 = std::chrono::steady_clock::now();
+      if (absl::Status s = CommitOne(*g_backup->store, g_backup->counter_page, Durability::kSync);
+          !s.ok()) {
+        Die(fmt::format("commit during backup: {}", s.ToString()));
+      }
+      lat.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    if (copier.joinable()) copier.join();
+    commits += lat.size();
+    std::sort(lat.begin(), lat.end());
+    const double p99 = lat[static_cast<std::size_t>(0.99 * static_cast<double>(lat.size() - 1))];
+    state.SetIterationTime(p99);
+    state.counters["p50_us"] = lat[lat.size() / 2] * 1e6;
+    state.counters["p99_us"] = p99 * 1e6;
+  }
+  RemoveStoreFiles(dest);
+  state.counters["commits_per_iteration"] =
+      static_cast<double>(commits) / static_cast<double>(state.iterations());
+  state.SetItemsProcessed(state.iterations());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration and shutdown.
 
 void RegisterAll() {
@@ -692,6 +870,27 @@ void RegisterAll() {
   Register("append/throughput", AppendThroughput, SetUpAppend)->UseRealTime();
   Register("append/raw_memcpy", AppendRawMemcpy, SetUpMemcpy)->UseRealTime();
 
+  Register("backup/store", BackupStore, SetUpBackup)->UseRealTime()->Unit(benchmark::kMillisecond);
+  Register("backup/raw_copy", BackupRawCopy, SetUpBackup)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  Register("backup/commit_idle", BackupCommitP99<Beside::kNothing>, SetUpBackup)
+      ->UseManualTime()
+      ->Iterations(2)
+      ->Unit(benchmark::kMicrosecond);
+  Register("backup/commit_during", BackupCommitP99<Beside::kBackup>, SetUpBackup)
+      ->UseManualTime()
+      ->Iterations(2)
+      ->Unit(benchmark::kMicrosecond);
+  Register("backup/commit_during_limited", BackupCommitP99<Beside::kLimitedBackup>, SetUpBackup)
+      ->UseManualTime()
+      ->Iterations(2)
+      ->Unit(benchmark::kMicrosecond);
+  Register("backup/commit_during_raw_copy", BackupCommitP99<Beside::kRawCopy>, SetUpBackup)
+      ->UseManualTime()
+      ->Iterations(2)
+      ->Unit(benchmark::kMicrosecond);
+
   Register("recovery/replay", RecoveryReplay, SetUpRecovery)
       ->UseManualTime()
       ->Unit(benchmark::kMillisecond);
@@ -705,6 +904,13 @@ void RegisterAll() {
 
 // Closes everything opened (the stores checkpoint) and deletes the benchmark directory.
 void Shutdown() {
+  if (g_backup != nullptr) {
+    if (absl::Status s = g_backup->store->Close(); !s.ok()) {
+      std::fprintf(stderr, "wal_bench: closing the backup store: %s\n", s.ToString().c_str());
+    }
+    delete g_backup;
+    g_backup = nullptr;
+  }
   if (g_commit != nullptr) {
     if (absl::Status s = g_commit->store->Close(); !s.ok()) {
       std::fprintf(stderr, "wal_bench: closing the commit store: %s\n", s.ToString().c_str());
@@ -741,7 +947,8 @@ Program ThisProgram() {
                 .Add("pagestore_bench_wal_records", c.records)
                 .Add("pagestore_bench_wal_pages", c.pages)
                 .Add("pagestore_bench_wal_append_bytes", c.append_bytes)
-                .Add("pagestore_bench_seed", c.seed);
+                .Add("pagestore_bench_seed", c.seed)
+                .Add("pagestore_bench_backup_mb", c.backup_mb);
           },
       .register_benchmarks = RegisterAll,
       .finish =

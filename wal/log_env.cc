@@ -62,6 +62,19 @@ class PosixLogFile final : public LogFile {
     return absl::OkStatus();
   }
 
+  absl::Status WriteBehind(std::uint64_t offset, std::uint64_t length, bool wait_before) override {
+    if (wait_before && offset > 0 &&
+        ::sync_file_range(fd_.get(), 0, static_cast<off_t>(offset), SYNC_FILE_RANGE_WAIT_BEFORE) !=
+            0) {
+      return ErrnoStatus(errno, fmt::format("{}: sync_file_range", path_));
+    }
+    if (::sync_file_range(fd_.get(), static_cast<off_t>(offset), static_cast<off_t>(length),
+                          SYNC_FILE_RANGE_WRITE) != 0) {
+      return ErrnoStatus(errno, fmt::format("{}: sync_file_range", path_));
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::uint64_t> Size() override { return FileSize(fd_.get(), path_); }
   const std::string& path() const override { return path_; }
 

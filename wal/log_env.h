@@ -34,6 +34,18 @@ class LogFile {
                                                          std::span<std::byte> out) = 0;
   [[nodiscard]] virtual absl::Status Sync() = 0;  // fdatasync: durable on return
   [[nodiscard]] virtual absl::Status Truncate(std::uint64_t size) = 0;
+  // Starts writing [offset, offset + length) back to the disk, without syncing metadata or
+  // waiting for a journal commit; with `wait_before`, first waits for the write-back already
+  // started on the bytes before `offset`. A long sequential writer (a backup) keeps its dirty
+  // data small, so that its final Sync, and the fdatasyncs of others meanwhile, do not wait
+  // behind all of it. Durability still needs Sync. The default does nothing (files in memory).
+  [[nodiscard]] virtual absl::Status WriteBehind(std::uint64_t offset, std::uint64_t length,
+                                                 bool wait_before) {
+    (void)offset;
+    (void)length;
+    (void)wait_before;
+    return absl::OkStatus();
+  }
   [[nodiscard]] virtual absl::StatusOr<std::uint64_t> Size() = 0;
   virtual const std::string& path() const = 0;  // for messages
 };

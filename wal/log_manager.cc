@@ -546,6 +546,15 @@ std::size_t LogManager::segment_count() const {
   return segments_.size();
 }
 
+std::uint64_t LogManager::WaitWhileFlushing(std::chrono::microseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  MutexLock lock(&mu_);
+  while (flushing_) {
+    if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+  return flush_generation_;
+}
+
 std::vector<LogManager::SegmentInfo> LogManager::Segments() const {
   MutexLock lock(&mu_);
   std::vector<SegmentInfo> out;

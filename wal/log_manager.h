@@ -132,6 +132,10 @@ class LogManager final : public LogFlusher {
   // Recovery: the redo LSN of the checkpoint it started from, until its own checkpoint.
   void ResumeRedoLsn(Lsn lsn) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Background work yielding to commits (a backup's copy): returns once no flush is in progress,
+  // or after `limit`, with the number of flushes ended so far (a caller that sees it move knows
+  // commits are running).
+  std::uint64_t WaitWhileFlushing(std::chrono::microseconds limit) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes (or keeps as spares) every segment whose records all lie below `lsn`.
   [[nodiscard]] absl::Status RemoveSegmentsBefore(Lsn lsn) ABSL_LOCKS_EXCLUDED(mu_);
 

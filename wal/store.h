@@ -147,6 +147,10 @@ struct BackupOptions {
   // nothing is left at the destination).
   std::function<bool(const BackupProgress&)> progress;
   std::size_t chunk_pages = 256;  // pages per read and write (1 MiB)
+  // At most this many bytes of pages copied per second (0: as fast as the disks go). A copy at
+  // full speed competes with commits for the disk (wal_bench's backup/commit_* measure it); a
+  // limit trades the backup's time for their latency.
+  std::uint64_t max_bytes_per_second = 0;
   // Tests (power loss): the directory that receives the page file, and the copy's log
   // directory. By default the real directories of the destination path and of path + "-wal".
   std::shared_ptr<LogEnv> dest_dir_env;

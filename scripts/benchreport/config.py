@@ -97,6 +97,10 @@ WAL_TARGETS = [
      1, 1),
     ("commit_group: 16 threads vs 1 thread", "commit_group/threads:16", "commit_group/threads:1",
      "speedup", 8.0, 16, 1),
+    ("backup/store vs backup/raw_copy (pages/s)", "backup/store", "backup/raw_copy", "throughput",
+     0.7, 1, 1),
+    ("commit p99 during a backup vs without (backup/commit_during vs backup/commit_idle)",
+     "backup/commit_during", "backup/commit_idle", "within", 2.0, 1, 1),
 ]
 
 
@@ -119,6 +123,10 @@ WAL_INFORMATIONAL = [
      1),
     ("recovery/log_scan vs recovery/raw_read", "recovery/log_scan", "recovery/raw_read", "within",
      1, 1),
+    ("commit p99 during a backup at 256 MiB/s vs without", "backup/commit_during_limited",
+     "backup/commit_idle", "within", 1, 1),
+    ("commit p99 during a raw copy of the file vs without", "backup/commit_during_raw_copy",
+     "backup/commit_idle", "within", 1, 1),
 ]
 
 

@@ -287,6 +287,15 @@ TEST(BackupTest, CopyInMemoryEqualsSource) {
   EXPECT_GT(r->end_lsn, r->checkpoint_lsn);
   ASSERT_TRUE(dest.HasPageFile());
   ASSERT_NO_FATAL_FAILURE(dest.ExpectEquals(src.model));
+  // A rate limit: the pages take at least their bytes over the rate.
+  SimDest limited;
+  BackupOptions lo = limited.Options();
+  lo.max_bytes_per_second = 1 << 20;
+  absl::StatusOr<BackupResult> slow = src.sim.store()->Backup("copy.pages", lo);
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  EXPECT_GE(std::chrono::duration<double>(slow->duration).count(),
+            static_cast<double>(slow->pages * kPageSize) / (1 << 20));
+  ASSERT_NO_FATAL_FAILURE(limited.ExpectEquals(src.model));
   // Again to the same place: refused, and the first copy stays.
   absl::StatusOr<BackupResult> again = src.sim.store()->Backup("copy.pages", dest.Options());
   EXPECT_TRUE(absl::IsAlreadyExists(again.status())) << again.status();
