@@ -468,6 +468,26 @@ void BufferPool::SetRoots(const SuperblockRoots& roots) {
   disk_->SetRoots(roots);
 }
 
+absl::Status BufferPool::Shrink(PageId count) {
+  for (FrameId f = 0; f < frames_.size(); ++f) {
+    Frame& fr = frames_[f];
+    const PageId id = fr.page_id.load(std::memory_order_acquire);
+    if (id == kInvalidPageId || id < count) continue;
+    fr.latch.LockExclusive();
+    if (fr.page_id.load(std::memory_order_relaxed) != id) {  // evicted meanwhile
+      fr.latch.UnlockExclusive();
+      continue;
+    }
+    {
+      MutexLock writeback(&fr.writeback_mu);  // invariant 7: no write of it in flight
+      table_.Erase(id, f);
+    }
+    Abandon(f);  // unwritten: the page is gone
+  }
+  IoLock::Shared io(io_mu_);
+  return disk_->Shrink(count);
+}
+
 absl::Status BufferPool::ReadRawPages(PageId first, std::span<std::byte> out) const {
   IoLock::Shared io(io_mu_);
   return disk_->ReadRawPages(first, out);

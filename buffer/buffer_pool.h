@@ -201,6 +201,7 @@ class BufferPool {
   void SetRoots(const SuperblockRoots& roots) ABSL_LOCKS_EXCLUDED(io_mu_);
   [[nodiscard]] absl::Status ReadRawPages(PageId first, std::span<std::byte> out) const
       ABSL_LOCKS_EXCLUDED(io_mu_);
+  [[nodiscard]] absl::Status Shrink(PageId count) ABSL_LOCKS_EXCLUDED(io_mu_);
 
   // Frame metadata, one cache line each, apart from the page bytes (data_). The latch word is
   // the frame's pin as well: a frame latched by anyone is not evicted (invariant 2).

@@ -36,6 +36,12 @@ class BufferPoolInternals {
   // The file's pages [first, first + out.size() / kPageSize) as the disk holds them, unverified
   // (DiskManager::ReadRawPages), whatever the frames hold: a backup copies the file beside its
   // log and lets recovery on the copy repair what a write in flight tore.
+  // Gives back the file's pages from `count` on (DiskManager::Shrink), first dropping their
+  // frames unwritten: the caller (a checkpoint truncating free pages at the end of the file)
+  // guarantees nobody uses them, and that no page is allocated meanwhile.
+  [[nodiscard]] static absl::Status Shrink(BufferPool& pool, PageId count) {
+    return pool.Shrink(count);
+  }
   [[nodiscard]] static absl::Status ReadRawPages(const BufferPool& pool, PageId first,
                                                  std::span<std::byte> out) {
     return pool.ReadRawPages(first, out);

@@ -40,6 +40,11 @@ absl::Status DiskManager::WriteBatch(std::span<PageRequest> batch) {
   return FirstFailure(batch);
 }
 
+absl::Status DiskManager::Shrink(PageId count) {
+  return absl::UnimplementedError(fmt::format(
+      "{}: the {} disk manager cannot shrink its file (to {} pages)", path(), name(), count));
+}
+
 absl::Status DiskManager::ReadRawPages(PageId first, std::span<std::byte> out) {
   return absl::UnimplementedError(
       fmt::format("{}: the {} disk manager cannot copy pages raw (reading {} pages from page {})",

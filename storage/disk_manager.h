@@ -152,6 +152,17 @@ class DiskManager {
   // Reusing freed pages is the WAL layer's job.
   [[nodiscard]] virtual absl::StatusOr<PageId> AllocatePage() = 0;
 
+  // Gives back the pages from `count` on (kFirstDataPage <= count <= page_count()): page_count()
+  // becomes `count` at once, so the pages past it are OutOfRangeError to read or write, and the
+  // next Sync writes the new count into the superblock. The file itself is cut later, by the
+  // first Sync after which neither superblock copy claims the pages, so that an open falling
+  // back to the older copy still finds every page it names; and the superblock says the smaller
+  // count only once its roots change (SetRoots: the checkpoint that gave the pages back), so a
+  // copy naming an older checkpoint never claims less than that checkpoint knew. The caller
+  // guarantees that no page from `count` on is in use. Managers that cannot shrink return
+  // UnimplementedError (the default).
+  [[nodiscard]] virtual absl::Status Shrink(PageId count);
+
   // Durable on return: every write that completed before the call, then the superblock if the
   // page count or roots changed. A failure is final: the manager enters a failed state and every
   // later write, allocation and sync is FailedPreconditionError carrying the first error.

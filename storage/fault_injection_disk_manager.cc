@@ -98,6 +98,21 @@ absl::Status FaultInjectionDiskManager::ReadPages(std::span<const PageId> ids,
   return absl::OkStatus();
 }
 
+absl::Status FaultInjectionDiskManager::Shrink(PageId count) {
+  MutexLock lock(&mu_);
+  if (absl::Status s = Enter("shrink", count, true); !s.ok()) return s;
+  if (absl::Status s = inner_->Shrink(count); !s.ok()) return s;
+  for (auto it = unsynced_.begin(); it != unsynced_.end();) {
+    if (it->first >= count) {
+      torn_.erase(it->first);
+      unsynced_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FaultInjectionDiskManager::ReadRawPages(PageId first, std::span<std::byte> out) {
   MutexLock lock(&mu_);
   if (absl::Status s = Enter("raw read", first, false); !s.ok()) return s;

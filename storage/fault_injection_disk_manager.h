@@ -55,6 +55,8 @@ class FaultInjectionDiskManager final : public DiskManager {
                                        std::span<std::byte> out) override;
   [[nodiscard]] absl::StatusOr<PageId> AllocatePage() override;
   [[nodiscard]] absl::Status Sync() override;
+  // One counted call; the unsynced writes of the pages given back are dropped.
+  [[nodiscard]] absl::Status Shrink(PageId count) override;
   // One counted call; pages written since the last Sync come from this manager's copies.
   [[nodiscard]] absl::Status ReadRawPages(PageId first, std::span<std::byte> out) override;
   PageId page_count() const override { return inner_->page_count(); }

@@ -97,6 +97,11 @@ absl::Status MemoryDiskManager::WriteRaw(PageId id, ConstPageSpan page) {
   return absl::OkStatus();
 }
 
+absl::Status MemoryDiskManager::CutFile(PageId pages) {
+  if (pages < file_->page_count()) file_->Truncate(pages);
+  return absl::OkStatus();
+}
+
 absl::Status MemoryDiskManager::EnsureCapacity(PageId pages) {
   MutexLock lock(&file_->mu_);
   if (pages <= file_->pages_.size()) return absl::OkStatus();

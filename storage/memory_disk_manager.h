@@ -53,6 +53,7 @@ class MemoryDiskManager final : public PagedDiskManager {
   [[nodiscard]] absl::Status ReadRaw(PageId id, PageSpan out) override;
   [[nodiscard]] absl::Status WriteRaw(PageId id, ConstPageSpan page) override;
   [[nodiscard]] absl::Status EnsureCapacity(PageId pages) override;
+  [[nodiscard]] absl::Status CutFile(PageId pages) override;
   [[nodiscard]] absl::Status SyncData() override;
 
   const std::shared_ptr<MemoryFile> file_;

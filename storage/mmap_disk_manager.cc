@@ -204,6 +204,24 @@ absl::Status MmapDiskManager::EnsureCapacity(PageId pages) {
   return absl::OkStatus();
 }
 
+absl::Status MmapDiskManager::CutFile(PageId pages) {
+  // The mapping stays (addresses never go away); nothing reaches the pages past page_count(),
+  // and growth maps the range again over the file grown back.
+  const std::uint64_t bytes = RoundUp(pages * kPageSize, SystemPageSize());
+  if (bytes >= mapped_bytes_.load(std::memory_order_relaxed)) return absl::OkStatus();
+  if (::ftruncate(fd_.get(), static_cast<off_t>(bytes)) != 0) {
+    return ErrnoStatus(errno, fmt::format("{}: cut to {} pages", path_, pages));
+  }
+  for (PageId id = bytes / kPageSize;
+       id < mapped_bytes_.load(std::memory_order_relaxed) / kPageSize; ++id) {
+    verified_bits_.Clear(id, std::memory_order_relaxed);
+    dirty_bits_.Clear(id, std::memory_order_relaxed);
+  }
+  size_changed_.store(true, std::memory_order_release);
+  mapped_bytes_.store(bytes, std::memory_order_release);
+  return absl::OkStatus();
+}
+
 absl::Status MmapDiskManager::ReadRaw(PageId id, PageSpan out) {
   std::memcpy(out.data(), page_address(id), kPageSize);
   return absl::OkStatus();

@@ -93,6 +93,7 @@ class MmapDiskManager final : public PagedDiskManager {
   [[nodiscard]] absl::Status ReadRaw(PageId id, PageSpan out) override;
   [[nodiscard]] absl::Status WriteRaw(PageId id, ConstPageSpan page) override;
   [[nodiscard]] absl::Status EnsureCapacity(PageId pages) override;
+  [[nodiscard]] absl::Status CutFile(PageId pages) override;
   [[nodiscard]] absl::Status SyncData() override;
   [[nodiscard]] absl::Status MapRange(std::uint64_t offset, std::uint64_t len);
   void MarkDirty(PageId id);

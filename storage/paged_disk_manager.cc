@@ -170,6 +170,24 @@ absl::Status PagedDiskManager::ReadRawRun(PageId first, std::span<std::byte> out
   return absl::OkStatus();
 }
 
+absl::Status PagedDiskManager::Shrink(PageId count) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  MutexLock lock(&alloc_mu_);
+  const PageId now = page_count_.load(std::memory_order_relaxed);
+  if (count < kFirstDataPage || count > now) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: cannot shrink to {} pages: the file has {} (and {} superblock pages)",
+                    path_, count, now, kFirstDataPage));
+  }
+  page_count_.store(count, std::memory_order_release);
+  shrink_requested_.store(true, std::memory_order_release);
+  // Invariant 8: the roots of now still name a checkpoint that knew the pages.
+  MutexLock state(&state_mu_);
+  if (claim_floor_ == 0) shrink_roots_ = roots_;
+  claim_floor_ = std::max(claim_floor_, now);
+  return absl::OkStatus();
+}
+
 absl::Status PagedDiskManager::WriteRawPage(PageId id, ConstPageSpan bytes) {
   if (read_only_) return CheckWritable();
   if (absl::Status s = CheckRange(id, "raw write"); !s.ok()) return s;
@@ -197,6 +215,11 @@ absl::Status PagedDiskManager::Sync() {
     next = durable_;
     next.roots = roots_;
     next.page_count = page_count();
+    if (claim_floor_ != 0 && roots_ == shrink_roots_) {
+      next.page_count = std::max(next.page_count, claim_floor_);  // invariant 8
+    } else {
+      claim_floor_ = 0;
+    }
     superblock_changed = next.page_count != durable_.page_count || !(next.roots == durable_.roots);
   }
   if (read_only_) {
@@ -209,9 +232,22 @@ absl::Status PagedDiskManager::Sync() {
     return s;
   }
   if (!superblock_changed) return absl::OkStatus();
+  // The copy this write leaves in place (invariant 3) is the one durable now.
+  const PageId older = durable_superblock().page_count;
   if (absl::Status s = WriteSuperblock(next); !s.ok()) {
     EnterFailedState(s);
     return s;
+  }
+  if (shrink_requested_.exchange(false, std::memory_order_acq_rel)) shrink_pending_ = true;
+  if (shrink_pending_) {
+    // Invariant 7: keep what either copy claims (and whatever grew since).
+    MutexLock lock(&alloc_mu_);
+    const PageId keep = std::max({older, next.page_count, page_count()});
+    if (absl::Status s = CutFile(keep); !s.ok()) {
+      EnterFailedState(s);
+      return s;
+    }
+    if (older <= next.page_count) shrink_pending_ = false;
   }
   return absl::OkStatus();
 }

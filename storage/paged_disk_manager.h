@@ -3,12 +3,18 @@
 // a failed sync, the read-only mode and the statistics. A subclass supplies only raw page I/O,
 // growth and data sync.
 //
-// Invariants (numbered as referenced in the .cc):
+// Invariants (numbered as in storage/README.md and referenced in the .cc; 5 and 6 there are
+// the destructor's and the file lock's):
 //  1. Pages [0, page_count()) exist in the file: growth reserves space before page_count rises.
 //  2. The durable superblock never claims more pages than the durable file holds: Sync makes the
 //     data and the file size durable first, then writes the next superblock copy, then syncs it.
 //  3. A superblock write goes to copy (sequence % 2), never over the copy open() chose.
 //  4. After any failure inside Sync, no write, allocation or sync reaches the file again.
+//  7. The file holds every page either superblock copy claims: Shrink lowers page_count at once,
+//     but the file is cut only once both durable copies claim no more than the cut keeps.
+//  8. A superblock never claims fewer pages than its roots' checkpoint knew: after a Shrink, a
+//     copy written with the roots of before it still claims the pages of before it; the smaller
+//     count reaches the superblock with the next roots (the checkpoint that gave them back).
 //
 // Thread safety: as DiskManager. Subclass hooks run concurrently for distinct pages, except
 // EnsureCapacity (under alloc_mu_) and SyncData (under sync_mu_). Lock order: sync_mu_, then
@@ -55,6 +61,7 @@ class PagedDiskManager : public DiskManager {
   const std::string& path() const override { return path_; }
 
   [[nodiscard]] absl::Status ReadRawPages(PageId first, std::span<std::byte> out) override;
+  [[nodiscard]] absl::Status Shrink(PageId count) override;
   // Page bytes exactly as stored, without verification / without sealing, bypassing the
   // superblock and failed-state checks (range is checked). For fault injection (torn pages) and
   // repair or inspection tools only.
@@ -83,6 +90,9 @@ class PagedDiskManager : public DiskManager {
   [[nodiscard]] virtual absl::Status ReadRawRun(PageId first, std::span<std::byte> out);
   // Grows the file so that it holds at least `pages` pages.
   [[nodiscard]] virtual absl::Status EnsureCapacity(PageId pages)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(alloc_mu_) = 0;
+  // Cuts the file to `pages` pages (Shrink's deferred cut; never below page_count()).
+  [[nodiscard]] virtual absl::Status CutFile(PageId pages)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(alloc_mu_) = 0;
   // Makes every completed write durable.
   [[nodiscard]] virtual absl::Status SyncData() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) = 0;
@@ -126,7 +136,15 @@ class PagedDiskManager : public DiskManager {
   mutable Mutex state_mu_;
   Superblock durable_ ABSL_GUARDED_BY(state_mu_);
   SuperblockRoots roots_ ABSL_GUARDED_BY(state_mu_);
+  // Invariant 8: after a Shrink, the superblock claims at least claim_floor_ pages while its
+  // roots are still shrink_roots_ (0: no such claim).
+  PageId claim_floor_ ABSL_GUARDED_BY(state_mu_) = 0;
+  SuperblockRoots shrink_roots_ ABSL_GUARDED_BY(state_mu_);
   std::atomic<bool> failed_{false};
+  // A Shrink whose pages the file still holds: cut by the Sync after which neither superblock
+  // copy claims them.
+  bool shrink_pending_ ABSL_GUARDED_BY(sync_mu_) = false;
+  std::atomic<bool> shrink_requested_{false};
   absl::Status failure_ ABSL_GUARDED_BY(state_mu_);
 };
 

@@ -282,6 +282,16 @@ absl::Status PreadDiskManager::EnsureCapacity(PageId pages) {
   return absl::OkStatus();
 }
 
+absl::Status PreadDiskManager::CutFile(PageId pages) {
+  const std::uint64_t bytes = pages * kPageSize;
+  if (bytes >= capacity_bytes_) return absl::OkStatus();
+  if (::ftruncate(fd_.get(), static_cast<off_t>(bytes)) != 0) {
+    return ErrnoStatus(errno, fmt::format("{}: cut to {} pages", path_, pages));
+  }
+  capacity_bytes_ = bytes;  // the next growth reserves again
+  return absl::OkStatus();
+}
+
 absl::Status PreadDiskManager::SyncData() {
   int err = InjectedErrno(IoCall::kSync);
   if (err == 0 && ::fdatasync(fd_.get()) != 0) err = errno;

@@ -45,6 +45,7 @@ class PreadDiskManager final : public PagedDiskManager {
   [[nodiscard]] absl::Status WriteRaw(PageId id, ConstPageSpan page) override;
   [[nodiscard]] absl::Status ReadRawRun(PageId first, std::span<std::byte> out) override;
   [[nodiscard]] absl::Status EnsureCapacity(PageId pages) override;
+  [[nodiscard]] absl::Status CutFile(PageId pages) override;
   [[nodiscard]] absl::Status SyncData() override;
   // ReadBatch (write false) or WriteBatch.
   [[nodiscard]] absl::Status Batch(std::span<PageRequest> batch, bool write);

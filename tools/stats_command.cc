@@ -104,12 +104,19 @@ int RunStats(const StatsArgs& args) {
   std::uint64_t free_pages = 0;
   for (PageId id : free_list) free_pages += id < page_count ? 1 : 0;
   (*file_types)["free"] = free_pages;
+  // Free pages at the end of the file: what a checkpoint with StoreOptions::truncate_free_tail
+  // gives back. A compaction (Store::Compact) moves the live pages out of the free ones' way and
+  // gives back every free page.
+  std::uint64_t tail_free = 0;
+  for (PageId id = page_count; id > kFirstDataPage && free.contains(id - 1); --id) ++tail_free;
   if (absl::Status s = store.Close(); !s.ok()) return CannotRun("stats", s);
 
   if (args.json) {
     Json j;
     j.BeginObject().Field("file", args.file).Field("page_count", page_count);
-    j.Field("free_pages", free_pages);
+    j.Field("free_pages", free_pages)
+        .Field("free_pages_at_tail", tail_free)
+        .Field("compaction_would_return_bytes", free_pages * kPageSize);
     j.Key("pages_by_type").BeginObject();
     for (const auto& [type, n] : *file_types) j.Field(type, n);
     j.EndObject();
@@ -134,7 +141,10 @@ int RunStats(const StatsArgs& args) {
     fmt::print("{}", j.str());
     return kExitOk;
   }
-  fmt::print("file: {}: {} pages ({} free)\n", args.file, page_count, free_pages);
+  fmt::print("file: {}: {} pages ({} free, {} of them at the end of the file)\n", args.file,
+             page_count, free_pages, tail_free);
+  fmt::print("  a compaction would return {} pages ({} bytes); truncating the tail, {} pages\n",
+             free_pages, free_pages * kPageSize, tail_free);
   for (const auto& [type, n] : *file_types) fmt::print("  {:<16} {:>10} pages\n", type, n);
   for (const IndexReport& r : reports) {
     fmt::print("{} {} (anchor {}):\n", IndexKindName(r.info.kind), Escape(r.info.name),
@@ -160,7 +170,8 @@ void AddStatsCommand(CLI::App& app, RunFunction& run) {
   CLI::App* cmd = app.add_subcommand(
       "stats",
       "Per index: entries, depth, pages by type, average fill, payload against overhead; for the "
-      "file: pages by type and free pages (recovers the store first, as an engine would)");
+      "file: pages by type, free pages, those at the end of the file and what a compaction would "
+      "return (recovers the store first, as an engine would)");
   cmd->add_option("FILE", args->file, "The store's page file (its log is FILE-wal/)")->required();
   cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
   cmd->callback([args, &run] { run = [args] { return RunStats(*args); }; });

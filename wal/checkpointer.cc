@@ -133,11 +133,23 @@ absl::Status Checkpointer::CheckpointLocked(Taken* taken) {
   //    log's end, captured while nothing can be appended. The trunks to hold the free list are
   //    taken off the allocatable set right there, so that no record after the redo LSN can
   //    touch them.
+  //    With tail truncation (and no backup copying the file), the cut also takes the free pages
+  //    at the end of the file off the free list, and they are given back before the file can
+  //    grow again: the checkpoint's high-water mark and free list no longer name them, the
+  //    superblock it writes says the smaller size, and the file is cut once neither superblock
+  //    copy claims them (DiskManager::Shrink). Recovery from either copy finds every page its
+  //    checkpoint and the log after it name.
   PageAllocator::Cut cut;
-  const auto cut_start = std::chrono::steady_clock::now();
-  const TransactionTable::Cut txns =
-      txns_->CutForCheckpoint(*log_, [&] { cut = alloc_->CutForCheckpoint(); });
-  const auto cut_time = std::chrono::steady_clock::now() - cut_start;
+  TransactionTable::Cut txns;
+  std::chrono::steady_clock::duration cut_time{};
+  const PageId end = truncate_tail_ && pins_.empty() ? pool_->page_count() : kInvalidPageId;
+  absl::Status shrunk = alloc_->WithGrowthHeld([&]() -> absl::Status {
+    const auto cut_start = std::chrono::steady_clock::now();
+    txns = txns_->CutForCheckpoint(*log_, [&] { cut = alloc_->CutForCheckpoint(end); });
+    cut_time = std::chrono::steady_clock::now() - cut_start;
+    if (cut.shrink_to == kInvalidPageId) return absl::OkStatus();
+    return BufferPoolInternals::Shrink(*pool_, cut.shrink_to);
+  });
   const std::int64_t cut_ns = std::chrono::nanoseconds(cut_time).count();
   for (std::int64_t m = max_cut_ns_.load(std::memory_order_relaxed);
        cut_ns > m && !max_cut_ns_.compare_exchange_weak(m, cut_ns, std::memory_order_relaxed);) {
@@ -148,8 +160,11 @@ absl::Status Checkpointer::CheckpointLocked(Taken* taken) {
   //    off it until the next checkpoint supersedes this one). Trunks are written without a log
   //    record, so they may only be pages whose freeing is durable: pages free at the cut, once
   //    the log is durable up to it.
-  absl::Status s;
-  if (redo > log_->durable_lsn()) s = log_->FlushUntil(redo - 1);
+  if (shrunk.ok() && cut.shrink_to != kInvalidPageId) {
+    truncated_.fetch_add(end - cut.shrink_to, std::memory_order_relaxed);
+  }
+  absl::Status s = shrunk;
+  if (s.ok() && redo > log_->durable_lsn()) s = log_->FlushUntil(redo - 1);
   if (s.ok()) s = WriteTrunks(cut);
 
   // 3. The checkpoint record.

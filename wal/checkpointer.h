@@ -31,13 +31,16 @@ class Checkpointer {
  public:
   // `interval_bytes`: a checkpoint is due once this much log was written since the last one.
   // `background`: due checkpoints run on the checkpointer's thread (else inline in MaybeRun).
+  // `truncate_tail`: each checkpoint gives back the free pages at the end of the file
+  // (StoreOptions::truncate_free_tail).
   Checkpointer(BufferPool* pool, PageAllocator* alloc, TransactionTable* txns,
-               std::uint64_t interval_bytes, bool background)
+               std::uint64_t interval_bytes, bool background, bool truncate_tail)
       : pool_(pool),
         alloc_(alloc),
         txns_(txns),
         interval_bytes_(interval_bytes),
-        background_(background) {}
+        background_(background),
+        truncate_tail_(truncate_tail) {}
   ~Checkpointer() { Stop(); }
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -69,6 +72,8 @@ class Checkpointer {
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unpin(Lsn lsn) ABSL_LOCKS_EXCLUDED(mu_);
   // The longest cut of any checkpoint so far (appends held off), and the last one's.
+  // Pages given back by tail truncation so far.
+  std::uint64_t pages_truncated() const { return truncated_.load(std::memory_order_relaxed); }
   std::chrono::nanoseconds max_cut_time() const {
     return std::chrono::nanoseconds(max_cut_ns_.load(std::memory_order_relaxed));
   }
@@ -100,6 +105,7 @@ class Checkpointer {
   LogManager* log_ = nullptr;
   const std::uint64_t interval_bytes_;
   const bool background_;
+  const bool truncate_tail_;
 
   ExclusiveMutex mu_;  // one checkpoint at a time
   // The oldest LSN recovery from the previous checkpoint needs: its log is kept for the same
@@ -108,6 +114,7 @@ class Checkpointer {
   // Backups in progress: the oldest LSN each needs (CheckpointAndPin).
   absl::btree_multiset<Lsn> pins_ ABSL_GUARDED_BY(mu_);
   std::atomic<std::int64_t> max_cut_ns_{0};
+  std::atomic<std::uint64_t> truncated_{0};
   std::atomic<Lsn> last_redo_{kInvalidLsn};
   std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> count_{0};

@@ -119,10 +119,26 @@ absl::StatusOr<WritePageGuard> PageAllocator::ExtendForTrunk() {
   return Extend(PageType::kFreeList, /*for_mtr=*/false);
 }
 
-PageAllocator::Cut PageAllocator::CutForCheckpoint() {
+absl::Status PageAllocator::WithGrowthHeld(absl::FunctionRef<absl::Status()> fn) {
+  MutexLock lock(&extend_mu_);
+  return fn();
+}
+
+PageAllocator::Cut PageAllocator::CutForCheckpoint(PageId end) {
   Cut cut;
   {
     MutexLock lock(&mu_);
+    if (end != kInvalidPageId) {
+      // The free pages at the end of the file: none is in flight or a trunk (those are not in
+      // free_), so nothing names them but the free list, which from this cut on does not.
+      PageId from = end;
+      for (auto it = free_.rbegin(); it != free_.rend() && *it + 1 == from; ++it) from = *it;
+      if (from < end) {
+        free_.erase(free_.lower_bound(from), free_.end());
+        high_water_ = std::min(high_water_, from);
+        cut.shrink_to = from;
+      }
+    }
     cut.free.assign(free_.begin(), free_.end());
     cut.free.insert(cut.free.end(), in_flight_.begin(), in_flight_.end());
     cut.free.insert(cut.free.end(), trunks_.begin(), trunks_.end());
@@ -131,9 +147,12 @@ PageAllocator::Cut PageAllocator::CutForCheckpoint() {
     // The trunks to hold this list: pages free at the cut, taken off the allocatable set right
     // here so that no record after the redo LSN can touch them.
     cut.trunks_needed = (cut.free.size() + kIdsPerTrunk - 1) / kIdsPerTrunk;
+    // The highest free pages, unless the file gives back its tail: then the lowest, so that the
+    // list stays out of the tail a later checkpoint gives back.
     while (cut.trunks.size() < cut.trunks_needed && !free_.empty()) {
-      cut.trunks.push_back(*std::prev(free_.end()));
-      free_.erase(std::prev(free_.end()));
+      auto it = end != kInvalidPageId ? free_.begin() : std::prev(free_.end());
+      cut.trunks.push_back(*it);
+      free_.erase(it);
     }
     pending_trunks_ = cut.trunks;
   }

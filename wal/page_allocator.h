@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/container/btree_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "buffer/buffer_pool.h"
@@ -64,13 +65,21 @@ class PageAllocator {
   // Checkpoints (wal/checkpointer.cc). Under the log's checkpoint lock: the free list as of the
   // cut (sorted), the high-water mark, and the trunks to hold it, taken off the allocatable set
   // (fewer than needed when too few pages are free: the checkpoint extends the file for the rest).
+  // `end`: the file's page count, to give back the free pages at its end (taken off the free
+  // list, the high-water mark lowered to the first of them: shrink_to), and to hold the list in
+  // the lowest free pages rather than the highest; kInvalidPageId: nothing is given back.
   struct Cut {
     std::vector<PageId> free;
     std::vector<PageId> trunks;
     std::size_t trunks_needed = 0;
     PageId high_water = kFirstDataPage;
+    PageId shrink_to = kInvalidPageId;  // the file's new page count, if the cut gave pages back
   };
-  Cut CutForCheckpoint();
+  Cut CutForCheckpoint(PageId end = kInvalidPageId);
+  // Runs `fn` with file growth held off (a checkpoint's cut and the shrink it decides, so that no
+  // page is added after the pages it gives back before they are gone).
+  [[nodiscard]] absl::Status WithGrowthHeld(absl::FunctionRef<absl::Status()> fn)
+      ABSL_LOCKS_EXCLUDED(extend_mu_);
   // A trunk page by growing the file (logged as grown and free; a pending trunk from here on).
   [[nodiscard]] absl::StatusOr<WritePageGuard> ExtendForTrunk();
   // The checkpoint failed: its trunks are allocatable again.

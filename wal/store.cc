@@ -107,6 +107,7 @@ StoreStats Store::stats() const {
   s.pages_reused = c.alloc.reused();
   s.pages_freed = c.alloc.freed();
   s.free_pages = c.alloc.free_page_count();
+  s.pages_truncated = c.checkpointer.pages_truncated();
   return s;
 }
 

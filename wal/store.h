@@ -88,6 +88,11 @@ struct StoreOptions {
   // transaction end found one due (deterministic, for tests; that thread must hold no pages).
   bool background_checkpoints = true;
   std::map<std::uint16_t, UndoHandler> undo_handlers;  // needed by recovery: give them here
+  // Each checkpoint gives back the free pages at the end of the file (as SQLite's auto-vacuum
+  // does for its tail): the file shrinks by them, durably, and a crash at any point recovers
+  // with the free list and superblock consistent (wal/README.md, "Giving space back"). Not
+  // while a backup runs.
+  bool truncate_free_tail = false;
   // Recovery's way past a damaged page (InnoDB's forced recovery, narrowed to what is damaged).
   // Normally recovery stops at a page it cannot read (DataLoss: redo of a byte-range change to a
   // page whose checksum fails), or at an unfinished transaction whose rollback fails on damage
@@ -127,7 +132,8 @@ struct StoreStats {
   std::uint64_t pages_allocated = 0;  // from the free list or by extending the file
   std::uint64_t pages_reused = 0;     // of those, from the free list
   std::uint64_t pages_freed = 0;
-  std::uint64_t free_pages = 0;  // on the free list now
+  std::uint64_t free_pages = 0;       // on the free list now
+  std::uint64_t pages_truncated = 0;  // given back by tail truncation (truncate_free_tail)
 };
 
 // Store::Backup (wal/README.md, "Online backup").

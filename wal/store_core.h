@@ -53,7 +53,7 @@ struct StoreCore {
         alloc(pool.get()),
         undo_handlers(opts.undo_handlers),
         checkpointer(pool.get(), &alloc, &txns, opts.checkpoint_interval_bytes,
-                     opts.background_checkpoints) {}
+                     opts.background_checkpoints, opts.truncate_free_tail) {}
 
   // What the handles' constructors ask for (wal/store.h).
   static StoreKey Key() { return StoreKey(); }

@@ -8,14 +8,16 @@
 
 #include "index/btree.h"
 #include "index/catalog.h"
+#include "storage/superblock.h"
 #include "tests/index/index_crash_util.h"
 
 namespace pagestore::testing {
 namespace {
 
-StoreOptions TreeCrashOptions() {
+StoreOptions TreeCrashOptions(bool truncate_tail = false) {
   StoreOptions o = SmallStoreOptions();
   o.undo_handlers[kBTreeResourceManager] = BTreeUndoHandler();
+  o.truncate_free_tail = truncate_tail;
   return o;
 }
 
@@ -73,12 +75,15 @@ void ExpectNoLeak(Store& store, const BTree& tree, const std::string& context) {
                               << leaked.front();
 }
 
-void RunPowerLosses(bool large, std::size_t points) {
+// `truncate_tail`: checkpoints give back the free pages at the end of the file (large values
+// freed there make long free tails), before the crash and right after recovery.
+void RunPowerLosses(bool large, std::size_t points, bool truncate_tail = false) {
   const std::uint64_t base = TestSeed();
   std::size_t undone = 0;
+  std::uint64_t truncated = 0;
   for (std::size_t point = 0; point < points; ++point) {
     const std::uint64_t seed = base * 7919 + point;
-    SimulatedStore sim(TreeCrashOptions());
+    SimulatedStore sim(TreeCrashOptions(truncate_tail));
     absl::StatusOr<Store*> store = sim.Open();
     ASSERT_TRUE(store.ok()) << store.status();
     PS_ASSIGN_OR_FAIL(tree, BTree::Create(**store));
@@ -87,8 +92,10 @@ void RunPowerLosses(bool large, std::size_t points) {
     ASSERT_FALSE(warm.maybe);
     PS_ASSERT_OK((*store)->Checkpoint());
     std::uint64_t crash_at = 0;
-    const IndexOutcome o = RunToPowerLoss(sim, tree, MakeWorkload(seed, large ? 40 : 80, large),
-                                          warm.acked, point, seed, crash_at);
+    Store* before = *store;
+    const IndexOutcome o =
+        RunToPowerLoss(sim, tree, MakeWorkload(seed, large ? 40 : 80, large), warm.acked, point,
+                       seed, crash_at, [&] { truncated += before->stats().pages_truncated; });
 
     absl::StatusOr<Store*> again = sim.Open();
     const std::string context =
@@ -98,8 +105,19 @@ void RunPowerLosses(bool large, std::size_t points) {
     PS_ASSIGN_OR_FAIL(reopened, BTree::Open(**again, anchor));
     ASSERT_NO_FATAL_FAILURE(ExpectRecovered(ReadTree(*reopened), o, context));
     ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(**again, *reopened, context));
+    if (truncate_tail) {
+      // A checkpoint right after recovery gives back what the crash left free at the end.
+      PS_ASSERT_OK((*again)->Checkpoint());
+      ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(**again, *reopened, context + ", checkpointed"));
+      truncated += (*again)->stats().pages_truncated;
+      absl::StatusOr<IndexModel> now = ReadTree(*reopened);
+      ASSERT_TRUE(now.ok()) << context << ": " << now.status();
+    }
   }
   EXPECT_GT(undone, 0u);
+  if (truncate_tail) {
+    EXPECT_GT(truncated, 0u) << "no checkpoint gave pages back";
+  }
 }
 
 TEST(BTreeCrashTest, SimulatedPowerLossRecoversAcknowledgedCommits) {
@@ -108,6 +126,64 @@ TEST(BTreeCrashTest, SimulatedPowerLossRecoversAcknowledgedCommits) {
 
 TEST(BTreeCrashTest, LargeValuesSurvivePowerLossAndLeakNoPage) {
   RunPowerLosses(/*large=*/true, CrashRuns(150, 1000));
+}
+
+TEST(BTreeCrashTest, TailTruncationSurvivesPowerLossAndLeaksNoPage) {
+  RunPowerLosses(/*large=*/true, CrashRuns(150, 1000), /*truncate_tail=*/true);
+}
+
+// After a checkpoint that gave back the file's free tail, the older superblock copy still claims
+// the pages given back; if the newer copy is then damaged, open falls back to the older one and
+// recovers from its checkpoint: the file must still hold every page it names.
+TEST(BTreeCrashTest, TailTruncationKeepsTheOlderSuperblockCopyUsable) {
+  SimulatedStore sim(TreeCrashOptions(/*truncate_tail=*/true));
+  absl::StatusOr<Store*> store = sim.Open();
+  ASSERT_TRUE(store.ok()) << store.status();
+  PS_ASSIGN_OR_FAIL(tree, BTree::Create(**store));
+  const PageId anchor = tree->anchor();
+  IndexModel model;
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = fmt::format("k{:02}", i);
+    const std::string value(12000 + i, static_cast<char>('a' + i % 26));
+    PS_ASSERT_OK(tree->Put(nullptr, key, value));
+    model[key] = value;
+  }
+  PS_ASSERT_OK((*store)->Checkpoint());
+  const PageId before = (*store)->pool().page_count();
+  const Lsn older_checkpoint = (*store)->pool().roots().checkpoint_lsn;
+  for (int i = 10; i < 30; ++i) {  // the last values written: their pages are the file's tail
+    PS_ASSERT_OK(tree->Delete(nullptr, fmt::format("k{:02}", i)));
+    model.erase(fmt::format("k{:02}", i));
+  }
+  PS_ASSERT_OK((*store)->Checkpoint());
+  const PageId after = (*store)->pool().page_count();
+  ASSERT_LT(after, before) << "the checkpoint gave nothing back";
+  tree.reset();
+  sim.PowerLoss();
+  // The newer superblock copy (the checkpoint that shrank the file) is damaged.
+  std::array<std::uint64_t, 2> seq{};
+  for (PageId c = 0; c < 2; ++c) {
+    absl::StatusOr<Superblock> sb =
+        DecodeSuperblock(c, ConstPageSpan(sim.file().MutablePage(c), kPageSize), "sim.pages");
+    ASSERT_TRUE(sb.ok()) << sb.status();
+    seq[c] = sb->sequence;
+  }
+  sim.file().MutablePage(seq[0] > seq[1] ? 0 : 1)[100] ^= std::byte{0xff};
+  absl::StatusOr<Store*> again = sim.Open();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->recovery_report().checkpoint_lsn, older_checkpoint)
+      << "recovered from the older copy's checkpoint";
+  PS_ASSIGN_OR_FAIL(reopened, BTree::Open(**again, anchor));
+  absl::StatusOr<IndexModel> now = ReadTree(*reopened);
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(*now, model);
+  ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(**again, *reopened, "after the fallback"));
+  // Its next checkpoints give the tail back again, and the file is cut to it.
+  PS_ASSERT_OK((*again)->Checkpoint());
+  PS_ASSERT_OK((*again)->Checkpoint());
+  EXPECT_EQ((*again)->pool().page_count(), after);
+  EXPECT_EQ(sim.file().page_count(), after);
+  ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(**again, *reopened, "given back again"));
 }
 
 void RunTreeKills(DiskManagerKind kind, std::size_t runs) {

@@ -121,10 +121,12 @@ inline void FailLogCallsFrom(SimulatedStore& sim, std::uint64_t n) {
 // page file call fails too and the next page write tears), runs `txns` on `index`, which holds
 // `start`, until the clock stops them, drops the index and cuts the power (at every third point
 // half of what was not synced survives). The store is then ready to Open again.
+// `before_cut`: runs after the workload, before the power goes (the store is still open).
 template <typename Index>
 IndexOutcome RunToPowerLoss(SimulatedStore& sim, std::unique_ptr<Index>& index,
                             const std::vector<IndexTxn>& txns, IndexModel start, std::size_t point,
-                            std::uint64_t seed, std::uint64_t& crash_at) {
+                            std::uint64_t seed, std::uint64_t& crash_at,
+                            const std::function<void()>& before_cut = {}) {
   std::mt19937_64 rng(seed);
   crash_at = std::uniform_int_distribution<std::uint64_t>(1, 200)(rng);
   FailLogCallsFrom(sim, crash_at);
@@ -133,6 +135,7 @@ IndexOutcome RunToPowerLoss(SimulatedStore& sim, std::unique_ptr<Index>& index,
     sim.fault()->TearNextWrite(std::uniform_int_distribution<int>(1, 7)(rng));
   }
   IndexOutcome o = RunIndexTxns(*sim.store(), *index, txns, std::move(start));
+  if (before_cut) before_cut();
   index.reset();
   sim.PowerLoss(seed, point % 3 == 1 ? 0.5 : 0.0);
   return o;

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "tests/storage/test_util.h"
@@ -256,6 +257,62 @@ TEST_P(ConformanceTest, SecondWriterIsRefused) {
     EXPECT_TRUE(absl::IsFailedPrecondition(factory_.Open().status()));
   }
   PS_EXPECT_OK(factory_.Open().status());
+}
+
+// Shrink: the pages past the new count are gone at once; the superblock says the new count only
+// with new roots; the file is cut once neither copy claims the pages; every reopen in between
+// finds what its superblock names; the file grows back over the cut.
+TEST_P(ConformanceTest, ShrinkGivesPagesBackOnceNeitherSuperblockCopyClaimsThem) {
+  auto file_pages = [&]() -> PageId {
+    if (factory_.kind().in_memory) return factory_.memory().page_count();
+    return std::filesystem::file_size(factory_.path()) / kPageSize;
+  };
+  {
+    PS_ASSIGN_OR_FAIL(dm, factory_.Open());
+    AllocateAndWrite(*dm, 30);  // pages 2..31
+    dm->SetRoots({.free_list_head = 5, .catalog_root = 6, .checkpoint_lsn = 100});
+    PS_ASSERT_OK(dm->Sync());
+    EXPECT_FALSE(dm->Shrink(kFirstDataPage - 1).ok());
+    EXPECT_FALSE(dm->Shrink(33).ok());
+    PS_ASSERT_OK(dm->Shrink(12));
+    EXPECT_EQ(dm->page_count(), 12u);
+    alignas(kPageSize) Page page;
+    EXPECT_TRUE(absl::IsOutOfRange(dm->ReadPage(20, page)));
+    FillPage(page, 20, 0);
+    EXPECT_TRUE(absl::IsOutOfRange(dm->WritePage(20, page)));
+    PS_ASSERT_OK(dm->ReadPage(11, page));
+    EXPECT_TRUE(PageHolds(page, 11, 0));
+    PS_ASSERT_OK(dm->Sync());  // the same roots: the superblock still claims 32 pages
+  }
+  {
+    PS_ASSIGN_OR_FAIL(dm, factory_.Open());
+    EXPECT_EQ(dm->page_count(), 32u) << "roots of before the shrink claim its pages";
+    PS_ASSERT_OK(dm->Shrink(12));
+    dm->SetRoots({.free_list_head = 5, .catalog_root = 6, .checkpoint_lsn = 200});
+    PS_ASSERT_OK(dm->Sync());  // says 12; the older copy still claims 32
+    EXPECT_GE(file_pages(), 32u);
+  }
+  {
+    PS_ASSIGN_OR_FAIL(dm, factory_.Open());
+    EXPECT_EQ(dm->page_count(), 12u);
+    dm->SetRoots({.free_list_head = 5, .catalog_root = 6, .checkpoint_lsn = 300});
+    PS_ASSERT_OK(dm->Sync());  // both copies say 12 now, but no shrink is pending here
+    PS_ASSERT_OK(dm->Shrink(12));
+    dm->SetRoots({.free_list_head = 5, .catalog_root = 6, .checkpoint_lsn = 400});
+    PS_ASSERT_OK(dm->Sync());
+    EXPECT_EQ(file_pages(), 12u) << "cut once neither copy claims more";
+    // Growth over the cut.
+    std::vector<PageId> ids = AllocateAndWrite(*dm, 5);
+    EXPECT_EQ(ids.front(), 12u);
+    PS_ASSERT_OK(dm->Sync());
+  }
+  PS_ASSIGN_OR_FAIL(dm, factory_.Open());
+  EXPECT_EQ(dm->page_count(), 17u);
+  alignas(kPageSize) Page page;
+  for (PageId id : {PageId{2}, PageId{11}, PageId{12}, PageId{16}}) {
+    PS_ASSERT_OK(dm->ReadPage(id, page));
+    EXPECT_TRUE(PageHolds(page, id, 0)) << "page " << id;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllManagers, ConformanceTest, ::testing::ValuesIn(AllManagerKinds()),

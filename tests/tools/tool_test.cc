@@ -343,6 +343,10 @@ TEST_F(ToolTest, LargeValuesAndDropsAreCountedVerifiedAndShown) {
   EXPECT_NE(stats.out.find("(1 with large values)"), std::string::npos) << stats.out;
   EXPECT_NE(stats.out.find("value "), std::string::npos) << stats.out;
   EXPECT_EQ(stats.out.find("doomed"), std::string::npos) << stats.out;
+  // The dropped index's pages are free: a compaction would return them.
+  const std::size_t returned = stats.out.find("a compaction would return ");
+  ASSERT_NE(returned, std::string::npos) << stats.out;
+  EXPECT_GT(std::stoul(stats.out.substr(returned + 26)), 5u) << stats.out;
   EXPECT_EQ(stats.out.find("(0 free)"), std::string::npos) << "the drop freed pages: " << stats.out;
   const ToolRun dump_leaf = RunTool(fmt::format("dump-page {} {}", file, leaf));
   EXPECT_EQ(dump_leaf.exit_code, 0) << dump_leaf.err;

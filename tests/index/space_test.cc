@@ -1,0 +1,102 @@
+// Giving space back: with StoreOptions::truncate_free_tail, checkpoints give the free pages at
+// the end of the file back to the file system, under both disk managers, and the store reopens
+// with every value; without it, the file keeps its size.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "index/btree.h"
+#include "index/catalog.h"
+#include "tests/storage/test_util.h"
+#include "wal/store.h"
+
+namespace pagestore::testing {
+namespace {
+
+using Model = std::map<std::string, std::string>;
+
+StoreOptions SpaceOptions(DiskManagerKind kind, bool truncate) {
+  StoreOptions o;
+  o.disk.kind = kind;
+  o.disk.mmap.growth_size = 1 << 20;
+  o.pool_frames = 256;
+  o.undo_handlers[kBTreeResourceManager] = BTreeUndoHandler();
+  o.truncate_free_tail = truncate;
+  return o;
+}
+
+class SpaceTest : public ::testing::TestWithParam<std::tuple<DiskManagerKind, bool>> {};
+
+TEST_P(SpaceTest, CheckpointsGiveTheFreeTailBack) {
+  const auto [kind, truncate] = GetParam();
+  TempDir dir;
+  const std::filesystem::path path = dir.file("s.pages");
+  Model model;
+  std::uintmax_t full = 0, after = 0;
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, SpaceOptions(kind, truncate));
+    ASSERT_TRUE(store.ok()) << store.status();
+    absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
+    ASSERT_TRUE(catalog.ok()) << catalog.status();
+    absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->CreateBTree("t");
+    ASSERT_TRUE(tree.ok()) << tree.status();
+    for (int i = 0; i < 300; ++i) {
+      const std::string key = fmt::format("k{:04}", i);
+      const std::string value(10000 + i, static_cast<char>('a' + i % 26));
+      ASSERT_TRUE((*tree)->Put(nullptr, key, value).ok());
+      model[key] = value;
+    }
+    ASSERT_TRUE((*store)->Checkpoint().ok());
+    full = std::filesystem::file_size(path);
+    // The values written last hold the end of the file.
+    for (int i = 50; i < 300; ++i) {
+      ASSERT_TRUE((*tree)->Delete(nullptr, fmt::format("k{:04}", i)).ok());
+      model.erase(fmt::format("k{:04}", i));
+    }
+    ASSERT_TRUE((*store)->Checkpoint().ok());
+    ASSERT_TRUE((*store)->Checkpoint().ok());
+    after = std::filesystem::file_size(path);
+    const StoreStats stats = (*store)->stats();
+    if (truncate) {
+      EXPECT_LT(after, full / 4) << "from " << full << " bytes";
+      EXPECT_EQ(after, (*store)->pool().page_count() * kPageSize);
+      EXPECT_GT(stats.pages_truncated, 500u);
+      for (PageId f : (*store)->FreePages()) EXPECT_LT(f, (*store)->pool().page_count());
+    } else {
+      EXPECT_GE(after, full);
+      EXPECT_EQ(stats.pages_truncated, 0u);
+    }
+    ASSERT_TRUE((*store)->Close().ok());
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, SpaceOptions(kind, truncate));
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->OpenBTree("t");
+  ASSERT_TRUE(tree.ok()) << tree.status();
+  ASSERT_TRUE((*tree)->Verify().ok()) << (*tree)->Verify();
+  Model now;
+  for (BTree::Iterator it = (*tree)->Begin(); it.Valid(); it.Next()) {
+    now.emplace(std::string(it.key()), std::string(it.value()));
+  }
+  EXPECT_EQ(now, model);
+  // The file grows again over what it gave back.
+  for (int i = 300; i < 400; ++i) {
+    ASSERT_TRUE((*tree)->Put(nullptr, fmt::format("k{:04}", i), std::string(9000, 'z')).ok());
+  }
+  ASSERT_TRUE((*tree)->Verify().ok());
+  ASSERT_TRUE((*store)->Close().ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Managers, SpaceTest,
+                         ::testing::Combine(::testing::Values(DiskManagerKind::kPread,
+                                                              DiskManagerKind::kMmap),
+                                            ::testing::Bool()),
+                         [](const auto& info) {
+                           return fmt::format("{}_{}", DiskManagerKindName(std::get<0>(info.param)),
+                                              std::get<1>(info.param) ? "truncate" : "keep");
+                         });
+
+}  // namespace
+}  // namespace pagestore::testing
