@@ -40,6 +40,7 @@ void AddDumpPageCommand(CLI::App& app, RunFunction& run);
 void AddDumpWalCommand(CLI::App& app, RunFunction& run);
 void AddBenchCommand(CLI::App& app, RunFunction& run);
 void AddBackupCommand(CLI::App& app, RunFunction& run);
+void AddCompactCommand(CLI::App& app, RunFunction& run);
 
 // A status's message as a std::string (absl::string_view is not std::string_view here).
 inline std::string Msg(const absl::Status& s) { return std::string(s.message()); }

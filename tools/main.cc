@@ -6,6 +6,7 @@
 //   pagestore dump-wal DIR         the log's records, one per line (--stats: totals by type)
 //   pagestore bench ...            a db_bench-like driver over a store
 //   pagestore backup SRC DST       a consistent copy (Store::Backup)
+//   pagestore compact SRC DST      a dense rewrite into a new store (--fill)
 // Every subcommand takes --help and --json. Exit status: 0 ok, 1 corruption found (verify,
 // dump-wal), 2 could not run (one line on stderr says why; see tools/command.h).
 #include <fmt/format.h>
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   AddDumpWalCommand(app, run);
   AddBenchCommand(app, run);
   AddBackupCommand(app, run);
+  AddCompactCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
