@@ -42,6 +42,9 @@
 //       system mini-transactions: the parity with LMDB's write transactions); lmdb:
 //       mdb_txn_begin, mdb_put(MDB_NOOVERWRITE, as Insert fails on an existing key) x 1000,
 //       mdb_txn_commit. Items are inserts per second of the timed insertion.
+//   compact/rewrite   the offline compaction (RewriteIndexes, `pagestore compact`) of a store of
+//       PAGESTORE_BENCH_COMPACT_MB (default 256) filled by bulk load, then 70% deleted; its
+//       counters give the file sizes before and after (see CompactRewrite).
 //   btree_bulk_load/pagestore   one iteration (Iterations(1), manual time) is BTree::BulkLoad of
 //       the sorted pairs (fill 0.9, the default) into a new empty tree in a new store. Items are
 //       keys per second.
@@ -125,7 +128,9 @@
 #include "benchmarks/bench_main.h"
 #include "benchmarks/bench_util.h"
 #include "index/btree.h"
+#include "index/catalog.h"
 #include "index/hash_index.h"
+#include "index/rewrite.h"
 #include "storage/page.h"
 #include "tools/ycsb.h"
 #include "wal/store.h"
@@ -1264,6 +1269,100 @@ void PutLargeLmdb(benchmark::State& state) {
 
 void NoSetUp(const benchmark::State&) {}
 
+// ---------------------------------------------------------------------------------------------
+// compact/rewrite: the offline compaction of a store of PAGESTORE_BENCH_COMPACT_MB (default 256)
+// filled by bulk load (fill 0.9, keys "c<12 digits>", 100-byte values) and then 70% deleted (a
+// random 70% of its keys, in transactions of 1000): built once, untimed, closed. Each iteration
+// (manual time) opens it, RewriteIndexes into a new store, closes that (its final checkpoint
+// included) and deletes it. Counters: the source's and the copy's file sizes (MiB), the live
+// entries. Items are entries copied.
+
+struct CompactSource {
+  fs::path path;
+  std::uint64_t live = 0;
+};
+CompactSource* g_compact = nullptr;
+
+StoreOptions CompactStoreOptions() {
+  StoreOptions o;
+  o.pool_frames = 32768;  // 128 MiB: the copy reads the source beyond it
+  o.durability = Durability::kNone;
+  o.undo_handlers[kBTreeResourceManager] = BTreeUndoHandler();
+  o.undo_handlers[kHashResourceManager] = HashUndoHandler();
+  return o;
+}
+
+void SetUpCompact(const benchmark::State&) {
+  if (g_compact != nullptr) return;
+  auto c = std::make_unique<CompactSource>();
+  c->path = GetConfig().root / "compact_src.pages";
+  const std::uint64_t mb = std::max<std::uint64_t>(EnvUint("PAGESTORE_BENCH_COMPACT_MB", 256), 1);
+  // About 0.9 of a page's payload per 35 entries of 16 + 100 bytes (and their slots).
+  const std::uint64_t n = mb * 256 * 31;
+  std::vector<std::pair<std::string, std::string>> pairs(n);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    pairs[i].first = fmt::format("c{:012}", i);
+    pairs[i].second.assign(kValueBytes, static_cast<char>('a' + i % 26));
+  }
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(c->path, CompactStoreOptions());
+    Check(store.status(), "open the compaction source");
+    absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
+    Check(catalog.status(), "open its catalog");
+    absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->CreateBTree("t");
+    Check(tree.status(), "create its tree");
+    Check((*tree)->BulkLoad(pairs, 0.9), "bulk load the compaction source");
+    std::vector<std::uint64_t> order(n);
+    for (std::uint64_t i = 0; i < n; ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(GetConfig().seed));
+    const std::uint64_t doomed = n * 7 / 10;
+    Check(InTransactions(**store, doomed,
+                         [&](Transaction* txn, std::uint64_t k) {
+                           return (*tree)->Delete(txn, pairs[order[k]].first);
+                         }),
+          "delete 70% of the compaction source");
+    c->live = n - doomed;
+    tree->reset();
+    Check((*store)->Close(), "close the compaction source");
+  }
+  g_compact = c.release();
+}
+
+void CompactRewrite(benchmark::State& state) {
+  double source_mb = 0, dest_mb = 0;
+  for (auto _ : state) {
+    const fs::path dest = FreshPath("compact_dst");
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<std::unique_ptr<Store>> source =
+        Store::Open(g_compact->path, CompactStoreOptions());
+    absl::StatusOr<std::unique_ptr<Store>> fresh =
+        source.ok() ? Store::Open(dest, CompactStoreOptions()) : source.status();
+    absl::StatusOr<RewriteReport> r =
+        fresh.ok() ? RewriteIndexes(**source, **fresh, RewriteOptions{}) : fresh.status();
+    absl::Status s = r.status();
+    if (s.ok()) s = (*fresh)->Close();
+    const auto stop = std::chrono::steady_clock::now();
+    if (s.ok() && r->entries != g_compact->live) {
+      s = absl::InternalError(
+          fmt::format("the copy holds {} entries, expected {}", r->entries, g_compact->live));
+    }
+    if (!s.ok()) {
+      Fail(state, s);
+      break;
+    }
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+    source_mb = static_cast<double>(fs::file_size(g_compact->path)) / (1 << 20);
+    dest_mb = static_cast<double>(fs::file_size(dest)) / (1 << 20);
+    fresh->reset();
+    source->reset();
+    RemoveStoreFiles(dest);
+  }
+  state.counters["source_mb"] = source_mb;
+  state.counters["dest_mb"] = dest_mb;
+  state.counters["live_entries"] = static_cast<double>(g_compact->live);
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g_compact->live));
+}
+
 void RegisterAll() {
   auto get = [](const char* name, void (*fn)(benchmark::State&), bench::Setup setup) {
     Register(name, fn, setup)->Threads(1)->Threads(2)->UseRealTime();
@@ -1323,9 +1422,15 @@ void RegisterAll() {
   }
   build("hash_insert_random/pagestore", InsertRandomHashPagestore, NoSetUp);
   build("hash_delete/pagestore", DeleteHashPagestore, SetUpHashDelete);
+  build("compact/rewrite", CompactRewrite, SetUpCompact);
 }
 
 void Shutdown() {
+  if (g_compact != nullptr) {
+    RemoveStoreFiles(g_compact->path);
+    delete g_compact;
+    g_compact = nullptr;
+  }
   if (g_cold != nullptr) {
     g_cold->tree.reset();
     g_cold->no_ahead.reset();

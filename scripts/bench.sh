@@ -26,13 +26,14 @@
 # Environment: PAGESTORE_BENCH_DIR (where benchmark files go, default /tmp); each mode's sizes can
 # be overridden by the variables the binaries read (see the header of each benchmarks/*.cc and
 # scripts/bench_fio.sh, scripts/bench_ltm.sh): PAGESTORE_BENCH_FILE_MB, PAGESTORE_BENCH_POOL_MB,
-# PAGESTORE_BENCH_SWAPS, PAGESTORE_BENCH_WAL_RECORDS, PAGESTORE_BENCH_BACKUP_MB, PAGESTORE_BENCH_KEYS,
+# PAGESTORE_BENCH_SWAPS, PAGESTORE_BENCH_WAL_RECORDS, PAGESTORE_BENCH_BACKUP_MB,
+# PAGESTORE_BENCH_COMPACT_MB, PAGESTORE_BENCH_KEYS,
 # PAGESTORE_BENCH_YCSB_RECORDS, PAGESTORE_LTM_LIMIT_MB, PAGESTORE_LTM_FILE_MB, PAGESTORE_LTM_SECONDS,
 # PAGESTORE_FIO_RUNTIME... BUILD_DIR builds and runs from that directory (configured
 # RelWithDebInfo if new) instead of the `release` preset's build/release.
 set -euo pipefail
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
 
 cmdline="scripts/bench.sh"
 for a in "$@"; do cmdline+=" $(printf '%q' "$a")"; done
@@ -87,6 +88,7 @@ case "$mode" in
     set_default PAGESTORE_BENCH_SWAPS 2
     set_default PAGESTORE_BENCH_WAL_RECORDS 2000
     set_default PAGESTORE_BENCH_BACKUP_MB 8
+    set_default PAGESTORE_BENCH_COMPACT_MB 4
     set_default PAGESTORE_BENCH_KEYS 20000
     set_default PAGESTORE_BENCH_YCSB_RECORDS 20000
     set_default PAGESTORE_FIO_RUNTIME 300ms
@@ -104,6 +106,7 @@ case "$mode" in
     set_default PAGESTORE_BENCH_SWAPS 32
     set_default PAGESTORE_BENCH_WAL_RECORDS 50000
     set_default PAGESTORE_BENCH_BACKUP_MB 64
+    set_default PAGESTORE_BENCH_COMPACT_MB 64
     set_default PAGESTORE_BENCH_KEYS 500000
     set_default PAGESTORE_BENCH_YCSB_RECORDS 1000000
     set_default PAGESTORE_FIO_RUNTIME 1
@@ -120,6 +123,7 @@ case "$mode" in
     set_default PAGESTORE_BENCH_SWAPS 64
     set_default PAGESTORE_BENCH_WAL_RECORDS 200000
     set_default PAGESTORE_BENCH_BACKUP_MB 256
+    set_default PAGESTORE_BENCH_COMPACT_MB 1024
     set_default PAGESTORE_BENCH_KEYS 2000000
     set_default PAGESTORE_BENCH_YCSB_RECORDS 10000000
     set_default PAGESTORE_FIO_RUNTIME 5
