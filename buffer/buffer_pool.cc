@@ -473,11 +473,9 @@ absl::Status BufferPool::Shrink(PageId count) {
     Frame& fr = frames_[f];
     const PageId id = fr.page_id.load(std::memory_order_acquire);
     if (id == kInvalidPageId || id < count) continue;
-    fr.latch.LockExclusive();
-    if (fr.page_id.load(std::memory_order_relaxed) != id) {  // evicted meanwhile
-      fr.latch.UnlockExclusive();
-      continue;
-    }
+    // Waits only while the frame holds the page (nobody uses a page given back); a frame that
+    // moved on to another page meanwhile is left alone, never waited for (invariant 9).
+    if (!LatchIfHolds(f, id, /*exclusive=*/true)) continue;
     {
       MutexLock writeback(&fr.writeback_mu);  // invariant 7: no write of it in flight
       table_.Erase(id, f);
@@ -601,6 +599,9 @@ absl::Status BufferPool::SwapDiskManager(const DiskManagerOptions& options) {
   }
   // The new manager learns the page count and roots from the superblock: make them durable.
   if (absl::Status s = disk_->Sync(); !s.ok()) return s;
+  // A shrink whose smaller count the superblock does not say yet (it waits for the checkpoint's
+  // roots, storage/README.md invariant 8) is applied to the new manager again.
+  const PageId count = disk_->page_count();
   disk_.reset();  // closes the file and releases its lock
   DiskManagerOptions next = options;
   next.mode = OpenMode::kOpenExisting;
@@ -621,6 +622,12 @@ absl::Status BufferPool::SwapDiskManager(const DiskManagerOptions& options) {
     return both;
   }
   disk_ = std::move(*opened);
+  if (disk_->page_count() > count) {
+    if (absl::Status s = disk_->Shrink(count); !s.ok()) {
+      disk_ = std::make_unique<FailedDiskManager>(path_, s);
+      return s;
+    }
+  }
   io.Unlock();
   const std::int64_t pause =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)

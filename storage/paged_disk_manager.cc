@@ -172,6 +172,7 @@ absl::Status PagedDiskManager::ReadRawRun(PageId first, std::span<std::byte> out
 
 absl::Status PagedDiskManager::Shrink(PageId count) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  MutexLock sync_lock(&sync_mu_);  // no Sync computes its superblock meanwhile
   MutexLock lock(&alloc_mu_);
   const PageId now = page_count_.load(std::memory_order_relaxed);
   if (count < kFirstDataPage || count > now) {

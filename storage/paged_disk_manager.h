@@ -17,8 +17,8 @@
 //     count reaches the superblock with the next roots (the checkpoint that gave them back).
 //
 // Thread safety: as DiskManager. Subclass hooks run concurrently for distinct pages, except
-// EnsureCapacity (under alloc_mu_) and SyncData (under sync_mu_). Lock order: sync_mu_, then
-// alloc_mu_ or state_mu_ (never both); a subclass's own locks come after all three.
+// EnsureCapacity and CutFile (under alloc_mu_) and SyncData (under sync_mu_). Lock order:
+// sync_mu_, then alloc_mu_, then state_mu_; a subclass's own locks come after all three.
 #pragma once
 
 #include <atomic>

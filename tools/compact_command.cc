@@ -77,7 +77,13 @@ int RunCompact(const CompactArgs& args) {
   // What an interrupted run left is not a store anyone named.
   const std::string temp = args.dest + ".incomplete";
   if (absl::Status s = RemoveStore(temp); !s.ok()) return CannotRun("compact", s);
-  if (absl::Status s = RemoveStore(args.dest); !s.ok()) return CannotRun("compact", s);
+  // A log directory at DST-wal without DST may be another store's: never removed.
+  if (std::error_code ec; fs::exists(args.dest + "-wal") && !fs::is_empty(args.dest + "-wal", ec)) {
+    return CannotRun("compact", absl::FailedPreconditionError(fmt::format(
+                                    "{}-wal exists and is not empty; remove it or give another "
+                                    "name",
+                                    args.dest)));
+  }
   StoreOptions options = ToolStoreOptions();
   options.disk.mode = OpenMode::kCreate;
   absl::StatusOr<std::unique_ptr<Store>> dest = Store::Open(temp, options);

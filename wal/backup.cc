@@ -38,6 +38,8 @@ std::string_view BackupStageName(BackupStage stage) {
 namespace {
 
 constexpr std::string_view kIncompleteSuffix = ".incomplete";
+// In the copy's log directory while the backup is not whole.
+constexpr char kBackupMarker[] = "BACKUP-INCOMPLETE";
 // A page whose checksum fails is read again this many times: a write in flight tears a read for
 // as long as the write takes, microseconds.
 constexpr int kRereads = 5;
@@ -113,18 +115,25 @@ absl::StatusOr<Destination> OpenDestination(const std::filesystem::path& dest,
     if (!env.ok()) return env.status();
     d.log = std::move(*env);
   }
-  // No page file names this log directory: whatever is in it was left by an interrupted backup.
+  // No page file names this log directory. Only what a backup left (its marker says so) is
+  // removed: log segments without the marker may be another store's live log.
   absl::StatusOr<std::vector<std::string>> logs = d.log->ListFiles();
   if (!logs.ok()) return logs.status();
+  const bool left_by_backup =
+      std::find(logs->begin(), logs->end(), std::string(kBackupMarker)) != logs->end();
   for (const std::string& f : *logs) {
-    if (!IsLogFileName(f)) {
-      return absl::FailedPreconditionError(
-          fmt::format("backup destination's log directory holds {}, which is not a log "
-                      "segment; remove it or choose another destination",
-                      d.log->Describe(f)));
+    if (f != kBackupMarker && (!IsLogFileName(f) || !left_by_backup)) {
+      return absl::FailedPreconditionError(fmt::format(
+          "backup destination's log directory holds {}, which no interrupted backup left; "
+          "remove it or choose another destination",
+          d.log->Describe(f)));
     }
   }
   d.Discard();
+  // The marker first: until the backup is whole, its log directory says whose it is.
+  absl::StatusOr<std::unique_ptr<LogFile>> marker = d.log->OpenFile(kBackupMarker, true);
+  if (!marker.ok()) return marker.status();
+  if (absl::Status s = d.log->SyncDir(); !s.ok()) return s;
   return d;
 }
 
@@ -369,6 +378,8 @@ absl::StatusOr<BackupResult> BackupRun::Run() {
   if (s.ok()) s = WriteRoots();
   core_.checkpointer.Unpin(taken_.oldest_needed);
   // The page file's name is the backup's commit point: given only once everything is durable.
+  if (s.ok()) s = dest_.log->RemoveFile(kBackupMarker);
+  if (s.ok()) s = dest_.log->SyncDir();
   if (s.ok()) s = dest_.dir->RenameFile(dest_.temp, dest_.name);
   if (s.ok()) dest_.renamed = true;
   if (s.ok()) s = dest_.dir->SyncDir();

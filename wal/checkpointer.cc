@@ -31,6 +31,11 @@ absl::Status Checkpointer::Checkpoint() {
   return CheckpointLocked();
 }
 
+absl::Status Checkpointer::CheckpointTruncating() {
+  MutexLock lock(&mu_);
+  return CheckpointLocked(nullptr, /*truncate=*/true);
+}
+
 absl::Status Checkpointer::SetCatalogRoot(PageId root) {
   MutexLock lock(&mu_);
   SuperblockRoots roots = pool_->roots();
@@ -127,7 +132,7 @@ absl::Status Checkpointer::WriteTrunks(PageAllocator::Cut& cut) {
   return absl::OkStatus();
 }
 
-absl::Status Checkpointer::CheckpointLocked(Taken* taken) {
+absl::Status Checkpointer::CheckpointLocked(Taken* taken, bool truncate) {
   if (absl::Status s = LogUsable(log_); !s.ok()) return s;
   // 1. A consistent cut at the redo LSN: active transactions and the allocation state, as of the
   //    log's end, captured while nothing can be appended. The trunks to hold the free list are
@@ -139,16 +144,28 @@ absl::Status Checkpointer::CheckpointLocked(Taken* taken) {
   //    superblock it writes says the smaller size, and the file is cut once neither superblock
   //    copy claims them (DiskManager::Shrink). Recovery from either copy finds every page its
   //    checkpoint and the log after it name.
+  //    (The page count is read with growth held off: a count read before could miss a page
+  //    added meanwhile and give it back with the tail.) If the disk manager cannot shrink, the
+  //    pages go back on the free list and the checkpoint goes on without giving any back.
   PageAllocator::Cut cut;
   TransactionTable::Cut txns;
   std::chrono::steady_clock::duration cut_time{};
-  const PageId end = truncate_tail_ && pins_.empty() ? pool_->page_count() : kInvalidPageId;
+  PageId end = kInvalidPageId;
+  const bool give_back = (truncate_tail_ || truncate) && pins_.empty();
   absl::Status shrunk = alloc_->WithGrowthHeld([&]() -> absl::Status {
+    if (give_back) end = pool_->page_count();
     const auto cut_start = std::chrono::steady_clock::now();
     txns = txns_->CutForCheckpoint(*log_, [&] { cut = alloc_->CutForCheckpoint(end); });
     cut_time = std::chrono::steady_clock::now() - cut_start;
     if (cut.shrink_to == kInvalidPageId) return absl::OkStatus();
-    return BufferPoolInternals::Shrink(*pool_, cut.shrink_to);
+    absl::Status s = BufferPoolInternals::Shrink(*pool_, cut.shrink_to);
+    if (s.ok()) return s;
+    alloc_->RestoreTail(cut, end);
+    cut.shrink_to = kInvalidPageId;
+    if (!absl::IsUnimplemented(s)) return s;
+    Logf(LogLevel::kWarning, "checkpoint: free pages at the end of the file stay: {}",
+         s.ToString());
+    return absl::OkStatus();
   });
   const std::int64_t cut_ns = std::chrono::nanoseconds(cut_time).count();
   for (std::int64_t m = max_cut_ns_.load(std::memory_order_relaxed);

@@ -51,6 +51,8 @@ class Checkpointer {
   void SetPreviousOldestNeeded(Lsn lsn) ABSL_LOCKS_EXCLUDED(mu_);
 
   [[nodiscard]] absl::Status Checkpoint() ABSL_LOCKS_EXCLUDED(mu_);
+  // A checkpoint that gives back the free tail whatever the option says (Store::Compact).
+  [[nodiscard]] absl::Status CheckpointTruncating() ABSL_LOCKS_EXCLUDED(mu_);
   // Sets the superblock's catalog root and checkpoints, so it is durable on return.
   [[nodiscard]] absl::Status SetCatalogRoot(PageId root) ABSL_LOCKS_EXCLUDED(mu_);
   // What one checkpoint took: its record, its cut, the free list's trunks and the roots the
@@ -71,9 +73,9 @@ class Checkpointer {
   [[nodiscard]] absl::Status CheckpointAndPin(absl::FunctionRef<absl::Status(const Taken&)> then)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unpin(Lsn lsn) ABSL_LOCKS_EXCLUDED(mu_);
-  // The longest cut of any checkpoint so far (appends held off), and the last one's.
   // Pages given back by tail truncation so far.
   std::uint64_t pages_truncated() const { return truncated_.load(std::memory_order_relaxed); }
+  // The longest cut of any checkpoint so far (appends held off).
   std::chrono::nanoseconds max_cut_time() const {
     return std::chrono::nanoseconds(max_cut_ns_.load(std::memory_order_relaxed));
   }
@@ -92,7 +94,7 @@ class Checkpointer {
 
  private:
   // `taken`: what the checkpoint took, when the caller wants it.
-  [[nodiscard]] absl::Status CheckpointLocked(Taken* taken = nullptr)
+  [[nodiscard]] absl::Status CheckpointLocked(Taken* taken = nullptr, bool truncate = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the free list of `cut` into its trunks (growing the file for any it lacks).
   [[nodiscard]] absl::Status WriteTrunks(PageAllocator::Cut& cut)

@@ -92,6 +92,22 @@ absl::Status MiniTransaction::FreePage(PageId id) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<PageId> MiniTransaction::Relocate(PageId from) {
+  absl::StatusOr<PageSpan> src = GetForWrite(from);
+  if (!src.ok()) return src.status();
+  const auto type = static_cast<PageType>(ReadPageHeader(*src).type);
+  absl::StatusOr<PageId> to = AllocatePage(type);
+  if (!to.ok()) return to.status();
+  absl::StatusOr<PageSpan> dst = GetForWrite(*to);
+  if (!dst.ok()) return dst.status();
+  std::memcpy(dst->data(), src->data(), kPageSize);
+  PageHeader h = ReadPageHeader(*dst);
+  h.page_id = *to;
+  WritePageHeader(*dst, h);
+  if (absl::Status s = FreePage(from); !s.ok()) return s;
+  return *to;
+}
+
 absl::Status MiniTransaction::FreeUnreferenced(std::span<const PageId> ids) {
   if (done_) return absl::FailedPreconditionError("mini-transaction already committed");
   for (PageId id : ids) {

@@ -128,13 +128,25 @@ PageAllocator::Cut PageAllocator::CutForCheckpoint(PageId end) {
   Cut cut;
   {
     MutexLock lock(&mu_);
-    if (end != kInvalidPageId) {
+    // `end` is read with growth held off, so no page past it exists; a high-water mark past it
+    // would mean it is stale, and nothing is given back then.
+    if (end != kInvalidPageId && high_water_ <= end) {
       // The free pages at the end of the file: none is in flight or a trunk (those are not in
       // free_), so nothing names them but the free list, which from this cut on does not.
       PageId from = end;
       for (auto it = free_.rbegin(); it != free_.rend() && *it + 1 == from; ++it) from = *it;
+      // The list this cut writes needs trunks among the free pages below the tail; the lowest
+      // pages of the tail stay free for them when too few lie below (else the checkpoint would
+      // grow the file for a trunk, at its new end).
+      std::size_t below = free_.size() - (end - from);
+      const std::size_t others = in_flight_.size() + trunks_.size() + prev_trunks_.size();
+      while (from < end && below < (below + others + kIdsPerTrunk - 1) / kIdsPerTrunk) {
+        ++from;
+        ++below;
+      }
       if (from < end) {
         free_.erase(free_.lower_bound(from), free_.end());
+        cut.high_water_before = high_water_;
         high_water_ = std::min(high_water_, from);
         cut.shrink_to = from;
       }
@@ -158,6 +170,12 @@ PageAllocator::Cut PageAllocator::CutForCheckpoint(PageId end) {
   }
   std::sort(cut.free.begin(), cut.free.end());
   return cut;
+}
+
+void PageAllocator::RestoreTail(const Cut& cut, PageId end) {
+  MutexLock lock(&mu_);
+  for (PageId id = cut.shrink_to; id < end; ++id) free_.insert(id);
+  high_water_ = std::max(high_water_, cut.high_water_before);
 }
 
 void PageAllocator::AbandonTrunks(std::span<const PageId> trunks) {

@@ -74,8 +74,12 @@ class PageAllocator {
     std::size_t trunks_needed = 0;
     PageId high_water = kFirstDataPage;
     PageId shrink_to = kInvalidPageId;  // the file's new page count, if the cut gave pages back
+    PageId high_water_before = kFirstDataPage;  // the high-water mark before, if it did
   };
   Cut CutForCheckpoint(PageId end = kInvalidPageId);
+  // The shrink `cut` decided did not happen (the disk manager refused it): its pages [shrink_to,
+  // end) are free again. Call with growth still held off.
+  void RestoreTail(const Cut& cut, PageId end);
   // Runs `fn` with file growth held off (a checkpoint's cut and the shrink it decides, so that no
   // page is added after the pages it gives back before they are gone).
   [[nodiscard]] absl::Status WithGrowthHeld(absl::FunctionRef<absl::Status()> fn)

@@ -82,6 +82,46 @@ void Store::RegisterUndoHandler(std::uint16_t resource_manager, UndoHandler hand
 
 absl::Status Store::Checkpoint() { return core_->checkpointer.Checkpoint(); }
 
+void Store::SetRelocator(Relocator relocator) {
+  MutexLock lock(&core_->relocator_mu);
+  core_->relocator = std::move(relocator);
+}
+
+absl::StatusOr<CompactResult> Store::Compact() {
+  const auto start = std::chrono::steady_clock::now();
+  if (absl::Status s = core_->Usable(); !s.ok()) return s;
+  if (std::size_t active = core_->txns.active_count(); active != 0) {
+    return absl::FailedPreconditionError(
+        fmt::format("{}: Compact needs the store to itself, and {} transactions are active",
+                    core_->path, active));
+  }
+  CompactResult r;
+  r.pages_before = pool_->page_count();
+  // The free list settles into the lowest free pages first (truncating checkpoints take their
+  // trunks there), then the live pages fit below the limit.
+  for (int i = 0; i < 2; ++i) {
+    if (absl::Status s = core_->checkpointer.CheckpointTruncating(); !s.ok()) return s;
+  }
+  const PageId pages = pool_->page_count();
+  r.limit = pages - static_cast<PageId>(core_->alloc.free_page_count());
+  Relocator relocator;
+  {
+    MutexLock lock(&core_->relocator_mu);
+    relocator = core_->relocator;
+  }
+  if (relocator) {
+    if (absl::Status s = relocator(*this, r.limit); !s.ok()) return s;
+  }
+  // The pages moved from are free now; the trunks of the checkpoints before are released by the
+  // next two, and the tail is cut.
+  for (int i = 0; i < 3; ++i) {
+    if (absl::Status s = core_->checkpointer.CheckpointTruncating(); !s.ok()) return s;
+  }
+  r.pages_after = pool_->page_count();
+  r.duration = std::chrono::steady_clock::now() - start;
+  return r;
+}
+
 PageId Store::catalog_root() const { return core_->pool->roots().catalog_root; }
 
 absl::Status Store::SetCatalogRoot(PageId root) { return core_->checkpointer.SetCatalogRoot(root); }

@@ -124,6 +124,19 @@ struct RecoveryReport {
   std::string ToString() const;
 };
 
+// Store::Compact's part above the store: moves every page of the structures it knows (indexes)
+// that lies at or above `limit` to a free page below it (MiniTransaction::Relocate), pointing
+// whatever named each page at its new place in the same mini-transaction. The index layer
+// registers one (Catalog::Open does).
+using Relocator = std::function<absl::Status(Store& store, PageId limit)>;
+
+struct CompactResult {
+  PageId pages_before = 0;  // the file's pages before
+  PageId pages_after = 0;   // and after
+  PageId limit = 0;         // the page count the live pages fit in
+  std::chrono::nanoseconds duration{0};
+};
+
 struct StoreStats {
   std::uint64_t mtrs = 0;
   std::uint64_t commits = 0;
@@ -213,6 +226,11 @@ class MiniTransaction {
   // already free.
   [[nodiscard]] absl::Status FreeUnreferenced(std::span<const PageId> ids);
   [[nodiscard]] absl::Status FreeAtCommit(std::span<const PageId> ids);
+  // Moves page `from` to the lowest free page (Store::Compact's step): the new page gets `from`'s
+  // bytes (its header naming the new id) and `from` is freed, both latched for writing until
+  // Commit; returns the new page's id. The caller points whatever named `from` at it in the same
+  // mini-transaction.
+  [[nodiscard]] absl::StatusOr<PageId> Relocate(PageId from);
   // Releases a page latched by this mini-transaction before Commit (latch crabbing: an ancestor
   // that a change below cannot reach). FailedPreconditionError if the page was changed or
   // allocated here; NotFoundError if it is not held.
@@ -332,6 +350,16 @@ class Store {
   // holding no pages.
   [[nodiscard]] absl::StatusOr<BackupResult> Backup(const std::filesystem::path& dest,
                                                     const BackupOptions& options = {});
+
+  // Compaction, in an exclusive mode: the caller sees to it that no transaction is active and no
+  // index handle but the catalog's is used until it returns (FailedPreconditionError if a
+  // transaction is active). It checkpoints (the free list into its lowest free pages), has the
+  // registered Relocator move every live page at or above the count the live pages fit in to a
+  // free page below it, each move a logged mini-transaction (a crash in between recovers to a
+  // consistent store, some pages moved), then checkpoints until the free tail is given back
+  // (wal/README.md, "Compaction"). Without a Relocator it only gives back the free tail.
+  [[nodiscard]] absl::StatusOr<CompactResult> Compact();
+  void SetRelocator(Relocator relocator);
 
   // The superblock's catalog root (the index layer's catalog of named indexes); setting it
   // takes a checkpoint, so it is durable on return.

@@ -80,6 +80,8 @@ struct StoreCore {
   UndoHandlers undo_handlers;
   Checkpointer checkpointer;
   RecoveryReport report;
+  Mutex relocator_mu;
+  Relocator relocator ABSL_GUARDED_BY(relocator_mu);
   std::atomic<std::uint64_t> mtrs{0}, commits{0}, aborts{0};
 };
 

@@ -412,15 +412,24 @@ TEST(BackupTest, LeftoversOfAnInterruptedBackupAreReplaced) {
   absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->CreateBTree("t");
   ASSERT_TRUE(tree.ok());
   ASSERT_TRUE((*tree)->Put(nullptr, "a", "1").ok());
-  // What a crash mid-backup leaves: a half-written page file and a log segment.
+  // What a crash mid-backup leaves: a half-written page file, a log segment and the marker.
   std::filesystem::create_directory(dir.file("copy.pages-wal"));
   WriteFileBytes(dir.file("copy.pages.incomplete"), std::string(10000, 'x'));
   WriteFileBytes(dir.file("copy.pages-wal") / "0000000000000003.wal", std::string(5000, 'y'));
+  WriteFileBytes(dir.file("copy.pages-wal") / "BACKUP-INCOMPLETE", "");
   absl::StatusOr<BackupResult> r = (*store)->Backup(dir.file("copy.pages"));
   ASSERT_TRUE(r.ok()) << r.status();
   Model copy;
   ASSERT_NO_FATAL_FAILURE(ExpectOpensAndVerifies(dir.file("copy.pages"), &copy));
   EXPECT_EQ(copy, (Model{{"a", "1"}}));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("copy.pages-wal") / "BACKUP-INCOMPLETE"));
+  // A log without the marker may be another store's (opened over its own log directory): the
+  // backup refuses and leaves it.
+  std::filesystem::create_directory(dir.file("live.pages-wal"));
+  WriteFileBytes(dir.file("live.pages-wal") / "0000000000000001.wal", std::string(5000, 'z'));
+  r = (*store)->Backup(dir.file("live.pages"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_TRUE(std::filesystem::exists(dir.file("live.pages-wal") / "0000000000000001.wal"));
   // A stranger's file in the log directory is not removed: the backup refuses.
   std::filesystem::create_directory(dir.file("other.pages-wal"));
   WriteFileBytes(dir.file("other.pages-wal") / "notes.txt", "mine");
