@@ -249,6 +249,13 @@ class BTree {
   [[nodiscard]] absl::Status BulkLoad(std::span<const std::pair<std::string, std::string>> sorted,
                                       double fill = 0.9);
 
+  // Store::Compact's part (the catalog's Relocator calls it): moves every page of the tree at or
+  // above `limit` (nodes, and the pages of large values but their first) to free pages below
+  // it, each move a logged system mini-transaction that also points the parent (or the anchor)
+  // and the left neighbour at the new page. The anchor stays where it is. Exclusive: nothing else
+  // uses the tree meanwhile.
+  [[nodiscard]] absl::Status MoveBelow(PageId limit);
+
   // Checks key order in every node, separator bounds, levels, the leaf chain, that every page is
   // reachable once and none is on the free list. The first problem, naming the page.
   [[nodiscard]] absl::Status Verify() const;

@@ -99,7 +99,41 @@ std::string_view IndexKindName(IndexKind kind) {
   return "unknown";
 }
 
+namespace {
+
+// Store::Compact's Relocator: the catalog's tree, then every B+tree it names, moved below the
+// limit (BTree::MoveBelow; a tree's comparator is not needed to move its pages). Hash indexes'
+// pages stay where they are.
+absl::Status MoveIndexesBelow(Store& store, PageId limit) {
+  const PageId root = store.catalog_root();
+  if (root == kInvalidPageId) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<BTree>> catalog = BTree::Open(store, root);
+  if (!catalog.ok()) return catalog.status();
+  if (absl::Status s = (*catalog)->MoveBelow(limit); !s.ok()) return s;
+  std::vector<IndexInfo> indexes;
+  BTree::Iterator it = (*catalog)->Begin();
+  for (; it.Valid(); it.Next()) {
+    absl::StatusOr<IndexInfo> info = DecodeCatalogEntry(it.key(), it.value());
+    if (!info.ok()) return info.status();
+    indexes.push_back(*info);
+  }
+  if (!it.status().ok()) return it.status();
+  for (const IndexInfo& info : indexes) {
+    if (info.kind != IndexKind::kBTree) continue;
+    absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(store, info.anchor);
+    if (!tree.ok()) return tree.status();
+    if (absl::Status s = (*tree)->MoveBelow(limit); !s.ok()) {
+      return absl::Status(
+          s.code(), fmt::format("compacting index '{}': {}", info.name, std::string(s.message())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(Store& store) {
+  store.SetRelocator(MoveIndexesBelow);
   const PageId root = store.catalog_root();
   if (root != kInvalidPageId) {
     absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(store, root);

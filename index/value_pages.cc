@@ -384,6 +384,98 @@ absl::Status WrittenValuePages(BufferPool& pool, PageId owner, const ValueRef& r
   return absl::OkStatus();
 }
 
+namespace {
+
+// Moves the head of `ref` (nonce set) below the limit, renaming it in every page of the value;
+// the new head, or the old one when the value's pages would not fit one log record.
+absl::StatusOr<PageId> MoveHead(
+    Store& store, PageId owner, const ValueRef& ref,
+    const std::function<absl::Status(MiniTransaction&, PageId)>& rename_head) {
+  std::vector<PageId> pages;
+  if (absl::Status s = WrittenValuePages(store.pool(), owner, ref, &pages); !s.ok()) return s;
+  // Each page's first change since a checkpoint is a full image in the record.
+  if ((pages.size() + 2) * (kPageSize + 64) > store.max_record_bytes() / 2) return ref.head;
+  MiniTransaction mtr = store.BeginMtr();
+  absl::StatusOr<PageId> head = mtr.Relocate(ref.head);
+  if (!head.ok()) return head.status();
+  pages.front() = *head;
+  for (PageId id : pages) {
+    absl::StatusOr<PageSpan> p = mtr.GetForWrite(id);
+    if (!p.ok()) return p.status();
+    Put<std::uint64_t>(p->data(), kHead, *head);
+  }
+  if (absl::Status s = rename_head(mtr, *head); !s.ok()) return s;
+  if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+  return *head;
+}
+
+}  // namespace
+
+absl::Status MoveValueBelow(
+    Store& store, PageId owner, ValueRef ref, PageId limit,
+    const std::function<absl::Status(MiniTransaction&, PageId)>& rename_head) {
+  constexpr std::size_t kPerMtr = 8;  // pages moved per mini-transaction (each latches two)
+  if (ref.head >= limit) {
+    {
+      absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(ref.head);
+      if (!g.ok()) return g.status();
+      ref.nonce = Load<std::uint64_t>(g->data().data(), kNonce);
+    }
+    absl::StatusOr<PageId> head = MoveHead(store, owner, ref, rename_head);
+    if (!head.ok()) return head.status();
+    ref.head = *head;
+  }
+  PageId dir = ref.head;
+  for (std::uint32_t number = 0; dir != kInvalidPageId; ++number) {
+    std::vector<std::size_t> far;  // slots of this directory page naming pages to move
+    PageId next;
+    {
+      std::vector<PageId> check;
+      absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(dir);
+      if (!g.ok()) return g.status();
+      const std::byte* p = g->data().data();
+      if (number == 0) ref.nonce = Load<std::uint64_t>(p, kNonce);  // the reference lacks it
+      if (TypeOf(p) != PageType::kValue || Load<std::uint16_t>(p, kRole) != kValueRoleDirectory ||
+          Load<std::uint64_t>(p, kOwner) != owner || Load<std::uint64_t>(p, kHead) != ref.head ||
+          Load<std::uint32_t>(p, kNumber) != number ||
+          Load<std::uint64_t>(p, kNonce) != ref.nonce ||
+          Load<std::uint16_t>(p, kCount) > kValueIdsPerDirectory) {
+        return absl::DataLossError(
+            fmt::format("large value at page {} (index {}): page {} is not its directory page {}",
+                        ref.head, owner, dir, number));
+      }
+      for (std::size_t i = 0; i < Load<std::uint16_t>(p, kCount); ++i) {
+        if (Load<std::uint64_t>(p, kValuePageHeaderEnd + 8 * i) >= limit) far.push_back(i);
+      }
+      next = Load<std::uint64_t>(p, kNext);
+    }
+    for (std::size_t from = 0; from < far.size(); from += kPerMtr) {
+      MiniTransaction mtr = store.BeginMtr();
+      absl::StatusOr<PageSpan> d = mtr.GetForWrite(dir);
+      if (!d.ok()) return d.status();
+      for (std::size_t k = from; k < std::min(far.size(), from + kPerMtr); ++k) {
+        const std::size_t off = kValuePageHeaderEnd + 8 * far[k];
+        absl::StatusOr<PageId> moved = mtr.Relocate(Load<std::uint64_t>(d->data(), off));
+        if (!moved.ok()) return moved.status();
+        Put<std::uint64_t>(d->data(), off, *moved);
+      }
+      if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+    }
+    if (next != kInvalidPageId && next >= limit) {
+      MiniTransaction mtr = store.BeginMtr();
+      absl::StatusOr<PageSpan> d = mtr.GetForWrite(dir);
+      if (!d.ok()) return d.status();
+      absl::StatusOr<PageId> moved = mtr.Relocate(next);
+      if (!moved.ok()) return moved.status();
+      Put<std::uint64_t>(d->data(), kNext, *moved);
+      if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+      next = *moved;
+    }
+    dir = next;
+  }
+  return absl::OkStatus();
+}
+
 ValuePageView DecodeValuePage(ConstPageSpan page) {
   const std::byte* p = page.data();
   ValuePageView v;

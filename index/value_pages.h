@@ -104,6 +104,17 @@ bool ReadOptimistically(std::string_view reference, const BufferPool& pool);
 [[nodiscard]] absl::Status WrittenValuePages(BufferPool& pool, PageId owner, const ValueRef& ref,
                                              std::vector<PageId>* pages);
 
+// Store::Compact's part for one value: moves its pages at or above `limit` below it
+// (MiniTransaction::Relocate, several to a system mini-transaction), pointing the directory
+// page that lists each data page, or the directory page before each directory page, at its new
+// place. A head that moves is renamed in every page of the value, and `rename_head(mtr, head)`
+// points the reference at it in the same mini-transaction (a value whose pages would not fit
+// one log record keeps its head where it is). `ref` as a cell holds it (its nonce is read from
+// the head).
+[[nodiscard]] absl::Status MoveValueBelow(
+    Store& store, PageId owner, ValueRef ref, PageId limit,
+    const std::function<absl::Status(MiniTransaction&, PageId)>& rename_head);
+
 // A kValue page's fields, for tools; `problem` says what is wrong with it, if anything.
 struct ValuePageView {
   std::vector<std::pair<std::string, std::uint64_t>> fields;

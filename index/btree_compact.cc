@@ -1,0 +1,128 @@
+// BTree::MoveBelow (index/btree.h): a B+tree's part of Store::Compact. Level by level from the
+// root, every node at or above the limit moves to a free page below it in a system
+// mini-transaction that also points its parent (or the anchor) and its left neighbour on the
+// same level (the leaf chain) at the new page; then the large values' pages move
+// (index_internal::MoveValueBelow). Each move is one logged, atomic change, as a split is.
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "index/btree.h"
+#include "index/btree_node.h"
+#include "index/value_pages.h"
+
+namespace pagestore {
+
+absl::Status BTree::MoveBelow(PageId limit) {
+  PageId root;
+  std::uint32_t height;
+  {
+    absl::StatusOr<ReadPageGuard> a = store_.pool().ReadPage(anchor_);
+    if (!a.ok()) return a.status();
+    absl::StatusOr<std::uint32_t> h = CheckedAnchor(a->data().data());
+    if (!h.ok()) return h.status();
+    height = *h;
+    root = AnchorRoot(a->data().data());
+  }
+  if (root >= limit) {
+    MiniTransaction mtr = store_.BeginMtr();
+    absl::StatusOr<PageSpan> a = mtr.GetForWrite(anchor_);
+    if (!a.ok()) return a.status();
+    absl::StatusOr<PageId> moved = mtr.Relocate(root);
+    if (!moved.ok()) return moved.status();
+    SetAnchor(a->data(), *moved, height);
+    if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+    root = *moved;
+  }
+  std::vector<PageId> level{root};  // the nodes of one level, in key order
+  for (int l = static_cast<int>(height); l > 0; --l) {
+    std::vector<PageId> below;
+    PageId left = kInvalidPageId;  // the node before, on the level below
+    for (PageId parent : level) {
+      std::vector<PageId> children;
+      {
+        absl::StatusOr<ReadPageGuard> g = store_.pool().ReadPage(parent);
+        if (!g.ok()) return g.status();
+        if (absl::Status s = CheckedNode(parent, g->data().data(), l); !s.ok()) return s;
+        const Node n(const_cast<std::byte*>(g->data().data()));
+        children.push_back(n.leftmost_child());
+        for (std::size_t i = 0; i < n.count(); ++i) children.push_back(n.child(i));
+      }
+      for (PageId child : children) {
+        if (child >= limit) {
+          MiniTransaction mtr = store_.BeginMtr();
+          absl::StatusOr<PageSpan> p = mtr.GetForWrite(parent);
+          if (!p.ok()) return p.status();
+          Node n(p->data());
+          const int at = n.IndexOfChild(child);
+          if (at == -2) {
+            return absl::DataLossError(
+                fmt::format("B+tree {}: node {} no longer names child {} while it moves", anchor_,
+                            parent, child));
+          }
+          absl::StatusOr<PageId> moved = mtr.Relocate(child);
+          if (!moved.ok()) return moved.status();
+          if (at == -1) {
+            n.set_leftmost_child(*moved);
+          } else {
+            n.set_child(static_cast<std::size_t>(at), *moved);
+          }
+          if (left != kInvalidPageId) {
+            absl::StatusOr<PageSpan> lp = mtr.GetForWrite(left);
+            if (!lp.ok()) return lp.status();
+            Node ln(lp->data());
+            if (ln.right() == child) ln.set_right(*moved);
+          }
+          if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+          child = *moved;
+        }
+        below.push_back(child);
+        left = child;
+      }
+    }
+    level = std::move(below);
+  }
+  // The leaves' large values.
+  for (PageId leaf : level) {
+    std::vector<std::pair<std::size_t, index_internal::ValueRef>> refs;  // slot, reference
+    {
+      absl::StatusOr<ReadPageGuard> g = store_.pool().ReadPage(leaf);
+      if (!g.ok()) return g.status();
+      if (absl::Status s = CheckedNode(leaf, g->data().data(), 0); !s.ok()) return s;
+      const Node n(const_cast<std::byte*>(g->data().data()));
+      for (std::size_t i = 0; i < n.count(); ++i) {
+        if (!n.out_of_line(i)) continue;
+        absl::StatusOr<index_internal::ValueRef> ref = index_internal::DecodeValueRef(n.value(i));
+        if (!ref.ok()) return ref.status();
+        refs.emplace_back(i, *ref);
+      }
+    }
+    for (const auto& [slot, ref] : refs) {
+      // A moved head is renamed in the leaf's reference, in the move's mini-transaction.
+      auto rename = [&, slot = slot, ref = ref](MiniTransaction& mtr, PageId head) -> absl::Status {
+        absl::StatusOr<PageSpan> p = mtr.GetForWrite(leaf);
+        if (!p.ok()) return p.status();
+        Node n(p->data());
+        const std::string old = index_internal::EncodeValueRef(ref);
+        if (slot >= n.count() || !n.out_of_line(slot) || n.value(slot) != old) {
+          return absl::DataLossError(
+              fmt::format("B+tree {}: leaf {} no longer holds the value at page {} while it moves",
+                          anchor_, leaf, ref.head));
+        }
+        index_internal::ValueRef moved = ref;
+        moved.head = head;
+        if (!n.UpdateValue(slot, index_internal::EncodeValueRef(moved), /*out_of_line=*/true)) {
+          return absl::InternalError("a reference of the same size did not fit its cell");
+        }
+        return absl::OkStatus();
+      };
+      if (absl::Status s = index_internal::MoveValueBelow(store_, anchor_, ref, limit, rename);
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pagestore
