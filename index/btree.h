@@ -255,6 +255,10 @@ class BTree {
   // and the left neighbour at the new page. The anchor stays where it is. Exclusive: nothing else
   // uses the tree meanwhile.
   [[nodiscard]] absl::Status MoveBelow(PageId limit);
+  // Store::Compact's packing: adjacent nodes under one parent merged while their bytes fit `fill`
+  // (0.5-1.0) of a node, each merge a logged system mini-transaction; a root left with one
+  // child hands the root down. Exclusive, as MoveBelow.
+  [[nodiscard]] absl::Status Pack(double fill = 0.9);
 
   // Checks key order in every node, separator bounds, levels, the leaf chain, that every page is
   // reachable once and none is on the free list. The first problem, naming the page.
@@ -325,6 +329,8 @@ class BTree {
     return CheckNodeSlow(id, p, level);
   }
   [[nodiscard]] absl::Status CheckNodeSlow(PageId id, const std::byte* p, int level) const;
+  // Pack's merges among the children of `parent` (at `level`); whether any happened.
+  [[nodiscard]] absl::StatusOr<bool> PackChildren(PageId parent, int level, std::size_t budget);
   // The large value whose reference a leaf holds (the caller keeps it named meanwhile: the leaf
   // latched, or its version validated afterwards).
   [[nodiscard]] absl::Status ReadLargeValue(std::string_view reference, std::string* value) const;

@@ -382,4 +382,106 @@ absl::Status BTree::FixUnderfull(MiniTransaction& mtr, Path& path, std::size_t l
   return MergeLeaves(mtr, parent, at, sep, left, right, right_id);
 }
 
+// Store::Compact's packing (BTree::Pack): adjacent children of one parent merged while their
+// bytes fit `budget`, one merge to a system mini-transaction (parent and both children latched,
+// the right one freed), level by level from the root down; then a root left with one child hands
+// the root down. A merge at one level gives the level above fewer, fuller children, so a few
+// rounds run until one changes nothing.
+absl::StatusOr<bool> BTree::PackChildren(PageId parent, int level, std::size_t budget) {
+  bool changed = false;
+  for (std::size_t i = 0;;) {
+    PageId left_id, right_id;
+    {
+      absl::StatusOr<ReadPageGuard> g = store_.pool().ReadPage(parent);
+      if (!g.ok()) return g.status();
+      if (absl::Status s = CheckedNode(parent, g->data().data(), level); !s.ok()) return s;
+      const Node n(const_cast<std::byte*>(g->data().data()));
+      if (i >= n.count()) return changed;
+      left_id = i == 0 ? n.leftmost_child() : n.child(i - 1);
+      right_id = n.child(i);
+    }
+    std::size_t bytes = 0;
+    for (PageId c : {left_id, right_id}) {
+      absl::StatusOr<ReadPageGuard> g = store_.pool().ReadPage(c);
+      if (!g.ok()) return g.status();
+      if (absl::Status s = CheckedNode(c, g->data().data(), level - 1); !s.ok()) return s;
+      bytes += Node(const_cast<std::byte*>(g->data().data())).UsedBytes();
+    }
+    if (bytes > budget) {
+      ++i;
+      continue;
+    }
+    MiniTransaction mtr = store_.BeginMtr();
+    absl::StatusOr<PageSpan> p = mtr.GetForWrite(parent);
+    if (!p.ok()) return p.status();
+    absl::StatusOr<PageSpan> ls = mtr.GetForWrite(left_id);
+    if (!ls.ok()) return ls.status();
+    absl::StatusOr<PageSpan> rs = mtr.GetForWrite(right_id);
+    if (!rs.ok()) return rs.status();
+    Node n(p->data()), left(ls->data()), right(rs->data());
+    const std::string sep(n.key(i));
+    if (left.is_leaf() && left.right() != right_id) {
+      return absl::DataLossError(
+          fmt::format("B+tree leaf {} links to {} where its parent {} has {} next", left_id,
+                      left.right(), parent, right_id));
+    }
+    absl::Status s = left.is_leaf() ? MergeLeaves(mtr, n, i, sep, left, right, right_id)
+                                    : MergeInternals(mtr, n, i, sep, left, right, right_id);
+    if (!s.ok()) return s;
+    if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+    changed = true;  // the merged node may take its next sibling too: same i
+  }
+}
+
+absl::Status BTree::Pack(double fill) {
+  const auto budget =
+      static_cast<std::size_t>(static_cast<double>(Node::Capacity()) * std::clamp(fill, 0.5, 1.0));
+  for (bool changed = true; changed;) {
+    changed = false;
+    PageId root;
+    std::uint32_t height;
+    {
+      absl::StatusOr<ReadPageGuard> a = store_.pool().ReadPage(anchor_);
+      if (!a.ok()) return a.status();
+      absl::StatusOr<std::uint32_t> h = CheckedAnchor(a->data().data());
+      if (!h.ok()) return h.status();
+      height = *h;
+      root = AnchorRoot(a->data().data());
+    }
+    std::vector<PageId> level{root};
+    for (int l = static_cast<int>(height); l > 0; --l) {
+      std::vector<PageId> below;
+      for (PageId parent : level) {
+        absl::StatusOr<bool> merged = PackChildren(parent, l, budget);
+        if (!merged.ok()) return merged.status();
+        changed = changed || *merged;
+        absl::StatusOr<ReadPageGuard> g = store_.pool().ReadPage(parent);
+        if (!g.ok()) return g.status();
+        const Node n(const_cast<std::byte*>(g->data().data()));
+        below.push_back(n.leftmost_child());
+        for (std::size_t i = 0; i < n.count(); ++i) below.push_back(n.child(i));
+      }
+      level = std::move(below);
+    }
+    // A root left with one child hands the root down.
+    MiniTransaction mtr = store_.BeginMtr();
+    absl::StatusOr<PageSpan> a = mtr.GetForWrite(anchor_);
+    if (!a.ok()) return a.status();
+    for (;;) {
+      absl::StatusOr<PageSpan> r = mtr.GetForWrite(root);
+      if (!r.ok()) return r.status();
+      const Node n(r->data());
+      if (n.is_leaf() || n.count() != 0) break;
+      const PageId child = n.leftmost_child();
+      if (absl::Status s = mtr.FreePage(root); !s.ok()) return s;
+      root = child;
+      --height;
+      SetAnchor(a->data(), root, height);
+      changed = true;
+    }
+    if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace pagestore

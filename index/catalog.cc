@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 namespace pagestore {
 namespace {
 
@@ -101,15 +103,17 @@ std::string_view IndexKindName(IndexKind kind) {
 
 namespace {
 
-// Store::Compact's Relocator: the catalog's tree, then every B+tree it names, moved below the
-// limit (BTree::MoveBelow; a tree's comparator is not needed to move its pages). Hash indexes'
-// pages stay where they are.
-absl::Status MoveIndexesBelow(Store& store, PageId limit) {
+// Store::Compact's Relocator: the catalog's tree, then every B+tree it names, packed
+// (BTree::Pack) and moved below the limit (BTree::MoveBelow). Neither compares keys, so a
+// tree's comparator is not needed. Hash indexes' pages stay where they are.
+
+// `fn` on the catalog's tree, then on every B+tree it names.
+absl::Status ForEachTree(Store& store, const std::function<absl::Status(BTree&)>& fn) {
   const PageId root = store.catalog_root();
   if (root == kInvalidPageId) return absl::OkStatus();
   absl::StatusOr<std::unique_ptr<BTree>> catalog = BTree::Open(store, root);
   if (!catalog.ok()) return catalog.status();
-  if (absl::Status s = (*catalog)->MoveBelow(limit); !s.ok()) return s;
+  if (absl::Status s = fn(**catalog); !s.ok()) return s;
   std::vector<IndexInfo> indexes;
   BTree::Iterator it = (*catalog)->Begin();
   for (; it.Valid(); it.Next()) {
@@ -122,7 +126,7 @@ absl::Status MoveIndexesBelow(Store& store, PageId limit) {
     if (info.kind != IndexKind::kBTree) continue;
     absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(store, info.anchor);
     if (!tree.ok()) return tree.status();
-    if (absl::Status s = (*tree)->MoveBelow(limit); !s.ok()) {
+    if (absl::Status s = fn(**tree); !s.ok()) {
       return absl::Status(
           s.code(), fmt::format("compacting index '{}': {}", info.name, std::string(s.message())));
     }
@@ -130,10 +134,18 @@ absl::Status MoveIndexesBelow(Store& store, PageId limit) {
   return absl::OkStatus();
 }
 
+absl::Status PackIndexes(Store& store) {
+  return ForEachTree(store, [](BTree& tree) { return tree.Pack(); });
+}
+
+absl::Status MoveIndexesBelow(Store& store, PageId limit) {
+  return ForEachTree(store, [limit](BTree& tree) { return tree.MoveBelow(limit); });
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(Store& store) {
-  store.SetRelocator(MoveIndexesBelow);
+  store.SetRelocator({.pack = PackIndexes, .move_below = MoveIndexesBelow});
   const PageId root = store.catalog_root();
   if (root != kInvalidPageId) {
     absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(store, root);

@@ -97,20 +97,23 @@ absl::StatusOr<CompactResult> Store::Compact() {
   }
   CompactResult r;
   r.pages_before = pool_->page_count();
-  // The free list settles into the lowest free pages first (truncating checkpoints take their
-  // trunks there), then the live pages fit below the limit.
-  for (int i = 0; i < 2; ++i) {
-    if (absl::Status s = core_->checkpointer.CheckpointTruncating(); !s.ok()) return s;
-  }
-  const PageId pages = pool_->page_count();
-  r.limit = pages - static_cast<PageId>(core_->alloc.free_page_count());
   Relocator relocator;
   {
     MutexLock lock(&core_->relocator_mu);
     relocator = core_->relocator;
   }
-  if (relocator) {
-    if (absl::Status s = relocator(*this, r.limit); !s.ok()) return s;
+  if (relocator.pack) {
+    if (absl::Status s = relocator.pack(*this); !s.ok()) return s;
+  }
+  // The free list settles into the lowest free pages (truncating checkpoints take their trunks
+  // there), then the live pages fit below the limit.
+  for (int i = 0; i < 2; ++i) {
+    if (absl::Status s = core_->checkpointer.CheckpointTruncating(); !s.ok()) return s;
+  }
+  const PageId pages = pool_->page_count();
+  r.limit = pages - static_cast<PageId>(core_->alloc.free_page_count());
+  if (relocator.move_below) {
+    if (absl::Status s = relocator.move_below(*this, r.limit); !s.ok()) return s;
   }
   // The pages moved from are free now; the trunks of the checkpoints before are released by the
   // next two, and the tail is cut.

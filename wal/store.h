@@ -124,11 +124,15 @@ struct RecoveryReport {
   std::string ToString() const;
 };
 
-// Store::Compact's part above the store: moves every page of the structures it knows (indexes)
-// that lies at or above `limit` to a free page below it (MiniTransaction::Relocate), pointing
-// whatever named each page at its new place in the same mini-transaction. The index layer
-// registers one (Catalog::Open does).
-using Relocator = std::function<absl::Status(Store& store, PageId limit)>;
+// Store::Compact's part above the store, for the structures it knows (indexes); the index layer
+// registers one (Catalog::Open does). Every change either makes is logged.
+struct Relocator {
+  // Gives up the pages the structures can do without (merging under-full nodes, up to a fill).
+  std::function<absl::Status(Store& store)> pack;
+  // Moves every page at or above `limit` to a free page below it (MiniTransaction::Relocate),
+  // pointing whatever named each page at its new place in the same mini-transaction.
+  std::function<absl::Status(Store& store, PageId limit)> move_below;
+};
 
 struct CompactResult {
   PageId pages_before = 0;  // the file's pages before
@@ -353,10 +357,11 @@ class Store {
 
   // Compaction, in an exclusive mode: the caller sees to it that no transaction is active and no
   // index handle but the catalog's is used until it returns (FailedPreconditionError if a
-  // transaction is active). It checkpoints (the free list into its lowest free pages), has the
-  // registered Relocator move every live page at or above the count the live pages fit in to a
-  // free page below it, each move a logged mini-transaction (a crash in between recovers to a
-  // consistent store, some pages moved), then checkpoints until the free tail is given back
+  // transaction is active). The registered Relocator packs the structures (under-full nodes
+  // merged), then, after checkpoints that settle the free list into its lowest free pages,
+  // moves every live page at or above the count the live pages fit in to a free page below
+  // it, each change a logged mini-transaction (a crash in between recovers to a consistent
+  // store, part of the work done); then checkpoints until the free tail is given back
   // (wal/README.md, "Compaction"). Without a Relocator it only gives back the free tail.
   [[nodiscard]] absl::StatusOr<CompactResult> Compact();
   void SetRelocator(Relocator relocator);
