@@ -42,9 +42,10 @@
 //       system mini-transactions: the parity with LMDB's write transactions); lmdb:
 //       mdb_txn_begin, mdb_put(MDB_NOOVERWRITE, as Insert fails on an existing key) x 1000,
 //       mdb_txn_commit. Items are inserts per second of the timed insertion.
-//   compact/rewrite   the offline compaction (RewriteIndexes, `pagestore compact`) of a store of
-//       PAGESTORE_BENCH_COMPACT_MB (default 256) filled by bulk load, then 70% deleted; its
-//       counters give the file sizes before and after (see CompactRewrite).
+//   compact/rewrite, compact/in_place   the offline compaction (RewriteIndexes, `pagestore
+//       compact`) and Store::Compact (on a copy) of a store of PAGESTORE_BENCH_COMPACT_MB
+//       (default 256) filled by bulk load, then 70% deleted; counters give the file sizes
+//       before and after (see CompactRewrite).
 //   btree_bulk_load/pagestore   one iteration (Iterations(1), manual time) is BTree::BulkLoad of
 //       the sorted pairs (fill 0.9, the default) into a new empty tree in a new store. Items are
 //       keys per second.
@@ -1363,6 +1364,49 @@ void CompactRewrite(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g_compact->live));
 }
 
+// compact/in_place: Store::Compact of a copy of the same sparse store (made untimed before
+// each iteration): open, Catalog::Open, Compact, Close timed, as the rewrite's open and close
+// are. Counters as compact/rewrite's.
+void CompactInPlace(benchmark::State& state) {
+  double source_mb = 0, dest_mb = 0;
+  for (auto _ : state) {
+    const fs::path copy = FreshPath("compact_copy");
+    std::error_code ec;
+    fs::copy_file(g_compact->path, copy, ec);
+    if (!ec) fs::copy(g_compact->path.string() + "-wal", copy.string() + "-wal", ec);
+    if (ec) {
+      Fail(state, absl::InternalError(fmt::format("copying the source: {}", ec.message())));
+      break;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(copy, CompactStoreOptions());
+    absl::Status s = store.status();
+    std::unique_ptr<Catalog> catalog;
+    if (s.ok()) {
+      absl::StatusOr<std::unique_ptr<Catalog>> c = Catalog::Open(**store);
+      s = c.status();
+      if (s.ok()) catalog = std::move(*c);
+    }
+    if (s.ok()) s = (*store)->Compact().status();
+    catalog.reset();
+    if (s.ok()) s = (*store)->Close();
+    const auto stop = std::chrono::steady_clock::now();
+    if (!s.ok()) {
+      Fail(state, s);
+      break;
+    }
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+    source_mb = static_cast<double>(fs::file_size(g_compact->path)) / (1 << 20);
+    dest_mb = static_cast<double>(fs::file_size(copy)) / (1 << 20);
+    store->reset();
+    RemoveStoreFiles(copy);
+  }
+  state.counters["source_mb"] = source_mb;
+  state.counters["dest_mb"] = dest_mb;
+  state.counters["live_entries"] = static_cast<double>(g_compact->live);
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g_compact->live));
+}
+
 void RegisterAll() {
   auto get = [](const char* name, void (*fn)(benchmark::State&), bench::Setup setup) {
     Register(name, fn, setup)->Threads(1)->Threads(2)->UseRealTime();
@@ -1423,6 +1467,7 @@ void RegisterAll() {
   build("hash_insert_random/pagestore", InsertRandomHashPagestore, NoSetUp);
   build("hash_delete/pagestore", DeleteHashPagestore, SetUpHashDelete);
   build("compact/rewrite", CompactRewrite, SetUpCompact);
+  build("compact/in_place", CompactInPlace, SetUpCompact);
 }
 
 void Shutdown() {

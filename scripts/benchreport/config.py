@@ -176,6 +176,8 @@ INDEX_TARGETS = [
 
 
 INDEX_INFORMATIONAL = [
+    ("compaction of a 70%-deleted store: Store::Compact vs a full rewrite by bulk load",
+     "compact/in_place", "compact/rewrite", "within", 1, 1),
     ("btree_get/pagestore: 2 threads vs 1 thread", "btree_get/pagestore", "btree_get/pagestore",
      "speedup", 2, 1),
     ("btree_get/lmdb: 2 threads vs 1 thread", "btree_get/lmdb", "btree_get/lmdb", "speedup", 2, 1),
