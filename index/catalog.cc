@@ -104,11 +104,13 @@ std::string_view IndexKindName(IndexKind kind) {
 namespace {
 
 // Store::Compact's Relocator: the catalog's tree, then every B+tree it names, packed
-// (BTree::Pack) and moved below the limit (BTree::MoveBelow). Neither compares keys, so a
-// tree's comparator is not needed. Hash indexes' pages stay where they are.
+// (BTree::Pack) and moved below the limit (BTree::MoveBelow), and every hash index moved
+// (HashIndex::MoveBelow; its buckets merge as entries go). Nothing compares keys, so a tree's
+// comparator is not needed.
 
-// `fn` on the catalog's tree, then on every B+tree it names.
-absl::Status ForEachTree(Store& store, const std::function<absl::Status(BTree&)>& fn) {
+// `fn` on the catalog's tree, then on every B+tree it names, and `hash_fn` on every hash index.
+absl::Status ForEachIndex(Store& store, const std::function<absl::Status(BTree&)>& fn,
+                          const std::function<absl::Status(HashIndex&)>& hash_fn) {
   const PageId root = store.catalog_root();
   if (root == kInvalidPageId) return absl::OkStatus();
   absl::StatusOr<std::unique_ptr<BTree>> catalog = BTree::Open(store, root);
@@ -123,10 +125,15 @@ absl::Status ForEachTree(Store& store, const std::function<absl::Status(BTree&)>
   }
   if (!it.status().ok()) return it.status();
   for (const IndexInfo& info : indexes) {
-    if (info.kind != IndexKind::kBTree) continue;
-    absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(store, info.anchor);
-    if (!tree.ok()) return tree.status();
-    if (absl::Status s = fn(**tree); !s.ok()) {
+    absl::Status s;
+    if (info.kind == IndexKind::kBTree) {
+      absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(store, info.anchor);
+      s = tree.ok() ? fn(**tree) : tree.status();
+    } else if (hash_fn) {
+      absl::StatusOr<std::unique_ptr<HashIndex>> hash = HashIndex::Open(store, info.anchor);
+      s = hash.ok() ? hash_fn(**hash) : hash.status();
+    }
+    if (!s.ok()) {
       return absl::Status(
           s.code(), fmt::format("compacting index '{}': {}", info.name, std::string(s.message())));
     }
@@ -135,11 +142,14 @@ absl::Status ForEachTree(Store& store, const std::function<absl::Status(BTree&)>
 }
 
 absl::Status PackIndexes(Store& store) {
-  return ForEachTree(store, [](BTree& tree) { return tree.Pack(); });
+  return ForEachIndex(
+      store, [](BTree& tree) { return tree.Pack(); }, nullptr);
 }
 
 absl::Status MoveIndexesBelow(Store& store, PageId limit) {
-  return ForEachTree(store, [limit](BTree& tree) { return tree.MoveBelow(limit); });
+  return ForEachIndex(
+      store, [limit](BTree& tree) { return tree.MoveBelow(limit); },
+      [limit](HashIndex& hash) { return hash.MoveBelow(limit); });
 }
 
 }  // namespace

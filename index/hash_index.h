@@ -133,6 +133,13 @@ class HashIndex {
   // and overflow pages are read by Get one at a time. Thread safety: as Get.
   void MultiGet(std::span<const std::string_view> keys, std::vector<std::string>* values,
                 std::vector<absl::Status>* statuses) const;
+  // Store::Compact's part (the catalog's Relocator calls it): moves every page of the index at
+  // or above `limit` (directory index and directory pages, buckets, overflow pages, large values'
+  // pages) to free pages below it, each move a logged system mini-transaction that renames the
+  // page where it is named. The anchor stays where it is. Exclusive: nothing else uses the
+  // index meanwhile, and handles opened before must be opened again (their directory cache
+  // names the old pages).
+  [[nodiscard]] absl::Status MoveBelow(PageId limit);
   // The number of entries: walks every bucket (O(pages); for statistics, not per operation).
   [[nodiscard]] absl::StatusOr<std::uint64_t> Size() const;
 

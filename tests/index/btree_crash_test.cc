@@ -8,6 +8,7 @@
 
 #include "index/btree.h"
 #include "index/catalog.h"
+#include "index/hash_index.h"
 #include "storage/superblock.h"
 #include "tests/index/index_crash_util.h"
 
@@ -58,13 +59,19 @@ absl::StatusOr<IndexModel> ReadTree(const BTree& tree) {
 // Every data page is the tree's or free after recovery: a crash at any point leaks no page of a
 // large value, written or replaced.
 void ExpectNoLeak(Store& store, const BTree& tree, const std::string& context,
-                  const BTree* also = nullptr) {
+                  const BTree* also = nullptr, const HashIndex* hash = nullptr) {
   std::vector<PageId> pages;
   absl::StatusOr<BTreeStats> stats = tree.Stats(&pages);
   ASSERT_TRUE(stats.ok()) << context << ": " << stats.status();
   if (also != nullptr) {
     std::vector<PageId> more;
     ASSERT_TRUE(also->Stats(&more).ok()) << context;
+    pages.insert(pages.end(), more.begin(), more.end());
+  }
+  if (hash != nullptr) {
+    std::vector<PageId> more;
+    absl::StatusOr<HashIndexStats> hs = hash->Stats(&more);
+    ASSERT_TRUE(hs.ok()) << context << ": " << hs.status();
     pages.insert(pages.end(), more.begin(), more.end());
   }
   std::vector<PageId> all = store.FreePages();
@@ -204,13 +211,17 @@ TEST(BTreeCrashTest, CompactionSurvivesPowerLoss) {
     // Segments large enough that a value's head moves with the renaming of its pages in one
     // record (with 64 KiB segments the heads of the larger values stay where they are).
     options.log.segment_size = kSegmentHeaderSize + (512 << 10);
+    options.undo_handlers[kHashResourceManager] = HashUndoHandler();
     SimulatedStore sim(options);
     ASSERT_TRUE(sim.Open().ok());
     PS_ASSIGN_OR_FAIL(catalog, Catalog::Open(*sim.store()));
     PS_ASSIGN_OR_FAIL(tree, catalog->CreateBTree("t"));
+    PS_ASSIGN_OR_FAIL(hash, catalog->CreateHash("h"));
     IndexOutcome filled = RunIndexTxns(*sim.store(), *tree, MakeWorkload(seed, 60, true), {});
     ASSERT_FALSE(filled.maybe);
-    IndexModel model = filled.acked;
+    IndexOutcome hashed = RunIndexTxns(*sim.store(), *hash, MakeWorkload(seed + 1, 30, true), {});
+    ASSERT_FALSE(hashed.maybe);
+    IndexModel model = filled.acked, hash_model = hashed.acked;
     std::mt19937_64 rng(seed);
     for (auto it = model.begin(); it != model.end();) {
       if (rng() % 10 < 7) {
@@ -220,6 +231,15 @@ TEST(BTreeCrashTest, CompactionSurvivesPowerLoss) {
         ++it;
       }
     }
+    for (auto it = hash_model.begin(); it != hash_model.end();) {
+      if (rng() % 10 < 7) {
+        PS_ASSERT_OK(hash->Delete(nullptr, it->first));
+        it = hash_model.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    hash.reset();  // compaction moves the pages its directory cache names
     PS_ASSERT_OK(sim.store()->Checkpoint());
     const PageId before = sim.store()->pool().page_count();
     std::uint64_t crash_at = std::uniform_int_distribution<std::uint64_t>(1, 120)(rng);
@@ -239,17 +259,36 @@ TEST(BTreeCrashTest, CompactionSurvivesPowerLoss) {
     ASSERT_TRUE(again.ok()) << context << ": " << again.status();
     PS_ASSIGN_OR_FAIL(reopened_catalog, Catalog::Open(**again));
     PS_ASSIGN_OR_FAIL(reopened, reopened_catalog->OpenBTree("t"));
+    auto check_hash = [&](const std::string& when) -> std::unique_ptr<HashIndex> {
+      absl::StatusOr<std::unique_ptr<HashIndex>> h = reopened_catalog->OpenHash("h");
+      EXPECT_TRUE(h.ok()) << when << ": " << h.status();
+      if (!h.ok()) return nullptr;
+      EXPECT_TRUE((*h)->Verify().ok()) << when << ": " << (*h)->Verify();
+      absl::StatusOr<std::uint64_t> size = (*h)->Size();
+      EXPECT_TRUE(size.ok() && *size == hash_model.size()) << when;
+      for (const auto& [k, v] : hash_model) {
+        absl::StatusOr<std::string> got = (*h)->Get(k);
+        EXPECT_TRUE(got.ok() && *got == v) << when << ": key " << k;
+      }
+      return std::move(*h);
+    };
     absl::StatusOr<IndexModel> now = ReadTree(*reopened);
     ASSERT_TRUE(now.ok()) << context << ": " << now.status();
     ASSERT_EQ(*now, model) << context;
-    ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(**again, *reopened, context, &reopened_catalog->tree()));
+    std::unique_ptr<HashIndex> h = check_hash(context);
+    ASSERT_NE(h, nullptr);
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectNoLeak(**again, *reopened, context, &reopened_catalog->tree(), h.get()));
+    h.reset();
     absl::StatusOr<CompactResult> done = (*again)->Compact();
     ASSERT_TRUE(done.ok()) << context << ": " << done.status();
     now = ReadTree(*reopened);
     ASSERT_TRUE(now.ok()) << context << ": " << now.status();
     ASSERT_EQ(*now, model) << context;
-    ASSERT_NO_FATAL_FAILURE(
-        ExpectNoLeak(**again, *reopened, context + ", compacted", &reopened_catalog->tree()));
+    h = check_hash(context + ", compacted");
+    ASSERT_NE(h, nullptr);
+    ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(**again, *reopened, context + ", compacted",
+                                         &reopened_catalog->tree(), h.get()));
     // The slack: free pages below the limit that the free list's trunks hold (three
     // checkpoints' worth), so that the last pages moved land just past it.
     EXPECT_LE(done->pages_after, done->limit + done->limit / 100 + 16) << context;

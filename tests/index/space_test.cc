@@ -9,6 +9,7 @@
 
 #include "index/btree.h"
 #include "index/catalog.h"
+#include "index/hash_index.h"
 #include "tests/storage/test_util.h"
 #include "wal/store.h"
 
@@ -108,7 +109,10 @@ namespace {
 // A store filled, then 70% deleted, compacted in place: every entry kept, the tree verifies,
 // and the file shrinks to its live pages, nodes packed: within 10% of a fresh store of the same
 // data.
-TEST(CompactTest, SeventyPercentDeletedCompactsToNearAFreshStore) {
+class CompactTest : public ::testing::TestWithParam<bool> {};  // with a hash index too
+
+TEST_P(CompactTest, SeventyPercentDeletedCompactsToNearAFreshStore) {
+  const bool with_hash = GetParam();
   TempDir dir;
   std::map<std::string, std::string> model;
   std::vector<std::string> order;
@@ -120,6 +124,9 @@ TEST(CompactTest, SeventyPercentDeletedCompactsToNearAFreshStore) {
   ASSERT_TRUE(catalog.ok()) << catalog.status();
   absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->CreateBTree("t");
   ASSERT_TRUE(tree.ok()) << tree.status();
+  absl::StatusOr<std::unique_ptr<HashIndex>> hash = (*catalog)->CreateHash("h");
+  ASSERT_TRUE(hash.ok()) << hash.status();
+  std::map<std::string, std::string> hash_model;
   for (int i = 0; i < 20000; ++i) {
     const std::string key = fmt::format("k{:010}", rng() % 1000000000);
     const std::string value(i % 400 == 0 ? 6000 : 50 + rng() % 150,
@@ -127,13 +134,21 @@ TEST(CompactTest, SeventyPercentDeletedCompactsToNearAFreshStore) {
     if (!model.count(key)) order.push_back(key);
     ASSERT_TRUE((*tree)->Put(nullptr, key, value).ok());
     model[key] = value;
+    if (with_hash && i % 4 == 0) {
+      ASSERT_TRUE((*hash)->Put(nullptr, key, value).ok());
+      hash_model[key] = value;
+    }
   }
   for (const std::string& key : order) {
     if (rng() % 10 < 7) {
       ASSERT_TRUE((*tree)->Delete(nullptr, key).ok());
       model.erase(key);
+      if (hash_model.erase(key) != 0) {
+        ASSERT_TRUE((*hash)->Delete(nullptr, key).ok());
+      }
     }
   }
+  hash->reset();  // a handle's directory cache names pages a compaction moves
   const PageId sparse = (*store)->pool().page_count();
   absl::StatusOr<CompactResult> r = (*store)->Compact();
   ASSERT_TRUE(r.ok()) << r.status();
@@ -145,6 +160,19 @@ TEST(CompactTest, SeventyPercentDeletedCompactsToNearAFreshStore) {
     now.emplace(std::string(it.key()), std::string(it.value()));
   }
   EXPECT_EQ(now, model);
+  {
+    absl::StatusOr<std::unique_ptr<HashIndex>> h = (*catalog)->OpenHash("h");
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_TRUE((*h)->Verify().ok()) << (*h)->Verify();
+    absl::StatusOr<std::uint64_t> size = (*h)->Size();
+    ASSERT_TRUE(size.ok());
+    EXPECT_EQ(*size, hash_model.size());
+    for (const auto& [k, v] : hash_model) {
+      absl::StatusOr<std::string> got = (*h)->Get(k);
+      ASSERT_TRUE(got.ok()) << k << ": " << got.status();
+      EXPECT_EQ(*got, v);
+    }
+  }
   // A fresh store holding the same data, put in the same order.
   absl::StatusOr<std::unique_ptr<Store>> fresh = Store::Open(dir.file("f.pages"), o);
   ASSERT_TRUE(fresh.ok()) << fresh.status();
@@ -152,9 +180,14 @@ TEST(CompactTest, SeventyPercentDeletedCompactsToNearAFreshStore) {
   ASSERT_TRUE(fc.ok());
   absl::StatusOr<std::unique_ptr<BTree>> ft = (*fc)->CreateBTree("t");
   ASSERT_TRUE(ft.ok());
+  absl::StatusOr<std::unique_ptr<HashIndex>> fh = (*fc)->CreateHash("h");
+  ASSERT_TRUE(fh.ok());
   for (const std::string& key : order) {
     if (auto it = model.find(key); it != model.end()) {
       ASSERT_TRUE((*ft)->Put(nullptr, key, it->second).ok());
+    }
+    if (auto it = hash_model.find(key); it != hash_model.end()) {
+      ASSERT_TRUE((*fh)->Put(nullptr, key, it->second).ok());
     }
   }
   ASSERT_TRUE((*fresh)->Checkpoint().ok());
@@ -168,7 +201,10 @@ TEST(CompactTest, SeventyPercentDeletedCompactsToNearAFreshStore) {
   EXPECT_LE(dense, r->limit + r->limit / 100 + 8) << "from " << sparse;
   EXPECT_LT(dense, sparse);
   EXPECT_LE((*store)->FreePages().size(), r->limit / 100 + 8);
-  EXPECT_LE(dense, fresh_pages * 11 / 10) << "compacted " << dense << ", fresh " << fresh_pages;
+  // Hash buckets are moved but not packed yet: buddies that would fit one bucket stay two.
+  if (!with_hash) {
+    EXPECT_LE(dense, fresh_pages * 11 / 10) << "compacted " << dense << ", fresh " << fresh_pages;
+  }
   fmt::print("sparse {} pages, compacted {}, fresh {}\n", sparse, dense, fresh_pages);
   // It reopens as it is.
   tree->reset();
@@ -184,6 +220,10 @@ TEST(CompactTest, SeventyPercentDeletedCompactsToNearAFreshStore) {
   ASSERT_TRUE((*tree)->Verify().ok());
   EXPECT_EQ((*store)->pool().page_count(), dense);
 }
+
+INSTANTIATE_TEST_SUITE_P(Indexes, CompactTest, ::testing::Bool(), [](const auto& info) {
+  return std::string(info.param ? "BTreeAndHash" : "BTree");
+});
 
 }  // namespace
 }  // namespace pagestore::testing

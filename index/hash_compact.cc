@@ -1,0 +1,173 @@
+// HashIndex::MoveBelow (index/hash_index.h): a hash index's part of Store::Compact. Each page at
+// or above the limit moves (MiniTransaction::Relocate) in a system mini-transaction that renames
+// it where it is named: a directory index page in the anchor, a directory page in its index
+// page, a bucket in every directory slot naming it (materialized pages only: a missing page is a
+// copy of its source and names nothing itself), an overflow page in the page before it; then the
+// large values' pages (index_internal::MoveValueBelow, the reference in its cell renamed with a
+// moved head).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "index/hash_index.h"
+#include "index/hash_page.h"
+#include "index/value_pages.h"
+
+namespace pagestore {
+
+using namespace hash_internal;  // NOLINT(build/namespaces): the layouts, in this file only
+
+namespace {
+
+// Relocates `from` and writes the new id with `rename(span)` into the page `in`, in one system
+// mini-transaction; the new id.
+absl::StatusOr<PageId> MoveNamedIn(Store& store, PageId in, PageId from,
+                                   const std::function<void(std::byte*, PageId)>& rename) {
+  MiniTransaction mtr = store.BeginMtr();
+  absl::StatusOr<PageSpan> p = mtr.GetForWrite(in);
+  if (!p.ok()) return p.status();
+  absl::StatusOr<PageId> moved = mtr.Relocate(from);
+  if (!moved.ok()) return moved.status();
+  rename(p->data(), *moved);
+  if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+  return *moved;
+}
+
+}  // namespace
+
+absl::Status HashIndex::MoveBelow(PageId limit) {
+  Store& store = store_;
+  // 1. Directory index pages, named by the anchor.
+  std::vector<PageId> index_pages;
+  unsigned global;
+  {
+    absl::StatusOr<ReadPageGuard> a = store.pool().ReadPage(anchor_);
+    if (!a.ok()) return a.status();
+    if (TypeOf(a->data().data()) != PageType::kHashMeta) {
+      return absl::DataLossError(fmt::format("page {} is not a hash index anchor", anchor_));
+    }
+    global = GlobalDepth(a->data().data());
+    for (std::uint64_t k = 0; k < kMetaIndexSlots; ++k) {
+      index_pages.push_back(IndexPageId(a->data().data(), k));
+    }
+  }
+  for (std::uint64_t k = 0; k < index_pages.size(); ++k) {
+    if (index_pages[k] == kInvalidPageId || index_pages[k] < limit) continue;
+    absl::StatusOr<PageId> moved =
+        MoveNamedIn(store, anchor_, index_pages[k],
+                    [k](std::byte* m, PageId id) { Set64(m, kMetaIndex + 8 * k, id); });
+    if (!moved.ok()) return moved.status();
+    index_pages[k] = *moved;
+  }
+  // 2. Directory pages, named by their index page.
+  std::vector<PageId> dir_pages;
+  for (PageId x : index_pages) {
+    if (x == kInvalidPageId) continue;
+    std::vector<PageId> listed;
+    {
+      absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(x);
+      if (!g.ok()) return g.status();
+      for (std::uint64_t j = 0; j < kIndexSlots; ++j)
+        listed.push_back(IndexEntry(g->data().data(), j));
+    }
+    for (std::uint64_t j = 0; j < listed.size(); ++j) {
+      if (listed[j] == kInvalidPageId) continue;
+      if (listed[j] >= limit) {
+        absl::StatusOr<PageId> moved =
+            MoveNamedIn(store, x, listed[j],
+                        [j](std::byte* p, PageId id) { Set64(p, kDirEntries + 8 * j, id); });
+        if (!moved.ok()) return moved.status();
+        listed[j] = *moved;
+      }
+      dir_pages.push_back(listed[j]);
+    }
+  }
+  // 3. Buckets, named by every materialized directory slot that holds them.
+  const std::uint64_t slots = std::min<std::uint64_t>(kDirSlots, std::uint64_t{1} << global);
+  absl::flat_hash_map<PageId, std::vector<std::pair<PageId, std::uint64_t>>> named;
+  std::vector<PageId> buckets;
+  for (PageId d : dir_pages) {
+    absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(d);
+    if (!g.ok()) return g.status();
+    for (std::uint64_t s = 0; s < slots; ++s) {
+      const PageId b = DirEntry(g->data().data(), s);
+      if (b == kInvalidPageId) continue;
+      auto& where = named[b];
+      if (where.empty()) buckets.push_back(b);
+      where.emplace_back(d, s);
+    }
+  }
+  for (PageId& b : buckets) {
+    if (b < limit) continue;
+    MiniTransaction mtr = store.BeginMtr();
+    absl::StatusOr<PageId> moved = mtr.Relocate(b);
+    if (!moved.ok()) return moved.status();
+    for (const auto& [d, s] : named[b]) {
+      absl::StatusOr<PageSpan> p = mtr.GetForWrite(d);
+      if (!p.ok()) return p.status();
+      SetDirEntry(p->data(), s, *moved);
+    }
+    if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+    b = *moved;
+  }
+  // 4. Overflow pages, named by the page before; and every page's large values.
+  for (PageId b : buckets) {
+    for (PageId page = b; page != kInvalidPageId;) {
+      PageId next;
+      std::vector<std::pair<std::size_t, index_internal::ValueRef>> refs;
+      {
+        absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(page);
+        if (!g.ok()) return g.status();
+        const Bucket bucket(g->data().data());
+        if (!bucket.Valid() || bucket.owner() != anchor_) {
+          return absl::DataLossError(
+              fmt::format("hash index {}: page {} is not one of its buckets", anchor_, page));
+        }
+        next = bucket.next();
+        for (std::size_t i = 0; i < bucket.count(); ++i) {
+          if (!bucket.out_of_line(i)) continue;
+          absl::StatusOr<index_internal::ValueRef> ref =
+              index_internal::DecodeValueRef(bucket.value(i));
+          if (!ref.ok()) return ref.status();
+          refs.emplace_back(i, *ref);
+        }
+      }
+      for (const auto& [slot, ref] : refs) {
+        auto rename = [&, slot = slot, ref = ref](MiniTransaction& mtr,
+                                                  PageId head) -> absl::Status {
+          absl::StatusOr<PageSpan> p = mtr.GetForWrite(page);
+          if (!p.ok()) return p.status();
+          Bucket bucket(p->data());
+          const std::string old = index_internal::EncodeValueRef(ref);
+          if (slot >= bucket.count() || !bucket.out_of_line(slot) || bucket.value(slot) != old) {
+            return absl::DataLossError(fmt::format(
+                "hash index {}: page {} no longer holds the value at page {} while it moves",
+                anchor_, page, ref.head));
+          }
+          index_internal::ValueRef moved = ref;
+          moved.head = head;
+          const std::string now = index_internal::EncodeValueRef(moved);
+          std::memcpy(const_cast<char*>(bucket.value(slot).data()), now.data(), now.size());
+          return absl::OkStatus();
+        };
+        if (absl::Status s = index_internal::MoveValueBelow(store, anchor_, ref, limit, rename);
+            !s.ok()) {
+          return s;
+        }
+      }
+      if (next != kInvalidPageId && next >= limit) {
+        absl::StatusOr<PageId> moved =
+            MoveNamedIn(store, page, next, [](std::byte* p, PageId id) { Bucket(p).set_next(id); });
+        if (!moved.ok()) return moved.status();
+        next = *moved;
+      }
+      page = next;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pagestore
