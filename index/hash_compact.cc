@@ -36,6 +36,54 @@ absl::StatusOr<PageId> MoveNamedIn(Store& store, PageId in, PageId from,
   return *moved;
 }
 
+// The large values of bucket or overflow page `page` moved below the limit (a moved head renamed
+// in its cell); the page's next overflow page.
+absl::StatusOr<PageId> MoveCellValues(Store& store, PageId anchor, PageId page, PageId limit) {
+  PageId next;
+  std::vector<std::pair<std::size_t, index_internal::ValueRef>> refs;
+  {
+    absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(page);
+    if (!g.ok()) return g.status();
+    const Bucket bucket(g->data().data());
+    if (!bucket.Valid() || bucket.owner() != anchor) {
+      return absl::DataLossError(
+          fmt::format("hash index {}: page {} is not one of its buckets", anchor, page));
+    }
+    next = bucket.next();
+    for (std::size_t i = 0; i < bucket.count(); ++i) {
+      if (!bucket.out_of_line(i)) continue;
+      absl::StatusOr<index_internal::ValueRef> ref =
+          index_internal::DecodeValueRef(bucket.value(i));
+      if (!ref.ok()) return ref.status();
+      refs.emplace_back(i, *ref);
+    }
+  }
+  for (const auto& [slot, ref] : refs) {
+    auto rename = [&, slot = slot, ref = ref](MiniTransaction& mtr, PageId head) -> absl::Status {
+      absl::StatusOr<PageSpan> p = mtr.GetForWrite(page);
+      if (!p.ok()) return p.status();
+      Bucket bucket(p->data());
+      const std::string old = index_internal::EncodeValueRef(ref);
+      if (slot >= bucket.count() || !bucket.out_of_line(slot) || bucket.value(slot) != old) {
+        return absl::DataLossError(
+            fmt::format("hash index {}: page {} no longer holds the value at page {} while it "
+                        "moves",
+                        anchor, page, ref.head));
+      }
+      index_internal::ValueRef moved = ref;
+      moved.head = head;
+      const std::string now = index_internal::EncodeValueRef(moved);
+      std::memcpy(const_cast<char*>(bucket.value(slot).data()), now.data(), now.size());
+      return absl::OkStatus();
+    };
+    if (absl::Status s = index_internal::MoveValueBelow(store, anchor, ref, limit, rename);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return next;
+}
+
 }  // namespace
 
 absl::Status HashIndex::MoveBelow(PageId limit) {
@@ -116,55 +164,14 @@ absl::Status HashIndex::MoveBelow(PageId limit) {
   // 4. Overflow pages, named by the page before; and every page's large values.
   for (PageId b : buckets) {
     for (PageId page = b; page != kInvalidPageId;) {
-      PageId next;
-      std::vector<std::pair<std::size_t, index_internal::ValueRef>> refs;
-      {
-        absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(page);
-        if (!g.ok()) return g.status();
-        const Bucket bucket(g->data().data());
-        if (!bucket.Valid() || bucket.owner() != anchor_) {
-          return absl::DataLossError(
-              fmt::format("hash index {}: page {} is not one of its buckets", anchor_, page));
-        }
-        next = bucket.next();
-        for (std::size_t i = 0; i < bucket.count(); ++i) {
-          if (!bucket.out_of_line(i)) continue;
-          absl::StatusOr<index_internal::ValueRef> ref =
-              index_internal::DecodeValueRef(bucket.value(i));
-          if (!ref.ok()) return ref.status();
-          refs.emplace_back(i, *ref);
-        }
+      absl::StatusOr<PageId> next = MoveCellValues(store, anchor_, page, limit);
+      if (!next.ok()) return next.status();
+      if (*next != kInvalidPageId && *next >= limit) {
+        next = MoveNamedIn(store, page, *next,
+                           [](std::byte* p, PageId id) { Bucket(p).set_next(id); });
+        if (!next.ok()) return next.status();
       }
-      for (const auto& [slot, ref] : refs) {
-        auto rename = [&, slot = slot, ref = ref](MiniTransaction& mtr,
-                                                  PageId head) -> absl::Status {
-          absl::StatusOr<PageSpan> p = mtr.GetForWrite(page);
-          if (!p.ok()) return p.status();
-          Bucket bucket(p->data());
-          const std::string old = index_internal::EncodeValueRef(ref);
-          if (slot >= bucket.count() || !bucket.out_of_line(slot) || bucket.value(slot) != old) {
-            return absl::DataLossError(fmt::format(
-                "hash index {}: page {} no longer holds the value at page {} while it moves",
-                anchor_, page, ref.head));
-          }
-          index_internal::ValueRef moved = ref;
-          moved.head = head;
-          const std::string now = index_internal::EncodeValueRef(moved);
-          std::memcpy(const_cast<char*>(bucket.value(slot).data()), now.data(), now.size());
-          return absl::OkStatus();
-        };
-        if (absl::Status s = index_internal::MoveValueBelow(store, anchor_, ref, limit, rename);
-            !s.ok()) {
-          return s;
-        }
-      }
-      if (next != kInvalidPageId && next >= limit) {
-        absl::StatusOr<PageId> moved =
-            MoveNamedIn(store, page, next, [](std::byte* p, PageId id) { Bucket(p).set_next(id); });
-        if (!moved.ok()) return moved.status();
-        next = *moved;
-      }
-      page = next;
+      page = *next;
     }
   }
   return absl::OkStatus();
