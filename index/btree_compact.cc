@@ -5,6 +5,7 @@
 // (index_internal::MoveValueBelow). Each move is one logged, atomic change, as a split is.
 #include <fmt/format.h>
 
+#include <optional>
 #include <vector>
 
 #include "index/btree.h"
@@ -60,6 +61,18 @@ absl::Status BTree::MoveBelow(PageId limit) {
                 fmt::format("B+tree {}: node {} no longer names child {} while it moves", anchor_,
                             parent, child));
           }
+          // Left to right on the child's level: the left neighbour, then the child.
+          std::optional<Node> ln;
+          if (left != kInvalidPageId) {
+            absl::StatusOr<PageSpan> lp = mtr.GetForWrite(left);
+            if (!lp.ok()) return lp.status();
+            ln.emplace(lp->data());
+            if (l == 1 && ln->right() != child) {
+              return absl::DataLossError(
+                  fmt::format("B+tree {}: leaf {} links to {} where its level has {} next", anchor_,
+                              left, ln->right(), child));
+            }
+          }
           absl::StatusOr<PageId> moved = mtr.Relocate(child);
           if (!moved.ok()) return moved.status();
           if (at == -1) {
@@ -67,12 +80,7 @@ absl::Status BTree::MoveBelow(PageId limit) {
           } else {
             n.set_child(static_cast<std::size_t>(at), *moved);
           }
-          if (left != kInvalidPageId) {
-            absl::StatusOr<PageSpan> lp = mtr.GetForWrite(left);
-            if (!lp.ok()) return lp.status();
-            Node ln(lp->data());
-            if (ln.right() == child) ln.set_right(*moved);
-          }
+          if (ln && ln->right() == child) ln->set_right(*moved);
           if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
           child = *moved;
         }

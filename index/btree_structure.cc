@@ -391,6 +391,7 @@ absl::StatusOr<bool> BTree::PackChildren(PageId parent, int level, std::size_t b
   bool changed = false;
   for (std::size_t i = 0;;) {
     PageId left_id, right_id;
+    std::size_t bytes = 0;
     {
       absl::StatusOr<ReadPageGuard> g = store_.pool().ReadPage(parent);
       if (!g.ok()) return g.status();
@@ -399,8 +400,9 @@ absl::StatusOr<bool> BTree::PackChildren(PageId parent, int level, std::size_t b
       if (i >= n.count()) return changed;
       left_id = i == 0 ? n.leftmost_child() : n.child(i - 1);
       right_id = n.child(i);
+      // Internal nodes merge through their separator, which comes down between them.
+      if (level > 1) bytes += Node::InternalCellBytes(n.key(i).size());
     }
-    std::size_t bytes = 0;
     for (PageId c : {left_id, right_id}) {
       absl::StatusOr<ReadPageGuard> g = store_.pool().ReadPage(c);
       if (!g.ok()) return g.status();
@@ -425,11 +427,17 @@ absl::StatusOr<bool> BTree::PackChildren(PageId parent, int level, std::size_t b
           fmt::format("B+tree leaf {} links to {} where its parent {} has {} next", left_id,
                       left.right(), parent, right_id));
     }
+    const std::size_t before = n.count();
     absl::Status s = left.is_leaf() ? MergeLeaves(mtr, n, i, sep, left, right, right_id)
                                     : MergeInternals(mtr, n, i, sep, left, right, right_id);
     if (!s.ok()) return s;
+    const bool merged = n.count() < before;
     if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
-    changed = true;  // the merged node may take its next sibling too: same i
+    if (merged) {
+      changed = true;  // the merged node may take its next sibling too: same i
+    } else {
+      ++i;  // (the bytes fit, so a merge happens; never loop on one that did not)
+    }
   }
 }
 

@@ -105,11 +105,14 @@ namespace {
 
 // Store::Compact's Relocator: the catalog's tree, then every B+tree it names, packed
 // (BTree::Pack) and moved below the limit (BTree::MoveBelow), and every hash index moved
-// (HashIndex::MoveBelow; its buckets merge as entries go). Nothing compares keys, so a tree's
-// comparator is not needed.
+// (HashIndex::MoveBelow; its buckets merge as entries go). Moves follow pointers, but every
+// node is checked when first read (key order included), so each tree is opened with its
+// comparator (Catalog::SetCompactionOptions).
 
-// `fn` on the catalog's tree, then on every B+tree it names, and `hash_fn` on every hash index.
-absl::Status ForEachIndex(Store& store, const std::function<absl::Status(BTree&)>& fn,
+// `fn` on the catalog's tree, then on every B+tree it names, and `hash_fn` on every hash index,
+// each opened with the options `opts` gives for its name.
+absl::Status ForEachIndex(Store& store, const CompactionOptions& opts,
+                          const std::function<absl::Status(BTree&)>& fn,
                           const std::function<absl::Status(HashIndex&)>& hash_fn) {
   const PageId root = store.catalog_root();
   if (root == kInvalidPageId) return absl::OkStatus();
@@ -127,10 +130,12 @@ absl::Status ForEachIndex(Store& store, const std::function<absl::Status(BTree&)
   for (const IndexInfo& info : indexes) {
     absl::Status s;
     if (info.kind == IndexKind::kBTree) {
-      absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(store, info.anchor);
+      absl::StatusOr<std::unique_ptr<BTree>> tree =
+          BTree::Open(store, info.anchor, opts.btree ? opts.btree(info.name) : BTreeOptions{});
       s = tree.ok() ? fn(**tree) : tree.status();
     } else if (hash_fn) {
-      absl::StatusOr<std::unique_ptr<HashIndex>> hash = HashIndex::Open(store, info.anchor);
+      absl::StatusOr<std::unique_ptr<HashIndex>> hash = HashIndex::Open(
+          store, info.anchor, opts.hash ? opts.hash(info.name) : HashIndexOptions{});
       s = hash.ok() ? hash_fn(**hash) : hash.status();
     }
     if (!s.ok()) {
@@ -141,31 +146,40 @@ absl::Status ForEachIndex(Store& store, const std::function<absl::Status(BTree&)
   return absl::OkStatus();
 }
 
-absl::Status PackIndexes(Store& store) {
-  return ForEachIndex(
-      store, [](BTree& tree) { return tree.Pack(); }, nullptr);
-}
-
-absl::Status MoveIndexesBelow(Store& store, PageId limit) {
-  return ForEachIndex(
-      store, [limit](BTree& tree) { return tree.MoveBelow(limit); },
-      [limit](HashIndex& hash) { return hash.MoveBelow(limit); });
+Relocator IndexRelocator(std::shared_ptr<CompactionOptions> opts) {
+  Relocator r;
+  r.pack = [opts](Store& store) {
+    return ForEachIndex(
+        store, *opts, [](BTree& tree) { return tree.Pack(); }, nullptr);
+  };
+  r.move_below = [opts](Store& store, PageId limit) {
+    return ForEachIndex(
+        store, *opts, [limit](BTree& tree) { return tree.MoveBelow(limit); },
+        [limit](HashIndex& hash) { return hash.MoveBelow(limit); });
+  };
+  return r;
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(Store& store) {
-  store.SetRelocator({.pack = PackIndexes, .move_below = MoveIndexesBelow});
+  auto compaction = std::make_shared<CompactionOptions>();
+  store.SetRelocator(IndexRelocator(compaction));
   const PageId root = store.catalog_root();
   if (root != kInvalidPageId) {
     absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Open(store, root);
     if (!tree.ok()) return tree.status();
-    return std::unique_ptr<Catalog>(new Catalog(store, std::move(*tree)));
+    return std::unique_ptr<Catalog>(new Catalog(store, std::move(*tree), compaction));
   }
   absl::StatusOr<std::unique_ptr<BTree>> tree = BTree::Create(store);
   if (!tree.ok()) return tree.status();
   if (absl::Status s = store.SetCatalogRoot((*tree)->anchor()); !s.ok()) return s;
-  return std::unique_ptr<Catalog>(new Catalog(store, std::move(*tree)));
+  return std::unique_ptr<Catalog>(new Catalog(store, std::move(*tree), compaction));
+}
+
+void Catalog::SetCompactionOptions(CompactionOptions options) {
+  // Read by the Relocator only inside Store::Compact, which the caller runs exclusively.
+  *compaction_ = std::move(options);
 }
 
 absl::Status Catalog::Register(const IndexInfo& info, Transaction* txn) {

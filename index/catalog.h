@@ -20,6 +20,7 @@
 // Ownership: refers to the Store, which must outlive it. Thread safety: safe for concurrent use.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,10 +46,21 @@ struct IndexInfo {
 [[nodiscard]] absl::StatusOr<IndexInfo> DecodeCatalogEntry(std::string_view name,
                                                            std::string_view value);
 
+// The options Store::Compact opens each index with (a tree's comparator is code): by name.
+struct CompactionOptions {
+  std::function<BTreeOptions(const std::string& name)> btree;     // empty: bytewise
+  std::function<HashIndexOptions(const std::string& name)> hash;  // empty: defaults
+};
+
 class Catalog {
  public:
-  // Opens the store's catalog, creating it (durably) in a new store.
+  // Opens the store's catalog, creating it (durably) in a new store. It also registers the
+  // store's Relocator (Store::Compact packs and moves every index it names; index/README.md,
+  // "Compaction"), which opens each index with the options SetCompactionOptions gave.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Catalog>> Open(Store& store);
+  // A tree whose comparator is not bytewise must be given here before Store::Compact, or the
+  // compaction stops at it (DataLossError naming it; what was done so far stays consistent).
+  void SetCompactionOptions(CompactionOptions options);
 
   // InvalidArgumentError for an empty name or one over 255 bytes; AlreadyExistsError.
   [[nodiscard]] absl::StatusOr<std::unique_ptr<BTree>> CreateBTree(const std::string& name,
@@ -83,9 +95,12 @@ class Catalog {
   const BTree& tree() const { return *tree_; }
 
  private:
-  Catalog(Store& store, std::unique_ptr<BTree> tree) : store_(store), tree_(std::move(tree)) {}
+  Catalog(Store& store, std::unique_ptr<BTree> tree, std::shared_ptr<CompactionOptions> compaction)
+      : store_(store), tree_(std::move(tree)), compaction_(std::move(compaction)) {}
   Store& store_;
   std::unique_ptr<BTree> tree_;
+  // Shared with the Relocator registered in the store (which may outlive this catalog).
+  std::shared_ptr<CompactionOptions> compaction_;
 };
 
 }  // namespace pagestore

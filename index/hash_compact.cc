@@ -22,6 +22,16 @@ using namespace hash_internal;  // NOLINT(build/namespaces): the layouts, in thi
 
 namespace {
 
+// A page moved from no longer says whose it is (a freed hash page's owner is zero: a stale
+// reader's check refuses it, as after a merge).
+absl::Status Scrub(MiniTransaction& mtr, PageId from) {
+  absl::StatusOr<PageSpan> old = mtr.GetForWrite(from);
+  if (!old.ok()) return old.status();
+  static_assert(kDirOwner == kBktOwner);
+  Set64(old->data(), kBktOwner, kInvalidPageId);
+  return absl::OkStatus();
+}
+
 // Relocates `from` and writes the new id with `rename(span)` into the page `in`, in one system
 // mini-transaction; the new id.
 absl::StatusOr<PageId> MoveNamedIn(Store& store, PageId in, PageId from,
@@ -31,6 +41,7 @@ absl::StatusOr<PageId> MoveNamedIn(Store& store, PageId in, PageId from,
   if (!p.ok()) return p.status();
   absl::StatusOr<PageId> moved = mtr.Relocate(from);
   if (!moved.ok()) return moved.status();
+  if (absl::Status s = Scrub(mtr, from); !s.ok()) return s;
   rename(p->data(), *moved);
   if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
   return *moved;
@@ -150,9 +161,17 @@ absl::Status HashIndex::MoveBelow(PageId limit) {
   }
   for (PageId& b : buckets) {
     if (b < limit) continue;
+    // A bucket named by more directory pages than one record or half the pool holds (the
+    // compaction runs alone) stays where it is.
+    const std::size_t latched = named[b].size() + 3;
+    if (latched > store.pool().frame_count() / 2 ||
+        latched * (kPageSize + 64) > store.max_record_bytes() / 2) {
+      continue;
+    }
     MiniTransaction mtr = store.BeginMtr();
     absl::StatusOr<PageId> moved = mtr.Relocate(b);
     if (!moved.ok()) return moved.status();
+    if (absl::Status s = Scrub(mtr, b); !s.ok()) return s;
     for (const auto& [d, s] : named[b]) {
       absl::StatusOr<PageSpan> p = mtr.GetForWrite(d);
       if (!p.ok()) return p.status();

@@ -393,8 +393,13 @@ absl::StatusOr<PageId> MoveHead(
     const std::function<absl::Status(MiniTransaction&, PageId)>& rename_head) {
   std::vector<PageId> pages;
   if (absl::Status s = WrittenValuePages(store.pool(), owner, ref, &pages); !s.ok()) return s;
-  // Each page's first change since a checkpoint is a full image in the record.
-  if ((pages.size() + 2) * (kPageSize + 64) > store.max_record_bytes() / 2) return ref.head;
+  // Each page's first change since a checkpoint is a full image in the record, and every page is
+  // latched until the commit (half the pool at most: the compaction runs alone): a value too
+  // large for either keeps its head where it is.
+  if ((pages.size() + 2) * (kPageSize + 64) > store.max_record_bytes() / 2 ||
+      pages.size() + 3 > store.pool().frame_count() / 2) {
+    return ref.head;
+  }
   MiniTransaction mtr = store.BeginMtr();
   absl::StatusOr<PageId> head = mtr.Relocate(ref.head);
   if (!head.ok()) return head.status();

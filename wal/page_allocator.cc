@@ -204,6 +204,11 @@ std::vector<PageId> PageAllocator::FreePages() const {
   return out;
 }
 
+std::uint64_t PageAllocator::allocatable_count() const {
+  MutexLock lock(&mu_);
+  return free_.size();
+}
+
 std::uint64_t PageAllocator::free_page_count() const {
   MutexLock lock(&mu_);
   return free_.size() + trunks_.size() + prev_trunks_.size() + pending_trunks_.size();

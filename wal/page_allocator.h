@@ -95,6 +95,8 @@ class PageAllocator {
   // The free pages and the trunks holding the free list, sorted.
   std::vector<PageId> FreePages() const;
   std::uint64_t free_page_count() const;
+  // The free pages a mini-transaction can take now (the trunks holding the list are not).
+  std::uint64_t allocatable_count() const;
   std::uint64_t allocated() const { return allocated_.load(std::memory_order_relaxed); }
   std::uint64_t reused() const { return reused_.load(std::memory_order_relaxed); }
   std::uint64_t freed() const { return freed_.load(std::memory_order_relaxed); }

@@ -111,7 +111,9 @@ absl::StatusOr<CompactResult> Store::Compact() {
     if (absl::Status s = core_->checkpointer.CheckpointTruncating(); !s.ok()) return s;
   }
   const PageId pages = pool_->page_count();
-  r.limit = pages - static_cast<PageId>(core_->alloc.free_page_count());
+  // Pages the free list's trunks hold below it are not free for the moves: the limit leaves
+  // room for them.
+  r.limit = pages - static_cast<PageId>(core_->alloc.allocatable_count());
   if (relocator.move_below) {
     if (absl::Status s = relocator.move_below(*this, r.limit); !s.ok()) return s;
   }

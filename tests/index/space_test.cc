@@ -227,3 +227,58 @@ INSTANTIATE_TEST_SUITE_P(Indexes, CompactTest, ::testing::Bool(), [](const auto&
 
 }  // namespace
 }  // namespace pagestore::testing
+
+namespace pagestore::testing {
+namespace {
+
+// A tree in reverse order: compaction opens it with the comparator SetCompactionOptions gives;
+// without it, the compaction stops at the tree with DataLossError and the store stays whole.
+TEST(CompactComparatorTest, ATreeWithItsOwnOrderNeedsItsComparator) {
+  TempDir dir;
+  BTreeOptions reverse;
+  reverse.comparator = [](std::string_view a, std::string_view b) { return BytewiseCompare(b, a); };
+  const StoreOptions o = [] {
+    StoreOptions s = SpaceOptions(DiskManagerKind::kPread, false);
+    s.undo_handlers[kBTreeResourceManager] = BTreeUndoHandler();
+    return s;
+  }();
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(dir.file("r.pages"), o);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
+  ASSERT_TRUE(catalog.ok());
+  absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->CreateBTree("r", reverse);
+  ASSERT_TRUE(tree.ok());
+  std::map<std::string, std::string> model;
+  for (int i = 0; i < 6000; ++i) {
+    const std::string key = fmt::format("k{:06}", i);
+    ASSERT_TRUE((*tree)->Put(nullptr, key, std::string(120, 'v')).ok());
+    if (i % 10 < 3) {
+      model[key] = std::string(120, 'v');
+    }
+  }
+  for (int i = 0; i < 6000; ++i) {
+    if (i % 10 >= 3) {
+      ASSERT_TRUE((*tree)->Delete(nullptr, fmt::format("k{:06}", i)).ok());
+    }
+  }
+  tree->reset();
+  absl::StatusOr<CompactResult> refused = (*store)->Compact();
+  EXPECT_TRUE(absl::IsDataLoss(refused.status())) << refused.status();
+  CompactionOptions with_order;
+  with_order.btree = [&](const std::string&) { return reverse; };
+  (*catalog)->SetCompactionOptions(with_order);
+  absl::StatusOr<CompactResult> r = (*store)->Compact();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LT(r->pages_after, r->pages_before / 2);
+  tree = (*catalog)->OpenBTree("r", reverse);
+  ASSERT_TRUE(tree.ok());
+  ASSERT_TRUE((*tree)->Verify().ok()) << (*tree)->Verify();
+  std::size_t n = 0;
+  for (BTree::Iterator it = (*tree)->Begin(); it.Valid(); it.Next(), ++n) {
+    ASSERT_TRUE(model.count(std::string(it.key()))) << it.key();
+  }
+  EXPECT_EQ(n, model.size());
+}
+
+}  // namespace
+}  // namespace pagestore::testing
