@@ -536,6 +536,14 @@ absl::Status BTree::BulkLoad(std::span<const std::pair<std::string, std::string>
   return mtr.Commit().status();
 }
 
+absl::StatusOr<BTreeAnchorView> BTree::ReadAnchor() const {
+  absl::StatusOr<ReadPageGuard> a = store_.pool().ReadPage(anchor_);
+  if (!a.ok()) return a.status();
+  absl::StatusOr<std::uint32_t> height = CheckedAnchor(a->data().data());
+  if (!height.ok()) return height.status();
+  return BTreeAnchorView{AnchorRoot(a->data().data()), *height};
+}
+
 BTreeAnchorView ReadBTreeAnchor(ConstPageSpan page) {
   return {AnchorRoot(page.data()), AnchorHeight(page.data())};
 }

@@ -67,6 +67,12 @@ struct BTreeStats {
   double average_fill = 0;          // used bytes / capacity over all nodes
 };
 
+// The root and height an anchor page names (ReadBTreeAnchor, below).
+struct BTreeAnchorView {
+  PageId root = kInvalidPageId;
+  std::uint32_t height = 0;
+};
+
 class BTree {
  public:
   // A new empty tree (its anchor and an empty root leaf), made in one mini-transaction: of
@@ -336,6 +342,8 @@ class BTree {
   [[nodiscard]] absl::Status ReadLargeValue(std::string_view reference, std::string* value) const;
   // The anchor page's type and height checked; the height.
   [[nodiscard]] absl::StatusOr<std::uint32_t> CheckedAnchor(const std::byte* p) const;
+  // The anchor read (shared latch, released on return) and checked: its root and height.
+  [[nodiscard]] absl::StatusOr<BTreeAnchorView> ReadAnchor() const;
   // From the first key >= *begin (the first key of all when null).
   Iterator Start(const std::string_view* begin, std::optional<std::string_view> end) const;
   // The leaf on the path `pick` says (as DescendOptimistic, `lower` too), latched shared: from
@@ -382,16 +390,12 @@ class BTree {
   mutable index_internal::RootHint root_hint_;
 };
 
+// The anchor's fields (tools decoding a page): the root and the levels above the leaves.
+BTreeAnchorView ReadBTreeAnchor(ConstPageSpan page);
+
 // The undo handler for kBTreeResourceManager (register it in StoreOptions::undo_handlers before
 // opening a store that holds B+trees). `comparators` maps an anchor to its tree's comparator
 // (bytewise when it returns null).
-// The anchor's fields (tools decoding a page): the root and the levels above the leaves.
-struct BTreeAnchorView {
-  PageId root = kInvalidPageId;
-  std::uint32_t height = 0;
-};
-BTreeAnchorView ReadBTreeAnchor(ConstPageSpan page);
-
 UndoHandler BTreeUndoHandler(std::function<const KeyComparator*(PageId anchor)> comparators = {});
 
 }  // namespace pagestore

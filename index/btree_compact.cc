@@ -15,16 +15,10 @@
 namespace pagestore {
 
 absl::Status BTree::MoveBelow(PageId limit) {
-  PageId root;
-  std::uint32_t height;
-  {
-    absl::StatusOr<ReadPageGuard> a = store_.pool().ReadPage(anchor_);
-    if (!a.ok()) return a.status();
-    absl::StatusOr<std::uint32_t> h = CheckedAnchor(a->data().data());
-    if (!h.ok()) return h.status();
-    height = *h;
-    root = AnchorRoot(a->data().data());
-  }
+  absl::StatusOr<BTreeAnchorView> anchor = ReadAnchor();
+  if (!anchor.ok()) return anchor.status();
+  PageId root = anchor->root;
+  const std::uint32_t height = anchor->height;
   if (root >= limit) {
     MiniTransaction mtr = store_.BeginMtr();
     absl::StatusOr<PageSpan> a = mtr.GetForWrite(anchor_);

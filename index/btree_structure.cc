@@ -446,16 +446,10 @@ absl::Status BTree::Pack(double fill) {
       static_cast<std::size_t>(static_cast<double>(Node::Capacity()) * std::clamp(fill, 0.5, 1.0));
   for (bool changed = true; changed;) {
     changed = false;
-    PageId root;
-    std::uint32_t height;
-    {
-      absl::StatusOr<ReadPageGuard> a = store_.pool().ReadPage(anchor_);
-      if (!a.ok()) return a.status();
-      absl::StatusOr<std::uint32_t> h = CheckedAnchor(a->data().data());
-      if (!h.ok()) return h.status();
-      height = *h;
-      root = AnchorRoot(a->data().data());
-    }
+    absl::StatusOr<BTreeAnchorView> anchor = ReadAnchor();
+    if (!anchor.ok()) return anchor.status();
+    PageId root = anchor->root;
+    std::uint32_t height = anchor->height;
     std::vector<PageId> level{root};
     for (int l = static_cast<int>(height); l > 0; --l) {
       std::vector<PageId> below;

@@ -102,16 +102,10 @@ absl::Status BTree::VerifyNode(PageId id, std::uint16_t level, std::optional<std
 
 absl::Status BTree::Walk(BTreeStats* stats, std::vector<PageId>* pages) const {
   std::vector<PageId> leaves, seen;
-  PageId root;
-  std::uint32_t height;
-  {
-    absl::StatusOr<ReadPageGuard> a = store_.pool().ReadPage(anchor_);
-    if (!a.ok()) return a.status();
-    absl::StatusOr<std::uint32_t> checked_height = CheckedAnchor(a->data().data());
-    if (!checked_height.ok()) return checked_height.status();
-    root = AnchorRoot(a->data().data());
-    height = *checked_height;
-  }
+  absl::StatusOr<BTreeAnchorView> anchor = ReadAnchor();
+  if (!anchor.ok()) return anchor.status();
+  const PageId root = anchor->root;
+  const std::uint32_t height = anchor->height;
   if (absl::Status s = VerifyNode(root, static_cast<std::uint16_t>(height), std::nullopt,
                                   std::nullopt, &leaves, &seen, stats);
       !s.ok()) {
