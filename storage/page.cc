@@ -78,7 +78,7 @@ absl::Status DiagnoseBadPage(PageId id, ConstPageSpan page, std::string_view fil
     }
     return absl::OkStatus();  // not reached through VerifyPage
   }
-  if (std::all_of(page.begin(), page.end(), [](std::byte b) { return b == std::byte{0}; })) {
+  if (IsZeroPage(page)) {
     return absl::DataLossError(fmt::format(
         "{}: page {} is all zeros (allocated but never written, or its write was lost)", file, id));
   }

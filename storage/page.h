@@ -4,6 +4,7 @@
 // Thread safety: everything here is a pure function of its arguments.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -112,5 +113,11 @@ void SealPage(PageId id, PageSpan page);
 
 // Initializes `page` as an empty page of `type` (zero payload, lsn 0), unsealed.
 void InitPage(PageSpan page, PageType type);
+
+// Whether every byte of `page` is zero: a page allocated but never written (VerifyPage says so
+// in its error; a copier that meets one while the file grows takes it as it is).
+inline bool IsZeroPage(ConstPageSpan page) {
+  return std::all_of(page.begin(), page.end(), [](std::byte b) { return b == std::byte{0}; });
+}
 
 }  // namespace pagestore

@@ -56,10 +56,6 @@ AlignedBuffer AllocateAligned(std::size_t bytes) {
   return AlignedBuffer(static_cast<std::byte*>(std::aligned_alloc(kPageSize, bytes)));
 }
 
-bool AllZero(ConstPageSpan page) {
-  return std::all_of(page.begin(), page.end(), [](std::byte b) { return b == std::byte{0}; });
-}
-
 // The destination: the directory holding the page file, and the copy's log directory.
 struct Destination {
   std::shared_ptr<LogEnv> dir;
@@ -201,14 +197,15 @@ absl::Status BackupRun::CheckChunk(PageId first, std::span<std::byte> chunk) {
     if (id < kFirstDataPage) continue;  // the superblock copies are written afresh
     PageSpan page(chunk.data() + i * kPageSize, kPageSize);
     // A page never written since the file grew is zeros: its first contents are in the log.
-    if (AllZero(page) || VerifyPage(id, page, core_.path).ok()) continue;
+    auto intact = [&] { return VerifyPage(id, page, core_.path).ok() || IsZeroPage(page); };
+    if (intact()) continue;
     bool good = false;
     for (int attempt = 0; attempt < kRereads && !good; ++attempt) {
       ++result_.pages_reread;
       std::this_thread::yield();
       if (absl::Status s = BufferPoolInternals::ReadRawPages(*core_.pool, id, page); !s.ok())
         return s;
-      good = AllZero(page) || VerifyPage(id, page, core_.path).ok();
+      good = intact();
     }
     if (!good) {
       Logf(LogLevel::kWarning,

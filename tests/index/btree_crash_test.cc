@@ -199,6 +199,20 @@ TEST(BTreeCrashTest, TailTruncationKeepsTheOlderSuperblockCopyUsable) {
   ASSERT_NO_FATAL_FAILURE(ExpectNoLeak(**again, *reopened, "given back again"));
 }
 
+// Deletes a random 70% of `model`'s keys from `index` (and from `model`): what compaction gives
+// back.
+template <typename Index>
+void DeleteMost(Index& index, IndexModel& model, std::mt19937_64& rng) {
+  for (auto it = model.begin(); it != model.end();) {
+    if (rng() % 10 < 7) {
+      PS_ASSERT_OK(index.Delete(nullptr, it->first));
+      it = model.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 // Power loss at seeded points during Store::Compact of a tree with large values, 70% deleted:
 // compaction changes no entry, so the store recovers to the model, passes Verify and leaks no
 // page (the catalog's tree counted), and a compaction after recovery finishes the job.
@@ -223,22 +237,8 @@ TEST(BTreeCrashTest, CompactionSurvivesPowerLoss) {
     ASSERT_FALSE(hashed.maybe);
     IndexModel model = filled.acked, hash_model = hashed.acked;
     std::mt19937_64 rng(seed);
-    for (auto it = model.begin(); it != model.end();) {
-      if (rng() % 10 < 7) {
-        PS_ASSERT_OK(tree->Delete(nullptr, it->first));
-        it = model.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (auto it = hash_model.begin(); it != hash_model.end();) {
-      if (rng() % 10 < 7) {
-        PS_ASSERT_OK(hash->Delete(nullptr, it->first));
-        it = hash_model.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(DeleteMost(*tree, model, rng));
+    ASSERT_NO_FATAL_FAILURE(DeleteMost(*hash, hash_model, rng));
     hash.reset();  // compaction moves the pages its directory cache names
     PS_ASSERT_OK(sim.store()->Checkpoint());
     const PageId before = sim.store()->pool().page_count();
@@ -321,14 +321,7 @@ void RunCompactionKills(DiskManagerKind kind, std::size_t runs) {
       IndexOutcome o = RunIndexTxns(**store, **tree, MakeWorkload(seed + run, 40, true), model);
       ASSERT_FALSE(o.maybe);
       model = o.acked;
-      for (auto it = model.begin(); it != model.end();) {
-        if (rng() % 10 < 7) {
-          PS_ASSERT_OK((*tree)->Delete(nullptr, it->first));
-          it = model.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      ASSERT_NO_FATAL_FAILURE(DeleteMost(**tree, model, rng));
       PS_ASSERT_OK((*store)->Close());
     }
     const KillRun kill = ForkAndKill(

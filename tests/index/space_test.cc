@@ -28,6 +28,15 @@ StoreOptions SpaceOptions(DiskManagerKind kind, bool truncate) {
   return o;
 }
 
+// Every entry of `tree`, in order.
+Model ReadAll(const BTree& tree) {
+  Model m;
+  BTree::Iterator it = tree.Begin();
+  for (; it.Valid(); it.Next()) m.emplace(std::string(it.key()), std::string(it.value()));
+  EXPECT_TRUE(it.status().ok()) << it.status();
+  return m;
+}
+
 class SpaceTest : public ::testing::TestWithParam<std::tuple<DiskManagerKind, bool>> {};
 
 TEST_P(SpaceTest, CheckpointsGiveTheFreeTailBack) {
@@ -78,11 +87,7 @@ TEST_P(SpaceTest, CheckpointsGiveTheFreeTailBack) {
   absl::StatusOr<std::unique_ptr<BTree>> tree = (*catalog)->OpenBTree("t");
   ASSERT_TRUE(tree.ok()) << tree.status();
   ASSERT_TRUE((*tree)->Verify().ok()) << (*tree)->Verify();
-  Model now;
-  for (BTree::Iterator it = (*tree)->Begin(); it.Valid(); it.Next()) {
-    now.emplace(std::string(it.key()), std::string(it.value()));
-  }
-  EXPECT_EQ(now, model);
+  EXPECT_EQ(ReadAll(**tree), model);
   // The file grows again over what it gave back.
   for (int i = 300; i < 400; ++i) {
     ASSERT_TRUE((*tree)->Put(nullptr, fmt::format("k{:04}", i), std::string(9000, 'z')).ok());
@@ -155,11 +160,7 @@ TEST_P(CompactTest, SeventyPercentDeletedCompactsToNearAFreshStore) {
   EXPECT_EQ(r->pages_before, sparse);
   const PageId dense = (*store)->pool().page_count();
   ASSERT_TRUE((*tree)->Verify().ok()) << (*tree)->Verify();
-  std::map<std::string, std::string> now;
-  for (BTree::Iterator it = (*tree)->Begin(); it.Valid(); it.Next()) {
-    now.emplace(std::string(it.key()), std::string(it.value()));
-  }
-  EXPECT_EQ(now, model);
+  EXPECT_EQ(ReadAll(**tree), model);
   {
     absl::StatusOr<std::unique_ptr<HashIndex>> h = (*catalog)->OpenHash("h");
     ASSERT_TRUE(h.ok()) << h.status();
