@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
+#include <cstring>
 
 namespace pagestore {
 namespace {
@@ -152,7 +154,12 @@ LogReader::At LogReader::ValidAt(Lsn lsn, RecordHeader* h, std::string* why) con
     *why = "zeroed tail";
     return At::kClean;
   }
-  if (h->lsn < lsn && h->lsn != 0) {
+  // A recycled file's stale record was written by the file's earlier life, so its LSN is below
+  // this life's first LSN, and, like every record, it names no later LSN than its own. A record
+  // whose LSN field was damaged downwards fails one of the two (its durable LSN stays near its
+  // true position).
+  if (h->lsn < seg.info.first_lsn && h->lsn != 0 && h->durable_lsn <= h->lsn &&
+      h->prev_lsn < h->lsn) {
     *why = fmt::format("stale record of LSN {} from a recycled segment", h->lsn);
     return At::kClean;
   }
@@ -175,8 +182,39 @@ LogReader::At LogReader::ValidAt(Lsn lsn, RecordHeader* h, std::string* why) con
   return At::kBad;
 }
 
-absl::Status LogReader::AtBadRecord(Lsn lsn, At at, const std::string& why) {
+LogReader::Later LogReader::ValidAfter(Lsn lsn) const {
+  Later later;
+  const Seg& seg = segments_[loaded_];
+  const std::uint64_t off = kSegmentHeaderSize + (lsn - seg.info.first_lsn);
+  for (std::uint64_t o = off + kRecordAlignment; o + kRecordHeaderSize <= data_.size();
+       o += kRecordAlignment) {
+    const Lsn p = seg.info.first_lsn + (o - kSegmentHeaderSize);
+    Lsn claimed;
+    std::memcpy(&claimed, data_.data() + o + offsetof(RecordHeader, lsn), sizeof claimed);
+    if (claimed != p) continue;  // cheap filter before the checksum
+    RecordHeader h;
+    std::string ignored;
+    if (ValidAt(p, &h, &ignored) != At::kValid) continue;
+    if (later.first == kInvalidLsn) later.first = p;
+    if (h.durable_lsn > lsn) {
+      later.proof = p;
+      later.proof_durable = h.durable_lsn;
+      break;
+    }
+  }
+  return later;
+}
+
+absl::Status LogReader::AtBadRecord(Lsn lsn, At at, std::string why) {
   const std::string where = fmt::format("{}: LSN {}", env_->Describe(segments_[cur_].name), lsn);
+  // The writer appends in order and marks its end with zeros, so a valid record of this
+  // segment's life past an apparently clean end means the bytes there were written and then
+  // lost or damaged: not an end, but damage (and maybe the loss of acknowledged commits).
+  const Later later = at == At::kCut ? Later{} : ValidAfter(lsn);
+  if (at == At::kClean && later.first != kInvalidLsn) {
+    at = At::kBad;
+    why = fmt::format("{}, but the valid record at LSN {} follows it", why, later.first);
+  }
   const bool clean = at == At::kClean;
   auto stop_here = [&] {
     if (!clean) {
@@ -206,22 +244,12 @@ absl::Status LogReader::AtBadRecord(Lsn lsn, At at, const std::string& why) {
         "been synced; recover with RecoveryMode::kPointInTime to stop at LSN {}",
         where, why, segments_[cur_ + 1].name, lsn));
   }
-  const Seg& seg = segments_[cur_];
-  const std::uint64_t off = kSegmentHeaderSize + (lsn - seg.info.first_lsn);
-  for (std::uint64_t o = off + kRecordAlignment; o + kRecordHeaderSize <= data_.size();
-       o += kRecordAlignment) {
-    const Lsn p = seg.info.first_lsn + (o - kSegmentHeaderSize);
-    RecordHeader h = ReadRecordHeader(data_.data() + o);
-    if (h.lsn != p) continue;  // cheap filter before the checksum
-    std::string ignored;
-    if (ValidAt(p, &h, &ignored) != At::kValid) continue;
-    if (h.durable_lsn > lsn || mode_ == RecoveryMode::kAbsoluteConsistency) {
-      return absl::DataLossError(fmt::format(
-          "{}: the write-ahead log is damaged ({}) but the valid record at LSN {} after it was "
-          "written when the log was durable up to LSN {}; recover with RecoveryMode::kPointInTime "
-          "to stop at LSN {}",
-          where, why, p, h.durable_lsn, lsn));
-    }
+  if (later.proof != kInvalidLsn) {
+    return absl::DataLossError(fmt::format(
+        "{}: the write-ahead log is damaged ({}) but the valid record at LSN {} after it was "
+        "written when the log was durable up to LSN {}; recover with RecoveryMode::kPointInTime "
+        "to stop at LSN {}",
+        where, why, later.proof, later.proof_durable, lsn));
   }
   return stop_here();
 }

@@ -87,7 +87,15 @@ class LogReader {
   // Whether a valid record of the loaded segment starts at `lsn`.
   At ValidAt(Lsn lsn, RecordHeader* h, std::string* why) const;
   // Called at a position holding no valid record: decides end-of-log or DataLoss.
-  [[nodiscard]] absl::Status AtBadRecord(Lsn lsn, At at, const std::string& why);
+  [[nodiscard]] absl::Status AtBadRecord(Lsn lsn, At at, std::string why);
+  // The valid records of the loaded segment after `lsn`: the first one, and the first one
+  // appended when the log was already durable beyond `lsn` (kInvalidLsn where there is none).
+  struct Later {
+    Lsn first = kInvalidLsn;
+    Lsn proof = kInvalidLsn;
+    Lsn proof_durable = 0;
+  };
+  Later ValidAfter(Lsn lsn) const;
 
   LogEnv* env_;
   RecoveryMode mode_;

@@ -7,6 +7,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <bit>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -906,6 +907,62 @@ TEST_F(LogTest, TornRecordNotProvablyDurableEndsTheLog) {
   ReadResult absolute = ReadLog(&env_, RecoveryMode::kAbsoluteConsistency);
   EXPECT_EQ(absolute.status.code(), absl::StatusCode::kDataLoss) << absolute.status;
   EXPECT_THAT(absolute.status.message(), HasSubstr(LsnText(torn.lsn)));
+}
+
+// A record's LSN field damaged downwards must not pass for a recycled file's stale record (a
+// clean end): that would drop it, and every record after it, without a word. Nor may an
+// apparently clean end (a zeroed header) that valid records of the segment's life follow.
+TEST_F(LogTest, DamageThatLooksLikeACleanEndIsReportedAsDamage) {
+  std::vector<Rec> recs;
+  {
+    PS_ASSIGN_OR_FAIL(log, OpenNew());
+    PS_ASSERT_OK(AppendMany(*log, 5, 150, 0, &recs));
+    PS_ASSERT_OK(log->FlushAll());
+    PS_ASSERT_OK(AppendMany(*log, 3, 300, 100, &recs));  // one write: none proves the others
+    PS_ASSERT_OK(log->FlushAll());
+  }
+  std::size_t first_off;
+  std::vector<std::byte>* segment = BytesAt(recs.front().lsn, &first_off);
+  ASSERT_NE(segment, nullptr);
+  const std::vector<std::byte> pristine = *segment;
+  // One bit of a record's LSN field cleared: the lowest set bit stays in this segment's range,
+  // the highest lands below the segment's first LSN, where a stale record's would be.
+  auto clear_bit = [](bool highest) {
+    return [highest](std::byte* h) {
+      Lsn lsn;
+      std::memcpy(&lsn, h + offsetof(RecordHeader, lsn), sizeof lsn);
+      lsn &= ~(highest ? std::bit_floor(lsn) : lsn & (~lsn + 1));
+      std::memcpy(h + offsetof(RecordHeader, lsn), &lsn, sizeof lsn);
+    };
+  };
+  struct Damage {
+    const char* name;
+    std::size_t record;
+    std::function<void(std::byte*)> apply;  // given the record's header
+  };
+  const std::vector<Damage> damages = {
+      {"lowest LSN bit", 6, clear_bit(false)},
+      {"highest LSN bit, last record", 7, clear_bit(true)},
+      {"zeroed header", 6, [](std::byte* h) { std::fill_n(h, kRecordHeaderSize, std::byte{0}); }},
+  };
+  for (const Damage& d : damages) {
+    SCOPED_TRACE(d.name);
+    *segment = pristine;
+    const Rec& hit = recs[d.record];
+    std::size_t off;
+    ASSERT_EQ(BytesAt(hit.lsn, &off), segment);
+    d.apply(segment->data() + off);
+    for (RecoveryMode mode : {RecoveryMode::kTolerateTail, RecoveryMode::kPointInTime}) {
+      SCOPED_TRACE(RecoveryModeName(mode));
+      ReadResult read = ReadLog(&env_, mode);
+      PS_EXPECT_OK(read.status);
+      EXPECT_TRUE(SameRecords(read, Slice(recs, 0, d.record)));
+      EXPECT_EQ(read.end_lsn, hit.lsn);
+      EXPECT_EQ(read.damaged_lsn, hit.lsn) << "dropped without a word: " << read.damage;
+    }
+    ReadResult absolute = ReadLog(&env_, RecoveryMode::kAbsoluteConsistency);
+    EXPECT_EQ(absolute.status.code(), absl::StatusCode::kDataLoss) << absolute.status;
+  }
 }
 
 // After recovery ends the log at a torn record, the still-valid record that followed it must not
