@@ -104,8 +104,8 @@ std::string_view IndexKindName(IndexKind kind) {
 namespace {
 
 // Store::Compact's Relocator: the catalog's tree, then every B+tree it names, packed
-// (BTree::Pack) and moved below the limit (BTree::MoveBelow), and every hash index moved
-// (HashIndex::MoveBelow; its buckets merge as entries go). Moves follow pointers, but every
+// (BTree::Pack) and moved below the limit (BTree::MoveBelow), and every hash index packed
+// (HashIndex::Pack) and moved (HashIndex::MoveBelow). Moves follow pointers, but every
 // node is checked when first read (key order included), so each tree is opened with its
 // comparator (Catalog::SetCompactionOptions).
 
@@ -150,7 +150,8 @@ Relocator IndexRelocator(std::shared_ptr<CompactionOptions> opts) {
   Relocator r;
   r.pack = [opts](Store& store) {
     return ForEachIndex(
-        store, *opts, [](BTree& tree) { return tree.Pack(); }, nullptr);
+        store, *opts, [](BTree& tree) { return tree.Pack(); },
+        [](HashIndex& hash) { return hash.Pack(); });
   };
   r.move_below = [opts](Store& store, PageId limit) {
     return ForEachIndex(

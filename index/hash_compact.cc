@@ -1,4 +1,6 @@
-// HashIndex::MoveBelow (index/hash_index.h): a hash index's part of Store::Compact. Each page at
+// HashIndex::Pack and HashIndex::MoveBelow (index/hash_index.h): a hash index's part of
+// Store::Compact. Pack merges buddy buckets whose entries fit in one page together (the split
+// undone), then halves the directory while its upper half repeats the lower. In MoveBelow each page at
 // or above the limit moves (MiniTransaction::Relocate) in a system mini-transaction that renames
 // it where it is named: a directory index page in the anchor, a directory page in its index
 // page, a bucket in every directory slot naming it (materialized pages only: a missing page is a
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "index/hash_index.h"
 #include "index/hash_page.h"
 #include "index/value_pages.h"
@@ -95,7 +98,81 @@ absl::StatusOr<PageId> MoveCellValues(Store& store, PageId anchor, PageId page, 
   return next;
 }
 
+// The prefix of every bucket the directory names (each once), read through the directory's
+// materialized pages (a missing page is a copy of its source and names no other bucket).
+absl::StatusOr<std::vector<std::uint64_t>> BucketPrefixes(Store& store, PageId anchor) {
+  std::vector<PageId> index_pages;
+  unsigned global;
+  {
+    absl::StatusOr<ReadPageGuard> a = store.pool().ReadPage(anchor);
+    if (!a.ok()) return a.status();
+    if (TypeOf(a->data().data()) != PageType::kHashMeta) {
+      return absl::DataLossError(fmt::format("page {} is not a hash index anchor", anchor));
+    }
+    global = GlobalDepth(a->data().data());
+    for (std::uint64_t k = 0; k < kMetaIndexSlots; ++k) {
+      if (IndexPageId(a->data().data(), k) != kInvalidPageId) {
+        index_pages.push_back(IndexPageId(a->data().data(), k));
+      }
+    }
+  }
+  const std::uint64_t slots = std::min<std::uint64_t>(kDirSlots, std::uint64_t{1} << global);
+  absl::flat_hash_set<PageId> seen;
+  std::vector<std::uint64_t> prefixes;
+  for (PageId x : index_pages) {
+    std::vector<PageId> dir_pages;
+    {
+      absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(x);
+      if (!g.ok()) return g.status();
+      for (std::uint64_t j = 0; j < kIndexSlots; ++j) {
+        if (IndexEntry(g->data().data(), j) != kInvalidPageId) {
+          dir_pages.push_back(IndexEntry(g->data().data(), j));
+        }
+      }
+    }
+    for (PageId d : dir_pages) {
+      std::vector<PageId> buckets;
+      {
+        absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(d);
+        if (!g.ok()) return g.status();
+        for (std::uint64_t s = 0; s < slots; ++s) {
+          const PageId b = DirEntry(g->data().data(), s);
+          if (b != kInvalidPageId && seen.insert(b).second) buckets.push_back(b);
+        }
+      }
+      for (PageId b : buckets) {
+        absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(b);
+        if (!g.ok()) return g.status();
+        if (!IsBucketOf(g->data().data(), anchor, PageType::kHashBucket)) {
+          return NotOurs(anchor, b, "bucket its directory names");
+        }
+        prefixes.push_back(Bucket(g->data().data()).prefix());
+      }
+    }
+  }
+  return prefixes;
+}
+
 }  // namespace
+
+absl::Status HashIndex::Pack(double fill) {
+  if (!(fill > 0 && fill <= 1)) {
+    return absl::InvalidArgumentError(
+        fmt::format("hash index {}: pack fill {} is not in (0, 1]", anchor_, fill));
+  }
+  const auto room = static_cast<std::size_t>(fill * static_cast<double>(kBucketCapacity));
+  // Passes until one merges nothing: a merge can make its survivor's buddy mergeable.
+  for (std::size_t before = ~std::size_t{0};;) {
+    absl::StatusOr<std::vector<std::uint64_t>> prefixes = BucketPrefixes(store_, anchor_);
+    if (!prefixes.ok()) return prefixes.status();
+    if (prefixes->size() >= before) break;
+    before = prefixes->size();
+    for (std::uint64_t prefix : *prefixes) {
+      if (absl::Status s = MergeFrom(prefix, std::max<std::size_t>(room, 1)); !s.ok()) return s;
+    }
+  }
+  return Shrink();
+}
 
 absl::Status HashIndex::MoveBelow(PageId limit) {
   Store& store = store_;

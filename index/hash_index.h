@@ -133,6 +133,12 @@ class HashIndex {
   // and overflow pages are read by Get one at a time. Thread safety: as Get.
   void MultiGet(std::span<const std::string_view> keys, std::vector<std::string>* values,
                 std::vector<absl::Status>* statuses) const;
+  // Store::Compact's first part (the catalog's Relocator calls it): merges each pair of buddy
+  // buckets that are single pages and whose entries together fill at most `fill` of one page
+  // (a split undone; a logged system mini-transaction each, the later page freed), repeated
+  // while merges happen, then halves the directory while its upper half repeats the lower.
+  // InvalidArgumentError for a fill outside (0, 1]. Exclusive, as MoveBelow.
+  [[nodiscard]] absl::Status Pack(double fill = 0.9);
   // Store::Compact's part (the catalog's Relocator calls it): moves every page of the index at
   // or above `limit` (directory index and directory pages, buckets, overflow pages, large values'
   // pages) to free pages below it, each move a logged system mini-transaction that renames the
@@ -242,7 +248,9 @@ class HashIndex {
   [[nodiscard]] absl::Status MakeRoom(const Change& change);
   [[nodiscard]] absl::Status AddOverflow(MiniTransaction& mtr, PageId head, std::uint64_t prefix,
                                          unsigned depth);
-  [[nodiscard]] absl::Status MergeFrom(std::uint64_t hash);
+  // Merges the bucket for `hash` with its buddy while one of them is empty, or, with `room`
+  // non-zero, while both are single pages whose entries take at most `room` bytes together.
+  [[nodiscard]] absl::Status MergeFrom(std::uint64_t hash, std::size_t room = 0);
   [[nodiscard]] absl::Status Shrink();
 
   // Get without latches (hash_optimistic.cc): kRestart when validation failed, kFallBack when

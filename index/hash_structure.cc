@@ -36,6 +36,8 @@ struct Peek {
   bool empty = true;
   bool fits = false;            // some page has room for the entry asked about
   std::uint64_t differing = 0;  // OR of (stored hash ^ the hash asked about)
+  std::size_t pages = 0;        // in the chain
+  std::size_t used = 0;         // bytes its entries take (slots and cells)
 };
 
 absl::StatusOr<Peek> PeekChain(MiniTransaction& mtr, PageId anchor, PageId head, std::uint64_t hash,
@@ -55,6 +57,8 @@ absl::StatusOr<Peek> PeekChain(MiniTransaction& mtr, PageId anchor, PageId head,
   absl::flat_hash_set<PageId> visited{head};
   for (;;) {
     const Bucket b(g->data().data());
+    ++out.pages;
+    out.used += b.UsedBytes();
     out.empty = out.empty && b.count() == 0;
     out.fits = out.fits || b.FreeBytes() >= need;
     for (std::size_t i = 0; i < b.count(); ++i) out.differing |= b.hash(i) ^ hash;
@@ -231,7 +235,7 @@ absl::Status HashIndex::AddOverflow(MiniTransaction& mtr, PageId head, std::uint
   return mtr.Commit().status();
 }
 
-absl::Status HashIndex::MergeFrom(std::uint64_t h) {
+absl::Status HashIndex::MergeFrom(std::uint64_t h, std::size_t room) {
   for (;;) {
     MiniTransaction mtr = store_.BeginMtr();
     absl::StatusOr<std::byte*> meta = LatchAnchor(mtr);
@@ -257,11 +261,15 @@ absl::Status HashIndex::MergeFrom(std::uint64_t h) {
     const PageId buddy = DirEntry(bpage->second.data(), buddy_prefix & (kDirSlots - 1));
     absl::StatusOr<Peek> b = PeekChain(mtr, anchor_, buddy, h, 0);
     if (!b.ok()) return b.status();
-    if (b->depth != d || b->prefix != buddy_prefix || (!a->empty && !b->empty)) {
+    // Both single pages whose entries fit together in `room` bytes (a pack), or one of them empty.
+    const bool pack = room > 0 && a->pages == 1 && b->pages == 1 && a->used + b->used <= room &&
+                      room <= kBucketCapacity;
+    if (b->depth != d || b->prefix != buddy_prefix || (!a->empty && !b->empty && !pack)) {
       return mtr.Commit()
           .status();  // nothing to merge (the buddy is split further, or both hold entries)
     }
-    const bool mine_dies = a->empty;
+    // An empty bucket dies; of two full ones, the later page (compaction keeps the front).
+    const bool mine_dies = a->empty || (!b->empty && mine > buddy);
     const PageId dead = mine_dies ? mine : buddy;
     const PageId survivor = mine_dies ? buddy : mine;
     const std::uint64_t dead_prefix = mine_dies ? a->prefix : buddy_prefix;
@@ -274,8 +282,22 @@ absl::Status HashIndex::MergeFrom(std::uint64_t h) {
     if (!second.ok()) return second.status();
     Bucket dead_bucket((dead < survivor ? *first : *second).data());
     Bucket survivor_bucket((dead < survivor ? *second : *first).data());
-    if (dead_bucket.count() != 0 || dead_bucket.next() != kInvalidPageId) {
-      return mtr.Commit().status();  // filled again meanwhile
+    if (!dead_bucket.Valid() || !survivor_bucket.Valid()) {
+      return NotOurs(anchor_, dead_bucket.Valid() ? survivor : dead, "bucket");
+    }
+    if (dead_bucket.next() != kInvalidPageId ||
+        (dead_bucket.count() != 0 &&
+         (survivor_bucket.next() != kInvalidPageId ||
+          dead_bucket.UsedBytes() + survivor_bucket.UsedBytes() > kBucketCapacity))) {
+      return mtr.Commit().status();  // changed meanwhile
+    }
+    for (std::size_t i = 0; i < dead_bucket.count(); ++i) {
+      if (!survivor_bucket.Insert(dead_bucket.hash(i), dead_bucket.key(i), dead_bucket.value(i),
+                                  dead_bucket.out_of_line(i))) {
+        return absl::InternalError(
+            fmt::format("hash index {}: merging bucket {} into {} found no room", anchor_, dead,
+                        survivor));
+      }
     }
     dir.Apply(survivor);
     survivor_bucket.set_depth(d - 1, a->prefix & Mask(d - 1));

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <map>
 #include <random>
 
 #include "absl/container/flat_hash_map.h"
@@ -745,6 +746,61 @@ TEST(HashIndexTest, GrowsToMillionsOfKeysAndShrinksBack) {
       << "the free list did not get the buckets back";
   // And it grows again from there.
   for (std::uint64_t i = 0; i < 10000; ++i) PS_ASSERT_OK(index->Insert(nullptr, key(i), "again"));
+  PS_ASSERT_OK(index->Verify());
+}
+
+// Pack (Store::Compact's part) undoes the splits deletes left behind: buddies whose entries fit
+// one page together merge, the directory halves, and every entry (large values included, whose
+// references move between buckets) reads back.
+TEST(HashIndexTest, PackMergesBuddiesThatFitOnePage) {
+  StoreOptions options = HashStoreOptions();
+  options.pool_frames = 2048;
+  SimulatedStore sim(options);
+  PS_ASSIGN_OR_FAIL(store, sim.Open());
+  PS_ASSIGN_OR_FAIL(index, HashIndex::Create(*store));
+  EXPECT_EQ(index->Pack(0).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(index->Pack(1.5).code(), absl::StatusCode::kInvalidArgument);
+  auto key = [](std::uint64_t i) { return fmt::format("{:016x}", Mix(i)); };
+  auto value = [](std::uint64_t i) {
+    return i % 97 == 0 ? std::string(6000, static_cast<char>('a' + i % 26))
+                       : fmt::format("v{:040}", i);
+  };
+  constexpr std::uint64_t kKeys = 40000;
+  for (std::uint64_t i = 0; i < kKeys; ++i) PS_ASSERT_OK(index->Insert(nullptr, key(i), value(i)));
+  PS_ASSIGN_OR_FAIL(full, index->Stats());
+  std::map<std::string, std::string> model;
+  for (std::uint64_t i = 0; i < kKeys; ++i) {
+    if (i % 7 == 0) {
+      model[key(i)] = value(i);
+    } else {
+      PS_ASSERT_OK(index->Delete(nullptr, key(i)));
+    }
+  }
+  PS_ASSIGN_OR_FAIL(sparse, index->Stats());
+  ASSERT_GT(sparse.buckets, full.buckets / 2) << "premise: deletes leave most buckets";
+  const std::uint64_t free_before = store->stats().free_pages;
+  PS_ASSERT_OK(index->Pack());
+  PS_ASSERT_OK(index->Verify());
+  PS_ASSIGN_OR_FAIL(packed, index->Stats());
+  std::cout << fmt::format("buckets: full {}, sparse {} (fill {:.2f}), packed {} (fill {:.2f})\n",
+                           full.buckets, sparse.buckets, sparse.average_fill, packed.buckets,
+                           packed.average_fill);
+  EXPECT_EQ(packed.entries, model.size());
+  EXPECT_EQ(packed.large_values, sparse.large_values);
+  EXPECT_LE(packed.buckets, sparse.buckets / 3);
+  EXPECT_GT(packed.average_fill, 0.4);
+  EXPECT_LT(packed.global_depth, sparse.global_depth);
+  EXPECT_LE(packed.directory_pages, sparse.directory_pages);
+  EXPECT_GE(store->stats().free_pages, free_before + (sparse.buckets - packed.buckets));
+  for (const auto& [k, v] : model) {
+    PS_ASSIGN_OR_FAIL(got, index->Get(k));
+    ASSERT_EQ(got, v);
+  }
+  // A second pack finds nothing to merge; the index keeps working.
+  PS_ASSERT_OK(index->Pack());
+  PS_ASSIGN_OR_FAIL(again, index->Stats());
+  EXPECT_EQ(again.buckets, packed.buckets);
+  for (std::uint64_t i = 0; i < 2000; ++i) PS_ASSERT_OK(index->Put(nullptr, key(i), "again"));
   PS_ASSERT_OK(index->Verify());
 }
 

@@ -202,10 +202,8 @@ TEST_P(CompactTest, SeventyPercentDeletedCompactsToNearAFreshStore) {
   EXPECT_LE(dense, r->limit + r->limit / 100 + 8) << "from " << sparse;
   EXPECT_LT(dense, sparse);
   EXPECT_LE((*store)->FreePages().size(), r->limit / 100 + 8);
-  // Hash buckets are moved but not packed yet: buddies that would fit one bucket stay two.
-  if (!with_hash) {
-    EXPECT_LE(dense, fresh_pages * 11 / 10) << "compacted " << dense << ", fresh " << fresh_pages;
-  }
+  // B+tree nodes and hash buckets packed (buddies that fit one bucket merged).
+  EXPECT_LE(dense, fresh_pages * 11 / 10) << "compacted " << dense << ", fresh " << fresh_pages;
   fmt::print("sparse {} pages, compacted {}, fresh {}\n", sparse, dense, fresh_pages);
   // It reopens as it is.
   tree->reset();
