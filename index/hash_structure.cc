@@ -261,15 +261,19 @@ absl::Status HashIndex::MergeFrom(std::uint64_t h, std::size_t room) {
     const PageId buddy = DirEntry(bpage->second.data(), buddy_prefix & (kDirSlots - 1));
     absl::StatusOr<Peek> b = PeekChain(mtr, anchor_, buddy, h, 0);
     if (!b.ok()) return b.status();
-    // Both single pages whose entries fit together in `room` bytes (a pack), or one of them empty.
-    const bool pack = room > 0 && a->pages == 1 && b->pages == 1 && a->used + b->used <= room &&
-                      room <= kBucketCapacity;
-    if (b->depth != d || b->prefix != buddy_prefix || (!a->empty && !b->empty && !pack)) {
-      return mtr.Commit()
-          .status();  // nothing to merge (the buddy is split further, or both hold entries)
+    if (b->depth != d || b->prefix != buddy_prefix) {
+      return mtr.Commit().status();  // nothing to merge: the buddy is split further
     }
-    // An empty bucket dies; of two full ones, the later page (compaction keeps the front).
-    const bool mine_dies = a->empty || (!b->empty && mine > buddy);
+    // A pack frees the later page (compaction keeps the front) when it is a single page that is
+    // empty or whose entries fit `room` with the other's (a single page too); otherwise an empty
+    // bucket dies, as after a delete.
+    const Peek& later = mine > buddy ? *a : *b;
+    const bool pack = room > 0 && room <= kBucketCapacity && later.pages == 1 &&
+                      (later.empty || (a->pages == 1 && b->pages == 1 && a->used + b->used <= room));
+    if (!pack && !a->empty && !b->empty) {
+      return mtr.Commit().status();  // nothing to merge: both hold entries
+    }
+    const bool mine_dies = pack ? mine > buddy : a->empty;
     const PageId dead = mine_dies ? mine : buddy;
     const PageId survivor = mine_dies ? buddy : mine;
     const std::uint64_t dead_prefix = mine_dies ? a->prefix : buddy_prefix;
@@ -287,9 +291,9 @@ absl::Status HashIndex::MergeFrom(std::uint64_t h, std::size_t room) {
     }
     if (dead_bucket.next() != kInvalidPageId ||
         (dead_bucket.count() != 0 &&
-         (survivor_bucket.next() != kInvalidPageId ||
-          dead_bucket.UsedBytes() + survivor_bucket.UsedBytes() > kBucketCapacity))) {
-      return mtr.Commit().status();  // changed meanwhile
+         (!pack || survivor_bucket.next() != kInvalidPageId ||
+          dead_bucket.UsedBytes() + survivor_bucket.UsedBytes() > room))) {
+      return mtr.Commit().status();  // filled again meanwhile
     }
     for (std::size_t i = 0; i < dead_bucket.count(); ++i) {
       if (!survivor_bucket.Insert(dead_bucket.hash(i), dead_bucket.key(i), dead_bucket.value(i),

@@ -122,6 +122,13 @@ absl::Status LogReader::Load(std::size_t index) {
   return absl::OkStatus();
 }
 
+bool LogReader::OursWithLsnDamaged(std::uint64_t off, Lsn lsn, const RecordHeader& h) const {
+  if (h.length < kRecordHeaderSize || off + h.length > data_.size()) return false;
+  std::vector<std::byte> copy(data_.begin() + off, data_.begin() + off + h.length);
+  std::memcpy(copy.data() + offsetof(RecordHeader, lsn), &lsn, sizeof lsn);
+  return RecordChecksum(copy.data(), h.length, segments_[loaded_].info.salt) == h.checksum;
+}
+
 LogReader::At LogReader::ValidAt(Lsn lsn, RecordHeader* h, std::string* why) const {
   const Seg& seg = segments_[loaded_];
   const std::uint64_t off = kSegmentHeaderSize + (lsn - seg.info.first_lsn);
@@ -155,11 +162,11 @@ LogReader::At LogReader::ValidAt(Lsn lsn, RecordHeader* h, std::string* why) con
     return At::kClean;
   }
   // A recycled file's stale record was written by the file's earlier life, so its LSN is below
-  // this life's first LSN, and, like every record, it names no later LSN than its own. A record
-  // whose LSN field was damaged downwards fails one of the two (its durable LSN stays near its
-  // true position).
+  // this life's first LSN and, like every record, it names no later LSN than its own; and it
+  // is not this life's record with its LSN field damaged, which, with the LSN put back, checks
+  // under this life's salt.
   if (h->lsn < seg.info.first_lsn && h->lsn != 0 && h->durable_lsn <= h->lsn &&
-      h->prev_lsn < h->lsn) {
+      h->prev_lsn < h->lsn && !OursWithLsnDamaged(off, lsn, *h)) {
     *why = fmt::format("stale record of LSN {} from a recycled segment", h->lsn);
     return At::kClean;
   }

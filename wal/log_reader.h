@@ -86,6 +86,10 @@ class LogReader {
   [[nodiscard]] absl::Status Load(std::size_t index);  // reads segment `index` into data_
   // Whether a valid record of the loaded segment starts at `lsn`.
   At ValidAt(Lsn lsn, RecordHeader* h, std::string* why) const;
+  // Whether the record at offset `off` of the loaded segment, whose header `h` claims another
+  // LSN, is this segment's record for `lsn` with its LSN field damaged: its checksum holds with
+  // the LSN put back.
+  bool OursWithLsnDamaged(std::uint64_t off, Lsn lsn, const RecordHeader& h) const;
   // Called at a position holding no valid record: decides end-of-log or DataLoss.
   [[nodiscard]] absl::Status AtBadRecord(Lsn lsn, At at, std::string why);
   // The valid records of the loaded segment after `lsn`: the first one, and the first one
