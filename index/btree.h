@@ -258,9 +258,15 @@ class BTree {
   // Store::Compact's part (the catalog's Relocator calls it): moves every page of the tree at or
   // above `limit` (nodes, and the pages of large values but their first) to free pages below
   // it, each move a logged system mini-transaction that also points the parent (or the anchor)
-  // and the left neighbour at the new page. The anchor stays where it is. Exclusive: nothing else
-  // uses the tree meanwhile.
+  // and the left neighbour at the new page. The anchor is the catalog's to move (it names it).
+  // Exclusive: nothing else uses the tree meanwhile.
   [[nodiscard]] absl::Status MoveBelow(PageId limit);
+  // Store::Compact's rename of an entry (the catalog's, when an index's anchor moves): the value
+  // of `key`, which is there and stored in line, replaced in place by `value` of the same length
+  // inside `mtr`, which latches the key's leaf for writing. NotFoundError; InvalidArgumentError
+  // for another length or a value stored out of line. Exclusive, as MoveBelow.
+  [[nodiscard]] absl::Status ReplaceValueIn(MiniTransaction& mtr, std::string_view key,
+                                            std::string_view value);
   // Store::Compact's packing: adjacent nodes under one parent merged while their bytes fit `fill`
   // (0.5-1.0) of a node, each merge a logged system mini-transaction; a root left with one
   // child hands the root down. Exclusive, as MoveBelow.

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "index/btree.h"
 #include "index/btree_node.h"
 #include "index/value_pages.h"
@@ -123,6 +124,38 @@ absl::Status BTree::MoveBelow(PageId limit) {
         return s;
       }
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BTree::ReplaceValueIn(MiniTransaction& mtr, std::string_view key,
+                                   std::string_view value) {
+  PageId leaf;
+  {
+    absl::StatusOr<ReadPageGuard> g = DescendShared(&key, 0);
+    if (!g.ok()) return g.status();
+    leaf = g->page_id();
+  }
+  // Nothing else runs (exclusive): the leaf found still covers the key.
+  absl::StatusOr<PageSpan> p = mtr.GetForWrite(leaf);
+  if (!p.ok()) return p.status();
+  if (absl::Status s = CheckedNode(leaf, p->data(), 0); !s.ok()) return s;
+  Node n(p->data());
+  bool found = false;
+  const std::size_t i = n.LowerBound(key, options_.comparator, &found);
+  if (!found) {
+    return absl::NotFoundError(
+        fmt::format("B+tree {}: no key \"{}\" to replace the value of", anchor_,
+                    absl::CHexEscape(absl::string_view(key.data(), key.size()))));
+  }
+  if (n.out_of_line(i) || n.value(i).size() != value.size()) {
+    return absl::InvalidArgumentError(
+        fmt::format("B+tree {}: the value of \"{}\" is {} bytes{}, not {}: not replaced in place",
+                    anchor_, absl::CHexEscape(absl::string_view(key.data(), key.size())),
+                    n.value(i).size(), n.out_of_line(i) ? " out of line" : "", value.size()));
+  }
+  if (!n.UpdateValue(i, value)) {
+    return absl::InternalError("a value of the same size did not fit its cell");
   }
   return absl::OkStatus();
 }

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <functional>
+
+#include "storage/logging.h"
 
 namespace pagestore {
 namespace {
@@ -146,6 +149,102 @@ absl::Status ForEachIndex(Store& store, const CompactionOptions& opts,
   return absl::OkStatus();
 }
 
+// Every page of the index anchored at `info.anchor`, from a full walk (which checks it).
+absl::Status IndexPages(Store& store, const CompactionOptions& opts, const IndexInfo& info,
+                        std::vector<PageId>* pages) {
+  if (info.kind == IndexKind::kBTree) {
+    absl::StatusOr<std::unique_ptr<BTree>> t =
+        BTree::Open(store, info.anchor, opts.btree ? opts.btree(info.name) : BTreeOptions{});
+    return t.ok() ? (*t)->Stats(pages).status() : t.status();
+  }
+  absl::StatusOr<std::unique_ptr<HashIndex>> h =
+      HashIndex::Open(store, info.anchor, opts.hash ? opts.hash(info.name) : HashIndexOptions{});
+  return h.ok() ? (*h)->Stats(pages).status() : h.status();
+}
+
+// The owner field every page that names its index's anchor holds (a hash index's directory,
+// bucket and overflow pages; a large value's pages) is at the same offset in each.
+constexpr std::size_t kOwnerOffset = 32;
+
+bool NamesOwner(const std::byte* p, PageId anchor) {
+  const auto type = static_cast<PageType>(ReadPageHeader(ConstPageSpan(p, kPageSize)).type);
+  if (type != PageType::kHashDirectory && type != PageType::kHashBucket &&
+      type != PageType::kOverflow && type != PageType::kValue) {
+    return false;
+  }
+  PageId owner;
+  std::memcpy(&owner, p + kOwnerOffset, sizeof owner);
+  return owner == anchor;
+}
+
+// An index's anchor at or above `limit` moves too: one system mini-transaction relocates it,
+// renames it in every page naming it as owner, and rewrites its catalog entry. An index with
+// more such pages than one mini-transaction holds (a large hash index, many large values)
+// keeps its anchor where it is, and a warning says so.
+absl::Status MoveAnchor(Store& store, BTree& catalog, const CompactionOptions& opts,
+                        const IndexInfo& info) {
+  std::vector<PageId> pages;
+  if (absl::Status s = IndexPages(store, opts, info, &pages); !s.ok()) return s;
+  std::vector<PageId> named;
+  for (PageId id : pages) {
+    if (id == info.anchor) continue;
+    absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(id);
+    if (!g.ok()) return g.status();
+    if (NamesOwner(g->data().data(), info.anchor)) named.push_back(id);
+  }
+  const std::size_t latched = named.size() + 4;  // the anchor, its new page, a catalog leaf
+  if (latched > store.pool().frame_count() / 2 ||
+      latched * (kPageSize + 64) > store.max_record_bytes() / 2) {
+    Logf(LogLevel::kWarning,
+         "compaction: the anchor of index '{}' stays at page {}: {} pages name it, more than one "
+         "mini-transaction renames",
+         info.name, info.anchor, named.size());
+    return absl::OkStatus();
+  }
+  MiniTransaction mtr = store.BeginMtr();
+  absl::StatusOr<PageId> moved = mtr.Relocate(info.anchor);
+  if (!moved.ok()) return moved.status();
+  for (PageId id : named) {
+    absl::StatusOr<PageSpan> p = mtr.GetForWrite(id);
+    if (!p.ok()) return p.status();
+    if (!NamesOwner(p->data(), info.anchor)) {
+      return absl::DataLossError(
+          fmt::format("index '{}': page {} no longer names its anchor {} while it moves", info.name,
+                      id, info.anchor));
+    }
+    std::memcpy(p->data() + kOwnerOffset, &*moved, sizeof *moved);
+  }
+  if (absl::Status s = catalog.ReplaceValueIn(mtr, info.name, Encode(info.kind, *moved)); !s.ok()) {
+    return s;
+  }
+  return mtr.Commit().status();
+}
+
+// Every index's anchor at or above `limit` moved below it (MoveAnchor), once its pages have.
+// The catalog's own anchor stays (the superblock names it; it is made with the store, at the
+// front).
+absl::Status MoveAnchorsBelow(Store& store, const CompactionOptions& opts, PageId limit) {
+  const PageId root = store.catalog_root();
+  if (root == kInvalidPageId) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<BTree>> catalog = BTree::Open(store, root);
+  if (!catalog.ok()) return catalog.status();
+  std::vector<IndexInfo> indexes;
+  BTree::Iterator it = (*catalog)->Begin();
+  for (; it.Valid(); it.Next()) {
+    absl::StatusOr<IndexInfo> info = DecodeCatalogEntry(it.key(), it.value());
+    if (!info.ok()) return info.status();
+    if (info->anchor >= limit) indexes.push_back(*info);
+  }
+  if (!it.status().ok()) return it.status();
+  for (const IndexInfo& info : indexes) {
+    if (absl::Status s = MoveAnchor(store, **catalog, opts, info); !s.ok()) {
+      return absl::Status(s.code(), fmt::format("moving the anchor of index '{}': {}", info.name,
+                                                std::string(s.message())));
+    }
+  }
+  return absl::OkStatus();
+}
+
 Relocator IndexRelocator(std::shared_ptr<CompactionOptions> opts) {
   Relocator r;
   r.pack = [opts](Store& store) {
@@ -154,9 +253,10 @@ Relocator IndexRelocator(std::shared_ptr<CompactionOptions> opts) {
         [](HashIndex& hash) { return hash.Pack(); });
   };
   r.move_below = [opts](Store& store, PageId limit) {
-    return ForEachIndex(
+    absl::Status s = ForEachIndex(
         store, *opts, [limit](BTree& tree) { return tree.MoveBelow(limit); },
         [limit](HashIndex& hash) { return hash.MoveBelow(limit); });
+    return s.ok() ? MoveAnchorsBelow(store, *opts, limit) : s;
   };
   return r;
 }

@@ -1,7 +1,7 @@
 // HashIndex::Pack and HashIndex::MoveBelow (index/hash_index.h): a hash index's part of
 // Store::Compact. Pack merges buddy buckets whose entries fit in one page together (the split
-// undone), then halves the directory while its upper half repeats the lower. In MoveBelow each page at
-// or above the limit moves (MiniTransaction::Relocate) in a system mini-transaction that renames
+// undone), then halves the directory while its upper half repeats the lower. In MoveBelow each page
+// at or above the limit moves (MiniTransaction::Relocate) in a system mini-transaction that renames
 // it where it is named: a directory index page in the anchor, a directory page in its index
 // page, a bucket in every directory slot naming it (materialized pages only: a missing page is a
 // copy of its source and names nothing itself), an overflow page in the page before it; then the

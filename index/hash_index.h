@@ -142,9 +142,9 @@ class HashIndex {
   // Store::Compact's part (the catalog's Relocator calls it): moves every page of the index at
   // or above `limit` (directory index and directory pages, buckets, overflow pages, large values'
   // pages) to free pages below it, each move a logged system mini-transaction that renames the
-  // page where it is named. The anchor stays where it is. Exclusive: nothing else uses the
-  // index meanwhile, and handles opened before must be opened again (their directory cache
-  // names the old pages).
+  // page where it is named. The anchor is the catalog's to move (it names it). Exclusive: nothing
+  // else uses the index meanwhile, and handles opened before must be opened again (their directory
+  // cache names the old pages).
   [[nodiscard]] absl::Status MoveBelow(PageId limit);
   // The number of entries: walks every bucket (O(pages); for statistics, not per operation).
   [[nodiscard]] absl::StatusOr<std::uint64_t> Size() const;
@@ -290,7 +290,8 @@ std::optional<HashPageView> DecodeHashPage(ConstPageSpan page);
 
 // The undo handler for kHashResourceManager (register it in StoreOptions::undo_handlers before
 // opening a store that holds hash indexes). `options` maps an anchor to the options its index
-// is opened with (for a test hash function; defaults when it returns null).
+// is opened with (for a test hash function; defaults when it returns null); Store::Compact may
+// move an anchor, so a map kept across one is re-keyed from the catalog.
 UndoHandler HashUndoHandler(std::function<const HashIndexOptions*(PageId anchor)> options = {});
 
 }  // namespace pagestore

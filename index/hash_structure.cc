@@ -268,8 +268,9 @@ absl::Status HashIndex::MergeFrom(std::uint64_t h, std::size_t room) {
     // empty or whose entries fit `room` with the other's (a single page too); otherwise an empty
     // bucket dies, as after a delete.
     const Peek& later = mine > buddy ? *a : *b;
-    const bool pack = room > 0 && room <= kBucketCapacity && later.pages == 1 &&
-                      (later.empty || (a->pages == 1 && b->pages == 1 && a->used + b->used <= room));
+    const bool pack =
+        room > 0 && room <= kBucketCapacity && later.pages == 1 &&
+        (later.empty || (a->pages == 1 && b->pages == 1 && a->used + b->used <= room));
     if (!pack && !a->empty && !b->empty) {
       return mtr.Commit().status();  // nothing to merge: both hold entries
     }
@@ -298,9 +299,8 @@ absl::Status HashIndex::MergeFrom(std::uint64_t h, std::size_t room) {
     for (std::size_t i = 0; i < dead_bucket.count(); ++i) {
       if (!survivor_bucket.Insert(dead_bucket.hash(i), dead_bucket.key(i), dead_bucket.value(i),
                                   dead_bucket.out_of_line(i))) {
-        return absl::InternalError(
-            fmt::format("hash index {}: merging bucket {} into {} found no room", anchor_, dead,
-                        survivor));
+        return absl::InternalError(fmt::format(
+            "hash index {}: merging bucket {} into {} found no room", anchor_, dead, survivor));
       }
     }
     dir.Apply(survivor);

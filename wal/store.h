@@ -357,8 +357,9 @@ class Store {
 
   // Compaction, in an exclusive mode: the caller sees to it that no transaction is active and no
   // index handle is used until it returns (FailedPreconditionError if a transaction is active),
-  // and opens its index handles again afterwards (a hash index's directory cache names pages
-  // the compaction moved). The registered Relocator packs the structures (under-full nodes
+  // and opens its index handles again afterwards, by name through the catalog (an index's
+  // anchor may have moved, its old page freed and reused; a hash index's directory cache names
+  // pages the compaction moved). The registered Relocator packs the structures (under-full nodes
   // merged), then, after checkpoints that settle the free list into its lowest free pages,
   // moves every live page at or above the count the live pages fit in to a free page below
   // it, each change a logged mini-transaction (a crash in between recovers to a consistent

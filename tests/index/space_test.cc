@@ -232,6 +232,89 @@ namespace {
 
 // A tree in reverse order: compaction opens it with the comparator SetCompactionOptions gives;
 // without it, the compaction stops at the tree with DataLossError and the store stays whole.
+// Indexes made after a large one is filled have their anchors near the end of the file; once the
+// large one is dropped, the compaction moves those anchors too: each renamed in the catalog and
+// in every page naming it as owner (a hash index's directory and buckets, large values' pages).
+TEST(CompactAnchorTest, AnchorsInTheTailMoveAndTheCatalogFollows) {
+  TempDir dir;
+  const StoreOptions o = SpaceOptions(DiskManagerKind::kPread, /*truncate=*/false);
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(dir.file("a.pages"), o);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(**store);
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  {
+    absl::StatusOr<std::unique_ptr<BTree>> early = (*catalog)->CreateBTree("early");
+    ASSERT_TRUE(early.ok()) << early.status();
+    for (int i = 0; i < 3000; ++i) {
+      ASSERT_TRUE((*early)->Put(nullptr, fmt::format("e{:06}", i), std::string(300, 'e')).ok());
+    }
+  }
+  Model tree_model, hash_model;
+  // A few large values (out of line: their pages name the anchor) among small ones; few enough
+  // that every page naming the hash index's anchor fits one mini-transaction with it.
+  auto value = [](int i) {
+    return i % 40 == 0 ? std::string(9000, static_cast<char>('A' + i % 26))
+                       : fmt::format("value {}", i);
+  };
+  std::map<std::string, PageId> anchors_before;
+  {
+    absl::StatusOr<std::unique_ptr<BTree>> late = (*catalog)->CreateBTree("late");
+    ASSERT_TRUE(late.ok()) << late.status();
+    absl::StatusOr<std::unique_ptr<HashIndex>> hash = (*catalog)->CreateHash("late hash");
+    ASSERT_TRUE(hash.ok()) << hash.status();
+    for (int i = 0; i < 300; ++i) {
+      const std::string k = fmt::format("l{:04}", i);
+      ASSERT_TRUE((*late)->Put(nullptr, k, value(i)).ok());
+      tree_model[k] = value(i);
+      ASSERT_TRUE((*hash)->Put(nullptr, k, value(i + 20)).ok());
+      hash_model[k] = value(i + 20);
+    }
+    anchors_before = {{"late", (*late)->anchor()}, {"late hash", (*hash)->anchor()}};
+  }
+  ASSERT_TRUE((*catalog)->Drop("early").ok());
+  const PageId sparse = (*store)->pool().page_count();
+  absl::StatusOr<CompactResult> r = (*store)->Compact();
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (const auto& [name, before] : anchors_before) {
+    ASSERT_GE(before, r->limit) << "premise: the anchor of " << name << " lies in the tail";
+  }
+  EXPECT_LE(r->pages_after, r->limit + r->limit / 100 + 8) << "from " << sparse;
+  auto check = [&](const std::string& when) {
+    SCOPED_TRACE(when);
+    absl::StatusOr<std::vector<IndexInfo>> list = (*catalog)->List();
+    ASSERT_TRUE(list.ok()) << list.status();
+    for (const IndexInfo& info : *list) {
+      EXPECT_LT(info.anchor, r->pages_after) << info.name;
+      EXPECT_NE(info.anchor, anchors_before[info.name]) << info.name << " did not move";
+    }
+    absl::StatusOr<std::unique_ptr<BTree>> late = (*catalog)->OpenBTree("late");
+    ASSERT_TRUE(late.ok()) << late.status();
+    ASSERT_TRUE((*late)->Verify().ok()) << (*late)->Verify();
+    EXPECT_EQ(ReadAll(**late), tree_model);
+    absl::StatusOr<std::unique_ptr<HashIndex>> hash = (*catalog)->OpenHash("late hash");
+    ASSERT_TRUE(hash.ok()) << hash.status();
+    ASSERT_TRUE((*hash)->Verify().ok()) << (*hash)->Verify();
+    for (const auto& [k, v] : hash_model) {
+      absl::StatusOr<std::string> got = (*hash)->Get(k);
+      ASSERT_TRUE(got.ok() && *got == v) << k << ": " << got.status();
+    }
+    // Writes go on against the moved anchors, large values included.
+    ASSERT_TRUE((*late)->Put(nullptr, "zz " + when, value(0)).ok());
+    tree_model["zz " + when] = value(0);
+    ASSERT_TRUE((*hash)->Put(nullptr, "zz " + when, value(40)).ok());
+    hash_model["zz " + when] = value(40);
+  };
+  check("compacted");
+  catalog->reset();
+  ASSERT_TRUE((*store)->Close().ok());
+  store->reset();
+  store = Store::Open(dir.file("a.pages"), o);
+  ASSERT_TRUE(store.ok()) << store.status();
+  catalog = Catalog::Open(**store);
+  ASSERT_TRUE(catalog.ok());
+  check("reopened");
+}
+
 TEST(CompactComparatorTest, ATreeWithItsOwnOrderNeedsItsComparator) {
   TempDir dir;
   BTreeOptions reverse;
