@@ -9,7 +9,8 @@
 //   absl::StatusOr<std::string> v = tree->Get("key");
 //   for (BTree::Iterator it = tree->Scan("a", "m"); it.Valid(); it.Next()) ...
 //
-// A tree is named by its anchor page (kBTreeMeta: root and height), which never moves.
+// A tree is named by its anchor page (kBTreeMeta: root and height). Only Store::Compact moves
+// an anchor, and only one the catalog names (CompactResult::anchors_moved lists the moves).
 // Passing a null transaction makes a change commit on its own (a system mini-transaction: redo
 // only, never undone).
 //
@@ -401,7 +402,8 @@ BTreeAnchorView ReadBTreeAnchor(ConstPageSpan page);
 
 // The undo handler for kBTreeResourceManager (register it in StoreOptions::undo_handlers before
 // opening a store that holds B+trees). `comparators` maps an anchor to its tree's comparator
-// (bytewise when it returns null).
+// (bytewise when it returns null). Store::Compact never moves the anchor of a tree whose
+// compaction options give it a comparator, so the map stays right across one.
 UndoHandler BTreeUndoHandler(std::function<const KeyComparator*(PageId anchor)> comparators = {});
 
 }  // namespace pagestore

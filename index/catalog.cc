@@ -4,6 +4,8 @@
 
 #include <cstring>
 #include <functional>
+#include <map>
+#include <optional>
 
 #include "storage/logging.h"
 
@@ -107,8 +109,9 @@ std::string_view IndexKindName(IndexKind kind) {
 namespace {
 
 // Store::Compact's Relocator: the catalog's tree, then every B+tree it names, packed
-// (BTree::Pack) and moved below the limit (BTree::MoveBelow), and every hash index packed
-// (HashIndex::Pack) and moved (HashIndex::MoveBelow). Moves follow pointers, but every
+// (BTree::Pack); then the anchors in the tail moved (MoveAnchorsBelow), and every tree's pages
+// moved below the limit (BTree::MoveBelow); hash indexes packed (HashIndex::Pack) and moved
+// (HashIndex::MoveBelow) likewise. Moves follow pointers, but every
 // node is checked when first read (key order included), so each tree is opened with its
 // comparator (Catalog::SetCompactionOptions).
 
@@ -177,12 +180,24 @@ bool NamesOwner(const std::byte* p, PageId anchor) {
   return owner == anchor;
 }
 
-// An index's anchor at or above `limit` moves too: one system mini-transaction relocates it,
-// renames it in every page naming it as owner, and rewrites its catalog entry. An index with
-// more such pages than one mini-transaction holds (a large hash index, many large values)
-// keeps its anchor where it is, and a warning says so.
-absl::Status MoveAnchor(Store& store, BTree& catalog, const CompactionOptions& opts,
-                        const IndexInfo& info) {
+// An index's anchor at or above `limit` moves too, first (so that it takes one of the lowest
+// free pages): one system mini-transaction relocates it, renames it in every page naming it as
+// owner and rewrites every catalog entry naming it (`names`), and scrubs the old page so that a
+// handle kept across the compaction fails there rather than write into a free page. It stays
+// where it is, with a warning, for an index with more such pages than one mini-transaction
+// holds (a large hash index, many large values), and for a tree with its own comparator (an
+// undo handler finds the comparator by anchor); and quietly when no free page lies below it.
+absl::StatusOr<std::optional<PageMove>> MoveAnchor(Store& store, BTree& catalog,
+                                                   const CompactionOptions& opts,
+                                                   const std::vector<IndexInfo>& names) {
+  const IndexInfo& info = names.front();
+  if (info.kind == IndexKind::kBTree && opts.btree && opts.btree(info.name).comparator) {
+    Logf(LogLevel::kWarning,
+         "compaction: the anchor of index '{}' stays at page {}: the tree has its own comparator, "
+         "which undo handlers find by anchor",
+         info.name, info.anchor);
+    return std::nullopt;
+  }
   std::vector<PageId> pages;
   if (absl::Status s = IndexPages(store, opts, info, &pages); !s.ok()) return s;
   std::vector<PageId> named;
@@ -192,18 +207,20 @@ absl::Status MoveAnchor(Store& store, BTree& catalog, const CompactionOptions& o
     if (!g.ok()) return g.status();
     if (NamesOwner(g->data().data(), info.anchor)) named.push_back(id);
   }
-  const std::size_t latched = named.size() + 4;  // the anchor, its new page, a catalog leaf
+  // The anchor, its new page, and a catalog leaf per name.
+  const std::size_t latched = named.size() + 2 + names.size();
   if (latched > store.pool().frame_count() / 2 ||
       latched * (kPageSize + 64) > store.max_record_bytes() / 2) {
     Logf(LogLevel::kWarning,
          "compaction: the anchor of index '{}' stays at page {}: {} pages name it, more than one "
          "mini-transaction renames",
          info.name, info.anchor, named.size());
-    return absl::OkStatus();
+    return std::nullopt;
   }
   MiniTransaction mtr = store.BeginMtr();
   absl::StatusOr<PageId> moved = mtr.Relocate(info.anchor);
   if (!moved.ok()) return moved.status();
+  if (*moved > info.anchor) return std::nullopt;  // no free page below it: rolled back
   for (PageId id : named) {
     absl::StatusOr<PageSpan> p = mtr.GetForWrite(id);
     if (!p.ok()) return p.status();
@@ -214,35 +231,47 @@ absl::Status MoveAnchor(Store& store, BTree& catalog, const CompactionOptions& o
     }
     std::memcpy(p->data() + kOwnerOffset, &*moved, sizeof *moved);
   }
-  if (absl::Status s = catalog.ReplaceValueIn(mtr, info.name, Encode(info.kind, *moved)); !s.ok()) {
-    return s;
+  for (const IndexInfo& name : names) {
+    if (absl::Status s = catalog.ReplaceValueIn(mtr, name.name, Encode(name.kind, *moved));
+        !s.ok()) {
+      return s;
+    }
   }
-  return mtr.Commit().status();
+  absl::StatusOr<PageSpan> old = mtr.GetForWrite(info.anchor);
+  if (!old.ok()) return old.status();
+  std::memset(old->data() + kPageHeaderSize, 0, kPageSize - kPageHeaderSize);
+  if (absl::StatusOr<Lsn> lsn = mtr.Commit(); !lsn.ok()) return lsn.status();
+  return PageMove{info.anchor, *moved};
 }
 
-// Every index's anchor at or above `limit` moved below it (MoveAnchor), once its pages have.
-// The catalog's own anchor stays (the superblock names it; it is made with the store, at the
-// front).
-absl::Status MoveAnchorsBelow(Store& store, const CompactionOptions& opts, PageId limit) {
+// Every index's anchor at or above `limit` moved below it (MoveAnchor); the names sharing an
+// anchor move together. The catalog's own anchor stays (the superblock names it; it is made
+// with the store, at the front).
+absl::StatusOr<std::vector<PageMove>> MoveAnchorsBelow(Store& store, const CompactionOptions& opts,
+                                                       PageId limit) {
+  std::vector<PageMove> moves;
   const PageId root = store.catalog_root();
-  if (root == kInvalidPageId) return absl::OkStatus();
+  if (root == kInvalidPageId) return moves;
   absl::StatusOr<std::unique_ptr<BTree>> catalog = BTree::Open(store, root);
   if (!catalog.ok()) return catalog.status();
-  std::vector<IndexInfo> indexes;
+  std::map<PageId, std::vector<IndexInfo>> by_anchor;
   BTree::Iterator it = (*catalog)->Begin();
   for (; it.Valid(); it.Next()) {
     absl::StatusOr<IndexInfo> info = DecodeCatalogEntry(it.key(), it.value());
     if (!info.ok()) return info.status();
-    if (info->anchor >= limit) indexes.push_back(*info);
+    if (info->anchor >= limit) by_anchor[info->anchor].push_back(*info);
   }
   if (!it.status().ok()) return it.status();
-  for (const IndexInfo& info : indexes) {
-    if (absl::Status s = MoveAnchor(store, **catalog, opts, info); !s.ok()) {
-      return absl::Status(s.code(), fmt::format("moving the anchor of index '{}': {}", info.name,
-                                                std::string(s.message())));
+  for (const auto& [anchor, names] : by_anchor) {
+    absl::StatusOr<std::optional<PageMove>> move = MoveAnchor(store, **catalog, opts, names);
+    if (!move.ok()) {
+      return absl::Status(move.status().code(),
+                          fmt::format("moving the anchor of index '{}': {}", names.front().name,
+                                      std::string(move.status().message())));
     }
+    if (*move) moves.push_back(**move);
   }
-  return absl::OkStatus();
+  return moves;
 }
 
 Relocator IndexRelocator(std::shared_ptr<CompactionOptions> opts) {
@@ -252,11 +281,16 @@ Relocator IndexRelocator(std::shared_ptr<CompactionOptions> opts) {
         store, *opts, [](BTree& tree) { return tree.Pack(); },
         [](HashIndex& hash) { return hash.Pack(); });
   };
-  r.move_below = [opts](Store& store, PageId limit) {
-    absl::Status s = ForEachIndex(
-        store, *opts, [limit](BTree& tree) { return tree.MoveBelow(limit); },
-        [limit](HashIndex& hash) { return hash.MoveBelow(limit); });
-    return s.ok() ? MoveAnchorsBelow(store, *opts, limit) : s;
+  r.move_below = [opts](Store& store, PageId limit) -> absl::StatusOr<std::vector<PageMove>> {
+    absl::StatusOr<std::vector<PageMove>> anchors = MoveAnchorsBelow(store, *opts, limit);
+    if (!anchors.ok()) return anchors.status();
+    if (absl::Status s = ForEachIndex(
+            store, *opts, [limit](BTree& tree) { return tree.MoveBelow(limit); },
+            [limit](HashIndex& hash) { return hash.MoveBelow(limit); });
+        !s.ok()) {
+      return s;
+    }
+    return anchors;
   };
   return r;
 }

@@ -115,7 +115,9 @@ absl::StatusOr<CompactResult> Store::Compact() {
   // room for them.
   r.limit = pages - static_cast<PageId>(core_->alloc.allocatable_count());
   if (relocator.move_below) {
-    if (absl::Status s = relocator.move_below(*this, r.limit); !s.ok()) return s;
+    absl::StatusOr<std::vector<PageMove>> moved = relocator.move_below(*this, r.limit);
+    if (!moved.ok()) return moved.status();
+    r.anchors_moved = std::move(*moved);
   }
   // The pages moved from are free now; the trunks of the checkpoints before are released by the
   // next two, and the tail is cut.

@@ -126,18 +126,28 @@ struct RecoveryReport {
 
 // Store::Compact's part above the store, for the structures it knows (indexes); the index layer
 // registers one (Catalog::Open does). Every change either makes is logged.
+// A page that callers may name by id (an index's anchor) moved by a compaction.
+struct PageMove {
+  PageId from = kInvalidPageId;
+  PageId to = kInvalidPageId;
+};
+
 struct Relocator {
   // Gives up the pages the structures can do without (merging under-full nodes, up to a fill).
   std::function<absl::Status(Store& store)> pack;
   // Moves every page at or above `limit` to a free page below it (MiniTransaction::Relocate),
-  // pointing whatever named each page at its new place in the same mini-transaction.
-  std::function<absl::Status(Store& store, PageId limit)> move_below;
+  // pointing whatever named each page at its new place in the same mini-transaction; returns
+  // the moves of pages callers may name by id (anchors).
+  std::function<absl::StatusOr<std::vector<PageMove>>(Store& store, PageId limit)> move_below;
 };
 
 struct CompactResult {
   PageId pages_before = 0;  // the file's pages before
   PageId pages_after = 0;   // and after
   PageId limit = 0;         // the page count the live pages fit in
+  // Index anchors moved (the catalog names the new ones): a caller that keeps anchor ids, or
+  // maps them to comparators for an undo handler, re-keys them from these.
+  std::vector<PageMove> anchors_moved;
   std::chrono::nanoseconds duration{0};
 };
 
