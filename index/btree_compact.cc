@@ -132,16 +132,16 @@ absl::Status BTree::ReplaceValueIn(MiniTransaction& mtr, std::string_view key,
                                    std::string_view value) {
   // Down the key's path through `mtr`, which may hold some of these pages already (a rename of
   // another key in the same mini-transaction); nothing else runs (exclusive).
-  absl::StatusOr<PageSpan> a = mtr.GetForWrite(anchor_);
+  absl::StatusOr<ConstPageSpan> a = mtr.GetForRead(anchor_);
   if (!a.ok()) return a.status();
   absl::StatusOr<std::uint32_t> height = CheckedAnchor(a->data());
   if (!height.ok()) return height.status();
   PageId leaf = AnchorRoot(a->data());
   for (int level = static_cast<int>(*height); level > 0; --level) {
-    absl::StatusOr<PageSpan> node = mtr.GetForWrite(leaf);
+    absl::StatusOr<ConstPageSpan> node = mtr.GetForRead(leaf);
     if (!node.ok()) return node.status();
     if (absl::Status s = CheckedNode(leaf, node->data(), level); !s.ok()) return s;
-    leaf = Node(node->data()).ChildFor(key, options_.comparator);
+    leaf = Node(const_cast<std::byte*>(node->data())).ChildFor(key, options_.comparator);
   }
   absl::StatusOr<PageSpan> p = mtr.GetForWrite(leaf);
   if (!p.ok()) return p.status();

@@ -186,17 +186,21 @@ bool NamesOwner(const std::byte* p, PageId anchor) {
 // handle kept across the compaction fails there rather than write into a free page. It stays
 // where it is, with a warning, for an index with more such pages than one mini-transaction
 // holds (a large hash index, many large values), and for a tree with its own comparator (an
-// undo handler finds the comparator by anchor); and quietly when no free page lies below it.
+// undo handler finds the comparator by any of its names' anchor); and quietly when no free page
+// lies below the limit.
 absl::StatusOr<std::optional<PageMove>> MoveAnchor(Store& store, BTree& catalog,
                                                    const CompactionOptions& opts,
-                                                   const std::vector<IndexInfo>& names) {
+                                                   const std::vector<IndexInfo>& names,
+                                                   PageId limit) {
   const IndexInfo& info = names.front();
-  if (info.kind == IndexKind::kBTree && opts.btree && opts.btree(info.name).comparator) {
-    Logf(LogLevel::kWarning,
-         "compaction: the anchor of index '{}' stays at page {}: the tree has its own comparator, "
-         "which undo handlers find by anchor",
-         info.name, info.anchor);
-    return std::nullopt;
+  for (const IndexInfo& name : names) {
+    if (name.kind == IndexKind::kBTree && opts.btree && opts.btree(name.name).comparator) {
+      Logf(LogLevel::kWarning,
+           "compaction: the anchor of index '{}' stays at page {}: the tree has its own "
+           "comparator, which undo handlers find by anchor",
+           name.name, name.anchor);
+      return std::nullopt;
+    }
   }
   std::vector<PageId> pages;
   if (absl::Status s = IndexPages(store, opts, info, &pages); !s.ok()) return s;
@@ -207,8 +211,10 @@ absl::StatusOr<std::optional<PageMove>> MoveAnchor(Store& store, BTree& catalog,
     if (!g.ok()) return g.status();
     if (NamesOwner(g->data().data(), info.anchor)) named.push_back(id);
   }
-  // The anchor, its new page, and a catalog leaf per name.
-  const std::size_t latched = named.size() + 2 + names.size();
+  // The anchor, its new page, and the catalog's path to each name.
+  absl::StatusOr<BTreeStats> catalog_stats = catalog.Stats();
+  if (!catalog_stats.ok()) return catalog_stats.status();
+  const std::size_t latched = named.size() + 2 + 1 + (catalog_stats->height + 1) * names.size();
   if (latched > store.pool().frame_count() / 2 ||
       latched * (kPageSize + 64) > store.max_record_bytes() / 2) {
     Logf(LogLevel::kWarning,
@@ -220,7 +226,7 @@ absl::StatusOr<std::optional<PageMove>> MoveAnchor(Store& store, BTree& catalog,
   MiniTransaction mtr = store.BeginMtr();
   absl::StatusOr<PageId> moved = mtr.Relocate(info.anchor);
   if (!moved.ok()) return moved.status();
-  if (*moved > info.anchor) return std::nullopt;  // no free page below it: rolled back
+  if (*moved >= limit) return std::nullopt;  // no free page below the limit: rolled back
   for (PageId id : named) {
     absl::StatusOr<PageSpan> p = mtr.GetForWrite(id);
     if (!p.ok()) return p.status();
@@ -263,7 +269,7 @@ absl::StatusOr<std::vector<PageMove>> MoveAnchorsBelow(Store& store, const Compa
   }
   if (!it.status().ok()) return it.status();
   for (const auto& [anchor, names] : by_anchor) {
-    absl::StatusOr<std::optional<PageMove>> move = MoveAnchor(store, **catalog, opts, names);
+    absl::StatusOr<std::optional<PageMove>> move = MoveAnchor(store, **catalog, opts, names, limit);
     if (!move.ok()) {
       return absl::Status(move.status().code(),
                           fmt::format("moving the anchor of index '{}': {}", names.front().name,
