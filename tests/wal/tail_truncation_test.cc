@@ -172,7 +172,7 @@ TEST(TailTruncationTest, CheckpointsCutBesideWritersGrowingAndFreeingTheEnd) {
     checkpointer.join();
     ASSERT_EQ(failures.load(), 0) << errors[0] << " / " << errors[1];
     // Whatever the checkpoints during the run gave back, the newest pages freed now are the
-    // end of the file, which the next checkpoint gives back.
+    // end of the file, which the next checkpoints give back.
     const std::uint64_t during = s.stats().pages_truncated;
     {
       MiniTransaction mtr = s.BeginMtr();
@@ -186,7 +186,12 @@ TEST(TailTruncationTest, CheckpointsCutBesideWritersGrowingAndFreeingTheEnd) {
       }
       ASSERT_TRUE(mtr.Commit().ok());
     }
-    ASSERT_TRUE(s.Checkpoint().ok());
+    // Within three checkpoints (as Store::Compact counts): a cut during the run may have left
+    // the free list's trunks at the very end of the file (the lowest pages of a tail stay free
+    // for them), and those are released only two checkpoints later.
+    for (int i = 0; i < 3 && s.stats().pages_truncated == during; ++i) {
+      ASSERT_TRUE(s.Checkpoint().ok());
+    }
     EXPECT_GT(s.stats().pages_truncated, during) << "no checkpoint gave pages back";
     std::map<PageId, std::uint64_t> all = live[0];
     all.insert(live[1].begin(), live[1].end());
