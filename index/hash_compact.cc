@@ -98,28 +98,33 @@ absl::StatusOr<PageId> MoveCellValues(Store& store, PageId anchor, PageId page, 
   return next;
 }
 
+// The anchor's directory index slots (kInvalidPageId where none), and the global depth.
+absl::StatusOr<std::vector<PageId>> DirectoryIndexPages(Store& store, PageId anchor,
+                                                        unsigned* global) {
+  absl::StatusOr<ReadPageGuard> a = store.pool().ReadPage(anchor);
+  if (!a.ok()) return a.status();
+  if (TypeOf(a->data().data()) != PageType::kHashMeta) {
+    return absl::DataLossError(fmt::format("page {} is not a hash index anchor", anchor));
+  }
+  *global = GlobalDepth(a->data().data());
+  std::vector<PageId> pages;
+  for (std::uint64_t k = 0; k < kMetaIndexSlots; ++k) {
+    pages.push_back(IndexPageId(a->data().data(), k));
+  }
+  return pages;
+}
+
 // The prefix of every bucket the directory names (each once), read through the directory's
 // materialized pages (a missing page is a copy of its source and names no other bucket).
 absl::StatusOr<std::vector<std::uint64_t>> BucketPrefixes(Store& store, PageId anchor) {
-  std::vector<PageId> index_pages;
   unsigned global;
-  {
-    absl::StatusOr<ReadPageGuard> a = store.pool().ReadPage(anchor);
-    if (!a.ok()) return a.status();
-    if (TypeOf(a->data().data()) != PageType::kHashMeta) {
-      return absl::DataLossError(fmt::format("page {} is not a hash index anchor", anchor));
-    }
-    global = GlobalDepth(a->data().data());
-    for (std::uint64_t k = 0; k < kMetaIndexSlots; ++k) {
-      if (IndexPageId(a->data().data(), k) != kInvalidPageId) {
-        index_pages.push_back(IndexPageId(a->data().data(), k));
-      }
-    }
-  }
+  absl::StatusOr<std::vector<PageId>> index_pages = DirectoryIndexPages(store, anchor, &global);
+  if (!index_pages.ok()) return index_pages.status();
   const std::uint64_t slots = std::min<std::uint64_t>(kDirSlots, std::uint64_t{1} << global);
   absl::flat_hash_set<PageId> seen;
   std::vector<std::uint64_t> prefixes;
-  for (PageId x : index_pages) {
+  for (PageId x : *index_pages) {
+    if (x == kInvalidPageId) continue;
     std::vector<PageId> dir_pages;
     {
       absl::StatusOr<ReadPageGuard> g = store.pool().ReadPage(x);
@@ -177,19 +182,11 @@ absl::Status HashIndex::Pack(double fill) {
 absl::Status HashIndex::MoveBelow(PageId limit) {
   Store& store = store_;
   // 1. Directory index pages, named by the anchor.
-  std::vector<PageId> index_pages;
   unsigned global;
-  {
-    absl::StatusOr<ReadPageGuard> a = store.pool().ReadPage(anchor_);
-    if (!a.ok()) return a.status();
-    if (TypeOf(a->data().data()) != PageType::kHashMeta) {
-      return absl::DataLossError(fmt::format("page {} is not a hash index anchor", anchor_));
-    }
-    global = GlobalDepth(a->data().data());
-    for (std::uint64_t k = 0; k < kMetaIndexSlots; ++k) {
-      index_pages.push_back(IndexPageId(a->data().data(), k));
-    }
-  }
+  absl::StatusOr<std::vector<PageId>> listed_index_pages =
+      DirectoryIndexPages(store, anchor_, &global);
+  if (!listed_index_pages.ok()) return listed_index_pages.status();
+  std::vector<PageId>& index_pages = *listed_index_pages;
   for (std::uint64_t k = 0; k < index_pages.size(); ++k) {
     if (index_pages[k] == kInvalidPageId || index_pages[k] < limit) continue;
     absl::StatusOr<PageId> moved =

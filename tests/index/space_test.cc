@@ -271,6 +271,15 @@ void ExpectEveryPageAccountedFor(Store& store, Catalog& catalog,
   EXPECT_EQ(all, expect) << "pages leaked or out of the file";
 }
 
+// A tree "early" of about a megabyte: the indexes made after it have their anchors past it.
+void FillEarly(Catalog& catalog) {
+  absl::StatusOr<std::unique_ptr<BTree>> early = catalog.CreateBTree("early");
+  ASSERT_TRUE(early.ok()) << early.status();
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_TRUE((*early)->Put(nullptr, fmt::format("e{:06}", i), std::string(300, 'e')).ok());
+  }
+}
+
 // Indexes made after a large one is filled have their anchors near the end of the file; once the
 // large one is dropped, the compaction moves those anchors too: each renamed in the catalog
 // (every name for it: an alias too) and in every page naming it as owner (a hash index's
@@ -290,13 +299,7 @@ TEST(CompactAnchorTest, AnchorsInTheTailMoveAndTheCatalogFollows) {
     return name == "colliding" ? colliding : HashIndexOptions{};
   };
   (*catalog)->SetCompactionOptions(options);
-  {
-    absl::StatusOr<std::unique_ptr<BTree>> early = (*catalog)->CreateBTree("early");
-    ASSERT_TRUE(early.ok()) << early.status();
-    for (int i = 0; i < 3000; ++i) {
-      ASSERT_TRUE((*early)->Put(nullptr, fmt::format("e{:06}", i), std::string(300, 'e')).ok());
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(FillEarly(**catalog));
   Model tree_model, hash_model, colliding_model;
   // A few large values (out of line: their pages name the anchor) among small ones; few enough
   // that every page naming the hash index's anchor fits one mini-transaction with it.
@@ -415,13 +418,7 @@ TEST(CompactAnchorTest, SomeAnchorsStayWithAWarning) {
     return name == "reverse" ? reverse : BTreeOptions{};
   };
   (*catalog)->SetCompactionOptions(options);
-  {
-    absl::StatusOr<std::unique_ptr<BTree>> early = (*catalog)->CreateBTree("early");
-    ASSERT_TRUE(early.ok()) << early.status();
-    for (int i = 0; i < 3000; ++i) {
-      ASSERT_TRUE((*early)->Put(nullptr, fmt::format("e{:06}", i), std::string(300, 'e')).ok());
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(FillEarly(**catalog));
   Model big_model, reverse_model;
   PageId big_anchor, reverse_anchor;
   {
