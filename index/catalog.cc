@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "index/hash_page.h"
 #include "storage/logging.h"
 
 namespace pagestore {
@@ -168,6 +169,7 @@ absl::Status IndexPages(Store& store, const CompactionOptions& opts, const Index
 // The owner field every page that names its index's anchor holds (a hash index's directory,
 // bucket and overflow pages; a large value's pages) is at the same offset in each.
 constexpr std::size_t kOwnerOffset = 32;
+static_assert(kOwnerOffset == hash_internal::kDirOwner && kOwnerOffset == hash_internal::kBktOwner);
 
 bool NamesOwner(const std::byte* p, PageId anchor) {
   const auto type = static_cast<PageType>(ReadPageHeader(ConstPageSpan(p, kPageSize)).type);
